@@ -1,0 +1,38 @@
+import { Module, ValidationPipe } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { LoggerModule } from 'nestjs-pino';
+import { loggerOptions } from './common/logging/logger.options';
+import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
+import { validationExceptionFactory } from './common/errors/validation';
+import { AppConfig, AppConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
+
+@Module({
+  imports: [
+    AppConfigModule,
+    LoggerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (env: AppConfig) => loggerOptions(env.LOG_LEVEL, env.LOG_FILE),
+    }),
+    DatabaseModule,
+    ScheduleModule.forRoot(),
+    MetricsModule,
+    HealthModule,
+  ],
+  providers: [
+    { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+    {
+      provide: APP_PIPE,
+      useValue: new ValidationPipe({
+        whitelist: true,
+        forbidNonWhitelisted: true,
+        transform: true,
+        exceptionFactory: validationExceptionFactory,
+      }),
+    },
+  ],
+})
+export class AppModule {}

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Params } from 'nestjs-pino';
+import pino from 'pino';
+import type { Options } from 'pino-http';
+import { redactDeep, redactString } from './redact';
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Accept a caller's X-Request-Id when it is well-formed, so ids follow a call across systems. */
+export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+  const header = req.headers['x-request-id'];
+  const given = Array.isArray(header) ? header[0] : header;
+  const id = given && requestIdPattern.test(given) ? given : randomUUID();
+  res.setHeader('X-Request-Id', id);
+  return id;
+}
+
+export function loggerOptions(level: string, file?: string): Params {
+  const options: Options = {
+    level,
+    genReqId: requestIdFor,
+    customProps: (req) => ({ requestId: (req as IncomingMessage & { id?: string }).id }),
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-api-key"]',
+        'res.headers["set-cookie"]',
+      ],
+      censor: '(redacted)',
+    },
+    serializers: {
+      req: (req: { id?: string; method?: string; url?: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: req.url && redactString(req.url),
+      }),
+      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      err: (err: unknown) => redactDeep(err),
+    },
+    formatters: {
+      log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown>,
+    },
+    hooks: {
+      logMethod(args, method) {
+        const scrubbed = args.map((a) =>
+          typeof a === 'string' ? redactString(a) : a,
+        ) as typeof args;
+        method.apply(this, scrubbed);
+      },
+    },
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+    autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
+    quietReqLogger: true,
+  };
+  // LOG_FILE sends logs to a file (tests scan it for leaked secrets); stdout otherwise.
+  return {
+    pinoHttp: file ? [options, pino.destination({ dest: file, sync: true, mkdir: true })] : options,
+  };
+}

@@ -1,0 +1,146 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  getMetadataStorage,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+
+/**
+ * The service's whole environment contract. Every variable the service reads is declared here
+ * (docker/docker-compose.yml and the README table are checked against this class by tests).
+ */
+export class EnvironmentVariables {
+  @IsOptional()
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsOptional()
+  @IsString()
+  HOST = '127.0.0.1';
+
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+
+  /** Write logs to this file instead of stdout (tests scan it for leaked secrets). */
+  @IsOptional()
+  @IsString()
+  LOG_FILE?: string;
+
+  @IsString()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL!: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(200)
+  DB_POOL_SIZE = 20;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  DB_CONNECT_TIMEOUT_MS = 1000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600000)
+  DB_STATEMENT_TIMEOUT_MS = 5000;
+
+  /** 32 random bytes, base64: encrypts broker credentials at rest (AES-256-GCM). */
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, {
+    message: 'CROSSDOCK_ENCRYPTION_KEY must be 32 bytes, base64-encoded',
+  })
+  CROSSDOCK_ENCRYPTION_KEY!: string;
+
+  /** Previous keys (comma-separated base64) still accepted for decryption during key rotation. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+/]{43}=(,[A-Za-z0-9+/]{43}=)*$/, {
+    message:
+      'CROSSDOCK_ENCRYPTION_KEYS_PREVIOUS must be a comma-separated list of 32-byte base64 keys',
+  })
+  CROSSDOCK_ENCRYPTION_KEYS_PREVIOUS?: string;
+
+  /** Optional admin token accepted at start-up so the first real tokens can be created. */
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN must be at least 32 characters' })
+  @MaxLength(256)
+  CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN?: string;
+
+  /** Timeout for one management API request to one node. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  BROKER_HTTP_TIMEOUT_MS = 3000;
+}
+
+export class EnvironmentError extends Error {
+  constructor(
+    readonly variables: string[],
+    readonly problems: string[],
+  ) {
+    super(`Invalid environment: ${problems.join('; ')}`);
+    this.name = 'EnvironmentError';
+  }
+}
+
+function describe(errors: ValidationError[]): string[] {
+  // Messages name the variable and the rule, never the value (it may be a secret).
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((m) => `${e.property}: ${m}`),
+  );
+}
+
+/** Every variable of the contract (from the validation metadata), for docs and the compose check. */
+export function environmentKeys(): string[] {
+  const metas = getMetadataStorage().getTargetValidationMetadatas(
+    EnvironmentVariables,
+    '',
+    true,
+    false,
+  );
+  return [...new Set(metas.map((m) => m.propertyName))].sort();
+}
+
+export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
+  const picked: Record<string, unknown> = {};
+  for (const key of environmentKeys()) {
+    if (raw[key] !== undefined && raw[key] !== '') picked[key] = raw[key];
+  }
+  const env = plainToInstance(EnvironmentVariables, picked, { exposeDefaultValues: true });
+  const errors = validateSync(env, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    throw new EnvironmentError(
+      errors.map((e) => e.property),
+      describe(errors),
+    );
+  }
+  return env;
+}

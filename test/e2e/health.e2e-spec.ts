@@ -1,0 +1,51 @@
+import { createTestApp, type TestApp } from '../helpers/app';
+
+describe('health and conventions', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('answers liveness without touching dependencies', async () => {
+    const res = await t.http.get('/health/live').expect(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('is ready when the database answers', async () => {
+    const res = await t.http.get('/health/ready').expect(200);
+    expect(res.body.status).toBe('ok');
+    expect(res.body.info.database.status).toBe('up');
+  });
+
+  it('echoes a well-formed request id and invents one otherwise', async () => {
+    const given = await t.http.get('/health/live').set('X-Request-Id', 'abc-123').expect(200);
+    expect(given.headers['x-request-id']).toBe('abc-123');
+    const bad = await t.http.get('/health/live').set('X-Request-Id', 'x'.repeat(500)).expect(200);
+    expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers unknown routes with problem+json', async () => {
+    const res = await t.http.get('/no/such/route').expect(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 404, code: 'route-not-found' });
+    expect(res.body.requestId).toBeDefined();
+  });
+
+  it('answers malformed JSON with 400 problem+json', async () => {
+    const res = await t.http
+      .post('/health/live')
+      .set('content-type', 'application/json')
+      .send('{"broken":')
+      .expect(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('exposes Prometheus metrics with an HTTP latency histogram by route', async () => {
+    await t.http.get('/health/live');
+    const res = await t.http.get('/metrics').expect(200);
+    expect(res.text).toContain('crossdock_http_request_duration_seconds_bucket');
+    expect(res.text).toMatch(/route="\/health\/live"/);
+    expect(res.text).toContain('crossdock_process_cpu_seconds_total');
+  });
+});

@@ -1,0 +1,54 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { runMigrations } from '../../src/database/migrate';
+import { createDatabase } from '../helpers/postgres';
+import { isPortFree } from '../helpers/ports';
+import { repoRoot, saveRunState, type RunState } from './run-state';
+
+/** A base port whose whole block (3 sites x 100 ports) is free, so parallel runs never collide. */
+async function pickBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 40000 + Math.floor(Math.random() * 200) * 100;
+    const probes = [0, 1, 2, 10, 11, 12, 50, 99, 100, 101, 102, 110, 111, 112, 150, 200, 201, 202, 250];
+    const free = await Promise.all(probes.map((p) => isPortFree(base + p)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('global-setup: no free port block found for local sites');
+}
+
+export default async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const state: RunState = { startedSites: false };
+  execFileSync(join(repoRoot, 'scripts', 'ensure-postgres'), { stdio: 'inherit' });
+  const db = await createDatabase();
+  state.databaseName = db.name;
+  saveRunState(state);
+  await runMigrations(db.url);
+  process.env.DATABASE_URL = db.url;
+  process.env.CROSSDOCK_ENCRYPTION_KEY ??= randomBytes(32).toString('base64');
+  process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN ??= `bootstrap-${randomBytes(24).toString('hex')}`;
+  process.env.LOG_LEVEL ??= 'info';
+  mkdirSync(join(repoRoot, '.local', 'test-logs'), { recursive: true });
+  process.env.CROSSDOCK_TEST_LOG_DIR = join(repoRoot, '.local', 'test-logs', db.name);
+  mkdirSync(process.env.CROSSDOCK_TEST_LOG_DIR, { recursive: true });
+
+  if (!process.env.CROSSDOCK_TEST_SITES_STATE) {
+    const base = await pickBasePort();
+    const dir = join(repoRoot, '.local', `test-sites-${base}`);
+    state.sitesDir = dir;
+    state.startedSites = true;
+    saveRunState(state);
+    execFileSync(
+      join(repoRoot, 'scripts', 'sites'),
+      ['up', '--sites', process.env.CROSSDOCK_TEST_SITES ?? '2', '--base-port', String(base), '--dir', dir],
+      { stdio: 'inherit', timeout: 300000 },
+    );
+    process.env.CROSSDOCK_TEST_SITES_STATE = join(dir, 'sites.json');
+  }
+  if (!existsSync(process.env.CROSSDOCK_TEST_SITES_STATE)) {
+    throw new Error(`global-setup: sites state ${process.env.CROSSDOCK_TEST_SITES_STATE} is missing`);
+  }
+  console.error(`\nglobal-setup: database ${db.name}, sites ready in ${Date.now() - started} ms`);
+}

@@ -1,0 +1,22 @@
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What global setup created, so global teardown removes exactly that. */
+export interface RunState {
+  databaseName?: string;
+  sitesDir?: string;
+  startedSites: boolean;
+}
+
+const root = join(__dirname, '..', '..');
+export const repoRoot = root;
+const file = join(root, '.local', `test-run-${process.pid}.json`);
+
+export function saveRunState(state: RunState): void {
+  mkdirSync(join(root, '.local'), { recursive: true });
+  writeFileSync(file, JSON.stringify(state));
+}
+
+export function loadRunState(): RunState {
+  return JSON.parse(readFileSync(file, 'utf8')) as RunState;
+}
