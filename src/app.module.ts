@@ -1,7 +1,12 @@
 import { Module, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
+import { AuthModule } from './auth/auth.module';
+import { ClustersModule } from './clusters/clusters.module';
+import { CryptoModule } from './common/crypto/crypto.module';
+import { EtagInterceptor } from './common/http/etag.interceptor';
+import { SitesModule } from './sites/sites.module';
 import { loggerOptions } from './common/logging/logger.options';
 import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
 import { validationExceptionFactory } from './common/errors/validation';
@@ -21,9 +26,14 @@ import { MetricsModule } from './metrics/metrics.module';
     ScheduleModule.forRoot(),
     MetricsModule,
     HealthModule,
+    CryptoModule,
+    AuthModule,
+    SitesModule,
+    ClustersModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+    { provide: APP_INTERCEPTOR, useClass: EtagInterceptor },
     {
       provide: APP_PIPE,
       useValue: new ValidationPipe({

@@ -1,2 +1,7 @@
+import { ApiTokenEntity } from '../auth/api-token.entity';
+import { ClusterEntity } from '../clusters/cluster.entity';
+import { NodeEntity } from '../clusters/node.entity';
+import { SiteEntity } from '../sites/site.entity';
+
 /** Every TypeORM entity, listed explicitly so the app, CLI and tests load the same set. */
-export const entities: Function[] = [];
+export const entities = [SiteEntity, ClusterEntity, NodeEntity, ApiTokenEntity];

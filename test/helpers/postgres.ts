@@ -22,7 +22,9 @@ export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>):
 }
 
 /** Creates an empty database whose name is unique to this run; returns its URL. */
-export async function createDatabase(prefix = 'crossdock_test'): Promise<{ name: string; url: string }> {
+export async function createDatabase(
+  prefix = 'crossdock_test',
+): Promise<{ name: string; url: string }> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   await withClient(adminUrl, (c) => c.query(`CREATE DATABASE "${name}"`));
   return { name, url: databaseUrl(name) };

@@ -41,7 +41,17 @@ export class PrivatePostgres {
     if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', dir]);
     const port = await freePort();
     const pg = new PrivatePostgres(dir, port);
-    asPostgres('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+    asPostgres('initdb', [
+      '-D',
+      join(dir, 'data'),
+      '-A',
+      'trust',
+      '-U',
+      'postgres',
+      '--no-sync',
+      '-E',
+      'UTF8',
+    ]);
     await pg.start();
     return pg;
   }

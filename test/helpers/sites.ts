@@ -28,7 +28,8 @@ export interface SitesState {
 
 export function sitesStatePath(): string {
   const p = process.env.CROSSDOCK_TEST_SITES_STATE;
-  if (!p) throw new Error('CROSSDOCK_TEST_SITES_STATE is not set: run tests through jest (global setup)');
+  if (!p)
+    throw new Error('CROSSDOCK_TEST_SITES_STATE is not set: run tests through jest (global setup)');
   return p;
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,9 @@ import { repoRoot, saveRunState, type RunState } from './run-state';
 async function pickBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 40000 + Math.floor(Math.random() * 200) * 100;
-    const probes = [0, 1, 2, 10, 11, 12, 50, 99, 100, 101, 102, 110, 111, 112, 150, 200, 201, 202, 250];
+    const probes = [
+      0, 1, 2, 10, 11, 12, 50, 99, 100, 101, 102, 110, 111, 112, 150, 200, 201, 202, 250,
+    ];
     const free = await Promise.all(probes.map((p) => isPortFree(base + p)));
     if (free.every(Boolean)) return base;
   }
@@ -21,7 +23,9 @@ async function pickBasePort(): Promise<number> {
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   const state: RunState = { startedSites: false };
-  execFileSync(join(repoRoot, 'scripts', 'ensure-postgres'), { stdio: 'inherit' });
+  if (spawnSync('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).status !== 0) {
+    execFileSync(join(repoRoot, 'scripts', 'ensure-postgres'), { stdio: 'inherit' });
+  }
   const db = await createDatabase();
   state.databaseName = db.name;
   saveRunState(state);
@@ -42,13 +46,23 @@ export default async function globalSetup(): Promise<void> {
     saveRunState(state);
     execFileSync(
       join(repoRoot, 'scripts', 'sites'),
-      ['up', '--sites', process.env.CROSSDOCK_TEST_SITES ?? '2', '--base-port', String(base), '--dir', dir],
+      [
+        'up',
+        '--sites',
+        process.env.CROSSDOCK_TEST_SITES ?? '2',
+        '--base-port',
+        String(base),
+        '--dir',
+        dir,
+      ],
       { stdio: 'inherit', timeout: 300000 },
     );
     process.env.CROSSDOCK_TEST_SITES_STATE = join(dir, 'sites.json');
   }
   if (!existsSync(process.env.CROSSDOCK_TEST_SITES_STATE)) {
-    throw new Error(`global-setup: sites state ${process.env.CROSSDOCK_TEST_SITES_STATE} is missing`);
+    throw new Error(
+      `global-setup: sites state ${process.env.CROSSDOCK_TEST_SITES_STATE} is missing`,
+    );
   }
   console.error(`\nglobal-setup: database ${db.name}, sites ready in ${Date.now() - started} ms`);
 }

@@ -11,5 +11,6 @@ export default async function globalTeardown(): Promise<void> {
       timeout: 120000,
     });
   }
-  if (state.databaseName && !process.env.CROSSDOCK_TEST_KEEP_DB) await dropDatabase(state.databaseName);
+  if (state.databaseName && !process.env.CROSSDOCK_TEST_KEEP_DB)
+    await dropDatabase(state.databaseName);
 }

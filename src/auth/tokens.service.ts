@@ -1,0 +1,119 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { timingSafeEqual } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { DomainException } from '../common/errors/domain.exception';
+import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import { AppConfig } from '../config/config.module';
+import { ApiTokenEntity } from './api-token.entity';
+import type { Actor } from './roles';
+import { hashToken, newTokenSecret } from './token-secret';
+import type { CreatedTokenView, CreateTokenDto, TokenView } from './tokens.dto';
+
+interface CachedLookup {
+  actor: Actor | null;
+  until: number;
+}
+
+/** Revocation reaches every replica within this many ms (the price of not querying per request). */
+export const tokenCacheTtlMs = 5000;
+
+function view(t: ApiTokenEntity): TokenView {
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    prefix: t.prefix,
+    expiresAt: t.expiresAt?.toISOString() ?? null,
+    revokedAt: t.revokedAt?.toISOString() ?? null,
+    lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+    createdAt: t.createdAt.toISOString(),
+  };
+}
+
+@Injectable()
+export class TokensService {
+  private readonly cache = new Map<string, CachedLookup>();
+  private readonly bootstrapHash?: Buffer;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    env: AppConfig,
+  ) {
+    if (env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN)
+      this.bootstrapHash = hashToken(env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN);
+  }
+
+  /** Resolves a presented secret to an actor, or null. Only hashes are compared and cached. */
+  async authenticate(secret: string): Promise<Actor | null> {
+    const hash = hashToken(secret);
+    if (this.bootstrapHash && timingSafeEqual(hash, this.bootstrapHash)) {
+      return { kind: 'token', tokenId: null, name: 'bootstrap-admin', role: 'admin' };
+    }
+    const key = hash.toString('hex');
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.actor;
+    const row = await this.ds
+      .getRepository(ApiTokenEntity)
+      .createQueryBuilder('t')
+      .where('t.token_hash = :hash', { hash })
+      .andWhere('t.revoked_at IS NULL')
+      .andWhere('(t.expires_at IS NULL OR t.expires_at > now())')
+      .getOne();
+    const actor: Actor | null = row
+      ? { kind: 'token', tokenId: row.id, name: row.name, role: row.role }
+      : null;
+    if (this.cache.size > 10000) this.cache.clear();
+    this.cache.set(key, { actor, until: now + tokenCacheTtlMs });
+    if (row && (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60000)) {
+      // Throttled, fire-and-forget: a usage timestamp is not worth failing a request over.
+      void this.ds
+        .query(`UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, [row.id])
+        .catch(() => undefined);
+    }
+    return actor;
+  }
+
+  async create(dto: CreateTokenDto): Promise<CreatedTokenView> {
+    const { secret, prefix } = newTokenSecret();
+    const repo = this.ds.getRepository(ApiTokenEntity);
+    const inserted = await repo
+      .createQueryBuilder()
+      .insert()
+      .values({
+        name: dto.name,
+        role: dto.role,
+        prefix,
+        tokenHash: hashToken(secret),
+        expiresAt: dto.expiresAt ?? null,
+      })
+      .returning('id')
+      .execute();
+    const id = (inserted.raw as { id: string }[])[0].id;
+    const row = await repo.findOneByOrFail({ id });
+    return { ...view(row), token: secret };
+  }
+
+  list(query: PageQueryDto): Promise<Page<TokenView>> {
+    return paginate(this.ds.getRepository(ApiTokenEntity).createQueryBuilder('t'), query, view);
+  }
+
+  async get(id: string): Promise<TokenView> {
+    const row = await this.ds.getRepository(ApiTokenEntity).findOneBy({ id });
+    if (!row) throw DomainException.notFound('token', id);
+    return view(row);
+  }
+
+  /** Revocation keeps the row (who had access when) and stops the secret from working. */
+  async revoke(id: string): Promise<TokenView> {
+    const res = await this.ds.query(
+      `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()), version = version + 1, updated_at = now()
+       WHERE id = $1 RETURNING id`,
+      [id],
+    );
+    if ((res as unknown[][])[0].length === 0) throw DomainException.notFound('token', id);
+    this.cache.clear();
+    return this.get(id);
+  }
+}

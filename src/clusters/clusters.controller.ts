@@ -1,0 +1,138 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Patch,
+  Post,
+  Put,
+  Query,
+} from '@nestjs/common';
+import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { RequireRole } from '../auth/auth.decorators';
+import { IfMatchVersion } from '../common/http/if-match.decorator';
+import { PageQueryDto, type Page } from '../common/http/pagination';
+import {
+  ClusterQueryDto,
+  ClusterView,
+  CreateClusterDto,
+  CredentialsDto,
+  NodeDto,
+  NodeView,
+  UpdateClusterDto,
+  UpdateNodeDto,
+} from './clusters.dto';
+import { ClustersService } from './clusters.service';
+import { NodesService } from './nodes.service';
+
+const ifMatch = ApiHeader({
+  name: 'If-Match',
+  required: false,
+  description: 'ETag from a previous read; 412 if stale',
+});
+
+@ApiTags('clusters')
+@RequireRole('admin')
+@Controller('clusters')
+export class ClustersController {
+  constructor(
+    private readonly clusters: ClustersService,
+    private readonly nodes: NodesService,
+  ) {}
+
+  @Post()
+  create(@Body() dto: CreateClusterDto): Promise<ClusterView> {
+    return this.clusters.create(dto);
+  }
+
+  @Get()
+  @RequireRole('viewer')
+  list(@Query() query: ClusterQueryDto): Promise<Page<ClusterView>> {
+    return this.clusters.list(query);
+  }
+
+  @Get(':id')
+  @RequireRole('viewer')
+  get(@Param('id', ParseUUIDPipe) id: string): Promise<ClusterView> {
+    return this.clusters.get(id);
+  }
+
+  @Patch(':id')
+  @ifMatch
+  update(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: UpdateClusterDto,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<ClusterView> {
+    return this.clusters.update(id, dto, expected);
+  }
+
+  /** Replaces the admin credentials (write-only: responses never carry them). */
+  @Put(':id/credentials')
+  @ifMatch
+  setCredentials(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: CredentialsDto,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<ClusterView> {
+    return this.clusters.setCredentials(id, dto, expected);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ifMatch
+  async remove(
+    @Param('id', ParseUUIDPipe) id: string,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<void> {
+    await this.clusters.remove(id, expected);
+  }
+
+  @Get(':id/nodes')
+  @RequireRole('viewer')
+  listNodes(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Query() query: PageQueryDto,
+  ): Promise<Page<NodeView>> {
+    return this.nodes.list(id, query);
+  }
+
+  @Get(':id/nodes/:nodeId')
+  @RequireRole('viewer')
+  getNode(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Param('nodeId', ParseUUIDPipe) nodeId: string,
+  ): Promise<NodeView> {
+    return this.nodes.get(id, nodeId);
+  }
+
+  @Post(':id/nodes')
+  addNode(@Param('id', ParseUUIDPipe) id: string, @Body() dto: NodeDto): Promise<NodeView> {
+    return this.nodes.add(id, dto);
+  }
+
+  @Patch(':id/nodes/:nodeId')
+  @ifMatch
+  updateNode(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Param('nodeId', ParseUUIDPipe) nodeId: string,
+    @Body() dto: UpdateNodeDto,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<NodeView> {
+    return this.nodes.update(id, nodeId, dto, expected);
+  }
+
+  @Delete(':id/nodes/:nodeId')
+  @HttpCode(204)
+  @ifMatch
+  async removeNode(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Param('nodeId', ParseUUIDPipe) nodeId: string,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<void> {
+    await this.nodes.remove(id, nodeId, expected);
+  }
+}

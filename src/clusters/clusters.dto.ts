@@ -1,0 +1,220 @@
+import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  Allow,
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  MaxLength,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { PageQueryDto } from '../common/http/pagination';
+import { EndpointDto, IsDnsLabel, IsHost, IsPort } from '../common/dto/validators';
+import type { ReplicationRule } from './replication';
+
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+const printable = /^[^\u0000-\u001f\u007f]+$/;
+
+export class CredentialsDto {
+  @ApiProperty({ example: 'crossdock-admin' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @Matches(printable, { message: 'username must be printable' })
+  username!: string;
+
+  @ApiProperty({ writeOnly: true, description: 'Stored encrypted; never returned' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1024)
+  password!: string;
+}
+
+export class NodeDto {
+  @ApiProperty({ example: 'rabbit@dc1-node-1', description: 'Erlang node name' })
+  @IsString()
+  @MaxLength(255)
+  @Matches(/^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+$/, {
+    message: 'name must be an Erlang node name like rabbit@host',
+  })
+  name!: string;
+
+  @ApiProperty({ example: '10.0.1.11' })
+  @IsHost()
+  host!: string;
+
+  @ApiProperty({ example: 5672 })
+  @IsPort()
+  amqpPort!: number;
+
+  @ApiProperty({ example: 15672 })
+  @IsPort()
+  managementPort!: number;
+
+  @ApiPropertyOptional({ enum: ['disc', 'ram'], default: 'disc' })
+  @IsOptional()
+  @IsIn(['disc', 'ram'])
+  type?: 'disc' | 'ram';
+}
+
+export class UpdateNodeDto extends PartialType(NodeDto) {}
+
+export class ReplicationRuleDto {
+  @ApiProperty({ example: '^orders\\.', description: 'Queue name pattern (portable PCRE subset)' })
+  @IsString()
+  @MaxLength(255)
+  pattern!: string;
+
+  @ApiProperty({ enum: ['classic', 'quorum'] })
+  @IsIn(['classic', 'quorum'])
+  mode!: 'classic' | 'quorum';
+
+  @ApiPropertyOptional({ enum: ['all', 'exactly', 'nodes'] })
+  @IsOptional()
+  @IsIn(['all', 'exactly', 'nodes'])
+  haMode?: 'all' | 'exactly' | 'nodes';
+
+  @ApiPropertyOptional({ description: 'exactly: integer count; nodes: list of node names' })
+  @Allow()
+  haParams?: number | string[];
+
+  @ApiPropertyOptional({ enum: ['manual', 'automatic'] })
+  @IsOptional()
+  @IsIn(['manual', 'automatic'])
+  haSyncMode?: 'manual' | 'automatic';
+
+  @ApiPropertyOptional({ description: 'quorum: replica count (x-quorum-initial-group-size)' })
+  @IsOptional()
+  @IsInt()
+  replicas?: number;
+}
+
+export class CreateClusterDto {
+  @ApiProperty()
+  @IsUUID()
+  siteId!: string;
+
+  @ApiProperty({ example: 'main' })
+  @IsDnsLabel()
+  name!: string;
+
+  @ApiProperty({
+    example: 'crossdock-dc1',
+    description: 'Cluster name the broker must carry; unique across sites',
+  })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @Matches(/^[A-Za-z0-9_.@-]+$/, {
+    message: 'brokerClusterName may use letters, digits and _ . @ -',
+  })
+  brokerClusterName!: string;
+
+  @ApiPropertyOptional({ enum: ['http', 'https'], default: 'http' })
+  @IsOptional()
+  @IsIn(['http', 'https'])
+  managementScheme?: 'http' | 'https';
+
+  @ApiProperty({
+    type: [EndpointDto],
+    description: 'Addresses other sites use to reach this cluster (AMQP)',
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => EndpointDto)
+  linkEndpoints!: EndpointDto[];
+
+  @ApiPropertyOptional({ type: [String], default: ['/'], description: 'Vhosts crossdock manages' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(255, { each: true })
+  @Matches(printable, { each: true, message: 'vhost names must be printable' })
+  vhosts?: string[];
+
+  @ApiProperty({ type: CredentialsDto })
+  @ValidateNested()
+  @Type(() => CredentialsDto)
+  credentials!: CredentialsDto;
+
+  @ApiPropertyOptional({ type: [ReplicationRuleDto] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ValidateNested({ each: true })
+  @Type(() => ReplicationRuleDto)
+  replication?: ReplicationRuleDto[];
+
+  @ApiPropertyOptional({
+    enum: ['pause_minority', 'autoheal', 'ignore'],
+    default: 'pause_minority',
+  })
+  @IsOptional()
+  @IsIn(['pause_minority', 'autoheal', 'ignore'])
+  partitionHandling?: 'pause_minority' | 'autoheal' | 'ignore';
+
+  @ApiProperty({ type: [NodeDto] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(32)
+  @ValidateNested({ each: true })
+  @Type(() => NodeDto)
+  nodes!: NodeDto[];
+}
+
+export class UpdateClusterDto extends PartialType(
+  OmitType(CreateClusterDto, ['siteId', 'credentials', 'nodes'] as const),
+) {}
+
+export class NodeView {
+  @ApiProperty() id!: string;
+  @ApiProperty() clusterId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() host!: string;
+  @ApiProperty() amqpPort!: number;
+  @ApiProperty() managementPort!: number;
+  @ApiProperty({ enum: ['disc', 'ram'] }) type!: 'disc' | 'ram';
+  @ApiProperty() version!: number;
+}
+
+export class ClusterView {
+  @ApiProperty() id!: string;
+  @ApiProperty() siteId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() brokerClusterName!: string;
+  @ApiProperty({ enum: ['http', 'https'] }) managementScheme!: 'http' | 'https';
+  @ApiProperty({ type: [EndpointDto] }) linkEndpoints!: EndpointDto[];
+  @ApiProperty({ type: [String] }) vhosts!: string[];
+  @ApiProperty({ description: 'Admin username (the password is write-only)' })
+  adminUsername!: string;
+  @ApiProperty({ description: 'Bumped on every credential change' }) credentialsVersion!: number;
+  @ApiProperty({ type: [ReplicationRuleDto] }) replication!: ReplicationRule[];
+  @ApiProperty() partitionHandling!: string;
+  @ApiProperty({ type: [NodeView] }) nodes!: NodeView[];
+  @ApiProperty({ nullable: true, type: String }) brokerVersion!: string | null;
+  @ApiProperty({ nullable: true, type: String }) observedAt!: string | null;
+  @ApiProperty({ type: [String] }) warnings!: string[];
+  @ApiProperty() version!: number;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty() updatedAt!: string;
+}
+
+export class ClusterQueryDto extends PageQueryDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsUUID()
+  siteId?: string;
+}

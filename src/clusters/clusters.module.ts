@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { ClustersController } from './clusters.controller';
+import { ClustersService } from './clusters.service';
+import { NodesService } from './nodes.service';
+
+@Module({
+  controllers: [ClustersController],
+  providers: [ClustersService, NodesService],
+  exports: [ClustersService],
+})
+export class ClustersModule {}

@@ -1,0 +1,198 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { SecretBox } from '../common/crypto/secret-box';
+import { DomainException } from '../common/errors/domain.exception';
+import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { paginate, type Page } from '../common/http/pagination';
+import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
+import { ClusterEntity } from './cluster.entity';
+import { clusterView } from './cluster.mapper';
+import type {
+  ClusterQueryDto,
+  ClusterView,
+  CreateClusterDto,
+  CredentialsDto,
+  UpdateClusterDto,
+} from './clusters.dto';
+import { NodeEntity } from './node.entity';
+import { validateReplication, type ReplicationInput } from './replication';
+
+registerConstraintMessage(
+  'uq_clusters_site_name',
+  'This site already has a cluster with that name',
+);
+registerConstraintMessage(
+  'uq_clusters_broker_cluster_name',
+  'Another registered cluster already carries this broker cluster name (it must be unique across all sites)',
+);
+registerConstraintMessage(
+  'uq_nodes_cluster_name',
+  'This cluster already has a node with that name',
+);
+registerConstraintMessage('fk_nodes_cluster', 'The cluster does not exist');
+
+/** Decrypted admin access to one cluster; only for broker clients, never serialised. */
+export interface ClusterAccess {
+  cluster: ClusterEntity;
+  nodes: NodeEntity[];
+  username: string;
+  password: string;
+}
+
+@Injectable()
+export class ClustersService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly box: SecretBox,
+  ) {}
+
+  private checkReplication(rules: ReplicationInput[] | undefined, nodeNames: string[]) {
+    const { rules: valid, errors } = validateReplication(rules ?? [], nodeNames);
+    if (errors.length) throw DomainException.validation(errors);
+    return valid;
+  }
+
+  async create(dto: CreateClusterDto): Promise<ClusterView> {
+    const nodeNames = dto.nodes.map((n) => n.name);
+    const replication = this.checkReplication(dto.replication, nodeNames);
+    const id = randomUUID();
+    return this.ds.transaction(async (m) => {
+      await m
+        .createQueryBuilder()
+        .insert()
+        .into(ClusterEntity)
+        .values({
+          id,
+          siteId: dto.siteId,
+          name: dto.name,
+          brokerClusterName: dto.brokerClusterName,
+          managementScheme: dto.managementScheme ?? 'http',
+          linkEndpoints: dto.linkEndpoints.map((e) => ({ host: e.host, port: e.port })),
+          vhosts: dto.vhosts ?? ['/'],
+          adminUsername: dto.credentials.username,
+          adminPasswordEnc: this.box.encrypt(dto.credentials.password, id),
+          credentialsVersion: 1,
+          replication,
+          partitionHandling: dto.partitionHandling ?? 'pause_minority',
+        })
+        .execute();
+      await m
+        .createQueryBuilder()
+        .insert()
+        .into(NodeEntity)
+        .values(dto.nodes.map((n) => ({ ...n, type: n.type ?? 'disc', clusterId: id })))
+        .execute();
+      return this.load(m, id);
+    });
+  }
+
+  private async load(m: EntityManager, id: string): Promise<ClusterView> {
+    const c = await m.getRepository(ClusterEntity).findOneBy({ id });
+    if (!c) throw DomainException.notFound('cluster', id);
+    const nodes = await m
+      .getRepository(NodeEntity)
+      .find({ where: { clusterId: id }, order: { seq: 'ASC' } });
+    return clusterView(c, nodes);
+  }
+
+  get(id: string): Promise<ClusterView> {
+    return this.load(this.ds.manager, id);
+  }
+
+  async list(query: ClusterQueryDto): Promise<Page<ClusterView>> {
+    const qb = this.ds.getRepository(ClusterEntity).createQueryBuilder('c');
+    if (query.siteId) qb.where('c.site_id = :siteId', { siteId: query.siteId });
+    const page = await paginate(qb, query, (c) => c);
+    const ids = page.items.map((c) => c.id);
+    const nodes = ids.length
+      ? await this.ds
+          .getRepository(NodeEntity)
+          .find({ where: { clusterId: In(ids) }, order: { seq: 'ASC' } })
+      : [];
+    return {
+      items: page.items.map((c) =>
+        clusterView(
+          c,
+          nodes.filter((n) => n.clusterId === c.id),
+        ),
+      ),
+      nextCursor: page.nextCursor,
+    };
+  }
+
+  async update(
+    id: string,
+    dto: UpdateClusterDto,
+    expected: number | undefined,
+  ): Promise<ClusterView> {
+    return this.ds.transaction(async (m) => {
+      const values: Partial<ClusterEntity> = {};
+      if (dto.replication !== undefined) {
+        const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
+        values.replication = this.checkReplication(
+          dto.replication,
+          nodes.map((n) => n.name),
+        );
+      }
+      if (dto.name !== undefined) values.name = dto.name;
+      if (dto.brokerClusterName !== undefined) values.brokerClusterName = dto.brokerClusterName;
+      if (dto.managementScheme !== undefined) values.managementScheme = dto.managementScheme;
+      if (dto.linkEndpoints !== undefined)
+        values.linkEndpoints = dto.linkEndpoints.map((e) => ({ host: e.host, port: e.port }));
+      if (dto.vhosts !== undefined) values.vhosts = dto.vhosts;
+      if (dto.partitionHandling !== undefined) values.partitionHandling = dto.partitionHandling;
+      await updateVersioned(m, ClusterEntity, 'cluster', id, expected, values as never);
+      return this.load(m, id);
+    });
+  }
+
+  /** Replaces the admin credentials; the response says only that they changed. */
+  async setCredentials(
+    id: string,
+    dto: CredentialsDto,
+    expected: number | undefined,
+  ): Promise<ClusterView> {
+    return this.ds.transaction(async (m) => {
+      await updateVersioned(m, ClusterEntity, 'cluster', id, expected, {
+        adminUsername: dto.username,
+        adminPasswordEnc: this.box.encrypt(dto.password, id),
+        credentialsVersion: () => 'credentials_version + 1',
+      } as never);
+      return this.load(m, id);
+    });
+  }
+
+  async remove(id: string, expected: number | undefined): Promise<void> {
+    await this.ds.transaction((m) => deleteVersioned(m, ClusterEntity, 'cluster', id, expected));
+  }
+
+  /** Locks the cluster row (node changes serialise per cluster) and bumps its version. */
+  async touch(m: EntityManager, clusterId: string, expected?: number): Promise<void> {
+    await lockVersioned(m, ClusterEntity, 'cluster', clusterId, expected);
+    await m.query(`UPDATE clusters SET version = version + 1, updated_at = now() WHERE id = $1`, [
+      clusterId,
+    ]);
+  }
+
+  /** For broker clients: decrypts the admin password. Never return this from a controller. */
+  async access(id: string): Promise<ClusterAccess> {
+    const cluster = await this.ds
+      .getRepository(ClusterEntity)
+      .createQueryBuilder('c')
+      .addSelect('c.adminPasswordEnc')
+      .where('c.id = :id', { id })
+      .getOne();
+    if (!cluster) throw DomainException.notFound('cluster', id);
+    const nodes = await this.ds
+      .getRepository(NodeEntity)
+      .find({ where: { clusterId: id }, order: { seq: 'ASC' } });
+    return {
+      cluster,
+      nodes,
+      username: cluster.adminUsername,
+      password: this.box.decrypt(cluster.adminPasswordEnc, id),
+    };
+  }
+}

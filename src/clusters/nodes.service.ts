@@ -1,0 +1,110 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { DomainException } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
+import { pgFields } from '../common/errors/postgres-errors';
+import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import { deleteVersioned, updateVersioned } from '../database/versioned';
+import type { NodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
+import { ClustersService } from './clusters.service';
+import { nodeView } from './cluster.mapper';
+import { NodeEntity } from './node.entity';
+
+/** The disc-node rule is a deferred constraint trigger: it fires at COMMIT. */
+function keepDisc(err: unknown): never {
+  if (
+    err instanceof QueryFailedError &&
+    pgFields(err).code === '23514' &&
+    /disc node/.test(err.message)
+  ) {
+    throw DomainException.conflict(
+      ErrorCode.Conflict,
+      'A cluster must keep at least one disc node',
+    );
+  }
+  throw err;
+}
+
+@Injectable()
+export class NodesService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ClustersService,
+  ) {}
+
+  private async node(
+    clusterId: string,
+    id: string,
+    m: EntityManager = this.ds.manager,
+  ): Promise<NodeEntity> {
+    const n = await m.getRepository(NodeEntity).findOneBy({ id, clusterId });
+    if (!n) throw DomainException.notFound('node', id);
+    return n;
+  }
+
+  async list(clusterId: string, query: PageQueryDto): Promise<Page<NodeView>> {
+    await this.clusters.get(clusterId);
+    const qb = this.ds
+      .getRepository(NodeEntity)
+      .createQueryBuilder('n')
+      .where('n.cluster_id = :clusterId', { clusterId });
+    return paginate(qb, query, nodeView);
+  }
+
+  async get(clusterId: string, id: string): Promise<NodeView> {
+    return nodeView(await this.node(clusterId, id));
+  }
+
+  async add(clusterId: string, dto: NodeDto): Promise<NodeView> {
+    return this.ds
+      .transaction(async (m) => {
+        await this.clusters.touch(m, clusterId);
+        const res = await m
+          .createQueryBuilder()
+          .insert()
+          .into(NodeEntity)
+          .values({ ...dto, type: dto.type ?? 'disc', clusterId })
+          .returning('id')
+          .execute();
+        return nodeView(
+          await m
+            .getRepository(NodeEntity)
+            .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id }),
+        );
+      })
+      .catch(keepDisc);
+  }
+
+  async update(
+    clusterId: string,
+    id: string,
+    dto: UpdateNodeDto,
+    expected: number | undefined,
+  ): Promise<NodeView> {
+    return this.ds
+      .transaction(async (m) => {
+        await this.clusters.touch(m, clusterId);
+        await this.node(clusterId, id, m);
+        return nodeView(await updateVersioned(m, NodeEntity, 'node', id, expected, { ...dto }));
+      })
+      .catch(keepDisc);
+  }
+
+  async remove(clusterId: string, id: string, expected: number | undefined): Promise<void> {
+    await this.ds
+      .transaction(async (m) => {
+        await this.clusters.touch(m, clusterId);
+        await this.node(clusterId, id, m);
+        const count = await m.getRepository(NodeEntity).countBy({ clusterId });
+        if (count <= 1) {
+          throw DomainException.conflict(
+            ErrorCode.Conflict,
+            'A cluster keeps at least one node; delete the cluster instead',
+          );
+        }
+        await deleteVersioned(m, NodeEntity, 'node', id, expected);
+      })
+      .catch(keepDisc);
+  }
+}

@@ -1,0 +1,48 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+
+/** RFC 1123 label: what site and cluster names must be (they end up in broker object names). */
+export const dnsLabelPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const IsDnsLabel = (): PropertyDecorator =>
+  applyDecorators(
+    IsString(),
+    MaxLength(63),
+    Matches(dnsLabelPattern, {
+      message:
+        '$property must be a DNS label: lowercase letters, digits and -, at most 63 characters',
+    }),
+  );
+
+/** Host name or IPv4/IPv6 literal; no scheme, port, path or credentials. */
+export const hostPattern =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$/;
+
+export const IsHost = (): PropertyDecorator =>
+  applyDecorators(
+    IsString(),
+    MaxLength(253),
+    Matches(hostPattern, {
+      message: '$property must be a host name or IP address (no scheme, port or path)',
+    }),
+  );
+
+export const IsPort = (): PropertyDecorator => applyDecorators(IsInt(), Min(1), Max(65535));
+
+export class EndpointDto {
+  @ApiProperty({ example: 'rabbit.dc1.example.net' })
+  @IsHost()
+  host!: string;
+
+  @ApiProperty({ example: 5672 })
+  @IsPort()
+  port!: number;
+}
+
+export const NestedEndpoint = (): PropertyDecorator =>
+  applyDecorators(
+    ValidateNested(),
+    Type(() => EndpointDto),
+  );

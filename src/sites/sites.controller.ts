@@ -1,0 +1,68 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { RequireRole } from '../auth/auth.decorators';
+import { IfMatchVersion } from '../common/http/if-match.decorator';
+import { PageQueryDto, type Page } from '../common/http/pagination';
+import { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
+import { SitesService } from './sites.service';
+
+const ifMatch = ApiHeader({
+  name: 'If-Match',
+  required: false,
+  description: 'ETag from a previous read; 412 if stale',
+});
+
+@ApiTags('sites')
+@RequireRole('admin')
+@Controller('sites')
+export class SitesController {
+  constructor(private readonly sites: SitesService) {}
+
+  @Post()
+  create(@Body() dto: CreateSiteDto): Promise<SiteView> {
+    return this.sites.create(dto);
+  }
+
+  @Get()
+  @RequireRole('viewer')
+  list(@Query() query: PageQueryDto): Promise<Page<SiteView>> {
+    return this.sites.list(query);
+  }
+
+  @Get(':id')
+  @RequireRole('viewer')
+  get(@Param('id', ParseUUIDPipe) id: string): Promise<SiteView> {
+    return this.sites.get(id);
+  }
+
+  @Patch(':id')
+  @ifMatch
+  update(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: UpdateSiteDto,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<SiteView> {
+    return this.sites.update(id, dto, expected);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ifMatch
+  async remove(
+    @Param('id', ParseUUIDPipe) id: string,
+    @IfMatchVersion() expected: number | undefined,
+  ): Promise<void> {
+    await this.sites.remove(id, expected);
+  }
+}

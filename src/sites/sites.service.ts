@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { DomainException } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
+import { pgFields, registerConstraintMessage } from '../common/errors/postgres-errors';
+import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import { deleteVersioned, updateVersioned } from '../database/versioned';
+import { SiteEntity } from './site.entity';
+import type { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
+
+registerConstraintMessage('uq_sites_name', 'A site with this name already exists');
+registerConstraintMessage('fk_clusters_site', 'The site does not exist or still has clusters');
+
+export function siteView(s: SiteEntity): SiteView {
+  return {
+    id: s.id,
+    name: s.name,
+    region: s.region,
+    description: s.description,
+    loadBalancer:
+      s.loadBalancerHost !== null && s.loadBalancerPort !== null
+        ? { host: s.loadBalancerHost, port: s.loadBalancerPort }
+        : null,
+    expectedRttMs: s.expectedRttMs,
+    version: s.version,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+function columns(dto: UpdateSiteDto): Partial<SiteEntity> {
+  const out: Partial<SiteEntity> = {};
+  if (dto.name !== undefined) out.name = dto.name;
+  if (dto.region !== undefined) out.region = dto.region;
+  if (dto.description !== undefined) out.description = dto.description;
+  if (dto.expectedRttMs !== undefined) out.expectedRttMs = dto.expectedRttMs;
+  if (dto.loadBalancer !== undefined) {
+    out.loadBalancerHost = dto.loadBalancer?.host ?? null;
+    out.loadBalancerPort = dto.loadBalancer?.port ?? null;
+  }
+  return out;
+}
+
+@Injectable()
+export class SitesService {
+  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+
+  async create(dto: CreateSiteDto): Promise<SiteView> {
+    return this.ds.transaction(async (m) => {
+      const res = await m
+        .createQueryBuilder()
+        .insert()
+        .into(SiteEntity)
+        .values({ description: '', expectedRttMs: 50, ...columns(dto) })
+        .returning('id')
+        .execute();
+      const id = (res.raw as { id: string }[])[0].id;
+      return siteView(await m.getRepository(SiteEntity).findOneByOrFail({ id }));
+    });
+  }
+
+  list(query: PageQueryDto): Promise<Page<SiteView>> {
+    return paginate(this.ds.getRepository(SiteEntity).createQueryBuilder('s'), query, siteView);
+  }
+
+  async get(id: string): Promise<SiteView> {
+    const row = await this.ds.getRepository(SiteEntity).findOneBy({ id });
+    if (!row) throw DomainException.notFound('site', id);
+    return siteView(row);
+  }
+
+  async update(id: string, dto: UpdateSiteDto, expected: number | undefined): Promise<SiteView> {
+    return this.ds.transaction(async (m) =>
+      siteView(await updateVersioned(m, SiteEntity, 'site', id, expected, columns(dto))),
+    );
+  }
+
+  async remove(id: string, expected: number | undefined): Promise<void> {
+    try {
+      await this.ds.transaction((m) => deleteVersioned(m, SiteEntity, 'site', id, expected));
+    } catch (err) {
+      if (err instanceof QueryFailedError && pgFields(err).code === '23503') {
+        // The database refused (no check-then-delete race); now say what is in the way.
+        const dependents = (await this.ds.query(
+          `SELECT id, name FROM clusters WHERE site_id = $1 ORDER BY seq LIMIT 50`,
+          [id],
+        )) as { id: string; name: string }[];
+        throw DomainException.conflict(
+          ErrorCode.DependentsExist,
+          `Site ${id} still has ${dependents.length} cluster(s); delete them first`,
+          { dependents: dependents.map((d) => ({ type: 'cluster', id: d.id, name: d.name })) },
+        );
+      }
+      throw err;
+    }
+  }
+}
