@@ -1,28 +1,20 @@
 import { Global, Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
-import { environmentKeys, EnvironmentVariables, validateEnvironment } from './environment';
+import { EnvironmentVariables, validateEnvironment } from './environment';
 
 /** Injection token for the validated, typed environment. */
 export abstract class AppConfig extends EnvironmentVariables {}
 
+/**
+ * The environment is validated when the app is instantiated, not when this file is imported
+ * (as `ConfigModule.forRoot` would do): in-process test apps can then run side by side with
+ * different settings, e.g. a private Postgres that a test stops.
+ */
 @Global()
 @Module({
-  imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      ignoreEnvFile: true,
-      cache: true,
-      validate: (raw) => ({ ...validateEnvironment(raw) }),
-    }),
-  ],
   providers: [
     {
       provide: AppConfig,
-      inject: [ConfigService],
-      useFactory: (cs: ConfigService): EnvironmentVariables =>
-        validateEnvironment(
-          Object.fromEntries(environmentKeys().map((k) => [k, cs.get<unknown>(k)])),
-        ),
+      useFactory: (): EnvironmentVariables => validateEnvironment(process.env),
     },
   ],
   exports: [AppConfig],

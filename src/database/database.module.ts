@@ -15,9 +15,10 @@ import { buildDataSourceOptions } from './data-source-options';
           connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
           statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
         }),
-        // Start even when Postgres is down: readiness says 503 and requests get 503 until it is back.
-        retryAttempts: 0,
-        manualInitialization: false,
+        // At start-up wait (bounded) for Postgres; once running, an outage gives fast 503s and the
+        // pool reconnects by itself when the database returns.
+        retryAttempts: 15,
+        retryDelay: 2000,
       }),
     }),
   ],

@@ -16,6 +16,7 @@ export enum ErrorCode {
   UnsupportedMediaType = 'unsupported-media-type',
   DatabaseUnavailable = 'database-unavailable',
   BrokerUnavailable = 'broker-unavailable',
+  ServiceUnavailable = 'service-unavailable',
   Internal = 'internal-error',
 }
 

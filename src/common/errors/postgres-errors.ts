@@ -41,10 +41,12 @@ export function pgFields(err: unknown): PgErrorFields {
 }
 
 export function isDatabaseUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+  // Duck-typed on purpose: socket errors come from Node's own realm (instanceof fails under jest).
+  if (typeof err !== 'object' || err === null) return false;
   const { code } = pgFields(err);
   if (code && unavailableCodes.has(code)) return true;
-  const text = `${err.message} ${(err as { code?: string }).code ?? ''}`;
+  const e = err as { message?: unknown; code?: unknown };
+  const text = `${typeof e.message === 'string' ? e.message : ''} ${typeof e.code === 'string' ? e.code : ''}`;
   return unavailableMessages.some((re) => re.test(text));
 }
 

@@ -26,6 +26,7 @@ const httpStatusCodes: Record<number, ErrorCode> = {
   412: ErrorCode.PreconditionFailed,
   413: ErrorCode.PayloadTooLarge,
   415: ErrorCode.UnsupportedMediaType,
+  503: ErrorCode.ServiceUnavailable,
 };
 
 export function toProblem(exception: unknown): { problem: ProblemDetails; unexpected: boolean } {
@@ -72,6 +73,22 @@ export function toProblem(exception: unknown): { problem: ProblemDetails; unexpe
             typeof body.message === 'string'
           ? body.message
           : exception.message;
+    if (status === 503) {
+      // Readiness (terminus) failures: keep the per-dependency verdicts, they carry no secrets.
+      const checks =
+        typeof body === 'object' && body !== null && 'details' in body ? body.details : undefined;
+      return {
+        problem: {
+          type: problemTypeBase + code,
+          title: 'Service unavailable',
+          status,
+          detail: 'A dependency of the service is unavailable',
+          code,
+          ...(checks ? { checks } : {}),
+        },
+        unexpected: false,
+      };
+    }
     return {
       problem: {
         type: problemTypeBase + code,

@@ -36,10 +36,10 @@ export function loggerOptions(level: string, file?: string): Params {
         method: req.method,
         url: req.url && redactString(req.url),
       }),
-      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       err: (err: unknown) => redactDeep(err),
     },
     formatters: {
+      level: (label: string) => ({ level: label }),
       log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown>,
     },
     hooks: {

@@ -1,0 +1,101 @@
+/** Types of the narrow RabbitMQ management HTTP API client (3.10 payloads, subset we read). */
+
+export type ManagementScheme = 'http' | 'https';
+
+export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+/** One node's management listener. `name` is the Erlang node name, e.g. `rabbit@dc1-a`. */
+export interface ManagementNodeEndpoint {
+  name: string;
+  host: string;
+  managementPort: number;
+}
+
+export interface ManagementClientOptions {
+  nodes: ManagementNodeEndpoint[];
+  scheme: ManagementScheme;
+  username: string;
+  password: string;
+  /** Per node attempt, covering connect, headers and body. */
+  timeoutMs: number;
+  /** Larger bodies are refused with a BrokerProtocolError. Default 64 MiB. */
+  maxResponseBytes?: number;
+}
+
+/** What went wrong on one attempt; `ok` attempts have no kind. */
+export type BrokerErrorKind =
+  'unreachable' | 'timeout' | 'auth' | 'not-found' | 'rejected' | 'server' | 'protocol';
+
+/** One try of one node, so callers can report per-node reachability. */
+export interface NodeAttempt {
+  node: string;
+  ok: boolean;
+  /** HTTP status when the node answered at all. */
+  status?: number;
+  errorKind?: BrokerErrorKind;
+  /** Short, redacted description of the failure. */
+  error?: string;
+  latencyMs: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  /** Overrides the client's per-attempt timeout. */
+  timeoutMs?: number;
+  /**
+   * Lets a 4xx/5xx answer count as a successful response (e.g. 503 from a health check that
+   * carries the failed check's details). Called with the parsed body, or undefined if it had none
+   * or was not JSON.
+   */
+  acceptStatus?: (status: number, body: unknown) => boolean;
+}
+
+export interface ManagementResponse<T> {
+  status: number;
+  body: T;
+  /** Name of the node that answered. */
+  node: string;
+  latencyMs: number;
+  /** Every attempt of this request, failed ones first, the answering one last. */
+  attempts: NodeAttempt[];
+}
+
+/** GET /api/overview, the fields we read. */
+export interface ManagementOverview {
+  node?: string;
+  cluster_name?: string;
+  rabbitmq_version?: string;
+  erlang_version?: string;
+  management_version?: string;
+  product_name?: string;
+  product_version?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * One element of GET /api/nodes. A stopped member is listed with `name`, `type`, `running: false`
+ * and `cluster_links` only: every other field is absent (measured on 3.10.8).
+ */
+export interface ManagementNode {
+  name: string;
+  type?: string;
+  running?: boolean;
+  partitions?: string[];
+  mem_alarm?: boolean;
+  disk_free_alarm?: boolean;
+  /** From the node's enabled-plugins file, so it lists plugins whether or not they started. */
+  enabled_plugins?: string[];
+  [key: string]: unknown;
+}
+
+export interface ManagementAlarm {
+  node: string;
+  /** `memory` or `disk space` on 3.10. */
+  resource: string;
+}
+
+/** GET /api/health/checks/alarms: 200 `{status: ok}` or 503 with the alarms in effect. */
+export interface HealthAlarms {
+  ok: boolean;
+  alarms: ManagementAlarm[];
+}
