@@ -1,7 +1,9 @@
-import { Module, ValidationPipe } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
+import { AuditModule } from './audit/audit.module';
+import { RequestContextMiddleware } from './common/context/request-context.middleware';
 import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
 import { CryptoModule } from './common/crypto/crypto.module';
@@ -27,6 +29,7 @@ import { MetricsModule } from './metrics/metrics.module';
     MetricsModule,
     HealthModule,
     CryptoModule,
+    AuditModule,
     AuthModule,
     SitesModule,
     ClustersModule,
@@ -45,4 +48,8 @@ import { MetricsModule } from './metrics/metrics.module';
     },
   ],
 })
-export class AppModule {}
+export class AppModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequestContextMiddleware).forRoutes('*path');
+  }
+}

@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
+import { requestContext } from '../common/context/request-context';
 import { isPublicKey } from '../common/http/public.decorator';
 import { requiredRoleKey } from './auth.decorators';
 import { type Actor, type Role, roleAllows } from './roles';
@@ -55,6 +56,8 @@ export class AuthGuard implements CanActivate {
       );
     }
     req.actor = actor;
+    const context = requestContext.current();
+    if (context) context.actor = actor;
     return true;
   }
 }

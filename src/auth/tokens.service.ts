@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DomainException } from '../common/errors/domain.exception';
 import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/config.module';
 import { ApiTokenEntity } from './api-token.entity';
 import type { Actor } from './roles';
@@ -39,6 +40,7 @@ export class TokensService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     env: AppConfig,
+    private readonly audit: AuditService,
   ) {
     if (env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN)
       this.bootstrapHash = hashToken(env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN);
@@ -77,22 +79,31 @@ export class TokensService {
 
   async create(dto: CreateTokenDto): Promise<CreatedTokenView> {
     const { secret, prefix } = newTokenSecret();
-    const repo = this.ds.getRepository(ApiTokenEntity);
-    const inserted = await repo
-      .createQueryBuilder()
-      .insert()
-      .values({
-        name: dto.name,
-        role: dto.role,
-        prefix,
-        tokenHash: hashToken(secret),
-        expiresAt: dto.expiresAt ?? null,
-      })
-      .returning('id')
-      .execute();
-    const id = (inserted.raw as { id: string }[])[0].id;
-    const row = await repo.findOneByOrFail({ id });
-    return { ...view(row), token: secret };
+    return this.ds.transaction(async (m) => {
+      const repo = m.getRepository(ApiTokenEntity);
+      const inserted = await repo
+        .createQueryBuilder()
+        .insert()
+        .values({
+          name: dto.name,
+          role: dto.role,
+          prefix,
+          tokenHash: hashToken(secret),
+          expiresAt: dto.expiresAt ?? null,
+        })
+        .returning('id')
+        .execute();
+      const id = (inserted.raw as { id: string }[])[0].id;
+      const after = view(await repo.findOneByOrFail({ id }));
+      await this.audit.record(m, {
+        action: 'token.create',
+        resourceType: 'token',
+        resourceId: id,
+        resourceName: after.name,
+        after,
+      });
+      return { ...after, token: secret };
+    });
   }
 
   list(query: PageQueryDto): Promise<Page<TokenView>> {
@@ -107,13 +118,32 @@ export class TokensService {
 
   /** Revocation keeps the row (who had access when) and stops the secret from working. */
   async revoke(id: string): Promise<TokenView> {
-    const res = await this.ds.query(
-      `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()), version = version + 1, updated_at = now()
-       WHERE id = $1 RETURNING id`,
-      [id],
-    );
-    if ((res as unknown[][])[0].length === 0) throw DomainException.notFound('token', id);
+    const after = await this.ds.transaction(async (m) => {
+      const repo = m.getRepository(ApiTokenEntity);
+      const row = await repo
+        .createQueryBuilder('t')
+        .setLock('pessimistic_write')
+        .where('t.id = :id', { id })
+        .getOne();
+      if (!row) throw DomainException.notFound('token', id);
+      if (row.revokedAt) return view(row);
+      const before = view(row);
+      await m.query(
+        `UPDATE api_tokens SET revoked_at = now(), version = version + 1, updated_at = now() WHERE id = $1`,
+        [id],
+      );
+      const revoked = view(await repo.findOneByOrFail({ id }));
+      await this.audit.record(m, {
+        action: 'token.revoke',
+        resourceType: 'token',
+        resourceId: id,
+        resourceName: row.name,
+        before,
+        after: revoked,
+      });
+      return revoked;
+    });
     this.cache.clear();
-    return this.get(id);
+    return after;
   }
 }

@@ -6,6 +6,7 @@ import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
+import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { ClusterEntity } from './cluster.entity';
 import { clusterView } from './cluster.mapper';
@@ -46,7 +47,18 @@ export class ClustersService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly box: SecretBox,
+    private readonly audit: AuditService,
   ) {}
+
+  private target(c: ClusterView) {
+    return {
+      resourceType: 'cluster',
+      resourceId: c.id,
+      resourceName: c.name,
+      siteIds: [c.siteId],
+      clusterIds: [c.id],
+    };
+  }
 
   private checkReplication(rules: ReplicationInput[] | undefined, nodeNames: string[]) {
     const { rules: valid, errors } = validateReplication(rules ?? [], nodeNames);
@@ -84,7 +96,13 @@ export class ClustersService {
         .into(NodeEntity)
         .values(dto.nodes.map((n) => ({ ...n, type: n.type ?? 'disc', clusterId: id })))
         .execute();
-      return this.load(m, id);
+      const after = await this.load(m, id);
+      await this.audit.record(m, {
+        action: 'cluster.create',
+        ...this.target(after),
+        after: { ...after, credentials: '(set)' },
+      });
+      return after;
     });
   }
 
@@ -128,6 +146,8 @@ export class ClustersService {
     expected: number | undefined,
   ): Promise<ClusterView> {
     return this.ds.transaction(async (m) => {
+      await lockVersioned(m, ClusterEntity, 'cluster', id, expected);
+      const before = await this.load(m, id);
       const values: Partial<ClusterEntity> = {};
       if (dto.replication !== undefined) {
         const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
@@ -144,7 +164,14 @@ export class ClustersService {
       if (dto.vhosts !== undefined) values.vhosts = dto.vhosts;
       if (dto.partitionHandling !== undefined) values.partitionHandling = dto.partitionHandling;
       await updateVersioned(m, ClusterEntity, 'cluster', id, expected, values as never);
-      return this.load(m, id);
+      const after = await this.load(m, id);
+      await this.audit.record(m, {
+        action: 'cluster.update',
+        ...this.target(after),
+        before,
+        after,
+      });
+      return after;
     });
   }
 
@@ -155,25 +182,49 @@ export class ClustersService {
     expected: number | undefined,
   ): Promise<ClusterView> {
     return this.ds.transaction(async (m) => {
+      await lockVersioned(m, ClusterEntity, 'cluster', id, expected);
+      const before = await this.load(m, id);
       await updateVersioned(m, ClusterEntity, 'cluster', id, expected, {
         adminUsername: dto.username,
         adminPasswordEnc: this.box.encrypt(dto.password, id),
         credentialsVersion: () => 'credentials_version + 1',
       } as never);
-      return this.load(m, id);
+      const after = await this.load(m, id);
+      // Only the fact of the change is recorded, never a credential value.
+      await this.audit.record(m, {
+        action: 'cluster.credentials.update',
+        ...this.target(after),
+        before: {
+          adminUsername: before.adminUsername,
+          credentialsVersion: before.credentialsVersion,
+          credentials: '(unchanged)',
+        },
+        after: {
+          adminUsername: after.adminUsername,
+          credentialsVersion: after.credentialsVersion,
+          credentials: '(changed)',
+        },
+      });
+      return after;
     });
   }
 
   async remove(id: string, expected: number | undefined): Promise<void> {
-    await this.ds.transaction((m) => deleteVersioned(m, ClusterEntity, 'cluster', id, expected));
+    await this.ds.transaction(async (m) => {
+      await lockVersioned(m, ClusterEntity, 'cluster', id, expected);
+      const before = await this.load(m, id);
+      await deleteVersioned(m, ClusterEntity, 'cluster', id, expected);
+      await this.audit.record(m, { action: 'cluster.delete', ...this.target(before), before });
+    });
   }
 
   /** Locks the cluster row (node changes serialise per cluster) and bumps its version. */
-  async touch(m: EntityManager, clusterId: string, expected?: number): Promise<void> {
-    await lockVersioned(m, ClusterEntity, 'cluster', clusterId, expected);
+  async touch(m: EntityManager, clusterId: string, expected?: number): Promise<ClusterEntity> {
+    const cluster = await lockVersioned(m, ClusterEntity, 'cluster', clusterId, expected);
     await m.query(`UPDATE clusters SET version = version + 1, updated_at = now() WHERE id = $1`, [
       clusterId,
     ]);
+    return cluster;
   }
 
   /** For broker clients: decrypts the admin password. Never return this from a controller. */

@@ -5,7 +5,9 @@ import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { pgFields } from '../common/errors/postgres-errors';
 import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
+import type { ClusterEntity } from './cluster.entity';
 import type { NodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
 import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
@@ -31,7 +33,18 @@ export class NodesService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
+    private readonly audit: AuditService,
   ) {}
+
+  private target(c: ClusterEntity, n: NodeView) {
+    return {
+      resourceType: 'node',
+      resourceId: n.id,
+      resourceName: n.name,
+      siteIds: [c.siteId],
+      clusterIds: [c.id],
+    };
+  }
 
   private async node(
     clusterId: string,
@@ -59,7 +72,7 @@ export class NodesService {
   async add(clusterId: string, dto: NodeDto): Promise<NodeView> {
     return this.ds
       .transaction(async (m) => {
-        await this.clusters.touch(m, clusterId);
+        const cluster = await this.clusters.touch(m, clusterId);
         const res = await m
           .createQueryBuilder()
           .insert()
@@ -67,11 +80,17 @@ export class NodesService {
           .values({ ...dto, type: dto.type ?? 'disc', clusterId })
           .returning('id')
           .execute();
-        return nodeView(
+        const after = nodeView(
           await m
             .getRepository(NodeEntity)
             .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id }),
         );
+        await this.audit.record(m, {
+          action: 'node.create',
+          ...this.target(cluster, after),
+          after,
+        });
+        return after;
       })
       .catch(keepDisc);
   }
@@ -84,9 +103,18 @@ export class NodesService {
   ): Promise<NodeView> {
     return this.ds
       .transaction(async (m) => {
-        await this.clusters.touch(m, clusterId);
-        await this.node(clusterId, id, m);
-        return nodeView(await updateVersioned(m, NodeEntity, 'node', id, expected, { ...dto }));
+        const cluster = await this.clusters.touch(m, clusterId);
+        const before = nodeView(await this.node(clusterId, id, m));
+        const after = nodeView(
+          await updateVersioned(m, NodeEntity, 'node', id, expected, { ...dto }),
+        );
+        await this.audit.record(m, {
+          action: 'node.update',
+          ...this.target(cluster, after),
+          before,
+          after,
+        });
+        return after;
       })
       .catch(keepDisc);
   }
@@ -94,8 +122,8 @@ export class NodesService {
   async remove(clusterId: string, id: string, expected: number | undefined): Promise<void> {
     await this.ds
       .transaction(async (m) => {
-        await this.clusters.touch(m, clusterId);
-        await this.node(clusterId, id, m);
+        const cluster = await this.clusters.touch(m, clusterId);
+        const before = nodeView(await this.node(clusterId, id, m));
         const count = await m.getRepository(NodeEntity).countBy({ clusterId });
         if (count <= 1) {
           throw DomainException.conflict(
@@ -104,6 +132,11 @@ export class NodesService {
           );
         }
         await deleteVersioned(m, NodeEntity, 'node', id, expected);
+        await this.audit.record(m, {
+          action: 'node.delete',
+          ...this.target(cluster, before),
+          before,
+        });
       })
       .catch(keepDisc);
   }

@@ -85,6 +85,20 @@ export class EnvironmentVariables {
   })
   CROSSDOCK_ENCRYPTION_KEYS_PREVIOUS?: string;
 
+  /** Keys the audit hash chain (HMAC-SHA256); lives outside the database by design. */
+  @IsString()
+  @MinLength(32, { message: 'CROSSDOCK_AUDIT_HMAC_KEY must be at least 32 characters' })
+  @MaxLength(512)
+  CROSSDOCK_AUDIT_HMAC_KEY!: string;
+
+  /** How often a signed checkpoint of the audit head is written and logged (0 = never). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86400000)
+  AUDIT_CHECKPOINT_INTERVAL_MS = 60000;
+
   /** Optional admin token accepted at start-up so the first real tokens can be created. */
   @IsOptional()
   @IsString()

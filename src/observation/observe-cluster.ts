@@ -35,7 +35,11 @@ async function probe(client: ObservationClient, node: DeclaredNode): Promise<Nod
       return {
         name: node.name,
         managementReachable: last?.status !== undefined,
-        error: { kind: err.kind, message: err.message },
+        // The attempt's own error is the short form ("connect ECONNREFUSED ...", "HTTP 401").
+        error: {
+          kind: err.kind,
+          message: last && !last.ok && last.error ? last.error : err.message,
+        },
         latencyMs: last?.latencyMs ?? Math.round(performance.now() - started),
       };
     }

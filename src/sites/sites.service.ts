@@ -5,7 +5,8 @@ import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { pgFields, registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
-import { deleteVersioned, updateVersioned } from '../database/versioned';
+import { AuditService } from '../audit/audit.service';
+import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { SiteEntity } from './site.entity';
 import type { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
 
@@ -44,7 +45,14 @@ function columns(dto: UpdateSiteDto): Partial<SiteEntity> {
 
 @Injectable()
 export class SitesService {
-  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  private target(s: SiteView) {
+    return { resourceType: 'site', resourceId: s.id, resourceName: s.name, siteIds: [s.id] };
+  }
 
   async create(dto: CreateSiteDto): Promise<SiteView> {
     return this.ds.transaction(async (m) => {
@@ -56,7 +64,9 @@ export class SitesService {
         .returning('id')
         .execute();
       const id = (res.raw as { id: string }[])[0].id;
-      return siteView(await m.getRepository(SiteEntity).findOneByOrFail({ id }));
+      const after = siteView(await m.getRepository(SiteEntity).findOneByOrFail({ id }));
+      await this.audit.record(m, { action: 'site.create', ...this.target(after), after });
+      return after;
     });
   }
 
@@ -71,14 +81,23 @@ export class SitesService {
   }
 
   async update(id: string, dto: UpdateSiteDto, expected: number | undefined): Promise<SiteView> {
-    return this.ds.transaction(async (m) =>
-      siteView(await updateVersioned(m, SiteEntity, 'site', id, expected, columns(dto))),
-    );
+    return this.ds.transaction(async (m) => {
+      const before = siteView(await lockVersioned(m, SiteEntity, 'site', id, expected));
+      const after = siteView(
+        await updateVersioned(m, SiteEntity, 'site', id, expected, columns(dto)),
+      );
+      await this.audit.record(m, { action: 'site.update', ...this.target(after), before, after });
+      return after;
+    });
   }
 
   async remove(id: string, expected: number | undefined): Promise<void> {
     try {
-      await this.ds.transaction((m) => deleteVersioned(m, SiteEntity, 'site', id, expected));
+      await this.ds.transaction(async (m) => {
+        const before = siteView(await lockVersioned(m, SiteEntity, 'site', id, expected));
+        await deleteVersioned(m, SiteEntity, 'site', id, expected);
+        await this.audit.record(m, { action: 'site.delete', ...this.target(before), before });
+      });
     } catch (err) {
       if (err instanceof QueryFailedError && pgFields(err).code === '23503') {
         // The database refused (no check-then-delete race); now say what is in the way.

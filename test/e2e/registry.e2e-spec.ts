@@ -19,8 +19,8 @@ describe('topology registry', () => {
     const res = await t.http
       .post('/sites')
       .set(admin())
-      .send({ name: uniqueName('s'), region: 'eu-west', ...extra })
-      .expect(201);
+      .send({ name: uniqueName('s'), region: 'eu-west', ...extra });
+    if (res.status !== 201) throw new Error(`site create: ${res.status} ${res.text}`);
     return res.body;
   }
 

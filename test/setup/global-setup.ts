@@ -33,6 +33,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.DATABASE_URL = db.url;
   process.env.CROSSDOCK_ENCRYPTION_KEY ??= randomBytes(32).toString('base64');
   process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN ??= `bootstrap-${randomBytes(24).toString('hex')}`;
+  process.env.CROSSDOCK_AUDIT_HMAC_KEY ??= randomBytes(32).toString('hex');
   process.env.LOG_LEVEL ??= 'info';
   mkdirSync(join(repoRoot, '.local', 'test-logs'), { recursive: true });
   process.env.CROSSDOCK_TEST_LOG_DIR = join(repoRoot, '.local', 'test-logs', db.name);

@@ -1,0 +1,138 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import type { Actor } from '../auth/roles';
+import { requestContext } from '../common/context/request-context';
+import { redactDeep } from '../common/logging/redact';
+import { AppConfig } from '../config/config.module';
+import { chainHash } from './audit-chain';
+import { canonicalJson } from './canonical-json';
+import { auditChainLockKey, genesisHash, type AuditInput, type AuditPayload } from './audit.types';
+import { compactDiff } from './field-diff';
+
+export const systemActor = (name: string): Actor => ({ kind: 'system', name });
+
+/**
+ * Appends events to the hash chain inside the caller's transaction: the event commits with the
+ * change or not at all. The transaction-scoped advisory lock serialises appends until COMMIT,
+ * so concurrent writers cannot both extend the same head (no fork).
+ */
+@Injectable()
+export class AuditService {
+  private readonly logger = new Logger(AuditService.name);
+  private readonly key: string;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    env: AppConfig,
+  ) {
+    this.key = env.CROSSDOCK_AUDIT_HMAC_KEY;
+  }
+
+  async record(m: EntityManager, input: AuditInput): Promise<{ seq: string; hash: string }> {
+    if (!m.queryRunner?.isTransactionActive) {
+      throw new Error('audit events must be recorded inside the transaction of the change');
+    }
+    const ctx = requestContext.current();
+    const actor = input.actor ?? ctx?.actor ?? systemActor('crossdock');
+    await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
+    const [head] = (await m.query(
+      `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
+    )) as {
+      seq: string;
+      hash: string;
+    }[];
+    const prev = head ?? (await this.pruneAnchor(m));
+    const seq = (BigInt(prev.seq) + 1n).toString();
+    const before = input.before === undefined ? null : redactDeep(input.before);
+    const after = input.after === undefined ? null : redactDeep(input.after);
+    const occurredAt = new Date();
+    const payloadDoc: AuditPayload = {
+      seq,
+      occurredAt: occurredAt.toISOString(),
+      actor,
+      action: input.action,
+      resource: {
+        type: input.resourceType,
+        id: input.resourceId ?? null,
+        name: input.resourceName ?? null,
+      },
+      siteIds: [...new Set(input.siteIds ?? [])].sort(),
+      clusterIds: [...new Set(input.clusterIds ?? [])].sort(),
+      requestId: ctx?.requestId ?? null,
+      reason: ctx?.reason ?? null,
+      before,
+      after,
+      diff: compactDiff(before ?? undefined, after ?? undefined),
+      details: input.details === undefined ? null : redactDeep(input.details),
+    };
+    const payload = canonicalJson(payloadDoc);
+    const hash = chainHash(this.key, prev.hash, payload);
+    await m.query(
+      `INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, actor_name, action, resource_type,
+         resource_id, resource_name, site_ids, cluster_ids, request_id, payload, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      [
+        seq,
+        occurredAt,
+        actor.kind,
+        actor.kind === 'token' ? actor.tokenId : null,
+        actor.name,
+        payloadDoc.action,
+        payloadDoc.resource.type,
+        payloadDoc.resource.id,
+        payloadDoc.resource.name,
+        payloadDoc.siteIds,
+        payloadDoc.clusterIds,
+        payloadDoc.requestId,
+        payload,
+        prev.hash,
+        hash,
+      ],
+    );
+    return { seq, hash };
+  }
+
+  /** For events that are not part of a registry change (broker operations, health transitions). */
+  recordStandalone(input: AuditInput): Promise<{ seq: string; hash: string }> {
+    return this.ds.transaction((m) => this.record(m, input));
+  }
+
+  /**
+   * Records a broker call as intent + outcome around it: broker calls happen outside any
+   * database transaction, so the trail shows what was attempted even if the outcome is lost.
+   */
+  async aroundBrokerCall<T>(input: AuditInput, call: () => Promise<T>): Promise<T> {
+    const intent = await this.recordStandalone({ ...input, action: `${input.action}.intent` });
+    try {
+      const result = await call();
+      await this.recordStandalone({
+        ...input,
+        action: `${input.action}.succeeded`,
+        details: { intentSeq: intent.seq, ...(input.details as object) },
+      });
+      return result;
+    } catch (err) {
+      await this.recordStandalone({
+        ...input,
+        action: `${input.action}.failed`,
+        details: {
+          intentSeq: intent.seq,
+          ...(input.details as object),
+          error: err instanceof Error ? { type: err.name, message: err.message } : 'unknown error',
+        },
+      }).catch((e: unknown) =>
+        this.logger.error({ err: e }, 'could not record broker call outcome'),
+      );
+      throw err;
+    }
+  }
+
+  /** After a prune, the chain continues from the signed prune checkpoint. */
+  private async pruneAnchor(m: EntityManager): Promise<{ seq: string; hash: string }> {
+    const [cp] = (await m.query(
+      `SELECT seq, hash FROM audit_checkpoints WHERE kind = 'prune' ORDER BY seq DESC LIMIT 1`,
+    )) as { seq: string; hash: string }[];
+    return cp ?? { seq: '0', hash: genesisHash };
+  }
+}

@@ -1,0 +1,34 @@
+import { Injectable, NestMiddleware } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { DomainException } from '../errors/domain.exception';
+import { requestContext } from './request-context';
+
+const reasonPattern = /^[^\u0000-\u001f\u007f]{1,500}$/u;
+
+/** Opens the request context: request id (from pino-http) and the optional X-Change-Reason. */
+@Injectable()
+export class RequestContextMiddleware implements NestMiddleware {
+  use(req: Request & { id?: unknown }, _res: Response, next: NextFunction): void {
+    const header = req.headers['x-change-reason'];
+    const raw = Array.isArray(header) ? header.join(', ') : header;
+    let reason: string | undefined;
+    if (raw !== undefined && raw !== '') {
+      // Header values arrive as latin1; reasons are meant to be UTF-8 text.
+      const decoded = Buffer.from(raw, 'latin1').toString('utf8');
+      if (!reasonPattern.test(decoded)) {
+        next(
+          DomainException.validation(
+            [{ field: 'header.X-Change-Reason', message: 'must be 1 to 500 printable characters' }],
+            'X-Change-Reason is invalid',
+          ),
+        );
+        return;
+      }
+      reason = decoded;
+    }
+    requestContext.run(
+      { requestId: req.id === undefined ? undefined : String(req.id), reason },
+      () => next(),
+    );
+  }
+}

@@ -1,0 +1,20 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Actor } from '../../auth/roles';
+
+/** Per-request facts that deep layers (audit) need without threading them through every call. */
+export interface RequestContext {
+  requestId?: string;
+  actor?: Actor;
+  reason?: string;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+export const requestContext = {
+  run<T>(ctx: RequestContext, fn: () => T): T {
+    return storage.run(ctx, fn);
+  },
+  current(): RequestContext | undefined {
+    return storage.getStore();
+  },
+};
