@@ -33,3 +33,13 @@ export async function createDatabase(
 export async function dropDatabase(name: string): Promise<void> {
   await withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }
+
+/** A fresh database of its own, migrated: for tests that damage or stop what they use. */
+export async function createMigratedDatabase(
+  prefix = 'crossdock_iso',
+): Promise<{ name: string; url: string }> {
+  const { runMigrations } = await import('../../src/database/migrate');
+  const db = await createDatabase(prefix);
+  await runMigrations(db.url);
+  return db;
+}

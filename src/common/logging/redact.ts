@@ -30,7 +30,9 @@ export function redactDeep(value: unknown, depth = 0): unknown {
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      if (secretKeys.test(k) && v !== undefined && v !== null) {
+      // Placeholders such as "(changed)" say that a secret changed without carrying it.
+      const placeholder = typeof v === 'string' && /^\([a-z ]{1,20}\)$/.test(v);
+      if (secretKeys.test(k) && v !== undefined && v !== null && !placeholder) {
         out[k] =
           typeof v === 'string' && /^(uri|src-uri|dest-uri)$/i.test(k)
             ? redactString(v)

@@ -1,0 +1,97 @@
+import 'reflect-metadata';
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { DataSource } from 'typeorm';
+import { buildDataSourceOptions, databaseSettingsFromEnv } from '../database/data-source-options';
+import { checkpointSignature } from './audit-chain';
+import { auditChainLockKey, type AuditRow } from './audit.types';
+
+export interface PruneResult {
+  archived: number;
+  prunedThroughSeq: string | null;
+  archive: string;
+}
+
+/**
+ * Retention: archives and deletes the oldest events (a prefix of the chain, all older than
+ * `before`), then writes a signed `prune` checkpoint at the last deleted event so the remaining
+ * chain still verifies from there. Needs a role allowed to set session_replication_role (the
+ * append-only triggers stay armed for the service's own role). The archive is written and
+ * flushed before anything is deleted.
+ */
+export async function pruneAuditEvents(
+  ds: DataSource,
+  key: string,
+  before: Date,
+  archivePath: string,
+): Promise<PruneResult> {
+  return ds.transaction(async (m) => {
+    await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
+    const [last] = (await m.query(
+      `SELECT max(seq) AS seq FROM audit_events e
+       WHERE occurred_at < $1 AND NOT EXISTS (
+         SELECT 1 FROM audit_events newer WHERE newer.seq < e.seq AND newer.occurred_at >= $1)`,
+      [before],
+    )) as { seq: string | null }[];
+    if (!last?.seq) return { archived: 0, prunedThroughSeq: null, archive: archivePath };
+    const out = createWriteStream(archivePath, { flags: 'wx', mode: 0o600 });
+    let archived = 0;
+    let after = '0';
+    let tail: AuditRow | undefined;
+    for (;;) {
+      const rows = (await m.query(
+        `SELECT * FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000`,
+        [after, last.seq],
+      )) as AuditRow[];
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const line = JSON.stringify({ seq: r.seq, payload: r.payload, prevHash: r.prev_hash, hash: r.hash });
+        if (!out.write(`${line}\n`)) await once(out, 'drain');
+      }
+      archived += rows.length;
+      tail = rows[rows.length - 1];
+      after = tail.seq;
+    }
+    out.end();
+    await once(out, 'finish');
+    if (!tail) return { archived: 0, prunedThroughSeq: null, archive: archivePath };
+    await m.query(`SET LOCAL session_replication_role = replica`);
+    await m.query(`DELETE FROM audit_events WHERE seq <= $1`, [tail.seq]);
+    await m.query(
+      `INSERT INTO audit_checkpoints (kind, seq, hash, signature, note) VALUES ('prune', $1, $2, $3, $4)`,
+      [tail.seq, tail.hash, checkpointSignature(key, 'prune', tail.seq, tail.hash), `archived ${archived} events`],
+    );
+    await m.query(`SET LOCAL session_replication_role = origin`);
+    return { archived, prunedThroughSeq: tail.seq, archive: archivePath };
+  });
+}
+
+function usage(): never {
+  console.error('usage: audit-maintenance prune --before <ISO date> --archive <file.ndjson>');
+  process.exit(2);
+}
+
+if (require.main === module) {
+  const [command, ...rest] = process.argv.slice(2);
+  const arg = (name: string) => {
+    const i = rest.indexOf(`--${name}`);
+    return i >= 0 ? rest[i + 1] : undefined;
+  };
+  const before = arg('before');
+  const archive = arg('archive');
+  const key = process.env.CROSSDOCK_AUDIT_HMAC_KEY;
+  if (command !== 'prune' || !before || !archive || Number.isNaN(Date.parse(before))) usage();
+  if (!key || !process.env.DATABASE_URL) {
+    console.error('audit-maintenance: DATABASE_URL (a privileged role) and CROSSDOCK_AUDIT_HMAC_KEY must be set');
+    process.exit(2);
+  }
+  const ds = new DataSource(buildDataSourceOptions({ ...databaseSettingsFromEnv(process.env), statementTimeoutMs: 600000 }));
+  ds.initialize()
+    .then(() => pruneAuditEvents(ds, key, new Date(before), archive))
+    .then((r) => console.error(JSON.stringify({ msg: 'audit prune done', ...r })))
+    .catch((err: unknown) => {
+      console.error(`audit-maintenance: failed: ${err instanceof Error ? err.message : 'unknown error'}`);
+      process.exitCode = 1;
+    })
+    .finally(() => void ds.destroy());
+}
