@@ -11,6 +11,8 @@ const swc = [
   },
 ];
 module.exports = {
+  // Global (not per project): e2e tests and hooks wait on real brokers.
+  testTimeout: 120000,
   projects: [
     {
       displayName: 'unit',
@@ -27,7 +29,6 @@ module.exports = {
       transform: { '^.+\\.ts$': swc },
       globalSetup: '<rootDir>/test/setup/global-setup.ts',
       globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
-      testTimeout: 120000,
     },
   ],
 };
