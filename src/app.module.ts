@@ -8,6 +8,8 @@ import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
 import { CryptoModule } from './common/crypto/crypto.module';
 import { EtagInterceptor } from './common/http/etag.interceptor';
+import { LinksModule } from './links/links.module';
+import { PoliciesModule } from './policies/policies.module';
 import { SitesModule } from './sites/sites.module';
 import { loggerOptions } from './common/logging/logger.options';
 import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
@@ -33,6 +35,8 @@ import { MetricsModule } from './metrics/metrics.module';
     AuthModule,
     SitesModule,
     ClustersModule,
+    LinksModule,
+    PoliciesModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

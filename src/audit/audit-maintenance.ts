@@ -45,7 +45,12 @@ export async function pruneAuditEvents(
       )) as AuditRow[];
       if (rows.length === 0) break;
       for (const r of rows) {
-        const line = JSON.stringify({ seq: r.seq, payload: r.payload, prevHash: r.prev_hash, hash: r.hash });
+        const line = JSON.stringify({
+          seq: r.seq,
+          payload: r.payload,
+          prevHash: r.prev_hash,
+          hash: r.hash,
+        });
         if (!out.write(`${line}\n`)) await once(out, 'drain');
       }
       archived += rows.length;
@@ -59,7 +64,12 @@ export async function pruneAuditEvents(
     await m.query(`DELETE FROM audit_events WHERE seq <= $1`, [tail.seq]);
     await m.query(
       `INSERT INTO audit_checkpoints (kind, seq, hash, signature, note) VALUES ('prune', $1, $2, $3, $4)`,
-      [tail.seq, tail.hash, checkpointSignature(key, 'prune', tail.seq, tail.hash), `archived ${archived} events`],
+      [
+        tail.seq,
+        tail.hash,
+        checkpointSignature(key, 'prune', tail.seq, tail.hash),
+        `archived ${archived} events`,
+      ],
     );
     await m.query(`SET LOCAL session_replication_role = origin`);
     return { archived, prunedThroughSeq: tail.seq, archive: archivePath };
@@ -82,15 +92,21 @@ if (require.main === module) {
   const key = process.env.CROSSDOCK_AUDIT_HMAC_KEY;
   if (command !== 'prune' || !before || !archive || Number.isNaN(Date.parse(before))) usage();
   if (!key || !process.env.DATABASE_URL) {
-    console.error('audit-maintenance: DATABASE_URL (a privileged role) and CROSSDOCK_AUDIT_HMAC_KEY must be set');
+    console.error(
+      'audit-maintenance: DATABASE_URL (a privileged role) and CROSSDOCK_AUDIT_HMAC_KEY must be set',
+    );
     process.exit(2);
   }
-  const ds = new DataSource(buildDataSourceOptions({ ...databaseSettingsFromEnv(process.env), statementTimeoutMs: 600000 }));
+  const ds = new DataSource(
+    buildDataSourceOptions({ ...databaseSettingsFromEnv(process.env), statementTimeoutMs: 600000 }),
+  );
   ds.initialize()
     .then(() => pruneAuditEvents(ds, key, new Date(before), archive))
     .then((r) => console.error(JSON.stringify({ msg: 'audit prune done', ...r })))
     .catch((err: unknown) => {
-      console.error(`audit-maintenance: failed: ${err instanceof Error ? err.message : 'unknown error'}`);
+      console.error(
+        `audit-maintenance: failed: ${err instanceof Error ? err.message : 'unknown error'}`,
+      );
       process.exitCode = 1;
     })
     .finally(() => void ds.destroy());

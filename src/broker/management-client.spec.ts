@@ -223,6 +223,19 @@ describe('ManagementClient', () => {
     expect(err.status).toBe(503);
   });
 
+  it('says timeout only when every node timed out, unreachable for a mix', async () => {
+    const slow1 = await fake('s1@h', hang);
+    const slow2 = await fake('s2@h', hang);
+    const allSlow = await failure(client([slow1, slow2], { timeoutMs: 200 }).get('/api/overview'));
+    expect(allSlow).toBeInstanceOf(BrokerTimeoutError);
+    expect(allSlow.attempts.map((a) => a.errorKind)).toEqual(['timeout', 'timeout']);
+
+    const mixed = client([slow1, { name: 'gone@h', port: await closedPort() }], { timeoutMs: 200 });
+    const err = await failure(mixed.get('/api/overview'));
+    expect(err).toBeInstanceOf(BrokerUnreachableError);
+    expect(err.attempts.map((a) => a.errorKind)).toEqual(['timeout', 'unreachable']);
+  });
+
   it('reports BrokerServerError when every node answers 5xx', async () => {
     const a = await fake('a@h', (_req, res) => sendJson(res, 503, { error: 'x', reason: 'down' }));
     const b = await fake('b@h', (_req, res) => sendJson(res, 500, { error: 'x', reason: 'crash' }));
@@ -284,6 +297,24 @@ describe('ManagementClient', () => {
     expect((err2 as BrokerProtocolError).problem).toBe('too-large');
   });
 
+  it('treats redirects and non-UTF-8 bodies as protocol errors, never following them', async () => {
+    const target = await fake('t@h', ok);
+    const redirect = await fake('r@h', (_req, res) => {
+      res.writeHead(302, { location: `http://127.0.0.1:${target.port}/api/overview` });
+      res.end();
+    });
+    const e1 = await failure(client([redirect]).get('/api/overview'));
+    expect(e1).toMatchObject({ kind: 'protocol', problem: 'unexpected-status', brokerStatus: 302 });
+    expect(target.requests).toHaveLength(0);
+
+    const binary = await fake('b@h', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    });
+    const e2 = await failure(client([binary]).get('/api/overview'));
+    expect(e2).toMatchObject({ kind: 'protocol', problem: 'invalid-json' });
+  });
+
   it('reads health alarms from 200 and from 503, and fails over on a 503 without alarms', async () => {
     const fine = await fake('a@h', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     await expect(client([fine]).healthAlarms()).resolves.toMatchObject({
@@ -319,6 +350,13 @@ describe('ManagementClient', () => {
     expect((e1 as BrokerProtocolError).problem).toBe('wrong-shape');
     const e2 = await failure(c.clusterName());
     expect((e2 as BrokerProtocolError).problem).toBe('wrong-shape');
+    expect(e2.message).toBe('GET /api/cluster-name: a@h: expected {"name": string}');
+    const e3 = await failure(c.healthAlarms());
+    expect(e3).toMatchObject({
+      kind: 'protocol',
+      problem: 'wrong-shape',
+      path: '/api/health/checks/alarms',
+    });
     expect(a.requests[0].url).toBe(
       '/api/nodes?columns=name%2Ctype%2Crunning%2Cpartitions%2Cmem_alarm%2Cdisk_free_alarm%2Cenabled_plugins',
     );

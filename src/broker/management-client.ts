@@ -7,11 +7,9 @@ import {
   BrokerServerError,
   BrokerTimeoutError,
   BrokerUnreachableError,
-  redactBrokerText,
-  type BrokerProtocolProblem,
 } from './management.errors';
+import { attemptNode, type AttemptOutcome } from './management.transport';
 import type {
-  BrokerErrorKind,
   HealthAlarms,
   HttpMethod,
   ManagementAlarm,
@@ -57,21 +55,6 @@ export function apiPath(strings: TemplateStringsArray, ...values: (string | numb
   );
 }
 
-type Outcome =
-  | { type: 'ok'; status: number; body: unknown }
-  | {
-      type: 'failover';
-      kind: 'unreachable' | 'timeout' | 'server';
-      status?: number;
-      reason: string;
-    }
-  | { type: 'fatal'; make: (attempts: NodeAttempt[]) => BrokerError };
-
-interface AttemptResult {
-  attempt: NodeAttempt;
-  outcome: Outcome;
-}
-
 /**
  * Narrow RabbitMQ management HTTP API client: basic auth, JSON, per-attempt timeouts, bounded
  * bodies and node failover. Requests start at the node that answered last and move on to the
@@ -89,8 +72,9 @@ export class ManagementClient {
   #preferred = 0;
 
   constructor(options: ManagementClientOptions) {
-    if (options.nodes.length === 0)
+    if (options.nodes.length === 0) {
       throw new RangeError('ManagementClient needs at least one node');
+    }
     const names = new Set(options.nodes.map((n) => n.name));
     if (names.size !== options.nodes.length) {
       throw new RangeError('ManagementClient node names must be unique');
@@ -177,14 +161,8 @@ export class ManagementClient {
   }
 
   async overview(): Promise<ManagementResponse<ManagementOverview>> {
-    const res = await this.send<unknown>('GET', '/api/overview');
-    return this.#expect(
-      res,
-      isObject(res.body),
-      'GET',
-      '/api/overview',
-      'an object',
-    ) as ManagementResponse<ManagementOverview>;
+    const res = await this.send('GET', '/api/overview');
+    return this.#expect(res, (b): b is ManagementOverview => isObject(b), 'an object');
   }
 
   /** GET /api/nodes restricted to `columns` (pass `null` for everything). */
@@ -192,43 +170,42 @@ export class ManagementClient {
     columns: readonly string[] | null = nodeColumns,
   ): Promise<ManagementResponse<ManagementNode[]>> {
     const query = columns ? { columns: columns.join(',') } : undefined;
-    const res = await this.send<unknown>('GET', '/api/nodes', undefined, { query });
-    const ok =
-      Array.isArray(res.body) &&
-      res.body.every((n: unknown) => isObject(n) && typeof n.name === 'string');
+    const res = await this.send('GET', '/api/nodes', undefined, { query });
     return this.#expect(
       res,
-      ok,
-      'GET',
-      '/api/nodes',
+      (b): b is ManagementNode[] =>
+        Array.isArray(b) && b.every((n: unknown) => isObject(n) && typeof n.name === 'string'),
       'an array of named nodes',
-    ) as ManagementResponse<ManagementNode[]>;
+    );
   }
 
   async clusterName(): Promise<ManagementResponse<string>> {
-    const res = await this.send<unknown>('GET', '/api/cluster-name');
-    const name = isObject(res.body) ? res.body.name : undefined;
-    this.#expect(res, typeof name === 'string', 'GET', '/api/cluster-name', '{"name": string}');
-    return { ...res, body: name as string };
+    const res = await this.send('GET', '/api/cluster-name');
+    const checked = this.#expect(
+      res,
+      (b): b is { name: string } => isObject(b) && typeof b.name === 'string',
+      '{"name": string}',
+    );
+    return { ...checked, body: checked.body.name };
   }
 
-  /** Cluster-wide resource alarms: 200 means none, 503 lists them. */
+  /** Cluster-wide resource alarms: 200 `{"status": "ok"}` means none, 503 lists them. */
   async healthAlarms(): Promise<ManagementResponse<HealthAlarms>> {
-    const path = '/api/health/checks/alarms';
-    const res = await this.send<unknown>('GET', path, undefined, {
+    const res = await this.send('GET', '/api/health/checks/alarms', undefined, {
       acceptStatus: (status, body) =>
         status === 503 && isObject(body) && Array.isArray(body.alarms),
     });
-    const body = res.body;
-    const alarmsRaw =
-      isObject(body) && Array.isArray(body.alarms) ? body.alarms : res.status === 200 ? [] : null;
-    const alarms = alarmsRaw?.filter(
-      (a: unknown): a is ManagementAlarm =>
-        isObject(a) && typeof a.node === 'string' && typeof a.resource === 'string',
+    const checked = this.#expect(
+      res,
+      (b): b is { alarms?: ManagementAlarm[] } =>
+        isObject(b) &&
+        (b.alarms === undefined
+          ? res.status === 200 && b.status === 'ok'
+          : Array.isArray(b.alarms) && b.alarms.every(isAlarm)),
+      '{"status": "ok"} or a list of alarms',
     );
-    const ok = alarms !== undefined && alarms.length === (alarmsRaw?.length ?? -1);
-    this.#expect(res, ok, 'GET', path, '{"status": "ok"} or a list of alarms');
-    return { ...res, body: { ok: res.status === 200, alarms: alarms ?? [] } };
+    const alarms = checked.body.alarms ?? [];
+    return { ...checked, body: { ok: res.status === 200 && alarms.length === 0, alarms } };
   }
 
   /**
@@ -236,27 +213,28 @@ export class ManagementClient {
    * disabled). Used to check each node's own listener and catch endpoints declared crosswise.
    */
   async nodeIdentity(nodeName: string, timeoutMs?: number): Promise<ManagementResponse<string>> {
-    const path = '/api/overview';
-    const res = await this.sendNode<unknown>(nodeName, 'GET', path, undefined, {
+    const res = await this.sendNode(nodeName, 'GET', '/api/overview', undefined, {
       query: { disable_stats: true, columns: 'node' },
       timeoutMs,
     });
-    const node = isObject(res.body) ? res.body.node : undefined;
-    this.#expect(res, typeof node === 'string', 'GET', path, '{"node": string}');
-    return { ...res, body: node as string };
+    const checked = this.#expect(
+      res,
+      (b): b is { node: string } => isObject(b) && typeof b.node === 'string',
+      '{"node": string}',
+    );
+    return { ...checked, body: checked.body.node };
   }
 
+  /** A typed helper's answer must have the expected shape, or it is a protocol error. */
   #expect<T>(
-    res: ManagementResponse<T>,
-    ok: boolean,
-    method: HttpMethod,
-    path: string,
+    res: ManagementResponse<unknown>,
+    guard: (body: unknown) => body is T,
     expected: string,
   ): ManagementResponse<T> {
-    if (ok) return res;
+    if (guard(res.body)) return { ...res, body: res.body };
     throw new BrokerProtocolError(
-      method,
-      path,
+      res.method,
+      res.path,
       res.node,
       'wrong-shape',
       `expected ${expected}`,
@@ -275,14 +253,27 @@ export class ManagementClient {
     if (!path.startsWith('/api/')) throw new RangeError('management API paths start with /api/');
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
     const attempts: NodeAttempt[] = [];
-    const failures: Extract<Outcome, { type: 'failover' }>[] = [];
+    let lastServer: { node: string; status: number; reason: string } | undefined;
     for (const index of order) {
       const node = this.#nodes[index];
-      const { attempt, outcome } = await this.#attempt(node, method, path, body, opts, timeoutMs);
+      const { attempt, outcome } = await attemptNode({
+        node,
+        scheme: this.#scheme,
+        authorization: this.#authorization,
+        secrets: this.#secrets,
+        method,
+        path,
+        body,
+        opts,
+        timeoutMs,
+        maxResponseBytes: this.#maxResponseBytes,
+      });
       attempts.push(attempt);
       if (outcome.type === 'ok') {
         this.#preferred = index;
         return {
+          method,
+          path,
           status: outcome.status,
           body: outcome.body as T,
           node: node.name,
@@ -290,228 +281,52 @@ export class ManagementClient {
           attempts,
         };
       }
-      if (outcome.type === 'fatal') {
-        if (attempt.status !== undefined && attempt.status < 500) this.#preferred = index;
-        throw outcome.make(attempts);
+      const { kind, status, reason } = outcome;
+      if (kind === 'server') {
+        lastServer = { node: node.name, status: status ?? 500, reason };
+        continue;
       }
-      failures.push(outcome);
+      if (kind === 'unreachable' || kind === 'timeout') continue;
+      // The node answered: it is the one to start with next time, and the answer stands.
+      this.#preferred = index;
+      throw answeredError(method, path, node.name, outcome, attempts);
     }
-    const lastServer = [...attempts].reverse().find((a) => a.errorKind === 'server');
     if (lastServer) {
-      const reason = failures.filter((f) => f.kind === 'server').at(-1)?.reason ?? '';
-      throw new BrokerServerError(
-        method,
-        path,
-        lastServer.node,
-        lastServer.status ?? 500,
-        reason,
-        attempts,
-      );
+      const { node, status, reason } = lastServer;
+      throw new BrokerServerError(method, path, node, status, reason, attempts);
     }
-    if (failures.every((f) => f.kind === 'timeout')) {
+    if (attempts.every((a) => a.errorKind === 'timeout')) {
       throw new BrokerTimeoutError(method, path, attempts, timeoutMs);
     }
     throw new BrokerUnreachableError(method, path, attempts);
   }
+}
 
-  async #attempt(
-    node: ManagementNodeEndpoint,
-    method: HttpMethod,
-    path: string,
-    body: unknown,
-    opts: RequestOptions,
-    timeoutMs: number,
-  ): Promise<AttemptResult> {
-    const started = performance.now();
-    const signal = AbortSignal.timeout(timeoutMs);
-    const finish = (
-      ok: boolean,
-      outcome: Outcome,
-      extra: { status?: number; errorKind?: BrokerErrorKind; error?: string } = {},
-    ): AttemptResult => ({
-      attempt: {
-        node: node.name,
-        ok,
-        ...extra,
-        latencyMs: Math.round((performance.now() - started) * 10) / 10,
-      },
-      outcome,
-    });
-    const fatal = (
-      kind: BrokerErrorKind,
-      status: number | undefined,
-      error: string,
-      make: (a: NodeAttempt[]) => BrokerError,
-    ) => finish(false, { type: 'fatal', make }, { status, errorKind: kind, error });
-    const protocol = (problem: BrokerProtocolProblem, detail: string, status?: number) =>
-      fatal(
-        'protocol',
-        status,
-        detail,
-        (a) => new BrokerProtocolError(method, path, node.name, problem, detail, a, status),
-      );
-
-    let res: Response;
-    try {
-      res = await fetch(this.#url(node, path, opts), {
+function answeredError(
+  method: HttpMethod,
+  path: string,
+  node: string,
+  outcome: Extract<AttemptOutcome, { type: 'failed' }>,
+  attempts: NodeAttempt[],
+): BrokerError {
+  const status = outcome.status ?? 0;
+  switch (outcome.kind) {
+    case 'auth':
+      return new BrokerAuthError(method, path, node, status, attempts);
+    case 'not-found':
+      return new BrokerNotFoundError(method, path, node, attempts);
+    case 'rejected':
+      return new BrokerRejectedError(method, path, node, status, outcome.reason, attempts);
+    default:
+      return new BrokerProtocolError(
         method,
-        headers: {
-          authorization: this.#authorization,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        redirect: 'manual',
-        signal,
-      });
-    } catch (err) {
-      if (signal.aborted) {
-        return finish(
-          false,
-          { type: 'failover', kind: 'timeout', reason: '' },
-          {
-            errorKind: 'timeout',
-            error: `timed out after ${timeoutMs} ms`,
-          },
-        );
-      }
-      const error = this.#transportError(err);
-      return finish(
-        false,
-        { type: 'failover', kind: 'unreachable', reason: error },
-        { errorKind: 'unreachable', error },
+        path,
+        node,
+        outcome.problem ?? 'unexpected-status',
+        outcome.detail,
+        attempts,
+        outcome.status,
       );
-    }
-
-    const status = res.status;
-    const read = await readBounded(res, this.#maxResponseBytes, signal);
-    if (read.type === 'timeout') {
-      return finish(
-        false,
-        { type: 'failover', kind: 'timeout', reason: '' },
-        {
-          status,
-          errorKind: 'timeout',
-          error: `timed out after ${timeoutMs} ms reading the body`,
-        },
-      );
-    }
-    if (read.type !== 'ok' && status >= 500) {
-      return finish(
-        false,
-        { type: 'failover', kind: 'server', status, reason: '' },
-        {
-          status,
-          errorKind: 'server',
-          error: `HTTP ${status}`,
-        },
-      );
-    }
-    if (read.type === 'too-large') {
-      return protocol('too-large', `response body exceeds ${this.#maxResponseBytes} bytes`, status);
-    }
-    if (read.type === 'truncated')
-      return protocol('truncated', 'response body was cut short', status);
-    if (read.type === 'not-utf8') {
-      return protocol('invalid-json', `response body is not UTF-8 (${read.bytes} bytes)`, status);
-    }
-
-    const parsed = parseJson(read.text);
-    if (status >= 200 && status < 300) {
-      if (parsed.type === 'error') {
-        return protocol(
-          parsed.problem,
-          `response body is not valid JSON (${read.bytes} bytes)`,
-          status,
-        );
-      }
-      return finish(true, { type: 'ok', status, body: parsed.value }, { status });
-    }
-    const parsedBody = parsed.type === 'ok' ? parsed.value : undefined;
-    if (opts.acceptStatus?.(status, parsedBody)) {
-      return finish(true, { type: 'ok', status, body: parsedBody }, { status });
-    }
-    const reason = this.#reason(parsed.type === 'ok' ? parsed.value : undefined, read.text);
-    if (status >= 500) {
-      return finish(
-        false,
-        { type: 'failover', kind: 'server', status, reason },
-        {
-          status,
-          errorKind: 'server',
-          error: `HTTP ${status}`,
-        },
-      );
-    }
-    if (status === 401 || status === 403) {
-      return fatal(
-        'auth',
-        status,
-        `HTTP ${status}`,
-        (a) => new BrokerAuthError(method, path, node.name, status, a),
-      );
-    }
-    if (status === 404) {
-      return fatal(
-        'not-found',
-        status,
-        'HTTP 404',
-        (a) => new BrokerNotFoundError(method, path, node.name, a),
-      );
-    }
-    if (status >= 400) {
-      return fatal(
-        'rejected',
-        status,
-        `HTTP ${status}`,
-        (a) => new BrokerRejectedError(method, path, node.name, status, reason, a),
-      );
-    }
-    return protocol('unexpected-status', `unexpected HTTP status ${status}`, status);
-  }
-
-  #url(node: ManagementNodeEndpoint, path: string, opts: RequestOptions): string {
-    const host =
-      node.host.includes(':') && !node.host.startsWith('[') ? `[${node.host}]` : node.host;
-    let url = `${this.#scheme}://${host}:${node.managementPort}${path}`;
-    const query = Object.entries(opts.query ?? {}).filter(
-      (e): e is [string, string | number | boolean] => e[1] !== undefined,
-    );
-    if (query.length) {
-      const qs = new URLSearchParams(
-        query.map(([k, v]): [string, string] => [k, String(v)]),
-      ).toString();
-      url += (path.includes('?') ? '&' : '?') + qs;
-    }
-    return url;
-  }
-
-  /** fetch() says "fetch failed"; the useful part (ECONNREFUSED ...) is in the cause. */
-  #transportError(err: unknown): string {
-    const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
-    const code = typeof cause?.code === 'string' ? cause.code : undefined;
-    const message =
-      typeof cause?.message === 'string'
-        ? cause.message
-        : err instanceof Error
-          ? err.message
-          : String(err);
-    return redactBrokerText(
-      code && !message.includes(code) ? `${code} ${message}` : message,
-      this.#secrets,
-      200,
-    );
-  }
-
-  /** The management plugin answers errors as `{"error": ..., "reason": ...}`. */
-  #reason(parsed: unknown, text: string): string {
-    if (isObject(parsed)) {
-      const r = parsed.reason ?? parsed.error;
-      if (r !== undefined)
-        return redactBrokerText(typeof r === 'string' ? r : JSON.stringify(r), this.#secrets);
-      return '';
-    }
-    return redactBrokerText(text, this.#secrets, 200);
   }
 }
 
@@ -519,57 +334,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-type ReadResult =
-  | { type: 'ok'; text: string; bytes: number }
-  | { type: 'too-large' }
-  | { type: 'truncated' }
-  | { type: 'not-utf8'; bytes: number }
-  | { type: 'timeout' };
-
-/** Reads at most `max` bytes; a connection cut mid-body reads as truncated. */
-async function readBounded(res: Response, max: number, signal: AbortSignal): Promise<ReadResult> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel().catch(() => undefined);
-    return { type: 'too-large' };
-  }
-  if (!res.body) return { type: 'ok', text: '', bytes: 0 };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      bytes += value.byteLength;
-      if (bytes > max) {
-        await reader.cancel().catch(() => undefined);
-        return { type: 'too-large' };
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return signal.aborted ? { type: 'timeout' } : { type: 'truncated' };
-  }
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-    return { type: 'ok', text, bytes };
-  } catch {
-    return { type: 'not-utf8', bytes };
-  }
-}
-
-type ParseResult =
-  { type: 'ok'; value: unknown } | { type: 'error'; problem: 'invalid-json' | 'truncated' };
-
-/** Never echoes the parser's message: V8 quotes the offending input, which may hold secrets. */
-function parseJson(text: string): ParseResult {
-  if (text.trim() === '') return { type: 'ok', value: undefined };
-  try {
-    return { type: 'ok', value: JSON.parse(text) as unknown };
-  } catch (err) {
-    const message = err instanceof Error ? err.message : '';
-    const truncated = /end of JSON input|Unterminated/i.test(message);
-    return { type: 'error', problem: truncated ? 'truncated' : 'invalid-json' };
-  }
+function isAlarm(a: unknown): a is ManagementAlarm {
+  return isObject(a) && typeof a.node === 'string' && typeof a.resource === 'string';
 }

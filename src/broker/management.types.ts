@@ -51,6 +51,9 @@ export interface RequestOptions {
 }
 
 export interface ManagementResponse<T> {
+  method: HttpMethod;
+  /** As requested, without the query string added from options. */
+  path: string;
   status: number;
   body: T;
   /** Name of the node that answered. */

@@ -58,6 +58,15 @@ export class ClusterEntity {
   @Column({ name: 'broker_version', type: 'varchar', nullable: true })
   brokerVersion!: string | null;
 
+  @Column({ name: 'reconcile_suspended', type: 'boolean' })
+  reconcileSuspended!: boolean;
+
+  @Column({ name: 'link_user_password_enc', type: 'text', nullable: true, select: false })
+  linkUserPasswordEnc!: string | null;
+
+  @Column({ name: 'link_user_salt', type: 'varchar', nullable: true })
+  linkUserSalt!: string | null;
+
   @Column({ type: 'int' })
   version!: number;
 

@@ -1,7 +1,18 @@
 import { ApiTokenEntity } from '../auth/api-token.entity';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { NodeEntity } from '../clusters/node.entity';
+import { FederationLinkEntity } from '../links/federation-link.entity';
+import { ShovelEntity } from '../links/shovel.entity';
+import { PolicyEntity } from '../policies/policy.entity';
 import { SiteEntity } from '../sites/site.entity';
 
 /** Every TypeORM entity, listed explicitly so the app, CLI and tests load the same set. */
-export const entities = [SiteEntity, ClusterEntity, NodeEntity, ApiTokenEntity];
+export const entities = [
+  SiteEntity,
+  ClusterEntity,
+  NodeEntity,
+  ApiTokenEntity,
+  FederationLinkEntity,
+  ShovelEntity,
+  PolicyEntity,
+];

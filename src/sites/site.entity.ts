@@ -26,6 +26,9 @@ export class SiteEntity {
   @Column({ name: 'expected_rtt_ms', type: 'int' })
   expectedRttMs!: number;
 
+  @Column({ name: 'reconcile_suspended', type: 'boolean' })
+  reconcileSuspended!: boolean;
+
   @Column({ type: 'int' })
   version!: number;
 

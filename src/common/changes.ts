@@ -1,0 +1,14 @@
+import type { EntityManager } from 'typeorm';
+
+/** Postgres channel on which committed registry changes name the clusters they affect. */
+export const changesChannel = 'crossdock_changes';
+
+/**
+ * Tells every replica's reconciler that these clusters changed. NOTIFY is transactional: it is
+ * delivered on COMMIT and dropped on ROLLBACK, so a failed change triggers nothing. Features
+ * call this; they never import the reconciler.
+ */
+export async function notifyClustersChanged(m: EntityManager, clusterIds: string[]): Promise<void> {
+  const ids = [...new Set(clusterIds)];
+  if (ids.length) await m.query(`SELECT pg_notify($1, $2)`, [changesChannel, ids.join(',')]);
+}

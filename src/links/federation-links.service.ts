@@ -1,0 +1,262 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { notifyClustersChanged } from '../common/changes';
+import { patternProblem } from '../common/dto/broker-pattern';
+import { DomainException } from '../common/errors/domain.exception';
+import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { paginate, type Page } from '../common/http/pagination';
+import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
+import { FederationLinkEntity, type FederationSettings } from './federation-link.entity';
+import { resolveLinkEnds } from './link-endpoints';
+import type { CreateFederationLinkDto, LinkQueryDto, UpdateFederationLinkDto } from './links.dto';
+
+registerConstraintMessage(
+  'uq_federation_links_name',
+  'A federation link with this name already exists',
+);
+registerConstraintMessage(
+  'fk_federation_links_downstream',
+  'The downstream cluster does not exist or still has links',
+);
+registerConstraintMessage(
+  'fk_federation_links_upstream',
+  'The upstream cluster does not exist or still has links',
+);
+
+export interface FederationLinkView {
+  id: string;
+  name: string;
+  kind: 'exchange' | 'queue';
+  downstream: { clusterId: string; vhost: string };
+  upstream: { clusterId: string; vhost: string };
+  targets: string[];
+  targetPrefix: string | null;
+  settings: FederationSettings;
+  paused: boolean;
+  deletionPolicy: 'delete' | 'retain';
+  generation: number;
+  version: number;
+  warnings: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function federationLinkView(
+  l: FederationLinkEntity,
+  warnings: string[] = [],
+): FederationLinkView {
+  return {
+    id: l.id,
+    name: l.name,
+    kind: l.kind,
+    downstream: { clusterId: l.downstreamClusterId, vhost: l.downstreamVhost },
+    upstream: { clusterId: l.upstreamClusterId, vhost: l.upstreamVhost },
+    targets: l.targets,
+    targetPrefix: l.targetPrefix,
+    settings: l.settings,
+    paused: l.paused,
+    deletionPolicy: l.deletionPolicy,
+    generation: l.generation,
+    version: l.version,
+    warnings,
+    createdAt: l.createdAt.toISOString(),
+    updatedAt: l.updatedAt.toISOString(),
+  };
+}
+
+function checkTargets(targets: string[] | undefined, prefix: string | undefined | null): void {
+  if ((targets?.length ?? 0) > 0 === (prefix !== undefined && prefix !== null)) {
+    throw DomainException.validation([
+      {
+        field: 'targets',
+        message: 'give either targets (names) or targetPrefix, not both and not neither',
+      },
+    ]);
+  }
+  if (prefix) {
+    const problem = patternProblem(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+    if (problem) throw DomainException.validation([{ field: 'targetPrefix', message: problem }]);
+  }
+}
+
+@Injectable()
+export class FederationLinksService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  private target(l: FederationLinkEntity, siteIds: string[]) {
+    return {
+      resourceType: 'federation-link',
+      resourceId: l.id,
+      resourceName: l.name,
+      siteIds,
+      clusterIds: [l.downstreamClusterId, l.upstreamClusterId],
+    };
+  }
+
+  /** Copies multiply in rings and meshes: explain how many a message makes when max-hops > 1. */
+  private async warnings(m: EntityManager, l: FederationLinkEntity): Promise<string[]> {
+    const out: string[] = [];
+    const hops = l.settings.maxHops ?? 1;
+    const reverse = (await m.query(
+      `SELECT name FROM federation_links WHERE kind = $1 AND downstream_cluster_id = $2 AND upstream_cluster_id = $3 AND id <> $4`,
+      [l.kind, l.upstreamClusterId, l.downstreamClusterId, l.id],
+    )) as { name: string }[];
+    if (reverse.length && hops > 1) {
+      out.push(
+        `link ${reverse[0].name} federates the other way: with max-hops ${hops} a message published on either side crosses up to ${hops} times before loop detection (x-received-from, keyed on cluster names) stops it; max-hops 1 is enough for a two-site mesh`,
+      );
+    }
+    if (l.kind === 'exchange') {
+      out.push(
+        'exchange federation moves only what the downstream exchange has bindings for: bind a queue downstream before publishing upstream',
+      );
+    }
+    return out;
+  }
+
+  async create(dto: CreateFederationLinkDto): Promise<FederationLinkView> {
+    checkTargets(dto.targets, dto.targetPrefix);
+    return this.ds.transaction(async (m) => {
+      const [down, up] = await resolveLinkEnds(m, [
+        { field: 'downstream', ...dto.downstream },
+        { field: 'upstream', ...dto.upstream },
+      ]);
+      const res = await m
+        .createQueryBuilder()
+        .insert()
+        .into(FederationLinkEntity)
+        .values({
+          name: dto.name,
+          kind: dto.kind,
+          downstreamClusterId: down.cluster.id,
+          downstreamVhost: down.vhost,
+          upstreamClusterId: up.cluster.id,
+          upstreamVhost: up.vhost,
+          targets: dto.targets ?? [],
+          targetPrefix: dto.targetPrefix ?? null,
+          settings: { ...(dto.settings ?? {}) },
+          deletionPolicy: dto.deletionPolicy ?? 'delete',
+        })
+        .returning('id')
+        .execute();
+      const row = await m
+        .getRepository(FederationLinkEntity)
+        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+      const after = federationLinkView(row, await this.warnings(m, row));
+      await this.audit.record(m, {
+        action: 'federation-link.create',
+        ...this.target(row, [down.cluster.siteId, up.cluster.siteId]),
+        after,
+      });
+      await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
+      return after;
+    });
+  }
+
+  async list(q: LinkQueryDto): Promise<Page<FederationLinkView>> {
+    const qb = this.ds.getRepository(FederationLinkEntity).createQueryBuilder('l');
+    if (q.clusterId)
+      qb.where('(l.downstream_cluster_id = :c OR l.upstream_cluster_id = :c)', { c: q.clusterId });
+    return paginate(qb, q, (l) => federationLinkView(l));
+  }
+
+  async get(id: string): Promise<FederationLinkView> {
+    const row = await this.ds.getRepository(FederationLinkEntity).findOneBy({ id });
+    if (!row) throw DomainException.notFound('federation link', id);
+    return federationLinkView(row, await this.warnings(this.ds.manager, row));
+  }
+
+  private async siteIds(m: EntityManager, l: FederationLinkEntity): Promise<string[]> {
+    const rows = (await m.query(`SELECT site_id FROM clusters WHERE id = ANY($1)`, [
+      [l.downstreamClusterId, l.upstreamClusterId],
+    ])) as {
+      site_id: string;
+    }[];
+    return rows.map((r) => r.site_id);
+  }
+
+  private async change(
+    id: string,
+    expected: number | undefined,
+    action: string,
+    values: (before: FederationLinkEntity) => Partial<FederationLinkEntity>,
+  ): Promise<FederationLinkView> {
+    return this.ds.transaction(async (m) => {
+      const beforeRow = await lockVersioned(
+        m,
+        FederationLinkEntity,
+        'federation link',
+        id,
+        expected,
+      );
+      const patch = values(beforeRow);
+      const row = await updateVersioned(m, FederationLinkEntity, 'federation link', id, expected, {
+        ...patch,
+        generation: () => 'generation + 1',
+      } as never);
+      const after = federationLinkView(row, await this.warnings(m, row));
+      await this.audit.record(m, {
+        action,
+        ...this.target(row, await this.siteIds(m, row)),
+        before: federationLinkView(beforeRow),
+        after,
+      });
+      await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
+      return after;
+    });
+  }
+
+  update(
+    id: string,
+    dto: UpdateFederationLinkDto,
+    expected: number | undefined,
+  ): Promise<FederationLinkView> {
+    return this.change(id, expected, 'federation-link.update', (before) => {
+      const targets = dto.targets ?? (dto.targetPrefix !== undefined ? [] : before.targets);
+      const prefix = dto.targetPrefix ?? (dto.targets !== undefined ? null : before.targetPrefix);
+      checkTargets(targets, prefix);
+      return {
+        targets,
+        targetPrefix: prefix,
+        settings: dto.settings ? { ...before.settings, ...dto.settings } : before.settings,
+        deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy,
+      };
+    });
+  }
+
+  setPaused(
+    id: string,
+    paused: boolean,
+    expected: number | undefined,
+  ): Promise<FederationLinkView> {
+    return this.change(
+      id,
+      expected,
+      paused ? 'federation-link.pause' : 'federation-link.resume',
+      () => ({ paused }),
+    );
+  }
+
+  async remove(id: string, expected: number | undefined): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const row = await lockVersioned(m, FederationLinkEntity, 'federation link', id, expected);
+      await deleteVersioned(m, FederationLinkEntity, 'federation link', id, expected);
+      // retain: crossdock lets go of the broker objects (they stay, unmanaged); delete: the next
+      // pass removes exactly what the ledger says this link owned.
+      if (row.deletionPolicy === 'retain')
+        await m.query(`DELETE FROM managed_objects WHERE owner = $1`, [`link:${id}`]);
+      await this.audit.record(m, {
+        action: 'federation-link.delete',
+        ...this.target(row, await this.siteIds(m, row)),
+        before: federationLinkView(row),
+        details: { deletionPolicy: row.deletionPolicy },
+      });
+      await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
+    });
+  }
+}

@@ -1,0 +1,233 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { IsDnsLabel } from '../common/dto/validators';
+import { PageQueryDto } from '../common/http/pagination';
+
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+const printable = /^[^\u0000-\u001f\u007f]+$/;
+const brokerName = () => Matches(printable, { message: '$property must be printable', each: true });
+
+export class ClusterVhostDto {
+  @ApiProperty()
+  @IsUUID()
+  clusterId!: string;
+
+  @ApiProperty({ example: '/' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @brokerName()
+  vhost!: string;
+}
+
+export class FederationSettingsDto {
+  @ApiPropertyOptional({ default: 1000 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  prefetchCount?: number;
+  @ApiPropertyOptional({ enum: ['on-confirm', 'on-publish', 'no-ack'], default: 'on-confirm' })
+  @IsOptional()
+  @IsIn(['on-confirm', 'on-publish', 'no-ack'])
+  ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
+  @ApiPropertyOptional({ default: 1 }) @IsOptional() @IsInt() @Min(1) @Max(10) maxHops?: number;
+  @ApiPropertyOptional({ description: 'Upstream queue expiry, ms' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(2147483647)
+  expiresMs?: number;
+  @ApiPropertyOptional({ description: 'Upstream queue message TTL, ms' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(2147483647)
+  messageTtlMs?: number;
+  @ApiPropertyOptional({ default: 5 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  reconnectDelaySeconds?: number;
+  @ApiPropertyOptional({ default: false }) @IsOptional() @IsBoolean() trustUserId?: boolean;
+}
+
+export class CreateFederationLinkDto {
+  @ApiProperty({ example: 'orders-dc1-to-dc2' }) @IsDnsLabel() name!: string;
+  @ApiProperty({ enum: ['exchange', 'queue'] }) @IsIn(['exchange', 'queue']) kind!:
+    'exchange' | 'queue';
+  @ApiProperty({ type: ClusterVhostDto, description: 'Where messages arrive' })
+  @ValidateNested()
+  @Type(() => ClusterVhostDto)
+  downstream!: ClusterVhostDto;
+  @ApiProperty({ type: ClusterVhostDto, description: 'Where messages come from (another site)' })
+  @ValidateNested()
+  @Type(() => ClusterVhostDto)
+  upstream!: ClusterVhostDto;
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Exchange or queue names (or use targetPrefix)',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(200)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(255, { each: true })
+  @brokerName()
+  targets?: string[];
+  @ApiPropertyOptional({ description: 'Federate every exchange/queue whose name starts with this' })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  @brokerName()
+  targetPrefix?: string;
+  @ApiPropertyOptional({ type: FederationSettingsDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FederationSettingsDto)
+  settings?: FederationSettingsDto;
+  @ApiPropertyOptional({ enum: ['delete', 'retain'], default: 'delete' })
+  @IsOptional()
+  @IsIn(['delete', 'retain'])
+  deletionPolicy?: 'delete' | 'retain';
+}
+
+export class UpdateFederationLinkDto {
+  @ApiPropertyOptional({ type: [String] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(200)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(255, { each: true })
+  @brokerName()
+  targets?: string[];
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  @brokerName()
+  targetPrefix?: string;
+  @ApiPropertyOptional({ type: FederationSettingsDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FederationSettingsDto)
+  settings?: FederationSettingsDto;
+  @ApiPropertyOptional({ enum: ['delete', 'retain'] })
+  @IsOptional()
+  @IsIn(['delete', 'retain'])
+  deletionPolicy?: 'delete' | 'retain';
+}
+
+export class ShovelEndpointDto extends ClusterVhostDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @brokerName()
+  queue?: string;
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @brokerName()
+  exchange?: string;
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  @brokerName()
+  exchangeKey?: string;
+}
+
+export class ShovelSettingsDto {
+  @ApiPropertyOptional({ enum: ['on-confirm', 'on-publish', 'no-ack'], default: 'on-confirm' })
+  @IsOptional()
+  @IsIn(['on-confirm', 'on-publish', 'no-ack'])
+  ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
+  @ApiPropertyOptional({ default: 1000 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  prefetchCount?: number;
+  @ApiPropertyOptional({ default: 5 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  reconnectDelaySeconds?: number;
+  @ApiPropertyOptional({ description: "'never', 'queue-length' or a message count" })
+  @IsOptional()
+  deleteAfter?: 'never' | 'queue-length' | number;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() addForwardHeaders?: boolean;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() addTimestampHeader?: boolean;
+}
+
+export class CreateShovelDto {
+  @ApiProperty() @IsDnsLabel() name!: string;
+  @ApiProperty({ type: ShovelEndpointDto })
+  @ValidateNested()
+  @Type(() => ShovelEndpointDto)
+  source!: ShovelEndpointDto;
+  @ApiProperty({ type: ShovelEndpointDto })
+  @ValidateNested()
+  @Type(() => ShovelEndpointDto)
+  destination!: ShovelEndpointDto;
+  @ApiPropertyOptional({ type: ShovelSettingsDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ShovelSettingsDto)
+  settings?: ShovelSettingsDto;
+  @ApiPropertyOptional({ enum: ['delete', 'retain'], default: 'delete' })
+  @IsOptional()
+  @IsIn(['delete', 'retain'])
+  deletionPolicy?: 'delete' | 'retain';
+}
+
+export class UpdateShovelDto {
+  @ApiPropertyOptional({ type: ShovelSettingsDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ShovelSettingsDto)
+  settings?: ShovelSettingsDto;
+  @ApiPropertyOptional({ enum: ['delete', 'retain'] })
+  @IsOptional()
+  @IsIn(['delete', 'retain'])
+  deletionPolicy?: 'delete' | 'retain';
+}
+
+export class LinkQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ description: 'Links touching this cluster' })
+  @IsOptional()
+  @IsUUID()
+  clusterId?: string;
+}

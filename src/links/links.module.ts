@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { FederationLinksService } from './federation-links.service';
+import { FederationLinksController, ShovelsController } from './links.controller';
+import { ShovelsService } from './shovels.service';
+
+@Module({
+  controllers: [FederationLinksController, ShovelsController],
+  providers: [FederationLinksService, ShovelsService],
+})
+export class LinksModule {}

@@ -1,0 +1,40 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+export interface ShovelSettings {
+  ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
+  prefetchCount?: number;
+  reconnectDelaySeconds?: number;
+  deleteAfter?: 'never' | 'queue-length' | number;
+  addForwardHeaders?: boolean;
+  addTimestampHeader?: boolean;
+}
+
+@Entity('shovels')
+export class ShovelEntity {
+  @PrimaryGeneratedColumn('uuid') id!: string;
+  @Column({ type: 'bigint', insert: false, update: false }) seq!: string;
+  @Column({ type: 'varchar' }) name!: string;
+  @Column({ name: 'source_cluster_id', type: 'uuid' }) sourceClusterId!: string;
+  @Column({ name: 'source_vhost', type: 'varchar' }) sourceVhost!: string;
+  @Column({ name: 'source_queue', type: 'varchar', nullable: true }) sourceQueue!: string | null;
+  @Column({ name: 'source_exchange', type: 'varchar', nullable: true }) sourceExchange!:
+    string | null;
+  @Column({ name: 'source_exchange_key', type: 'varchar', nullable: true }) sourceExchangeKey!:
+    string | null;
+  @Column({ name: 'destination_cluster_id', type: 'uuid' }) destinationClusterId!: string;
+  @Column({ name: 'destination_vhost', type: 'varchar' }) destinationVhost!: string;
+  @Column({ name: 'destination_queue', type: 'varchar', nullable: true }) destinationQueue!:
+    string | null;
+  @Column({ name: 'destination_exchange', type: 'varchar', nullable: true }) destinationExchange!:
+    string | null;
+  @Column({ name: 'destination_exchange_key', type: 'varchar', nullable: true })
+  destinationExchangeKey!: string | null;
+  @Column({ type: 'jsonb' }) settings!: ShovelSettings;
+  @Column({ type: 'boolean' }) paused!: boolean;
+  @Column({ name: 'deletion_policy', type: 'varchar' }) deletionPolicy!: 'delete' | 'retain';
+  @Column({ type: 'int' }) generation!: number;
+  @Column({ type: 'int' }) version!: number;
+  @Column({ name: 'created_at', type: 'timestamptz', insert: false, update: false })
+  createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}

@@ -1,0 +1,251 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { notifyClustersChanged } from '../common/changes';
+import { DomainException, type FieldError } from '../common/errors/domain.exception';
+import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { paginate, type Page } from '../common/http/pagination';
+import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
+import { resolveLinkEnds } from './link-endpoints';
+import type {
+  CreateShovelDto,
+  LinkQueryDto,
+  ShovelSettingsDto,
+  UpdateShovelDto,
+} from './links.dto';
+import { ShovelEntity, type ShovelSettings } from './shovel.entity';
+
+registerConstraintMessage('uq_shovels_name', 'A shovel with this name already exists');
+registerConstraintMessage(
+  'fk_shovels_source',
+  'The source cluster does not exist or still has shovels',
+);
+registerConstraintMessage(
+  'fk_shovels_destination',
+  'The destination cluster does not exist or still has shovels',
+);
+
+export interface ShovelView {
+  id: string;
+  name: string;
+  source: {
+    clusterId: string;
+    vhost: string;
+    queue: string | null;
+    exchange: string | null;
+    exchangeKey: string | null;
+  };
+  destination: {
+    clusterId: string;
+    vhost: string;
+    queue: string | null;
+    exchange: string | null;
+    exchangeKey: string | null;
+  };
+  settings: ShovelSettings;
+  paused: boolean;
+  deletionPolicy: 'delete' | 'retain';
+  generation: number;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function shovelView(s: ShovelEntity): ShovelView {
+  return {
+    id: s.id,
+    name: s.name,
+    source: {
+      clusterId: s.sourceClusterId,
+      vhost: s.sourceVhost,
+      queue: s.sourceQueue,
+      exchange: s.sourceExchange,
+      exchangeKey: s.sourceExchangeKey,
+    },
+    destination: {
+      clusterId: s.destinationClusterId,
+      vhost: s.destinationVhost,
+      queue: s.destinationQueue,
+      exchange: s.destinationExchange,
+      exchangeKey: s.destinationExchangeKey,
+    },
+    settings: s.settings,
+    paused: s.paused,
+    deletionPolicy: s.deletionPolicy,
+    generation: s.generation,
+    version: s.version,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+/** The broker's own rules for a shovel definition, checked before anything is stored. */
+export function shovelSettingsErrors(settings: ShovelSettingsDto | undefined): FieldError[] {
+  const errors: FieldError[] = [];
+  const d = settings?.deleteAfter;
+  if (
+    d !== undefined &&
+    d !== 'never' &&
+    d !== 'queue-length' &&
+    !(typeof d === 'number' && Number.isInteger(d) && d > 0)
+  ) {
+    errors.push({
+      field: 'settings.deleteAfter',
+      message: "deleteAfter must be 'never', 'queue-length' or a positive integer",
+    });
+  }
+  if (settings?.ackMode === 'no-ack' && typeof d === 'number') {
+    errors.push({
+      field: 'settings.ackMode',
+      message:
+        'ack-mode no-ack cannot be combined with a numeric delete-after (the broker rejects it)',
+    });
+  }
+  return errors;
+}
+
+@Injectable()
+export class ShovelsService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  private async target(m: EntityManager, s: ShovelEntity) {
+    const sites = (await m.query(`SELECT site_id FROM clusters WHERE id = ANY($1)`, [
+      [s.sourceClusterId, s.destinationClusterId],
+    ])) as {
+      site_id: string;
+    }[];
+    return {
+      resourceType: 'shovel',
+      resourceId: s.id,
+      resourceName: s.name,
+      siteIds: sites.map((r) => r.site_id),
+      clusterIds: [s.sourceClusterId, s.destinationClusterId],
+    };
+  }
+
+  async create(dto: CreateShovelDto): Promise<ShovelView> {
+    const errors: FieldError[] = [...shovelSettingsErrors(dto.settings)];
+    if (!dto.source.queue === !dto.source.exchange)
+      errors.push({ field: 'source', message: 'give exactly one of queue or exchange' });
+    if (dto.source.exchangeKey !== undefined && !dto.source.exchange)
+      errors.push({ field: 'source.exchangeKey', message: 'exchangeKey needs exchange' });
+    if (dto.destination.queue && dto.destination.exchange)
+      errors.push({ field: 'destination', message: 'give at most one of queue or exchange' });
+    if (dto.destination.exchangeKey !== undefined && !dto.destination.exchange) {
+      errors.push({ field: 'destination.exchangeKey', message: 'exchangeKey needs exchange' });
+    }
+    if (errors.length) throw DomainException.validation(errors);
+    return this.ds.transaction(async (m) => {
+      const [src, dst] = await resolveLinkEnds(m, [
+        { field: 'source', clusterId: dto.source.clusterId, vhost: dto.source.vhost },
+        {
+          field: 'destination',
+          clusterId: dto.destination.clusterId,
+          vhost: dto.destination.vhost,
+        },
+      ]);
+      const res = await m
+        .createQueryBuilder()
+        .insert()
+        .into(ShovelEntity)
+        .values({
+          name: dto.name,
+          sourceClusterId: src.cluster.id,
+          sourceVhost: src.vhost,
+          sourceQueue: dto.source.queue ?? null,
+          sourceExchange: dto.source.exchange ?? null,
+          sourceExchangeKey: dto.source.exchangeKey ?? null,
+          destinationClusterId: dst.cluster.id,
+          destinationVhost: dst.vhost,
+          destinationQueue: dto.destination.queue ?? null,
+          destinationExchange: dto.destination.exchange ?? null,
+          destinationExchangeKey: dto.destination.exchangeKey ?? null,
+          settings: { ...(dto.settings ?? {}) },
+          deletionPolicy: dto.deletionPolicy ?? 'delete',
+        })
+        .returning('id')
+        .execute();
+      const row = await m
+        .getRepository(ShovelEntity)
+        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+      const after = shovelView(row);
+      await this.audit.record(m, {
+        action: 'shovel.create',
+        ...(await this.target(m, row)),
+        after,
+      });
+      await notifyClustersChanged(m, [row.sourceClusterId, row.destinationClusterId]);
+      return after;
+    });
+  }
+
+  async list(q: LinkQueryDto): Promise<Page<ShovelView>> {
+    const qb = this.ds.getRepository(ShovelEntity).createQueryBuilder('s');
+    if (q.clusterId)
+      qb.where('(s.source_cluster_id = :c OR s.destination_cluster_id = :c)', { c: q.clusterId });
+    return paginate(qb, q, shovelView);
+  }
+
+  async get(id: string): Promise<ShovelView> {
+    const row = await this.ds.getRepository(ShovelEntity).findOneBy({ id });
+    if (!row) throw DomainException.notFound('shovel', id);
+    return shovelView(row);
+  }
+
+  private change(
+    id: string,
+    expected: number | undefined,
+    action: string,
+    values: (b: ShovelEntity) => Partial<ShovelEntity>,
+  ): Promise<ShovelView> {
+    return this.ds.transaction(async (m) => {
+      const before = await lockVersioned(m, ShovelEntity, 'shovel', id, expected);
+      const row = await updateVersioned(m, ShovelEntity, 'shovel', id, expected, {
+        ...values(before),
+        generation: () => 'generation + 1',
+      } as never);
+      const after = shovelView(row);
+      await this.audit.record(m, {
+        action,
+        ...(await this.target(m, row)),
+        before: shovelView(before),
+        after,
+      });
+      await notifyClustersChanged(m, [row.sourceClusterId, row.destinationClusterId]);
+      return after;
+    });
+  }
+
+  update(id: string, dto: UpdateShovelDto, expected: number | undefined): Promise<ShovelView> {
+    return this.change(id, expected, 'shovel.update', (before) => {
+      const settings = dto.settings ? { ...before.settings, ...dto.settings } : before.settings;
+      const errors = shovelSettingsErrors(settings as ShovelSettingsDto);
+      if (errors.length) throw DomainException.validation(errors);
+      return { settings, deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy };
+    });
+  }
+
+  setPaused(id: string, paused: boolean, expected: number | undefined): Promise<ShovelView> {
+    return this.change(id, expected, paused ? 'shovel.pause' : 'shovel.resume', () => ({ paused }));
+  }
+
+  async remove(id: string, expected: number | undefined): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const row = await lockVersioned(m, ShovelEntity, 'shovel', id, expected);
+      await deleteVersioned(m, ShovelEntity, 'shovel', id, expected);
+      if (row.deletionPolicy === 'retain')
+        await m.query(`DELETE FROM managed_objects WHERE owner = $1`, [`shovel:${id}`]);
+      await this.audit.record(m, {
+        action: 'shovel.delete',
+        ...(await this.target(m, row)),
+        before: shovelView(row),
+        details: { deletionPolicy: row.deletionPolicy },
+      });
+      await notifyClustersChanged(m, [row.sourceClusterId, row.destinationClusterId]);
+    });
+  }
+}

@@ -1,0 +1,51 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+import { IsDnsLabel } from '../common/dto/validators';
+import { PageQueryDto } from '../common/http/pagination';
+
+export class CreatePolicyDto {
+  @ApiProperty({ example: 'orders-limits' }) @IsDnsLabel() name!: string;
+  @ApiProperty({ enum: ['cluster', 'site', 'global'] })
+  @IsIn(['cluster', 'site', 'global'])
+  scope!: 'cluster' | 'site' | 'global';
+  @ApiPropertyOptional({ description: 'scope cluster' }) @IsOptional() @IsUUID() clusterId?: string;
+  @ApiPropertyOptional({ description: 'scope site' }) @IsOptional() @IsUUID() siteId?: string;
+  @ApiProperty({ example: '/' }) @IsString() @MinLength(1) @MaxLength(255) vhost!: string;
+  @ApiProperty({ example: '^orders\\.' }) @IsString() @MaxLength(255) pattern!: string;
+  @ApiProperty({ enum: ['queues', 'exchanges'] }) @IsIn(['queues', 'exchanges']) applyTo!:
+    'queues' | 'exchanges';
+  @ApiPropertyOptional({
+    default: 0,
+    description: 'Relative order among crossdock policies (0..100)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  priority?: number;
+  @ApiProperty({ example: { 'max-length': 100000, overflow: 'reject-publish' } })
+  @IsObject()
+  definition!: Record<string, unknown>;
+}
+
+export class UpdatePolicyDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255) pattern?: string;
+  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) @Max(100) priority?: number;
+  @ApiPropertyOptional() @IsOptional() @IsObject() definition?: Record<string, unknown>;
+}
+
+export class PolicyQueryDto extends PageQueryDto {
+  @ApiPropertyOptional() @IsOptional() @IsUUID() clusterId?: string;
+  @ApiPropertyOptional() @IsOptional() @IsUUID() siteId?: string;
+}

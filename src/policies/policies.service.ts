@@ -1,0 +1,198 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { notifyClustersChanged } from '../common/changes';
+import { patternProblem } from '../common/dto/broker-pattern';
+import { DomainException, type FieldError } from '../common/errors/domain.exception';
+import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { paginate, type Page } from '../common/http/pagination';
+import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
+import type { CreatePolicyDto, PolicyQueryDto, UpdatePolicyDto } from './policies.dto';
+import { checkDefinition } from './policy-definition';
+import { PolicyEntity } from './policy.entity';
+
+registerConstraintMessage('uq_policies_name', 'A policy with this name already exists');
+registerConstraintMessage(
+  'fk_policies_cluster',
+  'The cluster does not exist or still has policies',
+);
+registerConstraintMessage('fk_policies_site', 'The site does not exist or still has policies');
+
+export interface PolicyView {
+  id: string;
+  name: string;
+  scope: 'cluster' | 'site' | 'global';
+  clusterId: string | null;
+  siteId: string | null;
+  vhost: string;
+  pattern: string;
+  applyTo: 'queues' | 'exchanges';
+  priority: number;
+  definition: Record<string, unknown>;
+  warnings: string[];
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function policyView(p: PolicyEntity): PolicyView {
+  return {
+    id: p.id,
+    name: p.name,
+    scope: p.scope,
+    clusterId: p.clusterId,
+    siteId: p.siteId,
+    vhost: p.vhost,
+    pattern: p.pattern,
+    applyTo: p.applyTo,
+    priority: p.priority,
+    definition: p.definition,
+    warnings: checkDefinition(p.applyTo, p.definition).warnings,
+    version: p.version,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  };
+}
+
+function validate(
+  applyTo: 'queues' | 'exchanges',
+  pattern: string,
+  def: Record<string, unknown>,
+): void {
+  const errors: FieldError[] = [...checkDefinition(applyTo, def).errors];
+  const problem = patternProblem(pattern);
+  if (problem) errors.push({ field: 'pattern', message: problem });
+  if (errors.length) throw DomainException.validation(errors);
+}
+
+@Injectable()
+export class PoliciesService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** The clusters a policy lands on. */
+  private async clustersOf(
+    m: EntityManager,
+    p: { scope: string; clusterId: string | null; siteId: string | null },
+  ) {
+    const rows = (await m.query(
+      p.scope === 'cluster'
+        ? `SELECT id, site_id FROM clusters WHERE id = $1`
+        : p.scope === 'site'
+          ? `SELECT id, site_id FROM clusters WHERE site_id = $1`
+          : `SELECT id, site_id FROM clusters`,
+      p.scope === 'global' ? [] : [p.scope === 'cluster' ? p.clusterId : p.siteId],
+    )) as { id: string; site_id: string }[];
+    return rows;
+  }
+
+  private async target(m: EntityManager, p: PolicyEntity) {
+    const clusters = await this.clustersOf(m, p);
+    return {
+      resourceType: 'policy',
+      resourceId: p.id,
+      resourceName: p.name,
+      siteIds: [...new Set(clusters.map((c) => c.site_id).concat(p.siteId ? [p.siteId] : []))],
+      clusterIds: clusters.map((c) => c.id),
+    };
+  }
+
+  async create(dto: CreatePolicyDto): Promise<PolicyView> {
+    const scopeErrors: FieldError[] = [];
+    if (dto.scope === 'cluster' && (!dto.clusterId || dto.siteId))
+      scopeErrors.push({
+        field: 'clusterId',
+        message: 'scope cluster needs clusterId (and no siteId)',
+      });
+    if (dto.scope === 'site' && (!dto.siteId || dto.clusterId))
+      scopeErrors.push({ field: 'siteId', message: 'scope site needs siteId (and no clusterId)' });
+    if (dto.scope === 'global' && (dto.siteId || dto.clusterId))
+      scopeErrors.push({
+        field: 'scope',
+        message: 'scope global takes neither siteId nor clusterId',
+      });
+    if (scopeErrors.length) throw DomainException.validation(scopeErrors);
+    validate(dto.applyTo, dto.pattern, dto.definition);
+    return this.ds.transaction(async (m) => {
+      const res = await m
+        .createQueryBuilder()
+        .insert()
+        .into(PolicyEntity)
+        .values({
+          name: dto.name,
+          scope: dto.scope,
+          clusterId: dto.clusterId ?? null,
+          siteId: dto.siteId ?? null,
+          vhost: dto.vhost,
+          pattern: dto.pattern,
+          applyTo: dto.applyTo,
+          priority: dto.priority ?? 0,
+          definition: dto.definition as never,
+        })
+        .returning('id')
+        .execute();
+      const row = await m
+        .getRepository(PolicyEntity)
+        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+      const target = await this.target(m, row);
+      const after = policyView(row);
+      await this.audit.record(m, { action: 'policy.create', ...target, after });
+      await notifyClustersChanged(m, target.clusterIds);
+      return after;
+    });
+  }
+
+  list(q: PolicyQueryDto): Promise<Page<PolicyView>> {
+    const qb = this.ds.getRepository(PolicyEntity).createQueryBuilder('p');
+    if (q.clusterId) qb.andWhere('p.cluster_id = :c', { c: q.clusterId });
+    if (q.siteId) qb.andWhere('p.site_id = :s', { s: q.siteId });
+    return paginate(qb, q, policyView);
+  }
+
+  async get(id: string): Promise<PolicyView> {
+    const row = await this.ds.getRepository(PolicyEntity).findOneBy({ id });
+    if (!row) throw DomainException.notFound('policy', id);
+    return policyView(row);
+  }
+
+  async update(
+    id: string,
+    dto: UpdatePolicyDto,
+    expected: number | undefined,
+  ): Promise<PolicyView> {
+    return this.ds.transaction(async (m) => {
+      const before = await lockVersioned(m, PolicyEntity, 'policy', id, expected);
+      const pattern = dto.pattern ?? before.pattern;
+      const definition = dto.definition ?? before.definition;
+      validate(before.applyTo, pattern, definition);
+      const row = await updateVersioned(m, PolicyEntity, 'policy', id, expected, {
+        pattern,
+        definition,
+        priority: dto.priority ?? before.priority,
+      } as never);
+      const target = await this.target(m, row);
+      const after = policyView(row);
+      await this.audit.record(m, {
+        action: 'policy.update',
+        ...target,
+        before: policyView(before),
+        after,
+      });
+      await notifyClustersChanged(m, target.clusterIds);
+      return after;
+    });
+  }
+
+  async remove(id: string, expected: number | undefined): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const row = await lockVersioned(m, PolicyEntity, 'policy', id, expected);
+      const target = await this.target(m, row);
+      await deleteVersioned(m, PolicyEntity, 'policy', id, expected);
+      await this.audit.record(m, { action: 'policy.delete', ...target, before: policyView(row) });
+      await notifyClustersChanged(m, target.clusterIds);
+    });
+  }
+}
