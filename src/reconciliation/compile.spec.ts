@@ -1,0 +1,224 @@
+import { compileCluster, type RegistrySnapshot } from './compile';
+
+const A = '00000000-0000-4000-8000-00000000000a';
+const B = '00000000-0000-4000-8000-00000000000b';
+const C = '00000000-0000-4000-8000-00000000000c';
+
+function snapshot(over: Partial<RegistrySnapshot> = {}): RegistrySnapshot {
+  return {
+    cluster: { id: A, siteId: 's1', vhosts: ['/'], replication: [] },
+    clusters: {
+      [A]: {
+        id: A,
+        siteId: 's1',
+        brokerClusterName: 'a',
+        linkEndpoints: [{ host: 'a.example', port: 5672 }],
+      },
+      [B]: {
+        id: B,
+        siteId: 's2',
+        brokerClusterName: 'b',
+        linkEndpoints: [
+          { host: 'b2.example', port: 5672 },
+          { host: 'b1.example', port: 5672 },
+        ],
+      },
+      [C]: {
+        id: C,
+        siteId: 's3',
+        brokerClusterName: 'c',
+        linkEndpoints: [{ host: 'c.example', port: 5672 }],
+      },
+    },
+    sites: {
+      s1: { id: 's1', loadBalancer: null },
+      s2: { id: 's2', loadBalancer: null },
+      s3: { id: 's3', loadBalancer: { host: 'lb.s3', port: 5671 } },
+    },
+    linkCredentials: {
+      [A]: { username: 'link', password: 'p@ss/word' },
+      [B]: { username: 'link', password: 'secret-b' },
+      [C]: { username: 'link', password: 'secret-c' },
+    },
+    federationLinks: [],
+    shovels: [],
+    policies: [],
+    known: { '/': { queues: ['orders.eu', 'orders.us', 'other'], exchanges: ['events'] } },
+    federationQueueMaxBytes: 1 << 30,
+    ...over,
+  };
+}
+
+const link = (over: Partial<RegistrySnapshot['federationLinks'][number]> = {}) => ({
+  id: 'l1',
+  name: 'l1',
+  kind: 'queue' as const,
+  downstreamClusterId: A,
+  downstreamVhost: '/',
+  upstreamClusterId: B,
+  upstreamVhost: '/',
+  targets: ['orders.eu'],
+  targetPrefix: null,
+  settings: {},
+  paused: false,
+  ...over,
+});
+
+const policies = (r: ReturnType<typeof compileCluster>) =>
+  r.objects.filter((o) => o.kind === 'policy').map((o) => o.value as Record<string, unknown>);
+
+describe('compileCluster', () => {
+  it('derives an upstream with a URI list from link endpoints, heartbeats and resource-cleanup-mode never', () => {
+    const r = compileCluster(snapshot({ federationLinks: [link()] }));
+    const up = r.objects.find((o) => o.kind === 'federation-upstream');
+    expect(up).toMatchObject({ name: 'crossdock.up.l1', owner: 'link:l1' });
+    expect((up?.value as Record<string, unknown>).uri).toEqual([
+      'amqp://link:secret-b@b1.example:5672/%2F?heartbeat=10&connection_timeout=10000',
+      'amqp://link:secret-b@b2.example:5672/%2F?heartbeat=10&connection_timeout=10000',
+    ]);
+    expect(up?.value).toMatchObject({ 'resource-cleanup-mode': 'never', 'ack-mode': 'on-confirm' });
+    expect(policies(r)).toEqual([
+      {
+        pattern: '^(?:orders\\.eu)$',
+        definition: { 'federation-upstream': 'crossdock.up.l1' },
+        priority: 101,
+        'apply-to': 'queues',
+      },
+    ]);
+  });
+
+  it('uses the site load balancer when there is one', () => {
+    const r = compileCluster(snapshot({ federationLinks: [link({ upstreamClusterId: C })] }));
+    expect((r.objects[0].value as Record<string, unknown>).uri).toEqual([
+      'amqp://link:secret-c@lb.s3:5671/%2F?heartbeat=10&connection_timeout=10000',
+    ]);
+  });
+
+  it('merges mirroring and federation into one policy per object set, in priority bands', () => {
+    const r = compileCluster(
+      snapshot({
+        cluster: {
+          id: A,
+          siteId: 's1',
+          vhosts: ['/'],
+          replication: [
+            {
+              pattern: '^orders\\.',
+              mode: 'classic',
+              haMode: 'exactly',
+              haParams: 2,
+              haSyncMode: 'automatic',
+            },
+          ],
+        },
+        federationLinks: [link({ targetPrefix: 'orders.', targets: [] })],
+      }),
+    );
+    const ps = policies(r).sort((a, b) => (b.priority as number) - (a.priority as number));
+    expect(ps).toHaveLength(3);
+    // Classic queues under orders.: federation + mirroring (highest band).
+    expect(ps[0]).toMatchObject({
+      priority: 102,
+      definition: {
+        'federation-upstream': 'crossdock.up.l1',
+        'ha-mode': 'exactly',
+        'ha-params': 2,
+      },
+    });
+    // Quorum queues skip ha-* policies and land on federation only, one band lower: never ha-* on quorum.
+    const fedOnly = ps.filter((p) => p.priority === 101);
+    expect(fedOnly.map((p) => p.definition)).toEqual(
+      expect.arrayContaining([
+        { 'federation-upstream': 'crossdock.up.l1' },
+        { 'ha-mode': 'exactly', 'ha-params': 2, 'ha-sync-mode': 'automatic' },
+      ]),
+    );
+    expect(new RegExp(ps[0].pattern as string).test('orders.eu')).toBe(true);
+    expect(new RegExp(ps[0].pattern as string).test('other')).toBe(false);
+  });
+
+  it('joins several links into one object as an explicit upstream set, never `all`', () => {
+    const r = compileCluster(
+      snapshot({ federationLinks: [link(), link({ id: 'l2', name: 'l2', upstreamClusterId: C })] }),
+    );
+    const set = r.objects.find((o) => o.kind === 'federation-upstream-set');
+    expect(set?.value).toEqual([{ upstream: 'crossdock.up.l1' }, { upstream: 'crossdock.up.l2' }]);
+    const top = policies(r).sort((a, b) => (b.priority as number) - (a.priority as number))[0];
+    expect(top.definition).toEqual({ 'federation-upstream-set': set?.name });
+  });
+
+  it('emits nothing for a paused link, and a shovel with a direct source URI', () => {
+    const r = compileCluster(
+      snapshot({
+        federationLinks: [link({ paused: true })],
+        shovels: [
+          {
+            id: 's1',
+            name: 'spill',
+            sourceClusterId: A,
+            sourceVhost: '/',
+            sourceQueue: 'orders',
+            sourceExchange: null,
+            sourceExchangeKey: null,
+            destinationClusterId: B,
+            destinationVhost: '/',
+            destinationQueue: 'orders.remote',
+            destinationExchange: null,
+            destinationExchangeKey: null,
+            settings: { deleteAfter: 100, prefetchCount: 10 },
+            paused: false,
+          },
+        ],
+      }),
+    );
+    expect(r.objects.map((o) => o.kind)).toEqual(['shovel']);
+    expect(r.objects[0].value).toMatchObject({
+      'src-uri': ['amqp:///%2F'],
+      'src-queue': 'orders',
+      'dest-queue': 'orders.remote',
+      'src-delete-after': 100,
+      'src-prefetch-count': 10,
+    });
+  });
+
+  it('reports genuinely conflicting values from two sources on the same objects', () => {
+    const base = { vhost: '/', applyTo: 'queues' as const, priority: 0 };
+    const r = compileCluster(
+      snapshot({
+        policies: [
+          { ...base, id: 'p1', name: 'p1', pattern: '^orders', definition: { 'max-length': 10 } },
+          { ...base, id: 'p2', name: 'p2', pattern: 'eu$', definition: { 'max-length': 20 } },
+        ],
+      }),
+    );
+    expect(r.conflicts).toEqual([
+      expect.objectContaining({
+        key: 'max-length',
+        sources: expect.arrayContaining(['policy:p1', 'policy:p2']),
+      }),
+    ]);
+  });
+
+  it('bounds the federation backlog on the upstream side with a guard policy', () => {
+    const r = compileCluster(
+      snapshot({
+        federationLinks: [
+          link({
+            kind: 'exchange',
+            targets: ['events'],
+            downstreamClusterId: B,
+            upstreamClusterId: A,
+          }),
+        ],
+      }),
+    );
+    expect(policies(r)).toEqual([
+      {
+        pattern: '^federation: ',
+        definition: { 'max-length-bytes': 1 << 30, overflow: 'reject-publish' },
+        priority: 101,
+        'apply-to': 'queues',
+      },
+    ]);
+  });
+});

@@ -1,0 +1,362 @@
+import { createHash } from 'node:crypto';
+import type { ReplicationRule } from '../clusters/replication';
+import type { FederationSettings } from '../links/federation-link.entity';
+import type { ShovelSettings } from '../links/shovel.entity';
+import { managedPrefix, type DesiredObject, type DesiredState } from './broker-state';
+import { intersect, toPattern, type Selector } from './selectors';
+
+/** A plain snapshot of the registry, as the compiler sees it (no entities, no I/O). */
+export interface RegistrySnapshot {
+  cluster: { id: string; siteId: string; vhosts: string[]; replication: ReplicationRule[] };
+  clusters: Record<
+    string,
+    {
+      id: string;
+      siteId: string;
+      brokerClusterName: string;
+      linkEndpoints: { host: string; port: number }[];
+    }
+  >;
+  sites: Record<string, { id: string; loadBalancer: { host: string; port: number } | null }>;
+  /** Credentials other clusters use to reach a cluster (its link user). */
+  linkCredentials: Record<string, { username: string; password: string }>;
+  federationLinks: {
+    id: string;
+    name: string;
+    kind: 'exchange' | 'queue';
+    downstreamClusterId: string;
+    downstreamVhost: string;
+    upstreamClusterId: string;
+    upstreamVhost: string;
+    targets: string[];
+    targetPrefix: string | null;
+    settings: FederationSettings;
+    paused: boolean;
+  }[];
+  shovels: {
+    id: string;
+    name: string;
+    sourceClusterId: string;
+    sourceVhost: string;
+    sourceQueue: string | null;
+    sourceExchange: string | null;
+    sourceExchangeKey: string | null;
+    destinationClusterId: string;
+    destinationVhost: string;
+    destinationQueue: string | null;
+    destinationExchange: string | null;
+    destinationExchangeKey: string | null;
+    settings: ShovelSettings;
+    paused: boolean;
+  }[];
+  policies: {
+    id: string;
+    name: string;
+    vhost: string;
+    pattern: string;
+    applyTo: 'queues' | 'exchanges';
+    priority: number;
+    definition: Record<string, unknown>;
+  }[];
+  /** Names of exchanges/queues known to exist per vhost: decides regex overlaps. */
+  known: Record<string, { queues: string[]; exchanges: string[] }>;
+  /** Bound for federation backlog queues on the upstream side (the guard policy). */
+  federationQueueMaxBytes: number;
+}
+
+export interface CompileConflict {
+  vhost: string;
+  key: string;
+  sources: string[];
+  detail: string;
+}
+
+export interface CompileResult extends DesiredState {
+  conflicts: CompileConflict[];
+}
+
+export const policyPriorityBase = 100;
+const uriQuery = 'heartbeat=10&connection_timeout=10000';
+const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+
+export const upstreamName = (linkName: string) => `${managedPrefix}up.${linkName}`;
+export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
+
+/** amqp URIs to reach a cluster from another site: its site's load balancer, else its link endpoints. */
+export function linkUris(s: RegistrySnapshot, clusterId: string, vhost: string): string[] {
+  const c = s.clusters[clusterId];
+  const cred = s.linkCredentials[clusterId];
+  if (!c || !cred) return [];
+  const lb = s.sites[c.siteId]?.loadBalancer;
+  const endpoints = lb ? [lb] : c.linkEndpoints;
+  const auth = `${encodeURIComponent(cred.username)}:${encodeURIComponent(cred.password)}`;
+  return endpoints
+    .map((e) => `amqp://${auth}@${e.host}:${e.port}/${encodeURIComponent(vhost)}?${uriQuery}`)
+    .sort();
+}
+
+interface KeySource {
+  id: string;
+  applyTo: 'queues' | 'exchanges';
+  selector: Selector;
+  keys: Record<string, unknown>;
+  priority: number;
+  /** Federation links contribute upstream names, merged into one upstream or an upstream set. */
+  upstream?: string;
+}
+
+function federationValue(
+  l: RegistrySnapshot['federationLinks'][number],
+  uris: string[],
+): Record<string, unknown> {
+  const st = l.settings;
+  const v: Record<string, unknown> = {
+    uri: uris,
+    'ack-mode': st.ackMode ?? 'on-confirm',
+    'prefetch-count': st.prefetchCount ?? 1000,
+    'reconnect-delay': st.reconnectDelaySeconds ?? 5,
+    'trust-user-id': st.trustUserId ?? false,
+    // A config change restarts the link; `never` keeps the WAN backlog queue through it.
+    'resource-cleanup-mode': 'never',
+  };
+  if (l.kind === 'exchange') v['max-hops'] = st.maxHops ?? 1;
+  if (st.expiresMs !== undefined) v.expires = st.expiresMs;
+  if (st.messageTtlMs !== undefined) v['message-ttl'] = st.messageTtlMs;
+  return v;
+}
+
+/**
+ * registry -> the complete desired broker state of one cluster. Every key that must reach the
+ * same object is merged into one policy (the broker applies one policy per object): each
+ * non-empty intersection of key sources becomes a policy whose priority grows with the number
+ * of sources, so the most specific combination wins, and a quorum queue (which skips a policy
+ * with ha-* keys) falls through to the same combination without mirroring one band lower.
+ */
+export function compileCluster(s: RegistrySnapshot): CompileResult {
+  const objects: DesiredObject[] = [];
+  const warnings: string[] = [];
+  const conflicts: CompileConflict[] = [];
+  const me = s.cluster.id;
+  const sources = new Map<string, KeySource[]>();
+  const addSource = (vhost: string, src: KeySource) =>
+    sources.set(vhost, [...(sources.get(vhost) ?? []), src]);
+
+  for (const l of s.federationLinks) {
+    if (l.paused) continue;
+    if (l.downstreamClusterId === me) {
+      const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost);
+      if (uris.length === 0) {
+        warnings.push(
+          `link ${l.name}: the upstream cluster has no link endpoints or link credentials yet`,
+        );
+        continue;
+      }
+      objects.push({
+        kind: 'federation-upstream',
+        vhost: l.downstreamVhost,
+        name: upstreamName(l.name),
+        value: federationValue(l, uris),
+        owner: `link:${l.id}`,
+      });
+      addSource(l.downstreamVhost, {
+        id: `link:${l.id}`,
+        applyTo: l.kind === 'exchange' ? 'exchanges' : 'queues',
+        selector:
+          l.targetPrefix !== null
+            ? { type: 'prefix', prefix: l.targetPrefix }
+            : { type: 'names', names: l.targets },
+        keys: {},
+        priority: 0,
+        upstream: upstreamName(l.name),
+      });
+    }
+    if (l.upstreamClusterId === me && l.kind === 'exchange') {
+      // Guard: the federation backlog lives here, unbounded and unmirrored unless a policy says so.
+      addSource(l.upstreamVhost, {
+        id: 'guard:federation-queues',
+        applyTo: 'queues',
+        selector: { type: 'regex', patterns: ['^federation: '] },
+        keys: { 'max-length-bytes': s.federationQueueMaxBytes, overflow: 'reject-publish' },
+        priority: 0,
+      });
+    }
+  }
+
+  for (const sh of s.shovels) {
+    if (sh.paused || sh.sourceClusterId !== me) continue;
+    const dest = linkUris(s, sh.destinationClusterId, sh.destinationVhost);
+    if (dest.length === 0) {
+      warnings.push(
+        `shovel ${sh.name}: the destination cluster has no link endpoints or link credentials yet`,
+      );
+      continue;
+    }
+    const st = sh.settings;
+    const v: Record<string, unknown> = {
+      'src-protocol': 'amqp091',
+      'src-uri': [`amqp:///${encodeURIComponent(sh.sourceVhost)}`],
+      'dest-protocol': 'amqp091',
+      'dest-uri': dest,
+      'ack-mode': st.ackMode ?? 'on-confirm',
+      'src-prefetch-count': st.prefetchCount ?? 1000,
+      'reconnect-delay': st.reconnectDelaySeconds ?? 5,
+      'src-delete-after': st.deleteAfter ?? 'never',
+      'dest-add-forward-headers': st.addForwardHeaders ?? false,
+      'dest-add-timestamp-header': st.addTimestampHeader ?? false,
+    };
+    if (sh.sourceQueue) v['src-queue'] = sh.sourceQueue;
+    if (sh.sourceExchange) {
+      v['src-exchange'] = sh.sourceExchange;
+      if (sh.sourceExchangeKey !== null) v['src-exchange-key'] = sh.sourceExchangeKey;
+    }
+    if (sh.destinationQueue) v['dest-queue'] = sh.destinationQueue;
+    if (sh.destinationExchange) {
+      v['dest-exchange'] = sh.destinationExchange;
+      if (sh.destinationExchangeKey !== null) v['dest-exchange-key'] = sh.destinationExchangeKey;
+    }
+    objects.push({
+      kind: 'shovel',
+      vhost: sh.sourceVhost,
+      name: shovelName(sh.name),
+      value: v,
+      owner: `shovel:${sh.id}`,
+    });
+  }
+
+  for (const vhost of s.cluster.vhosts) {
+    for (const r of s.cluster.replication) {
+      if (r.mode !== 'classic') continue;
+      const keys: Record<string, unknown> = { 'ha-mode': r.haMode, 'ha-sync-mode': r.haSyncMode };
+      if (r.haParams !== undefined) keys['ha-params'] = r.haParams;
+      addSource(vhost, {
+        id: `replication:${r.pattern}`,
+        applyTo: 'queues',
+        selector: { type: 'regex', patterns: [r.pattern] },
+        keys,
+        priority: 0,
+      });
+    }
+  }
+  for (const p of s.policies) {
+    if (!s.cluster.vhosts.includes(p.vhost)) {
+      warnings.push(`policy ${p.name}: vhost ${p.vhost} is not managed on this cluster`);
+      continue;
+    }
+    addSource(p.vhost, {
+      id: `policy:${p.id}`,
+      applyTo: p.applyTo,
+      selector: { type: 'regex', patterns: [p.pattern] },
+      keys: p.definition,
+      priority: p.priority,
+    });
+  }
+
+  for (const [vhost, list] of sources) {
+    for (const applyTo of ['queues', 'exchanges'] as const) {
+      const srcs = list.filter((x) => x.applyTo === applyTo);
+      const known =
+        applyTo === 'queues' ? (s.known[vhost]?.queues ?? []) : (s.known[vhost]?.exchanges ?? []);
+      emitPolicies(vhost, applyTo, srcs, known, objects, conflicts, warnings);
+    }
+  }
+  return { clusterId: me, vhosts: s.cluster.vhosts, objects, warnings, conflicts };
+}
+
+const maxCombinations = 256;
+
+function emitPolicies(
+  vhost: string,
+  applyTo: 'queues' | 'exchanges',
+  srcs: KeySource[],
+  known: string[],
+  out: DesiredObject[],
+  conflicts: CompileConflict[],
+  warnings: string[],
+): void {
+  let emitted = 0;
+  const walk = (start: number, chosen: KeySource[], sel: Selector | null) => {
+    for (let i = start; i < srcs.length; i++) {
+      if (emitted >= maxCombinations) return;
+      const next = sel ? intersect(sel, srcs[i].selector, known) : srcs[i].selector;
+      if (!next) continue;
+      const set = [...chosen, srcs[i]];
+      emitted += 1;
+      const policy = mergeSources(vhost, applyTo, set, next, conflicts);
+      if (policy) out.push(...policy);
+      walk(i + 1, set, next);
+    }
+  };
+  walk(0, [], null);
+  if (emitted >= maxCombinations)
+    warnings.push(
+      `vhost ${vhost}: more than ${maxCombinations} overlapping ${applyTo} key sources; some combinations are not generated`,
+    );
+}
+
+function mergeSources(
+  vhost: string,
+  applyTo: 'queues' | 'exchanges',
+  set: KeySource[],
+  sel: Selector,
+  conflicts: CompileConflict[],
+): DesiredObject[] | null {
+  const definition: Record<string, unknown> = {};
+  const from: Record<string, KeySource> = {};
+  for (const src of [...set].sort((a, b) => b.priority - a.priority)) {
+    for (const [k, v] of Object.entries(src.keys)) {
+      const prior = from[k];
+      if (!prior) {
+        definition[k] = v;
+        from[k] = src;
+      } else if (
+        JSON.stringify(definition[k]) !== JSON.stringify(v) &&
+        prior.priority === src.priority
+      ) {
+        conflicts.push({
+          vhost,
+          key: k,
+          sources: [prior.id, src.id],
+          detail: `${prior.id} sets ${k}=${JSON.stringify(definition[k])}, ${src.id} sets ${JSON.stringify(v)} on the same ${applyTo}`,
+        });
+      }
+    }
+  }
+  const upstreams = set
+    .filter((x) => x.upstream)
+    .map((x) => x.upstream as string)
+    .sort();
+  const extra: DesiredObject[] = [];
+  const ids = set.map((x) => x.id).sort();
+  const owner =
+    ids.find((x) => x.startsWith('link:')) ??
+    ids.find((x) => x.startsWith('policy:')) ??
+    `cluster:${vhost}`;
+  if (upstreams.length === 1) definition['federation-upstream'] = upstreams[0];
+  if (upstreams.length > 1) {
+    // Several links into one object: an explicitly named set, never the implicit `all`.
+    const setName = `${managedPrefix}set.${short(upstreams.join(','))}`;
+    definition['federation-upstream-set'] = setName;
+    extra.push({
+      kind: 'federation-upstream-set',
+      vhost,
+      name: setName,
+      value: upstreams.map((u) => ({ upstream: u })),
+      owner,
+    });
+  }
+  if (Object.keys(definition).length === 0) return extra;
+  const name = `${managedPrefix}p.${applyTo === 'queues' ? 'q' : 'x'}.${short(ids.join(','))}`;
+  extra.push({
+    kind: 'policy',
+    vhost,
+    name,
+    value: {
+      pattern: toPattern(sel),
+      definition,
+      priority: policyPriorityBase + set.length,
+      'apply-to': applyTo,
+    },
+    owner,
+  });
+  return extra;
+}
