@@ -9,6 +9,7 @@ import { ClustersModule } from './clusters/clusters.module';
 import { CryptoModule } from './common/crypto/crypto.module';
 import { EtagInterceptor } from './common/http/etag.interceptor';
 import { LinksModule } from './links/links.module';
+import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
 import { SitesModule } from './sites/sites.module';
 import { loggerOptions } from './common/logging/logger.options';
@@ -37,6 +38,7 @@ import { MetricsModule } from './metrics/metrics.module';
     ClustersModule,
     LinksModule,
     PoliciesModule,
+    ObservationModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -1,0 +1,25 @@
+import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { RequireRole } from '../auth/auth.decorators';
+import { ObservationService, type StoredObservation } from './observation.service';
+
+@ApiTags('clusters')
+@Controller('clusters/:id/observation')
+export class ObservationController {
+  constructor(private readonly observations: ObservationService) {}
+
+  /** Reads the cluster now (failover across its nodes, bounded by timeouts) and stores the result. */
+  @Post()
+  @HttpCode(200)
+  @RequireRole('operator')
+  observe(@Param('id', ParseUUIDPipe) id: string): Promise<StoredObservation> {
+    return this.observations.observe(id);
+  }
+
+  /** The last stored observation. */
+  @Get()
+  @RequireRole('viewer')
+  last(@Param('id', ParseUUIDPipe) id: string): Promise<StoredObservation> {
+    return this.observations.last(id);
+  }
+}

@@ -1,0 +1,77 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { managementClientFor } from '../clusters/cluster-client';
+import { ClustersService } from '../clusters/clusters.service';
+import { DomainException } from '../common/errors/domain.exception';
+import { AppConfig } from '../config/config.module';
+import type { ClusterObservation } from './observation.types';
+import { observeCluster } from './observe-cluster';
+
+export interface StoredObservation extends ClusterObservation {
+  clusterId: string;
+  /** Other registered clusters whose declared broker cluster name equals the observed one. */
+  clusterNameAlsoRegisteredBy: string[];
+}
+
+/** Reads a registered cluster through its management API and keeps the last observation. */
+@Injectable()
+export class ObservationService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly env: AppConfig,
+  ) {}
+
+  async observe(clusterId: string): Promise<StoredObservation> {
+    const access = await this.clusters.access(clusterId);
+    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    const observation = await observeCluster(client, {
+      brokerClusterName: access.cluster.brokerClusterName,
+      nodes: access.nodes.map((n) => ({
+        name: n.name,
+        host: n.host,
+        managementPort: n.managementPort,
+        type: n.type,
+      })),
+      partitionHandling: access.cluster.partitionHandling,
+    });
+    const sameName = observation.clusterName
+      ? ((await this.ds.query(
+          `SELECT name FROM clusters WHERE broker_cluster_name = $1 AND id <> $2`,
+          [observation.clusterName, clusterId],
+        )) as { name: string }[])
+      : [];
+    const stored: StoredObservation = {
+      clusterId,
+      ...observation,
+      clusterNameAlsoRegisteredBy: sameName.map((r) => r.name),
+    };
+    if (sameName.length) {
+      stored.differences = [
+        ...stored.differences,
+        {
+          kind: 'cluster-name-mismatch',
+          detail: `the broker carries cluster name ${observation.clusterName}, which is also declared by registered cluster(s) ${sameName.map((r) => r.name).join(', ')}: loop detection and federation queue names would collide`,
+        } as ClusterObservation['differences'][number],
+      ];
+    }
+    // The observation never contains credentials; stored for later validation (broker version).
+    await this.ds.query(
+      `UPDATE clusters SET last_observation = $2, observed_at = now(), broker_version = COALESCE($3, broker_version) WHERE id = $1`,
+      [clusterId, JSON.stringify(stored), observation.rabbitmqVersion],
+    );
+    return stored;
+  }
+
+  async last(clusterId: string): Promise<StoredObservation> {
+    const [row] = (await this.ds.query(`SELECT last_observation FROM clusters WHERE id = $1`, [
+      clusterId,
+    ])) as {
+      last_observation: StoredObservation | null;
+    }[];
+    if (!row) throw DomainException.notFound('cluster', clusterId);
+    if (!row.last_observation) throw DomainException.notFound('observation of cluster', clusterId);
+    return row.last_observation;
+  }
+}
