@@ -1,6 +1,7 @@
 import { bearer, bootstrapToken, uniqueName } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
+import { freePort } from '../helpers/ports';
 import { registerLocalSite } from '../helpers/registry';
 import { loadSites, site } from '../helpers/sites';
 
@@ -59,12 +60,18 @@ describe('observed cluster state through the API (real brokers)', () => {
         linkEndpoints: [{ host: '127.0.0.1', port: 1 }],
         credentials: { username: 'u', password: 'unreachable-secret' },
         nodes: [
-          { name: 'rabbit@gone1', host: '127.0.0.1', amqpPort: 1, managementPort: 9, type: 'disc' },
+          {
+            name: 'rabbit@gone1',
+            host: '127.0.0.1',
+            amqpPort: p1,
+            managementPort: p1,
+            type: 'disc',
+          },
           {
             name: 'rabbit@gone2',
-            host: '10.255.255.1',
-            amqpPort: 1,
-            managementPort: 15672,
+            host: '127.0.0.1',
+            amqpPort: p2,
+            managementPort: p2,
             type: 'disc',
           },
         ],
