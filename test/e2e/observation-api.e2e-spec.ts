@@ -45,6 +45,7 @@ describe('observed cluster state through the API (real brokers)', () => {
   });
 
   it('answers clearly, and quickly, for an unreachable cluster', async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
     const s = await t.http
       .post('/sites')
       .set(admin())
