@@ -11,6 +11,7 @@ import { EtagInterceptor } from './common/http/etag.interceptor';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
+import { ReconciliationModule } from './reconciliation/reconciliation.module';
 import { SitesModule } from './sites/sites.module';
 import { loggerOptions } from './common/logging/logger.options';
 import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
@@ -39,6 +40,7 @@ import { MetricsModule } from './metrics/metrics.module';
     LinksModule,
     PoliciesModule,
     ObservationModule,
+    ReconciliationModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

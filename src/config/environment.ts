@@ -99,6 +99,58 @@ export class EnvironmentVariables {
   @Max(86400000)
   AUDIT_CHECKPOINT_INTERVAL_MS = 60000;
 
+  /** Whether this instance runs reconciliation at all (scheduled, on change and on demand). */
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  RECONCILE_ENABLED: 'true' | 'false' = 'true';
+
+  /** Drift-healing pass over every cluster (0 = off; changes still reconcile at once). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86400000)
+  RECONCILE_INTERVAL_MS = 30000;
+
+  /** Registry changes are collected this long before the affected clusters reconcile. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60000)
+  RECONCILE_DEBOUNCE_MS = 200;
+
+  /** A pass that would delete more managed objects than this stops and asks for confirmation. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RECONCILE_MAX_DELETES = 50;
+
+  /** Broker writes in flight per cluster. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  RECONCILE_CONCURRENCY = 8;
+
+  /** Bound on federation backlog queues on upstream clusters (guard policy), bytes. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1048576)
+  FEDERATION_QUEUE_MAX_BYTES = 1073741824;
+
+  /** The least-privilege user crossdock creates on each cluster for other sites' links. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.-]{1,64}$/, {
+    message: 'LINK_USER_NAME must be 1-64 letters, digits, _ . -',
+  })
+  LINK_USER_NAME = 'crossdock-link';
+
   /** Optional admin token accepted at start-up so the first real tokens can be created. */
   @IsOptional()
   @IsString()

@@ -22,7 +22,8 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const logDir = process.env.CROSSDOCK_TEST_LOG_DIR ?? '/tmp';
   const logFile = join(logDir, `app-${Date.now()}-${randomBytes(3).toString('hex')}.log`);
   const saved: Record<string, string | undefined> = {};
-  const merged = { LOG_FILE: logFile, NODE_ENV: 'test', ...env };
+  // Background reconciliation is off unless a test asks for it (it would chase fixture clusters).
+  const merged = { LOG_FILE: logFile, NODE_ENV: 'test', RECONCILE_ENABLED: 'false', ...env };
   for (const [k, v] of Object.entries(merged)) {
     saved[k] = process.env[k];
     process.env[k] = v;

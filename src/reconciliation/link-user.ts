@@ -1,0 +1,80 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { apiPath } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
+import { BrokerNotFoundError } from '../broker/management.errors';
+
+/**
+ * RabbitMQ's rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)). With the
+ * salt kept, the hash is deterministic, so a pass can compare it and write only on change.
+ */
+export function rabbitPasswordHash(password: string, saltHex: string): string {
+  const salt = Buffer.from(saltHex, 'hex');
+  return Buffer.concat([
+    salt,
+    createHash('sha256')
+      .update(Buffer.concat([salt, Buffer.from(password, 'utf8')]))
+      .digest(),
+  ]).toString('base64');
+}
+
+export const newSalt = (): string => randomBytes(4).toString('hex');
+export const newLinkPassword = (): string => randomBytes(24).toString('base64url');
+
+/** Federation needs its own `federation: ...` exchanges and queues; shovels only publish. */
+export const linkUserPermissions = {
+  configure: '^(federation: |amq\\.gen).*',
+  write: '.*',
+  read: '.*',
+};
+
+export interface LinkUserResult {
+  writes: number;
+  requests: number;
+}
+
+/**
+ * Makes the link user exist with exactly this password and these vhost permissions. Only
+ * differences are written, so an unchanged pass costs reads only and never bounces a link.
+ */
+export async function ensureLinkUser(
+  client: ManagementClient,
+  username: string,
+  passwordHash: string,
+  vhosts: string[],
+): Promise<LinkUserResult> {
+  let writes = 0;
+  let requests = 1;
+  const user = await client
+    .get<{ password_hash?: string; tags?: unknown }>(apiPath`/api/users/${username}`)
+    .catch((err: unknown) =>
+      err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
+    );
+  const tags = Array.isArray(user?.tags) ? user?.tags.join(',') : (user?.tags ?? '');
+  if (!user || user.password_hash !== passwordHash || tags !== '') {
+    requests += 1;
+    writes += 1;
+    await client.put(apiPath`/api/users/${username}`, {
+      password_hash: passwordHash,
+      hashing_algorithm: 'rabbit_password_hashing_sha256',
+      tags: '',
+    });
+  }
+  requests += 1;
+  const perms = await client.get<
+    { vhost: string; configure: string; write: string; read: string }[]
+  >(apiPath`/api/users/${username}/permissions`);
+  for (const vhost of vhosts) {
+    const p = perms.find((x) => x.vhost === vhost);
+    if (
+      !p ||
+      p.configure !== linkUserPermissions.configure ||
+      p.write !== linkUserPermissions.write ||
+      p.read !== linkUserPermissions.read
+    ) {
+      requests += 1;
+      writes += 1;
+      await client.put(apiPath`/api/permissions/${vhost}/${username}`, linkUserPermissions);
+    }
+  }
+  return { writes, requests };
+}

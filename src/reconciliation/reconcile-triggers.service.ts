@@ -1,0 +1,119 @@
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { changesChannel } from '../common/changes';
+import { AppConfig } from '../config/config.module';
+import { ReconcilerService } from './reconciler.service';
+
+/**
+ * What starts a pass: committed registry changes (Postgres NOTIFY, so every replica hears them;
+ * debounced, only the affected clusters) and a schedule that heals drift on every cluster.
+ */
+@Injectable()
+export class ReconcileTriggersService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('ReconcileTriggers');
+  private listener?: Client;
+  private pending = new Set<string>();
+  private debounce?: NodeJS.Timeout;
+  private stopped = false;
+  private reconnect?: NodeJS.Timeout;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly reconciler: ReconcilerService,
+    private readonly scheduler: SchedulerRegistry,
+    private readonly env: AppConfig,
+  ) {}
+
+  get enabled(): boolean {
+    return this.env.RECONCILE_ENABLED === 'true';
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.enabled) return;
+    await this.listen();
+    if (this.env.RECONCILE_INTERVAL_MS > 0) {
+      const timer = setInterval(() => void this.all('schedule'), this.env.RECONCILE_INTERVAL_MS);
+      timer.unref();
+      this.scheduler.addInterval('reconcile-drift', timer);
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.debounce);
+    clearTimeout(this.reconnect);
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  private async listen(): Promise<void> {
+    const client = new Client({
+      connectionString: this.env.DATABASE_URL,
+      connectionTimeoutMillis: this.env.DB_CONNECT_TIMEOUT_MS,
+    });
+    client.on('error', () => this.scheduleReconnect());
+    client.on('end', () => this.scheduleReconnect());
+    client.on('notification', (msg) => {
+      if (msg.channel !== changesChannel || !msg.payload) return;
+      for (const id of msg.payload.split(',')) if (/^[0-9a-f-]{36}$/.test(id)) this.pending.add(id);
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.flush(), this.env.RECONCILE_DEBOUNCE_MS);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${changesChannel}`);
+      this.listener = client;
+    } catch {
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnect) return;
+    this.listener = undefined;
+    // Changes missed while disconnected are caught by the drift schedule.
+    this.reconnect = setTimeout(() => {
+      this.reconnect = undefined;
+      void this.listen();
+    }, 2000);
+    this.reconnect.unref();
+  }
+
+  private async flush(): Promise<void> {
+    const ids = [...this.pending];
+    this.pending.clear();
+    await Promise.all(ids.map((id) => this.run(id, 'change')));
+  }
+
+  private async all(trigger: 'schedule'): Promise<void> {
+    try {
+      const rows = (await this.ds.query(`SELECT id FROM clusters ORDER BY seq`)) as {
+        id: string;
+      }[];
+      for (const r of rows) await this.run(r.id, trigger);
+    } catch (err) {
+      this.logger.warn({ err }, 'scheduled reconcile skipped');
+    }
+  }
+
+  private async run(clusterId: string, trigger: 'change' | 'schedule'): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const run = await this.reconciler.reconcile(clusterId, { trigger });
+      if (run.status === 'failed' || run.status === 'blocked')
+        this.logger.warn(
+          { clusterId, runId: run.id, status: run.status, error: run.error },
+          'reconcile pass did not converge',
+        );
+    } catch (err) {
+      this.logger.warn({ err, clusterId }, 'reconcile pass errored');
+    }
+  }
+}

@@ -1,0 +1,343 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { AuditService, systemActor } from '../audit/audit.service';
+import type { Actor } from '../auth/roles';
+import { managementClientFor } from '../clusters/cluster-client';
+import { ClustersService } from '../clusters/clusters.service';
+import { requestContext } from '../common/context/request-context';
+import { SecretBox } from '../common/crypto/secret-box';
+import { redactDeep } from '../common/logging/redact';
+import { AppConfig } from '../config/config.module';
+import { applyPlan, type ApplyResult } from './apply';
+import type { LedgerEntry, Plan, PlanOp } from './broker-state';
+import { ClusterLock } from './cluster-lock';
+import { compileCluster } from './compile';
+import { diffStates, redactPlan } from './diff';
+import { ensureLinkUser, rabbitPasswordHash } from './link-user';
+import { observeBrokerState } from './observe';
+import { isLinkTarget, linkUserSecret, loadSnapshot } from './registry-snapshot';
+
+export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
+export type RunStatus =
+  'running' | 'succeeded' | 'failed' | 'blocked' | 'suspended' | 'planned' | 'busy';
+
+export interface RunOptions {
+  trigger: RunTrigger;
+  dryRun?: boolean;
+  /** Lets a pass delete more than RECONCILE_MAX_DELETES objects (or every managed object). */
+  confirmDeletes?: boolean;
+}
+
+export interface RunView {
+  id: string | null;
+  clusterId: string;
+  trigger: RunTrigger;
+  instanceId: string;
+  dryRun: boolean;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt: string | null;
+  applyStartedAt: string | null;
+  applyFinishedAt: string | null;
+  summary: Record<string, unknown>;
+  operations: unknown[];
+  findings: unknown[];
+  error: string | null;
+}
+
+const keyText = (op: PlanOp) =>
+  `${op.key.kind} ${op.key.vhost} ${op.key.name.replace(/\u0000/g, ' ')}`;
+
+/**
+ * One reconcile pass for one cluster: observe -> compile -> diff -> (guard) -> apply, under a
+ * Postgres advisory lock held on a pinned connection and re-checked before every broker write,
+ * plus an in-process guard against overlapping passes. Nothing is written to a cluster that
+ * could not be observed in full.
+ */
+@Injectable()
+export class ReconcilerService {
+  private readonly logger = new Logger('Reconciler');
+  readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly running = new Set<string>();
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly box: SecretBox,
+    private readonly audit: AuditService,
+    private readonly env: AppConfig,
+  ) {}
+
+  async reconcile(clusterId: string, opts: RunOptions): Promise<RunView> {
+    const started = new Date();
+    const busy = (why: string): RunView => ({
+      id: null,
+      clusterId,
+      trigger: opts.trigger,
+      instanceId: this.instanceId,
+      dryRun: !!opts.dryRun,
+      status: 'busy',
+      startedAt: started.toISOString(),
+      finishedAt: started.toISOString(),
+      applyStartedAt: null,
+      applyFinishedAt: null,
+      summary: {},
+      operations: [],
+      findings: [],
+      error: why,
+    });
+    if (this.running.has(clusterId))
+      return busy('a pass for this cluster is already running in this instance');
+    this.running.add(clusterId);
+    try {
+      const lock = await ClusterLock.tryAcquire(this.ds, clusterId);
+      if (!lock) return busy('another instance holds this cluster');
+      try {
+        return await this.pass(clusterId, opts, lock);
+      } finally {
+        await lock.release();
+      }
+    } finally {
+      this.running.delete(clusterId);
+    }
+  }
+
+  private async pass(clusterId: string, opts: RunOptions, lock: ClusterLock): Promise<RunView> {
+    const ctx = requestContext.current();
+    const [run] = (await this.ds.query(
+      `INSERT INTO reconcile_runs (cluster_id, trigger, instance_id, dry_run, status, request_id)
+       VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id`,
+      [clusterId, opts.trigger, this.instanceId, !!opts.dryRun, ctx?.requestId ?? null],
+    )) as { id: string }[];
+    const finish = async (
+      status: RunStatus,
+      extra: {
+        summary?: object;
+        operations?: unknown[];
+        findings?: unknown[];
+        error?: string;
+        apply?: [Date, Date];
+      },
+    ) => {
+      await this.ds.query(
+        `UPDATE reconcile_runs SET status = $2, finished_at = now(), summary = $3, operations = $4, findings = $5, error = $6,
+           apply_started_at = $7, apply_finished_at = $8 WHERE id = $1`,
+        [
+          run.id,
+          status,
+          JSON.stringify(redactDeep(extra.summary ?? {})),
+          JSON.stringify(redactDeep(extra.operations ?? [])),
+          JSON.stringify(redactDeep(extra.findings ?? [])),
+          extra.error ?? null,
+          extra.apply?.[0] ?? null,
+          extra.apply?.[1] ?? null,
+        ],
+      );
+      return this.getRun(run.id);
+    };
+
+    let access;
+    try {
+      access = await this.clusters.access(clusterId);
+    } catch (err) {
+      return finish('failed', {
+        error: err instanceof Error ? err.message : 'cluster not readable',
+      });
+    }
+    const c = access.cluster;
+    const [site] = (await this.ds.query(`SELECT reconcile_suspended FROM sites WHERE id = $1`, [
+      c.siteId,
+    ])) as { reconcile_suspended: boolean }[];
+    if ((c.reconcileSuspended || site?.reconcile_suspended) && !opts.dryRun) {
+      return finish('suspended', {
+        error: `reconciliation is suspended for this ${c.reconcileSuspended ? 'cluster' : 'site'}`,
+      });
+    }
+    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    let observed;
+    try {
+      observed = await observeBrokerState(client, c.vhosts);
+    } catch (err) {
+      return finish('failed', {
+        error: `cluster not observable, nothing written: ${err instanceof Error ? err.message : 'unknown error'}`,
+      });
+    }
+    const snapshot = await loadSnapshot(
+      this.ds,
+      this.box,
+      clusterId,
+      observed,
+      this.env.LINK_USER_NAME,
+      this.env.FEDERATION_QUEUE_MAX_BYTES,
+    );
+    const desired = compileCluster(snapshot);
+    const ledger = (await this.ds.query(
+      `SELECT kind, vhost, name, owner FROM managed_objects WHERE cluster_id = $1`,
+      [clusterId],
+    )) as LedgerEntry[];
+    const plan = diffStates(desired, observed, ledger);
+    const findings = [
+      ...plan.findings,
+      ...desired.conflicts.map((x) => ({ kind: 'conflict', ...x })),
+      ...desired.warnings.map((w) => ({ kind: 'warning', detail: w })),
+    ];
+    const deletes = plan.ops.filter((o) => o.op === 'delete').length;
+    const summary = {
+      desired: desired.objects.length,
+      observed: observed.objects.length,
+      observeRequests: observed.requests,
+      creates: plan.ops.filter((o) => o.op === 'create').length,
+      updates: plan.ops.filter((o) => o.op === 'update').length,
+      deletes,
+    };
+    const shown = redactPlan(plan).ops;
+    const wipesAll = deletes > 0 && deletes >= ledger.length && desired.objects.length === 0;
+    if ((deletes > this.env.RECONCILE_MAX_DELETES || wipesAll) && !opts.confirmDeletes) {
+      return finish('blocked', {
+        summary,
+        operations: shown,
+        findings,
+        error: `the pass would delete ${deletes} managed object(s)${wipesAll ? ' (every managed object of this cluster)' : ''}: confirm with confirmDeletes to proceed`,
+      });
+    }
+    if (opts.dryRun) return finish('planned', { summary, operations: shown, findings });
+
+    const actor: Actor =
+      opts.trigger === 'manual' && ctx?.actor ? ctx.actor : systemActor('reconciler');
+    const applyStarted = new Date();
+    let result: ApplyResult;
+    try {
+      const linkVhosts = await isLinkTarget(this.ds, clusterId);
+      if (linkVhosts.length) {
+        const secret = await linkUserSecret(this.ds, this.box, clusterId);
+        if (!(await lock.stillHeld()))
+          throw new Error('the cluster lock was lost before the link user write');
+        await ensureLinkUser(
+          client,
+          this.env.LINK_USER_NAME,
+          rabbitPasswordHash(secret.password, secret.salt),
+          [...new Set(linkVhosts)],
+        );
+      }
+      result = await this.apply(clusterId, run.id, client, plan, lock, actor, c.siteId);
+    } catch (err) {
+      return finish('failed', {
+        summary,
+        operations: shown,
+        findings,
+        error: err instanceof Error ? err.message : 'apply failed',
+        apply: [applyStarted, new Date()],
+      });
+    }
+    const applyFinished = new Date();
+    const operations = result.outcomes.map((o) => ({ ...o }));
+    const failed = result.counts.failed > 0 || !!result.stopped;
+    if (plan.ops.length)
+      this.logger.log(
+        { clusterId, runId: run.id, counts: result.counts, stopped: result.stopped },
+        'reconcile pass applied',
+      );
+    return finish(failed ? 'failed' : 'succeeded', {
+      summary: {
+        ...summary,
+        ...result.counts,
+        applyRequests: result.requests,
+        applyMs: Math.round(result.ms),
+      },
+      operations,
+      findings,
+      error: result.stopped,
+      apply: [applyStarted, applyFinished],
+    });
+  }
+
+  private apply(
+    clusterId: string,
+    runId: string,
+    client: ReturnType<typeof managementClientFor>,
+    plan: Plan,
+    lock: ClusterLock,
+    actor: Actor,
+    siteId: string,
+  ): Promise<ApplyResult> {
+    const intents = new Map<PlanOp, string>();
+    const base = {
+      resourceType: 'broker-object',
+      siteIds: [siteId],
+      clusterIds: [clusterId],
+      actor,
+    };
+    const redacted = new Map(plan.ops.map((op, i) => [op, redactPlan(plan).ops[i]]));
+    return applyPlan(
+      client,
+      plan,
+      {
+        beforeWrite: async (op) => {
+          if (!(await lock.stillHeld()))
+            throw new Error('the cluster lock was lost; stopping before the next write');
+          if (op.op === 'create') {
+            // Ledger first: a crash after the broker write never leaves an object we do not own.
+            await this.ds.query(
+              `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner`,
+              [clusterId, op.key.kind, op.key.vhost, op.key.name, op.owner],
+            );
+          }
+          const intent = await this.audit.recordStandalone({
+            ...base,
+            action: `reconcile.${op.op}.intent`,
+            resourceName: keyText(op).slice(0, 255),
+            details: { runId, op: redacted.get(op) },
+          });
+          intents.set(op, intent.seq);
+        },
+        afterWrite: async (op, outcome) => {
+          if (op.op === 'delete' && outcome.ok) {
+            await this.ds.query(
+              `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
+              [clusterId, op.key.kind, op.key.vhost, op.key.name],
+            );
+          }
+          await this.audit.recordStandalone({
+            ...base,
+            action: `reconcile.${op.op}.${outcome.ok ? 'succeeded' : 'failed'}`,
+            resourceName: keyText(op).slice(0, 255),
+            details: { runId, intentSeq: intents.get(op), outcome },
+          });
+        },
+      },
+      { concurrency: this.env.RECONCILE_CONCURRENCY },
+    );
+  }
+
+  async getRun(id: string): Promise<RunView> {
+    const [r] = (await this.ds.query(`SELECT * FROM reconcile_runs WHERE id = $1`, [id])) as Record<
+      string,
+      unknown
+    >[];
+    return runView(r);
+  }
+}
+
+export function runView(r: Record<string, unknown>): RunView {
+  const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
+  return {
+    id: r.id as string,
+    clusterId: r.cluster_id as string,
+    trigger: r.trigger as RunTrigger,
+    instanceId: r.instance_id as string,
+    dryRun: r.dry_run as boolean,
+    status: r.status as RunStatus,
+    startedAt: iso(r.started_at) as string,
+    finishedAt: iso(r.finished_at),
+    applyStartedAt: iso(r.apply_started_at),
+    applyFinishedAt: iso(r.apply_finished_at),
+    summary: r.summary as Record<string, unknown>,
+    operations: r.operations as unknown[],
+    findings: r.findings as unknown[],
+    error: (r.error as string | null) ?? null,
+  };
+}

@@ -1,0 +1,154 @@
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { RequireRole } from '../auth/auth.decorators';
+import { DomainException } from '../common/errors/domain.exception';
+import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';
+import { ReconcileRequestDto, RunQueryDto } from './reconciliation.dto';
+import { ReconcilerService, runView, type RunView } from './reconciler.service';
+
+@ApiTags('reconciliation')
+@Controller()
+export class ReconciliationController {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly reconciler: ReconcilerService,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** Reconciles now (everything, a site or a cluster) and returns the runs; dryRun returns plans only. */
+  @Post('reconcile')
+  @HttpCode(200)
+  @RequireRole('operator')
+  async reconcile(@Body() dto: ReconcileRequestDto): Promise<{ runs: RunView[] }> {
+    if (dto.clusterId && dto.siteId)
+      throw DomainException.validation([
+        { field: 'clusterId', message: 'give clusterId or siteId, not both' },
+      ]);
+    const rows = (await this.ds.query(
+      dto.clusterId
+        ? `SELECT id FROM clusters WHERE id = $1`
+        : dto.siteId
+          ? `SELECT id FROM clusters WHERE site_id = $1 ORDER BY seq`
+          : `SELECT id FROM clusters ORDER BY seq`,
+      dto.clusterId ? [dto.clusterId] : dto.siteId ? [dto.siteId] : [],
+    )) as { id: string }[];
+    if (dto.clusterId && rows.length === 0)
+      throw DomainException.notFound('cluster', dto.clusterId);
+    const runs: RunView[] = [];
+    for (const r of rows) {
+      runs.push(
+        await this.reconciler.reconcile(r.id, {
+          trigger: dto.dryRun ? 'dry-run' : 'manual',
+          dryRun: dto.dryRun,
+          confirmDeletes: dto.confirmDeletes,
+        }),
+      );
+    }
+    return { runs };
+  }
+
+  /** The current plan of a cluster: what the next pass would write, with field-level changes. */
+  @Get('clusters/:id/plan')
+  @RequireRole('viewer')
+  async plan(@Param('id', ParseUUIDPipe) id: string): Promise<RunView> {
+    return this.reconciler.reconcile(id, { trigger: 'dry-run', dryRun: true });
+  }
+
+  @Get('reconcile/runs')
+  @RequireRole('viewer')
+  async runs(@Query() q: RunQueryDto): Promise<Page<RunView>> {
+    const limit = q.limit ?? defaultPageSize;
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (q.clusterId) {
+      params.push(q.clusterId);
+      where.push(`cluster_id = $${params.length}`);
+    }
+    if (q.cursor) {
+      params.push(decodeCursor(q.cursor));
+      where.push(`seq < $${params.length}`);
+    }
+    params.push(limit + 1);
+    const rows = (await this.ds.query(
+      `SELECT * FROM reconcile_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      params,
+    )) as Record<string, unknown>[];
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    return {
+      items: page.map(runView),
+      nextCursor: more ? encodeCursor(String(page[page.length - 1].seq)) : null,
+    };
+  }
+
+  @Get('reconcile/runs/:runId')
+  @RequireRole('viewer')
+  async run(@Param('runId', ParseUUIDPipe) runId: string): Promise<RunView> {
+    const [r] = (await this.ds.query(`SELECT * FROM reconcile_runs WHERE id = $1`, [
+      runId,
+    ])) as Record<string, unknown>[];
+    if (!r) throw DomainException.notFound('reconcile run', runId);
+    return runView(r);
+  }
+
+  /** Hands off: no pass writes to this cluster until resumed (incident mode). */
+  @Post('clusters/:id/suspend-reconcile')
+  @HttpCode(200)
+  @RequireRole('operator')
+  suspendCluster(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
+    return this.setSuspended('clusters', 'cluster', id, true);
+  }
+
+  @Post('clusters/:id/resume-reconcile')
+  @HttpCode(200)
+  @RequireRole('operator')
+  resumeCluster(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
+    return this.setSuspended('clusters', 'cluster', id, false);
+  }
+
+  @Post('sites/:id/suspend-reconcile')
+  @HttpCode(200)
+  @RequireRole('operator')
+  suspendSite(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
+    return this.setSuspended('sites', 'site', id, true);
+  }
+
+  @Post('sites/:id/resume-reconcile')
+  @HttpCode(200)
+  @RequireRole('operator')
+  resumeSite(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
+    return this.setSuspended('sites', 'site', id, false);
+  }
+
+  private async setSuspended(
+    table: 'clusters' | 'sites',
+    label: string,
+    id: string,
+    suspended: boolean,
+  ): Promise<{ suspended: boolean }> {
+    await this.ds.transaction(async (m) => {
+      const rows = (await m.query(
+        `UPDATE ${table} SET reconcile_suspended = $2 WHERE id = $1 RETURNING name, ${table === 'sites' ? 'id' : 'site_id'} AS site_id`,
+        [id, suspended],
+      )) as {
+        name: string;
+        site_id: string;
+      }[][];
+      const row = rows[0]?.[0];
+      if (!row) throw DomainException.notFound(label, id);
+      await this.audit.record(m, {
+        action: `${label}.reconcile.${suspended ? 'suspend' : 'resume'}`,
+        resourceType: label,
+        resourceId: id,
+        resourceName: row.name,
+        siteIds: [row.site_id],
+        clusterIds: table === 'clusters' ? [id] : [],
+        after: { reconcileSuspended: suspended },
+      });
+    });
+    return { suspended };
+  }
+}

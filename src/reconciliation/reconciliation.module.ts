@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { ClustersModule } from '../clusters/clusters.module';
+import { ReconcileTriggersService } from './reconcile-triggers.service';
+import { ReconcilerService } from './reconciler.service';
+import { ReconciliationController } from './reconciliation.controller';
+
+@Module({
+  imports: [ClustersModule],
+  controllers: [ReconciliationController],
+  providers: [ReconcilerService, ReconcileTriggersService],
+  exports: [ReconcilerService],
+})
+export class ReconciliationModule {}

@@ -1,0 +1,149 @@
+import { DataSource } from 'typeorm';
+import { ClusterEntity } from '../clusters/cluster.entity';
+import { SecretBox } from '../common/crypto/secret-box';
+import { FederationLinkEntity } from '../links/federation-link.entity';
+import { ShovelEntity } from '../links/shovel.entity';
+import { PolicyEntity } from '../policies/policy.entity';
+import { SiteEntity } from '../sites/site.entity';
+import type { ObservedState } from './broker-state';
+import type { RegistrySnapshot } from './compile';
+import { newLinkPassword, newSalt } from './link-user';
+
+export interface LinkUserSecret {
+  password: string;
+  salt: string;
+}
+
+const linkAad = (clusterId: string) => `link-user:${clusterId}`;
+
+/** The link user's password for a cluster, created (and stored encrypted) on first need. */
+export async function linkUserSecret(
+  ds: DataSource,
+  box: SecretBox,
+  clusterId: string,
+): Promise<LinkUserSecret> {
+  return ds.transaction(async (m) => {
+    const [row] = (await m.query(
+      `SELECT link_user_password_enc, link_user_salt FROM clusters WHERE id = $1 FOR UPDATE`,
+      [clusterId],
+    )) as {
+      link_user_password_enc: string | null;
+      link_user_salt: string | null;
+    }[];
+    if (!row) throw new Error(`cluster ${clusterId} vanished`);
+    if (row.link_user_password_enc && row.link_user_salt) {
+      return {
+        password: box.decrypt(row.link_user_password_enc, linkAad(clusterId)),
+        salt: row.link_user_salt,
+      };
+    }
+    const secret = { password: newLinkPassword(), salt: newSalt() };
+    await m.query(
+      `UPDATE clusters SET link_user_password_enc = $2, link_user_salt = $3 WHERE id = $1`,
+      [clusterId, box.encrypt(secret.password, linkAad(clusterId)), secret.salt],
+    );
+    return secret;
+  });
+}
+
+/** Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. */
+export async function loadSnapshot(
+  ds: DataSource,
+  box: SecretBox,
+  clusterId: string,
+  observed: ObservedState,
+  linkUserName: string,
+  federationQueueMaxBytes: number,
+): Promise<RegistrySnapshot> {
+  const cluster = await ds.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
+  const clusters = await ds.getRepository(ClusterEntity).find();
+  const sites = await ds.getRepository(SiteEntity).find();
+  const links = await ds
+    .getRepository(FederationLinkEntity)
+    .createQueryBuilder('l')
+    .where('l.downstream_cluster_id = :id OR l.upstream_cluster_id = :id', { id: clusterId })
+    .orderBy('l.seq')
+    .getMany();
+  const shovels = await ds
+    .getRepository(ShovelEntity)
+    .createQueryBuilder('s')
+    .where('s.source_cluster_id = :id', { id: clusterId })
+    .orderBy('s.seq')
+    .getMany();
+  const policies = await ds
+    .getRepository(PolicyEntity)
+    .createQueryBuilder('p')
+    .where(
+      `p.scope = 'global' OR (p.scope = 'cluster' AND p.cluster_id = :id) OR (p.scope = 'site' AND p.site_id = :site)`,
+      {
+        id: clusterId,
+        site: cluster.siteId,
+      },
+    )
+    .orderBy('p.seq')
+    .getMany();
+  // Only the clusters this one connects to need their link credentials.
+  const remote = new Set([
+    ...links.filter((l) => l.downstreamClusterId === clusterId).map((l) => l.upstreamClusterId),
+    ...shovels.map((s) => s.destinationClusterId),
+  ]);
+  const linkCredentials: RegistrySnapshot['linkCredentials'] = {};
+  for (const id of remote)
+    linkCredentials[id] = {
+      username: linkUserName,
+      password: (await linkUserSecret(ds, box, id)).password,
+    };
+  const known: RegistrySnapshot['known'] = {};
+  for (const o of observed.objects) {
+    if (o.kind !== 'queue' && o.kind !== 'exchange') continue;
+    const k = (known[o.vhost] ??= { queues: [], exchanges: [] });
+    (o.kind === 'queue' ? k.queues : k.exchanges).push(o.name);
+  }
+  return {
+    cluster: {
+      id: cluster.id,
+      siteId: cluster.siteId,
+      vhosts: cluster.vhosts,
+      replication: cluster.replication,
+    },
+    clusters: Object.fromEntries(
+      clusters.map((c) => [
+        c.id,
+        {
+          id: c.id,
+          siteId: c.siteId,
+          brokerClusterName: c.brokerClusterName,
+          linkEndpoints: c.linkEndpoints,
+        },
+      ]),
+    ),
+    sites: Object.fromEntries(
+      sites.map((s) => [
+        s.id,
+        {
+          id: s.id,
+          loadBalancer:
+            s.loadBalancerHost && s.loadBalancerPort
+              ? { host: s.loadBalancerHost, port: s.loadBalancerPort }
+              : null,
+        },
+      ]),
+    ),
+    linkCredentials,
+    federationLinks: links,
+    shovels,
+    policies,
+    known,
+    federationQueueMaxBytes,
+  };
+}
+
+/** Does any other cluster connect to this one (so it needs the link user)? */
+export async function isLinkTarget(ds: DataSource, clusterId: string): Promise<string[]> {
+  const rows = (await ds.query(
+    `SELECT upstream_vhost AS vhost FROM federation_links WHERE upstream_cluster_id = $1
+     UNION SELECT destination_vhost FROM shovels WHERE destination_cluster_id = $1`,
+    [clusterId],
+  )) as { vhost: string }[];
+  return rows.map((r) => r.vhost);
+}
