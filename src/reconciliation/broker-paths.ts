@@ -1,0 +1,215 @@
+import { apiPath, type ManagementClient } from '../broker/management-client';
+import type { HttpMethod, RequestOptions } from '../broker/management.types';
+import type { BrokerValue, ObjectKey, ObjectKind } from './broker-state';
+
+/**
+ * Where each kind of object lives on the management API (3.10), and the names the broker itself
+ * generates. Pure: no I/O here.
+ */
+
+/** The part of the management client observe/apply use, so tests can hand in a fake. */
+export type BrokerClient = Pick<ManagementClient, 'send'>;
+
+export type ParameterKind = Extract<
+  ObjectKind,
+  'federation-upstream' | 'federation-upstream-set' | 'shovel'
+>;
+
+export function isParameterKind(kind: ObjectKind): kind is ParameterKind {
+  return kind === 'federation-upstream' || kind === 'federation-upstream-set' || kind === 'shovel';
+}
+
+/** Stable map key of an object (kind, vhost, name). */
+export function objectId(key: ObjectKey): string {
+  return `${key.kind}\u0001${key.vhost}\u0001${key.name}`;
+}
+
+export function describeKey(key: ObjectKey): string {
+  if (key.kind === 'binding') {
+    const b = parseBindingName(key.name);
+    const dest = `${b.destinationType === 'q' ? 'queue' : 'exchange'} ${JSON.stringify(b.destination)}`;
+    return `binding ${JSON.stringify(b.source)} -> ${dest} key ${JSON.stringify(b.routingKey)} in vhost ${JSON.stringify(key.vhost)}`;
+  }
+  return `${key.kind} ${JSON.stringify(key.name)} in vhost ${JSON.stringify(key.vhost)}`;
+}
+
+/** The default exchange and the `amq.*` ones exist in every vhost and cannot be declared. */
+export function isBuiltinExchange(name: string): boolean {
+  return name === '' || name.startsWith('amq.');
+}
+
+export interface BindingParts {
+  source: string;
+  destinationType: 'e' | 'q';
+  destination: string;
+  routingKey: string;
+}
+
+const sep = '\u0000';
+
+/** `<source>\0<e|q>\0<destination>\0<routing key>`, the binding's ObjectKey name. */
+export function bindingName(parts: BindingParts): string {
+  return [parts.source, parts.destinationType, parts.destination, parts.routingKey].join(sep);
+}
+
+export function parseBindingName(name: string): BindingParts {
+  const [source, type, destination, ...rest] = name.split(sep);
+  if ((type !== 'e' && type !== 'q') || destination === undefined || rest.length === 0) {
+    throw new RangeError(`not a binding name: ${JSON.stringify(name)}`);
+  }
+  return { source, destinationType: type, destination, routingKey: rest.join(sep) };
+}
+
+const collection: Record<Exclude<ObjectKind, 'binding'>, string> = {
+  'federation-upstream': 'parameters/federation-upstream',
+  'federation-upstream-set': 'parameters/federation-upstream-set',
+  shovel: 'parameters/shovel',
+  policy: 'policies',
+  exchange: 'exchanges',
+  queue: 'queues',
+};
+
+/** GET/PUT/DELETE path of one object (not bindings: see bindingCollectionPath/bindingPath). */
+export function objectPath(key: ObjectKey): string {
+  if (key.kind === 'binding') {
+    throw new RangeError('bindings have no single-object path without a properties key');
+  }
+  return `/api/${collection[key.kind]}` + apiPath`/${key.vhost}/${key.name}`;
+}
+
+/**
+ * `/api/bindings/{vhost}/e/{source}/{e|q}/{destination}`: GET lists every binding between the
+ * two (any routing key and arguments), POST `{routing_key, arguments}` creates one (idempotent).
+ */
+export function bindingCollectionPath(key: ObjectKey): string {
+  const b = bindingParts(key);
+  return (
+    apiPath`/api/bindings/${key.vhost}/e/${b.source}/` +
+    `${b.destinationType}/` +
+    apiPath`${b.destination}`
+  );
+}
+
+/**
+ * DELETE path of one binding. `propertiesKey` is the opaque `properties_key` of a listing: the
+ * routing key quoted, plus `~<hash of the arguments>` when there are arguments (`~` alone for an
+ * empty key without arguments). It is already percent-quoted by the broker and must be encoded
+ * once more as a path segment (measured on 3.10.8: `a%2Fb%25c` is addressed as `a%252Fb%2525c`).
+ */
+export function bindingPath(key: ObjectKey, propertiesKey: string): string {
+  return bindingCollectionPath(key) + apiPath`/${propertiesKey}`;
+}
+
+function bindingParts(key: ObjectKey): BindingParts {
+  if (key.kind !== 'binding') throw new RangeError(`${key.kind} is not a binding`);
+  return parseBindingName(key.name);
+}
+
+export interface WriteRequest {
+  method: HttpMethod;
+  path: string;
+  body: unknown;
+}
+
+/** The request that creates or replaces an object with `value` (exactly as given). */
+export function writeRequest(key: ObjectKey, value: BrokerValue): WriteRequest {
+  if (key.kind === 'binding') {
+    const b = bindingParts(key);
+    const args = isRecord(value) && isRecord(value.arguments) ? value.arguments : {};
+    return {
+      method: 'POST',
+      path: bindingCollectionPath(key),
+      body: { routing_key: b.routingKey, arguments: args },
+    };
+  }
+  return {
+    method: 'PUT',
+    path: objectPath(key),
+    body: isParameterKind(key.kind) ? { value } : value,
+  };
+}
+
+export interface ListingRequest {
+  kind: ObjectKind;
+  path: string;
+  query?: RequestOptions['query'];
+}
+
+/**
+ * The cluster-wide listings one observation takes: a constant number of requests whatever the
+ * object count. `columns` keeps exchange/queue/binding listings small (the full queue listing
+ * carries ~2 KB of statistics per queue); parameters and policies have no statistics.
+ */
+export const observationListings: readonly ListingRequest[] = [
+  { kind: 'federation-upstream', path: '/api/parameters/federation-upstream' },
+  { kind: 'federation-upstream-set', path: '/api/parameters/federation-upstream-set' },
+  { kind: 'shovel', path: '/api/parameters/shovel' },
+  { kind: 'policy', path: '/api/policies' },
+  {
+    kind: 'exchange',
+    path: '/api/exchanges',
+    query: {
+      disable_stats: true,
+      columns: 'vhost,name,type,durable,auto_delete,internal,arguments',
+    },
+  },
+  {
+    kind: 'queue',
+    path: '/api/queues',
+    query: { disable_stats: true, columns: 'vhost,name,durable,auto_delete,arguments' },
+  },
+  {
+    kind: 'binding',
+    path: '/api/bindings',
+    query: { columns: 'vhost,source,destination,destination_type,routing_key,arguments' },
+  },
+];
+
+/**
+ * One exchange-federation link's upstream queue, as the link on the downstream cluster names
+ * it on the upstream cluster (rabbit_federation_exchange_link:upstream_queue_name, 3.10):
+ * `federation: <upstream exchange> -> <downstream cluster name>` followed by
+ * `:<downstream exchange>` when only the exchange names differ, or
+ * `:<downstream vhost>:<downstream exchange>` when the vhosts differ. The internal exchange in
+ * front of it has the same name plus ` B`. The name never carries the upstream parameter's name.
+ */
+export interface FederationQueueRef {
+  /** Vhost of the upstream cluster the queue lives in (the vhost of the upstream URI). */
+  vhost: string;
+  /** Exchange on the upstream cluster (the upstream's `exchange`, else the downstream name). */
+  exchange: string;
+  /** `cluster_name` of the downstream cluster. */
+  downstreamCluster: string;
+  downstreamVhost: string;
+  downstreamExchange: string;
+}
+
+export const federationQueuePrefix = 'federation: ';
+
+export function federationQueueName(ref: FederationQueueRef): string {
+  let suffix = '';
+  if (ref.downstreamVhost !== ref.vhost) {
+    suffix = `:${ref.downstreamVhost}:${ref.downstreamExchange}`;
+  } else if (ref.downstreamExchange !== ref.exchange) {
+    suffix = `:${ref.downstreamExchange}`;
+  }
+  return `${federationQueuePrefix}${ref.exchange} -> ${ref.downstreamCluster}${suffix}`;
+}
+
+/**
+ * Best-effort reading of a federation queue name (names may contain ` -> ` or `:` themselves,
+ * so this is for reports only; matching uses federationQueueName on expected links).
+ */
+export function parseFederationQueueName(
+  name: string,
+): { exchange: string; downstream: string } | undefined {
+  if (!name.startsWith(federationQueuePrefix)) return undefined;
+  const rest = name.slice(federationQueuePrefix.length);
+  const arrow = rest.lastIndexOf(' -> ');
+  if (arrow < 0) return undefined;
+  return { exchange: rest.slice(0, arrow), downstream: rest.slice(arrow + 4) };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,420 @@
+import { fieldDiff } from '../audit/field-diff';
+import { redactString } from '../common/logging/redact';
+import {
+  managedPrefix,
+  objectKinds,
+  type DesiredObject,
+  type DesiredState,
+  type LedgerEntry,
+  type ObjectKey,
+  type ObservedObject,
+  type ObservedState,
+  type Plan,
+  type PlanFinding,
+  type PlanOp,
+} from './broker-state';
+import {
+  describeKey,
+  federationQueueName,
+  federationQueuePrefix,
+  isBuiltinExchange,
+  objectId,
+  parseBindingName,
+  parseFederationQueueName,
+  type FederationQueueRef,
+} from './broker-paths';
+import {
+  canonicalText,
+  canonicalValue,
+  redactAfter,
+  redactBrokerValue,
+  writeValue,
+} from './canonical';
+
+/**
+ * A ledger row. `ensureOnly` (not in the shared LedgerEntry yet) says whether crossdock created
+ * the object only because a link needed it; rows without it are treated as ensure-only for
+ * exchanges and queues, so those are never deleted unless a row says `ensureOnly: false`.
+ */
+export interface OwnershipEntry extends LedgerEntry {
+  ensureOnly?: boolean;
+}
+
+/** A create op of an ensure-only object carries the flag so the caller can put it in the ledger. */
+export type CreateOp = Extract<PlanOp, { op: 'create' }> & { ensureOnly?: true };
+
+export interface DiffOptions {
+  /**
+   * Exchange-federation links whose upstream is THIS cluster (the registry knows them; a
+   * cluster's own desired state does not: the upstream parameter lives on the downstream
+   * cluster). Their upstream queues are named by federationQueueName. When given, every other
+   * `federation: ...` queue in the managed vhosts is reported as an orphan; when absent, the
+   * check is skipped (every such queue would look orphaned).
+   */
+  expectedFederationQueues?: readonly FederationQueueRef[];
+}
+
+/** Apply order: creates/updates by dependency, then deletes in reverse dependency order. */
+export function opStage(op: Pick<PlanOp, 'op' | 'key'>): number {
+  const i = objectKinds.indexOf(op.key.kind);
+  return op.op === 'delete' ? 2 * objectKinds.length - 1 - i : i;
+}
+
+const kindsWithUserNames = new Set(['exchange', 'queue', 'binding']);
+
+/**
+ * Pure: what to write so the cluster holds `desired` in its vhosts, touching only objects the
+ * ledger says crossdock owns (creates excepted: a missing object belongs to nobody).
+ *
+ * Ops carry real values (`after` is what the applier sends); `changes` are redacted already.
+ * Show a plan to users only through `redactPlan`.
+ */
+export function diffStates(
+  desired: DesiredState,
+  observed: ObservedState,
+  ledger: readonly OwnershipEntry[],
+  options: DiffOptions = {},
+): Plan {
+  const vhosts = new Set(desired.vhosts);
+  const wanted = indexDesired(desired, vhosts);
+  const present = new Map<string, ObservedObject[]>();
+  for (const o of observed.objects) {
+    if (!vhosts.has(o.vhost)) continue;
+    const id = objectId(o);
+    present.set(id, [...(present.get(id) ?? []), o]);
+  }
+  const owned = new Map<string, OwnershipEntry>();
+  for (const e of ledger) if (vhosts.has(e.vhost)) owned.set(objectId(e), e);
+
+  const ops: PlanOp[] = [];
+  const findings: PlanFinding[] = [];
+  const finding = (kind: PlanFinding['kind'], key: ObjectKey, detail: string) =>
+    findings.push({ kind, key: keyOf(key), detail: redactString(detail) });
+
+  for (const [id, d] of wanted) {
+    const key = keyOf(d);
+    const what = describeKey(key);
+    if (d.kind === 'exchange' && isBuiltinExchange(d.name)) {
+      if (!d.ensureOnly) finding('unmanaged-conflict', key, `${what} is built in: not managed`);
+      continue;
+    }
+    const instances = present.get(id) ?? [];
+    const entry = owned.get(id);
+    if (instances.length === 0) {
+      const op: CreateOp = {
+        op: 'create',
+        key,
+        after: writeValue(d.kind, d.value),
+        owner: d.owner,
+      };
+      if (d.ensureOnly) op.ensureOnly = true;
+      ops.push(op);
+      if (entry) {
+        finding(
+          'drift',
+          key,
+          `${what} is owned but missing from the broker (deleted by hand, or an earlier write failed): recreating it`,
+        );
+      }
+      continue;
+    }
+    const target = canonicalText(d.kind, d.value);
+    if (instances.some((o) => canonicalText(d.kind, o.value) === target)) {
+      if (!entry && !d.ensureOnly) {
+        finding(
+          'unmanaged-conflict',
+          key,
+          `${what} already holds the desired value but is not in the ownership ledger: crossdock will neither update nor delete it until it is adopted`,
+        );
+      }
+      continue;
+    }
+    const before = [...instances].sort((a, b) =>
+      compare(canonicalText(a.kind, a.value), canonicalText(b.kind, b.value)),
+    )[0];
+    const changes = fieldDiff(
+      canonicalValue(d.kind, before.value),
+      canonicalValue(d.kind, d.value),
+    );
+    const paths = changes.map((c) => c.path).join(', ');
+    if (d.ensureOnly) {
+      finding(
+        'ensure-mismatch',
+        key,
+        `${what} exists with different ${paths} than the link needs: left as it is (ensure-only objects are never updated)`,
+      );
+      continue;
+    }
+    if (!entry) {
+      finding(
+        'unmanaged-conflict',
+        key,
+        `${what} exists with different ${paths} but is not in the ownership ledger: not updated`,
+      );
+      continue;
+    }
+    if (d.kind === 'exchange' || d.kind === 'queue') {
+      finding(
+        'drift',
+        key,
+        `${what} differs in ${paths}; a ${d.kind}'s properties cannot be changed in place: recreate it by hand`,
+      );
+      continue;
+    }
+    ops.push({
+      op: 'update',
+      key,
+      before: before.value,
+      after: writeValue(d.kind, d.value),
+      owner: d.owner,
+      changes: changes.map((c) => ({
+        path: c.path,
+        ...(c.before === undefined ? {} : { before: redactBrokerValue(c.before) }),
+        ...(c.after === undefined ? {} : { after: redactAfter(c.before, c.after) }),
+      })),
+    });
+  }
+
+  for (const [id, instances] of present) {
+    if (wanted.has(id)) continue;
+    const key = keyOf(instances[0]);
+    const entry = owned.get(id);
+    if (!entry) {
+      if (!kindsWithUserNames.has(key.kind) && key.name.startsWith(managedPrefix)) {
+        finding(
+          'unmanaged-conflict',
+          key,
+          `${describeKey(key)} has a crossdock name but is not in the ownership ledger: left untouched`,
+        );
+      }
+      continue;
+    }
+    if (!deletable(entry)) {
+      finding(
+        'drift',
+        key,
+        `${describeKey(key)} is owned but no longer desired; ${key.kind}s created for links are never deleted automatically (they may hold messages or the user's bindings)`,
+      );
+      continue;
+    }
+    for (const o of instances) ops.push({ op: 'delete', key, before: o.value, owner: entry.owner });
+  }
+
+  findings.push(...shadowFindings(wanted, observed.objects, vhosts, owned));
+  if (options.expectedFederationQueues) {
+    findings.push(...orphanFindings(observed.objects, vhosts, options.expectedFederationQueues));
+  }
+
+  ops.sort(
+    (a, b) =>
+      opStage(a) - opStage(b) ||
+      compare(a.key.vhost, b.key.vhost) ||
+      compare(a.key.name, b.key.name),
+  );
+  findings.sort(
+    (a, b) =>
+      compare(a.kind, b.kind) ||
+      compare(a.key.kind, b.key.kind) ||
+      compare(a.key.vhost, b.key.vhost) ||
+      compare(a.key.name, b.key.name) ||
+      compare(a.detail, b.detail),
+  );
+  return { ops, findings };
+}
+
+/** A copy safe to show: credentials stripped from `before`/`after` (changes are redacted at creation). */
+export function redactPlan(plan: Plan): Plan {
+  return {
+    ops: plan.ops.map((op): PlanOp => {
+      switch (op.op) {
+        case 'create':
+          return { ...op, key: keyOf(op.key), after: redactBrokerValue(op.after) };
+        case 'update':
+          return {
+            ...op,
+            key: keyOf(op.key),
+            before: redactBrokerValue(op.before),
+            after: redactBrokerValue(op.after),
+            changes: op.changes.map((c) => ({ ...c })),
+          };
+        case 'delete':
+          return { ...op, key: keyOf(op.key), before: redactBrokerValue(op.before) };
+      }
+    }),
+    findings: plan.findings.map((f) => ({
+      ...f,
+      key: keyOf(f.key),
+      detail: redactString(f.detail),
+    })),
+  };
+}
+
+function deletable(entry: OwnershipEntry): boolean {
+  if (entry.kind === 'exchange' || entry.kind === 'queue') return entry.ensureOnly === false;
+  if (entry.kind === 'binding') return entry.ensureOnly !== true;
+  return true;
+}
+
+function indexDesired(desired: DesiredState, vhosts: Set<string>): Map<string, DesiredObject> {
+  const wanted = new Map<string, DesiredObject>();
+  for (const d of desired.objects) {
+    if (!vhosts.has(d.vhost)) {
+      throw new RangeError(`desired ${describeKeySafe(d)} is outside the managed vhosts`);
+    }
+    if (d.kind === 'binding' && parseBindingName(d.name).source === '') {
+      throw new RangeError('bindings of the default exchange are implicit and cannot be desired');
+    }
+    const id = objectId(d);
+    if (wanted.has(id)) throw new RangeError(`desired ${describeKeySafe(d)} appears twice`);
+    wanted.set(id, d);
+  }
+  return new Map(
+    [...wanted].sort(([, a], [, b]) => compare(a.vhost, b.vhost) || compare(a.name, b.name)),
+  );
+}
+
+function describeKeySafe(key: ObjectKey): string {
+  try {
+    return describeKey(key);
+  } catch {
+    return `${key.kind} ${JSON.stringify(key.name)}`;
+  }
+}
+
+function keyOf(k: ObjectKey): ObjectKey {
+  return { kind: k.kind, vhost: k.vhost, name: k.name };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+interface PolicyView {
+  name: string;
+  vhost: string;
+  regex?: RegExp;
+  priority: number;
+  applyTo: string;
+}
+
+function policyView(o: { name: string; vhost: string; value: unknown }): PolicyView {
+  const v = canonicalValue('policy', o.value) as Record<string, unknown>;
+  let regex: RegExp | undefined;
+  try {
+    regex = typeof v.pattern === 'string' ? new RegExp(v.pattern) : undefined;
+  } catch {
+    // Erlang's PCRE accepts things JS does not (possessive quantifiers, \Q..\E): no verdict.
+    regex = undefined;
+  }
+  return {
+    name: o.name,
+    vhost: o.vhost,
+    regex,
+    priority: typeof v.priority === 'number' ? v.priority : 0,
+    applyTo: typeof v['apply-to'] === 'string' ? v['apply-to'] : 'all',
+  };
+}
+
+function appliesTo(applyTo: string, kind: 'queue' | 'exchange'): boolean {
+  if (applyTo === 'all') return true;
+  if (applyTo === 'exchanges') return kind === 'exchange';
+  // 3.12+ also has classic_queues/quorum_queues/streams: all of them are queues.
+  return kind === 'queue';
+}
+
+const maxNamed = 10;
+
+/**
+ * An unmanaged policy (not desired, not owned) with a priority at least that of a desired policy
+ * whose pattern matches the same object wins or ties there, and only one policy applies to an
+ * object (trap 3.1): the desired policy silently does nothing on those objects. Patterns are
+ * evaluated with JS RegExp, a close subset of the broker's PCRE.
+ */
+function shadowFindings(
+  wanted: Map<string, DesiredObject>,
+  observed: readonly ObservedObject[],
+  vhosts: Set<string>,
+  owned: Map<string, OwnershipEntry>,
+): PlanFinding[] {
+  const targets = new Map<string, Map<string, 'queue' | 'exchange'>>();
+  const addTarget = (vhost: string, kind: 'queue' | 'exchange', name: string) => {
+    const m = targets.get(vhost) ?? new Map<string, 'queue' | 'exchange'>();
+    m.set(`${kind}\u0000${name}`, kind);
+    targets.set(vhost, m);
+  };
+  for (const o of [...observed, ...wanted.values()]) {
+    if (!vhosts.has(o.vhost)) continue;
+    if (o.kind === 'queue') addTarget(o.vhost, 'queue', o.name);
+    if (o.kind === 'exchange' && !isBuiltinExchange(o.name)) addTarget(o.vhost, 'exchange', o.name);
+  }
+  const rivals = observed
+    .filter(
+      (o) =>
+        o.kind === 'policy' &&
+        vhosts.has(o.vhost) &&
+        !wanted.has(objectId(o)) &&
+        !owned.has(objectId(o)),
+    )
+    .map(policyView);
+  const out: PlanFinding[] = [];
+  for (const d of wanted.values()) {
+    if (d.kind !== 'policy') continue;
+    const mine = policyView(d);
+    if (!mine.regex) continue;
+    for (const rival of rivals) {
+      if (rival.vhost !== d.vhost || !rival.regex || rival.priority < mine.priority) continue;
+      const hits: string[] = [];
+      for (const [id, kind] of targets.get(d.vhost) ?? []) {
+        const name = id.slice(id.indexOf('\u0000') + 1);
+        if (!appliesTo(mine.applyTo, kind) || !appliesTo(rival.applyTo, kind)) continue;
+        if (mine.regex.test(name) && rival.regex.test(name))
+          hits.push(`${kind} ${JSON.stringify(name)}`);
+      }
+      if (hits.length === 0) continue;
+      hits.sort();
+      const named = hits.slice(0, maxNamed).join(', ');
+      const more = hits.length > maxNamed ? ` and ${hits.length - maxNamed} more` : '';
+      const verb = rival.priority === mine.priority ? 'ties with' : 'outranks';
+      out.push({
+        kind: 'shadowed',
+        key: keyOf(d),
+        detail: redactString(
+          `unmanaged policy ${JSON.stringify(rival.name)} (priority ${rival.priority}) ${verb} desired policy ${JSON.stringify(d.name)} (priority ${mine.priority}) on ${named}${more}: only one policy applies to an object, so ${JSON.stringify(d.name)} may not take effect there`,
+        ),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * `federation: ...` queues (exchange-federation upstream queues, on the upstream cluster) that
+ * no expected link names: left behind by a deleted link or a link set up by hand, holding
+ * messages nobody will consume (rabbitmq-server #4667, trap 3.13).
+ */
+function orphanFindings(
+  observed: readonly ObservedObject[],
+  vhosts: Set<string>,
+  expected: readonly FederationQueueRef[],
+): PlanFinding[] {
+  const names = new Set(expected.map((r) => `${r.vhost}\u0001${federationQueueName(r)}`));
+  const out: PlanFinding[] = [];
+  for (const o of observed) {
+    if (o.kind !== 'queue' || !vhosts.has(o.vhost) || !o.name.startsWith(federationQueuePrefix)) {
+      continue;
+    }
+    if (names.has(`${o.vhost}\u0001${o.name}`)) continue;
+    const parsed = parseFederationQueueName(o.name);
+    const about = parsed
+      ? `copies exchange ${JSON.stringify(parsed.exchange)} for downstream ${JSON.stringify(parsed.downstream)}`
+      : 'has a federation name';
+    out.push({
+      kind: 'orphan-federation-queue',
+      key: keyOf(o),
+      detail: redactString(
+        `queue ${JSON.stringify(o.name)} ${about}, but no desired federation link explains it (a deleted link with resource-cleanup-mode never, or a link set up by hand): messages in it are not delivered anywhere`,
+      ),
+    });
+  }
+  return out;
+}
