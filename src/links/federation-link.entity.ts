@@ -26,6 +26,8 @@ export class FederationLinkEntity {
   @Column({ type: 'boolean' }) paused!: boolean;
   @Column({ name: 'deletion_policy', type: 'varchar' }) deletionPolicy!: 'delete' | 'retain';
   @Column({ type: 'int' }) generation!: number;
+  @Column({ name: 'applied_generation', type: 'int', insert: false, update: false })
+  appliedGeneration!: number;
   @Column({ type: 'int' }) version!: number;
   @Column({ name: 'created_at', type: 'timestamptz', insert: false, update: false })
   createdAt!: Date;

@@ -37,6 +37,7 @@ export interface FederationLinkView {
   paused: boolean;
   deletionPolicy: 'delete' | 'retain';
   generation: number;
+  appliedGeneration: number;
   version: number;
   warnings: string[];
   createdAt: string;
@@ -59,6 +60,7 @@ export function federationLinkView(
     paused: l.paused,
     deletionPolicy: l.deletionPolicy,
     generation: l.generation,
+    appliedGeneration: l.appliedGeneration,
     version: l.version,
     warnings,
     createdAt: l.createdAt.toISOString(),

@@ -47,6 +47,7 @@ export interface ShovelView {
   paused: boolean;
   deletionPolicy: 'delete' | 'retain';
   generation: number;
+  appliedGeneration: number;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -74,6 +75,7 @@ export function shovelView(s: ShovelEntity): ShovelView {
     paused: s.paused,
     deletionPolicy: s.deletionPolicy,
     generation: s.generation,
+    appliedGeneration: s.appliedGeneration,
     version: s.version,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),

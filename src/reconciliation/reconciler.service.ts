@@ -106,6 +106,7 @@ export class ReconcilerService {
   }
 
   private async pass(clusterId: string, opts: RunOptions, lock: ClusterLock): Promise<RunView> {
+    const passStarted = new Date();
     const ctx = requestContext.current();
     const [run] = (await this.ds.query(
       `INSERT INTO reconcile_runs (cluster_id, trigger, instance_id, dry_run, status, request_id)
@@ -233,6 +234,17 @@ export class ReconcilerService {
       });
     }
     const applyFinished = new Date();
+    if (result.counts.failed === 0 && !result.stopped) {
+      // What this pass compiled is now on the broker: links changed since it started stay behind.
+      await this.ds.query(
+        `UPDATE federation_links SET applied_generation = generation WHERE downstream_cluster_id = $1 AND updated_at <= $2`,
+        [clusterId, passStarted],
+      );
+      await this.ds.query(
+        `UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,
+        [clusterId, passStarted],
+      );
+    }
     const operations = result.outcomes.map((o) => ({ ...o }));
     const failed = result.counts.failed > 0 || !!result.stopped;
     if (plan.ops.length)

@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service';
 import { RequireRole } from '../auth/auth.decorators';
 import { DomainException } from '../common/errors/domain.exception';
 import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';
+import { LinkStatusService, type LinkStatus } from './link-status.service';
 import { ReconcileRequestDto, RunQueryDto } from './reconciliation.dto';
 import { ReconcilerService, runView, type RunView } from './reconciler.service';
 
@@ -16,7 +17,21 @@ export class ReconciliationController {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly reconciler: ReconcilerService,
     private readonly audit: AuditService,
+    private readonly status: LinkStatusService,
   ) {}
+
+  /** Desired vs applied generation and the broker's live view of the link (with its error text). */
+  @Get('links/federation/:id/status')
+  @RequireRole('viewer')
+  federationStatus(@Param('id', ParseUUIDPipe) id: string): Promise<LinkStatus> {
+    return this.status.federation(id);
+  }
+
+  @Get('links/shovels/:id/status')
+  @RequireRole('viewer')
+  shovelStatus(@Param('id', ParseUUIDPipe) id: string): Promise<LinkStatus> {
+    return this.status.shovel(id);
+  }
 
   /** Reconciles now (everything, a site or a cluster) and returns the runs; dryRun returns plans only. */
   @Post('reconcile')

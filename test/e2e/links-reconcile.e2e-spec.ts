@@ -124,6 +124,17 @@ describe('cross-site links reconciled onto real clusters', () => {
       expect.objectContaining({ status: 'running', upstream: 'crossdock.up.events-dc1-dc2' }),
     ]);
 
+    const status = await t.http
+      .get(`/links/federation/${link.body.id}/status`)
+      .set(admin())
+      .expect(200);
+    expect(status.body).toMatchObject({
+      verdict: 'running',
+      expectedLinks: 1,
+      observedLinks: 1,
+      appliedGeneration: 1,
+      generation: 1,
+    });
     await publish(m1, 'events', 'orders.created', 'hello from dc1');
     await eventually(async () => (await depth(m2, 'sink')) >= 1, {
       timeoutMs: 15000,
