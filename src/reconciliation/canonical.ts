@@ -31,7 +31,7 @@ import type { BrokerValue, ObjectKind } from './broker-state';
  * Nothing else gets a default (upstream/shovel defaults differ between docs and code, trap 2).
  */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
