@@ -14,7 +14,8 @@ import { AppConfig } from '../config/config.module';
 import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
-import { compileCluster } from './compile';
+import type { FederationQueueRef } from './broker-paths';
+import { compileCluster, type RegistrySnapshot } from './compile';
 import { diffStates, redactPlan } from './diff';
 import { ensureLinkUser, rabbitPasswordHash } from './link-user';
 import { observeBrokerState } from './observe';
@@ -179,7 +180,9 @@ export class ReconcilerService {
       `SELECT kind, vhost, name, owner FROM managed_objects WHERE cluster_id = $1`,
       [clusterId],
     )) as LedgerEntry[];
-    const plan = diffStates(desired, observed, ledger);
+    const plan = diffStates(desired, observed, ledger, {
+      expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
+    });
     const findings = [
       ...plan.findings,
       ...desired.conflicts.map((x) => ({ kind: 'conflict', ...x })),
@@ -332,6 +335,34 @@ export class ReconcilerService {
     >[];
     return runView(r);
   }
+}
+
+/** The exchange-federation backlog queues that links pulling from this cluster explain. */
+export function expectedFederationQueues(
+  s: RegistrySnapshot,
+  clusterId: string,
+): FederationQueueRef[] {
+  const refs: FederationQueueRef[] = [];
+  for (const l of s.federationLinks) {
+    if (l.upstreamClusterId !== clusterId || l.kind !== 'exchange') continue;
+    const downstream = s.clusters[l.downstreamClusterId]?.brokerClusterName;
+    if (!downstream) continue;
+    const names =
+      l.targetPrefix !== null
+        ? (s.known[l.upstreamVhost]?.exchanges ?? []).filter((x) =>
+            x.startsWith(l.targetPrefix as string),
+          )
+        : l.targets;
+    for (const x of names)
+      refs.push({
+        vhost: l.upstreamVhost,
+        exchange: x,
+        downstreamCluster: downstream,
+        downstreamVhost: l.downstreamVhost,
+        downstreamExchange: x,
+      });
+  }
+  return refs;
 }
 
 export function runView(r: Record<string, unknown>): RunView {
