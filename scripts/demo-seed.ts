@@ -8,7 +8,13 @@ import { readFileSync } from 'node:fs';
 interface LocalSite {
   name: string;
   clusterName: string;
-  nodes: { name: string; host: string; amqpPort: number; managementPort: number; type: 'disc' | 'ram' }[];
+  nodes: {
+    name: string;
+    host: string;
+    amqpPort: number;
+    managementPort: number;
+    type: 'disc' | 'ram';
+  }[];
   link: { host: string; port: number };
 }
 
@@ -21,7 +27,11 @@ const base = process.env.CROSSDOCK_URL ?? 'http://127.0.0.1:3000';
 const token = process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN;
 const statePath = process.env.SITES_STATE;
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -32,7 +42,10 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
-async function findByName<T extends { name: string }>(path: string, name: string): Promise<T | undefined> {
+async function findByName<T extends { name: string }>(
+  path: string,
+  name: string,
+): Promise<T | undefined> {
   let cursor: string | null = null;
   do {
     const q: string = cursor ? `?limit=200&cursor=${cursor}` : '?limit=200';
@@ -46,7 +59,8 @@ async function findByName<T extends { name: string }>(path: string, name: string
 }
 
 async function main(): Promise<void> {
-  if (!token || !statePath) throw new Error('CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN and SITES_STATE must be set');
+  if (!token || !statePath)
+    throw new Error('CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN and SITES_STATE must be set');
   const state = JSON.parse(readFileSync(statePath, 'utf8')) as SitesState;
   for (const local of state.sites) {
     let site = await findByName<{ id: string; name: string }>('/sites', local.name);
@@ -60,7 +74,9 @@ async function main(): Promise<void> {
       if (res.status !== 201) throw new Error(`creating site ${local.name}: HTTP ${res.status}`);
       site = res.body as { id: string; name: string };
     }
-    const clusters = (await api('GET', `/clusters?siteId=${site.id}`)).body as { items: { name: string }[] };
+    const clusters = (await api('GET', `/clusters?siteId=${site.id}`)).body as {
+      items: { name: string }[];
+    };
     if (!clusters.items.some((c) => c.name === 'main')) {
       const res = await api('POST', '/clusters', {
         siteId: site.id,
@@ -77,9 +93,12 @@ async function main(): Promise<void> {
           type: n.type,
         })),
       });
-      if (res.status !== 201) throw new Error(`creating cluster ${local.name}/main: HTTP ${res.status}`);
+      if (res.status !== 201)
+        throw new Error(`creating cluster ${local.name}/main: HTTP ${res.status}`);
     }
-    console.error(`[demo] site ${local.name}: cluster main (${local.nodes.length} nodes) registered`);
+    console.error(
+      `[demo] site ${local.name}: cluster main (${local.nodes.length} nodes) registered`,
+    );
   }
 }
 

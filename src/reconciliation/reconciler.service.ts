@@ -49,8 +49,9 @@ export interface RunView {
   error: string | null;
 }
 
+/** Binding names join their parts with NUL; show them with spaces. */
 const keyText = (op: PlanOp) =>
-  `${op.key.kind} ${op.key.vhost} ${op.key.name.replace(/\u0000/g, ' ')}`;
+  `${op.key.kind} ${op.key.vhost} ${op.key.name.split('\u0000').join(' ')}`;
 
 /**
  * One reconcile pass for one cluster: observe -> compile -> diff -> (guard) -> apply, under a

@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { DomainException } from '../errors/domain.exception';
 import { requestContext } from './request-context';
 
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const reasonPattern = /^[^\u0000-\u001f\u007f]{1,500}$/u;
 
 /** Opens the request context: request id (from pino-http) and the optional X-Change-Reason. */
