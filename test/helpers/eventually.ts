@@ -11,13 +11,13 @@ export interface EventuallyOptions {
 export async function eventually<T>(
   probe: () => Promise<T> | T,
   { timeoutMs = 10000, intervalMs = 100, description = 'condition' }: EventuallyOptions = {},
-): Promise<T> {
+): Promise<Exclude<T, false>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await probe();
-      if (value !== false) return value;
+      if (value !== false) return value as Exclude<T, false>;
       lastError = new Error(`${description} returned false`);
     } catch (err) {
       lastError = err;
