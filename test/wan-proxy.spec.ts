@@ -160,7 +160,11 @@ describe('WanProxy latency', () => {
       latency: { upstreamMs, downstreamMs },
     });
     const client = await openClient(listenPort);
-    const samples = upstreamMs + downstreamMs > 300 ? 2 : 3;
+    // Medians: one scheduling hiccup on a loaded 2-core CI machine must not fail the test.
+    const samples = upstreamMs + downstreamMs > 300 ? 3 : 5;
+    const ups: number[] = [];
+    const downs: number[] = [];
+    const rtts: number[] = [];
     for (let i = 0; i < samples; i++) {
       const message = `ping-${i};`;
       const sentAt = performance.now();
@@ -181,12 +185,16 @@ describe('WanProxy latency', () => {
       measurements.push(
         `  up ${upstreamMs}/down ${downstreamMs}: measured up ${up.toFixed(1)} down ${down.toFixed(1)} rtt ${rtt.toFixed(1)} ms`,
       );
-      expect(Math.abs(up - upstreamMs)).toBeLessThanOrEqual(tolerance(upstreamMs));
-      expect(Math.abs(down - downstreamMs)).toBeLessThanOrEqual(tolerance(downstreamMs));
-      expect(Math.abs(rtt - (upstreamMs + downstreamMs))).toBeLessThanOrEqual(
-        tolerance(upstreamMs + downstreamMs),
-      );
+      ups.push(up);
+      downs.push(down);
+      rtts.push(rtt);
     }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    expect(Math.abs(median(ups) - upstreamMs)).toBeLessThanOrEqual(tolerance(upstreamMs));
+    expect(Math.abs(median(downs) - downstreamMs)).toBeLessThanOrEqual(tolerance(downstreamMs));
+    expect(Math.abs(median(rtts) - (upstreamMs + downstreamMs))).toBeLessThanOrEqual(
+      tolerance(upstreamMs + downstreamMs),
+    );
     expect(client.text()).toBe(Array.from({ length: samples }, (_, i) => `ping-${i};`).join(''));
   });
 
