@@ -10,7 +10,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'Control service for multi-site RabbitMQ: topology registry, cross-site links, reconciliation, lag probes, overflow and audit trail.',
     )
     .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer' }, 'token')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque (cdk_...)' }, 'token')
     .addSecurityRequirements('token')
     .build();
   return SwaggerModule.createDocument(app, config);

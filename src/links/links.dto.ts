@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, PartialType, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -115,35 +115,14 @@ export class CreateFederationLinkDto {
   deletionPolicy?: 'delete' | 'retain';
 }
 
-export class UpdateFederationLinkDto {
-  @ApiPropertyOptional({ type: [String] })
-  @IsOptional()
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(200)
-  @ArrayUnique()
-  @IsString({ each: true })
-  @MinLength(1, { each: true })
-  @MaxLength(255, { each: true })
-  @brokerName()
-  targets?: string[];
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @MinLength(1)
-  @MaxLength(200)
-  @brokerName()
-  targetPrefix?: string;
-  @ApiPropertyOptional({ type: FederationSettingsDto })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => FederationSettingsDto)
-  settings?: FederationSettingsDto;
-  @ApiPropertyOptional({ enum: ['delete', 'retain'] })
-  @IsOptional()
-  @IsIn(['delete', 'retain'])
-  deletionPolicy?: 'delete' | 'retain';
-}
+export class UpdateFederationLinkDto extends PartialType(
+  PickType(CreateFederationLinkDto, [
+    'targets',
+    'targetPrefix',
+    'settings',
+    'deletionPolicy',
+  ] as const),
+) {}
 
 export class ShovelEndpointDto extends ClusterVhostDto {
   @ApiPropertyOptional()
@@ -213,17 +192,9 @@ export class CreateShovelDto {
   deletionPolicy?: 'delete' | 'retain';
 }
 
-export class UpdateShovelDto {
-  @ApiPropertyOptional({ type: ShovelSettingsDto })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ShovelSettingsDto)
-  settings?: ShovelSettingsDto;
-  @ApiPropertyOptional({ enum: ['delete', 'retain'] })
-  @IsOptional()
-  @IsIn(['delete', 'retain'])
-  deletionPolicy?: 'delete' | 'retain';
-}
+export class UpdateShovelDto extends PartialType(
+  PickType(CreateShovelDto, ['settings', 'deletionPolicy'] as const),
+) {}
 
 export class LinkQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'Links touching this cluster' })

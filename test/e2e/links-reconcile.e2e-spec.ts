@@ -4,7 +4,13 @@ import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
 import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
-import { loadSites, site, TestManagement, type SitesState } from '../helpers/sites';
+import {
+  createSharedVhost,
+  loadSites,
+  site,
+  TestManagement,
+  type SitesState,
+} from '../helpers/sites';
 
 const enc = encodeURIComponent;
 
@@ -50,16 +56,7 @@ describe('cross-site links reconciled onto real clusters', () => {
 
   beforeAll(async () => {
     state = loadSites();
-    m1 = TestManagement.forSite(state, 'dc1');
-    m2 = TestManagement.forSite(state, 'dc2');
-    for (const m of [m1, m2]) {
-      await m.request('PUT', `/api/vhosts/${enc(vhost)}`, {});
-      await m.request('PUT', `/api/permissions/${enc(vhost)}/${enc(state.admin.username)}`, {
-        configure: '.*',
-        write: '.*',
-        read: '.*',
-      });
-    }
+    [m1, m2] = await createSharedVhost(state, ['dc1', 'dc2'], vhost);
     db = await createMigratedDatabase('crossdock_links');
     t = await createTestApp({ DATABASE_URL: db.url });
     dc1 = await registerLocalSite(t.http, state, site(state, 'dc1'), [vhost]);

@@ -5,7 +5,13 @@ import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
 import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
-import { loadSites, site, TestManagement, type SitesState } from '../helpers/sites';
+import {
+  createSharedVhost,
+  loadSites,
+  site,
+  TestManagement,
+  type SitesState,
+} from '../helpers/sites';
 
 const enc = encodeURIComponent;
 
@@ -24,15 +30,8 @@ describe('queue federation merged with mirroring (real brokers)', () => {
 
   beforeAll(async () => {
     state = loadSites();
-    m1 = TestManagement.forSite(state, 'dc1');
-    m2 = TestManagement.forSite(state, 'dc2');
+    [m1, m2] = await createSharedVhost(state, ['dc1', 'dc2'], vhost);
     for (const m of [m1, m2]) {
-      await m.request('PUT', `/api/vhosts/${enc(vhost)}`, {});
-      await m.request('PUT', `/api/permissions/${enc(vhost)}/${enc(state.admin.username)}`, {
-        configure: '.*',
-        write: '.*',
-        read: '.*',
-      });
       await m.request('PUT', `/api/queues/${enc(vhost)}/jobs.classic`, { durable: true });
       await m.request('PUT', `/api/queues/${enc(vhost)}/jobs.quorum`, {
         durable: true,

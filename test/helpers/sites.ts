@@ -83,3 +83,27 @@ export class TestManagement {
     await this.request('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
   }
 }
+
+/** The same vhost on several sites, with the admin user allowed in it (links need both ends). */
+export async function createSharedVhost(
+  state: SitesState,
+  names: string[],
+  vhost: string,
+): Promise<TestManagement[]> {
+  const out: TestManagement[] = [];
+  for (const name of names) {
+    const m = TestManagement.forSite(state, name);
+    await m.request('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
+    await m.request(
+      'PUT',
+      `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(state.admin.username)}`,
+      {
+        configure: '.*',
+        write: '.*',
+        read: '.*',
+      },
+    );
+    out.push(m);
+  }
+  return out;
+}
