@@ -1,5 +1,5 @@
 import { MiddlewareConsumer, Module, NestModule, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuditModule } from './audit/audit.module';
@@ -7,7 +7,6 @@ import { RequestContextMiddleware } from './common/context/request-context.middl
 import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
 import { CryptoModule } from './common/crypto/crypto.module';
-import { EtagInterceptor } from './common/http/etag.interceptor';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
@@ -44,7 +43,6 @@ import { MetricsModule } from './metrics/metrics.module';
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-    { provide: APP_INTERCEPTOR, useClass: EtagInterceptor },
     {
       provide: APP_PIPE,
       useValue: new ValidationPipe({

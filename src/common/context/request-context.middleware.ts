@@ -1,6 +1,7 @@
 import { Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { DomainException } from '../errors/domain.exception';
+import { etagOf } from '../http/etag';
 import { requestContext } from './request-context';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
@@ -9,7 +10,7 @@ const reasonPattern = /^[^\u0000-\u001f\u007f]{1,500}$/u;
 /** Opens the request context: request id (from pino-http) and the optional X-Change-Reason. */
 @Injectable()
 export class RequestContextMiddleware implements NestMiddleware {
-  use(req: Request & { id?: unknown }, _res: Response, next: NextFunction): void {
+  use(req: Request & { id?: unknown }, res: Response, next: NextFunction): void {
     const header = req.headers['x-change-reason'];
     const raw = Array.isArray(header) ? header.join(', ') : header;
     let reason: string | undefined;
@@ -27,6 +28,14 @@ export class RequestContextMiddleware implements NestMiddleware {
       }
       reason = decoded;
     }
+    // ETag for any single resource with a version, set where the body is serialised: cheaper
+    // than a global interceptor, which would wrap every route in rxjs.
+    const json = res.json.bind(res);
+    res.json = (body?: unknown) => {
+      const version = (body as { version?: unknown } | null)?.version;
+      if (typeof version === 'number' && !res.headersSent) res.setHeader('ETag', etagOf(version));
+      return json(body);
+    };
     requestContext.run(
       { requestId: req.id === undefined ? undefined : String(req.id), reason },
       () => next(),
