@@ -29,8 +29,18 @@ export class ClusterLock {
     return null;
   }
 
-  /** True while this connection still holds the lock; checked before every broker write. */
-  async stillHeld(): Promise<boolean> {
+  private inFlight?: Promise<boolean>;
+
+  /**
+   * True while this connection still holds the lock; checked before every broker write.
+   * Concurrent callers share one query: the pinned connection runs one statement at a time.
+   */
+  stillHeld(): Promise<boolean> {
+    this.inFlight ??= this.check().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async check(): Promise<boolean> {
     try {
       const [row] = (await this.runner.query(
         `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted

@@ -14,7 +14,7 @@ import { AppConfig } from '../config/config.module';
 import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
-import type { FederationQueueRef } from './broker-paths';
+import { objectId, type FederationQueueRef } from './broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { diffStates, redactPlan } from './diff';
 import { ensureLinkUser, rabbitPasswordHash } from './link-user';
@@ -98,6 +98,12 @@ export class ReconcilerService {
       const lock = await ClusterLock.tryAcquire(this.ds, clusterId);
       if (!lock) return busy('another instance holds this cluster');
       try {
+        // Holding the lock proves no other pass is alive: runs left `running` died with their replica.
+        await this.ds.query(
+          `UPDATE reconcile_runs SET status = 'failed', finished_at = now(), error = 'abandoned: its instance lost the cluster lock'
+           WHERE cluster_id = $1 AND status = 'running'`,
+          [clusterId],
+        );
         return await this.pass(clusterId, opts, lock);
       } finally {
         await lock.release();
@@ -181,11 +187,30 @@ export class ReconcilerService {
       `SELECT kind, vhost, name, owner FROM managed_objects WHERE cluster_id = $1`,
       [clusterId],
     )) as LedgerEntry[];
-    const plan = diffStates(desired, observed, ledger, {
+    // Ledger rows whose object is neither wanted nor on the broker (a crash between the ledger
+    // write and the broker write): forget them, under the lock, after a full observation.
+    const present = new Set(observed.objects.map((o) => objectId(o)));
+    const wanted = new Set(desired.objects.map((o) => objectId(o)));
+    const stale = ledger.filter(
+      (e) => c.vhosts.includes(e.vhost) && !present.has(objectId(e)) && !wanted.has(objectId(e)),
+    );
+    for (const e of stale) {
+      await this.ds.query(
+        `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
+        [clusterId, e.kind, e.vhost, e.name],
+      );
+    }
+    const liveLedger = ledger.filter((e) => !stale.includes(e));
+    const plan = diffStates(desired, observed, liveLedger, {
       expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
     });
     const findings = [
       ...plan.findings,
+      ...stale.map((e) => ({
+        kind: 'stale-ledger',
+        key: { kind: e.kind, vhost: e.vhost, name: e.name },
+        detail: 'owned object was never created (or is gone): ledger row removed',
+      })),
       ...desired.conflicts.map((x) => ({ kind: 'conflict', ...x })),
       ...desired.warnings.map((w) => ({ kind: 'warning', detail: w })),
     ];
@@ -199,7 +224,7 @@ export class ReconcilerService {
       deletes,
     };
     const shown = redactPlan(plan).ops;
-    const wipesAll = deletes > 0 && deletes >= ledger.length && desired.objects.length === 0;
+    const wipesAll = deletes > 0 && deletes >= liveLedger.length && desired.objects.length === 0;
     if ((deletes > this.env.RECONCILE_MAX_DELETES || wipesAll) && !opts.confirmDeletes) {
       return finish('blocked', {
         summary,

@@ -32,7 +32,9 @@ export function redactDeep(value: unknown, depth = 0): unknown {
     for (const [k, v] of Object.entries(value)) {
       // Placeholders such as "(changed)" say that a secret changed without carrying it.
       const placeholder = typeof v === 'string' && /^\([a-z ]{1,20}\)$/.test(v);
-      if (secretKeys.test(k) && v !== undefined && v !== null && !placeholder) {
+      // `key` names a secret only when it holds a string (an object key {kind, vhost, name} is not).
+      const objectKey = k.toLowerCase() === 'key' && typeof v === 'object';
+      if (secretKeys.test(k) && v !== undefined && v !== null && !placeholder && !objectKey) {
         out[k] =
           typeof v === 'string' && /^(uri|src-uri|dest-uri)$/i.test(k)
             ? redactString(v)
