@@ -2,13 +2,15 @@
  * Secret scrubbing shared by logs, errors and audit records. Passwords may hide in URIs
  * (amqp://user:pass@host), in objects under well-known keys, and in raw broker payloads.
  */
-const credentialInUri = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi;
+// Bounded repetitions: an unbounded form backtracks quadratically on long hostile strings.
+const credentialInUri = /([a-z][a-z0-9+.-]{0,31}:\/\/)([^\s/@:]{0,256}):([^\s/@]{0,1024})@/gi;
 const secretKeys =
   /^(password|passwd|secret|token|authorization|cookie|uri|src-uri|dest-uri|key|encryptionkey|credentials?|admin_?password|set-cookie|x-api-key)$/i;
 
 export const redactedPlaceholder = '(redacted)';
 
 export function redactString(value: string): string {
+  if (!value.includes('://')) return value;
   return value.replace(
     credentialInUri,
     (_m, scheme: string, user: string) => `${scheme}${user}:${redactedPlaceholder}@`,
