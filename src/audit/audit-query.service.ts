@@ -60,7 +60,25 @@ export class AuditQueryService implements OnModuleInit {
     this.checkpointIntervalMs = env.AUDIT_CHECKPOINT_INTERVAL_MS;
   }
 
+  /**
+   * A time window as a seq window (occurred_at never decreases along seq): two index probes,
+   * then the main query walks only that part of the primary key. null = nothing in the window.
+   */
+  private async seqRange(from?: Date, to?: Date): Promise<{ lo: string; hi: string } | null> {
+    const [r] = (await this.ds.query(
+      `SELECT
+         (SELECT seq FROM audit_events WHERE occurred_at >= $1 ORDER BY occurred_at, seq LIMIT 1) AS lo,
+         (SELECT seq FROM audit_events WHERE occurred_at < $2 ORDER BY occurred_at DESC, seq DESC LIMIT 1) AS hi`,
+      [from ?? '-infinity', to ?? 'infinity'],
+    )) as { lo: string | null; hi: string | null }[];
+    return r.lo === null || r.hi === null || BigInt(r.lo) > BigInt(r.hi)
+      ? null
+      : { lo: r.lo, hi: r.hi };
+  }
+
   async list(q: AuditQueryDto): Promise<Page<AuditEventView>> {
+    const range = q.from || q.to ? await this.seqRange(q.from, q.to) : undefined;
+    if (range === null) return { items: [], nextCursor: null };
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, value: unknown) => {
@@ -74,8 +92,10 @@ export class AuditQueryService implements OnModuleInit {
     if (q.clusterId) add('cluster_ids @> ARRAY[?]::uuid[]', q.clusterId);
     if (q.actor) add('actor_name = ?', q.actor);
     if (q.action) add('action = ?', q.action);
-    if (q.from) add('occurred_at >= ?', q.from);
-    if (q.to) add('occurred_at < ?', q.to);
+    if (range) {
+      add('seq >= ?', range.lo);
+      add('seq <= ?', range.hi);
+    }
     if (q.requestId) add('request_id = ?', q.requestId);
     const limit = q.limit ?? defaultPageSize;
     params.push(limit + 1);
@@ -113,18 +133,27 @@ export class AuditQueryService implements OnModuleInit {
       'Content-Disposition',
       `attachment; filename="audit.${format === 'csv' ? 'csv' : 'ndjson'}"`,
     );
+    // A client that goes away never drains: resolve on close too, or the handler waits forever.
     const write = (chunk: string) =>
       res.write(chunk)
         ? Promise.resolve()
-        : new Promise<void>((resolve) => res.once('drain', () => resolve()));
+        : new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.once('drain', done);
+            res.once('close', done);
+          });
     if (format === 'csv') await write(`${csvColumns.join(',')}\n`);
-    let after = '0';
+    const range = q.from || q.to ? await this.seqRange(q.from, q.to) : undefined;
+    let after = range ? (BigInt(range.lo) - 1n).toString() : '0';
     for (;;) {
+      if (range === null) break;
       const rows = (await this.ds.query(
-        `SELECT ${columns} FROM audit_events
-         WHERE seq > $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND ($3::timestamptz IS NULL OR occurred_at < $3)
-         ORDER BY seq LIMIT 1000`,
-        [after, q.from ?? null, q.to ?? null],
+        `SELECT ${columns} FROM audit_events WHERE seq > $1 AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq LIMIT 1000`,
+        [after, range?.hi ?? null],
       )) as AuditRow[];
       if (rows.length === 0 || res.destroyed) break;
       let chunk = '';

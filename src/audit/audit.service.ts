@@ -37,16 +37,20 @@ export class AuditService {
     const actor = input.actor ?? ctx?.actor ?? systemActor('crossdock');
     await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
     const [head] = (await m.query(
-      `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
+      `SELECT seq, hash, occurred_at FROM audit_events ORDER BY seq DESC LIMIT 1`,
     )) as {
       seq: string;
       hash: string;
+      occurred_at: Date;
     }[];
     const prev = head ?? (await this.pruneAnchor(m));
     const seq = (BigInt(prev.seq) + 1n).toString();
     const before = input.before === undefined ? null : redactDeep(input.before);
     const after = input.after === undefined ? null : redactDeep(input.after);
-    const occurredAt = new Date();
+    // Time never goes backwards along the chain (a clock step, skew between replicas), so a time
+    // range is exactly a seq range for queries.
+    const now = new Date();
+    const occurredAt = head && head.occurred_at > now ? head.occurred_at : now;
     const payloadDoc: AuditPayload = {
       seq,
       occurredAt: occurredAt.toISOString(),

@@ -1,0 +1,159 @@
+/**
+ * Shared by benchmarks: refuse a stale dist/, start the built service on a free port with only
+ * the environment it is given, sample a process's memory from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  createWriteStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, relative } from 'node:path';
+import { freePort } from '../../test/helpers/ports';
+
+export const root = join(__dirname, '..', '..');
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** The benchmark measures dist/: refuse to measure code older than the sources. */
+export function checkBuild(allowStale: boolean): void {
+  const main = join(root, 'dist', 'src', 'main.js');
+  if (!existsSync(main)) throw new Error('bench: dist/src/main.js missing; run `npx nest build`');
+  const newest = Math.max(newestMtime(join(root, 'src')), newestMtime(join(root, 'migrations')));
+  if (newest > statSync(main).mtimeMs) {
+    const msg = 'bench: src/ or migrations/ changed after the last build; run `npx nest build`';
+    if (!allowStale) throw new Error(`${msg} (or pass --allow-stale)`);
+    console.warn(`${msg} (continuing: --allow-stale)`);
+  }
+}
+
+export interface Service {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node dist/src/main.js` with `env` (and PATH) only; resolves once /health/ready is 200. */
+export async function startService(env: Record<string, string>, logDir: string): Promise<Service> {
+  const port = await freePort();
+  const logFile = join(logDir, `service-${Date.now()}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(
+        `bench: service exited with ${child.exitCode}; see ${relative(root, logFile)}`,
+      );
+    }
+    try {
+      const res = await fetch(`${url}/health/ready`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`bench: service not ready within 60 s; see ${relative(root, logFile)}`);
+    }
+    await sleep(200);
+  }
+  if (child.pid === undefined) throw new Error('bench: service has no pid');
+  return { url, pid: child.pid, child, logFile, stop };
+}
+
+/** VmRSS and VmHWM of a process in bytes (Linux /proc). */
+export function memoryOf(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+  return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024 };
+}
+
+/**
+ * Resets the process's peak RSS (VmHWM) so it covers only what follows (Linux >= 4.0,
+ * /proc/<pid>/clear_refs, same user). Returns false where that is not possible.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RssSample {
+  t: number;
+  rss: number;
+  /** Whatever the caller reports as progress at that moment (rows received). */
+  progress: number;
+}
+
+/** Reads VmRSS every `intervalMs` until stopped. */
+export function sampleRss(pid: number, progress: () => number, intervalMs = 100) {
+  const samples: RssSample[] = [];
+  const start = Date.now();
+  const take = () => {
+    try {
+      samples.push({ t: Date.now() - start, rss: memoryOf(pid).rss, progress: progress() });
+    } catch {
+      // process gone
+    }
+  };
+  take();
+  const timer = setInterval(take, intervalMs);
+  return {
+    samples,
+    stop(): RssSample[] {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
+}
+
+export const mib = (bytes: number) => bytes / 1024 / 1024;
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc). */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
