@@ -200,6 +200,217 @@ describe('audit trail', () => {
     }
   });
 
+  it('records exactly one event per link, shovel, policy and suspension change', async () => {
+    const mk = async (name: string) => {
+      const s = await t.http
+        .post('/sites')
+        .set(admin())
+        .send({ name: uniqueName(name), region: 'r' })
+        .expect(201);
+      const c = await t.http
+        .post('/clusters')
+        .set(admin())
+        .send(clusterBody(s.body.id))
+        .expect(201);
+      return { siteId: s.body.id as string, clusterId: c.body.id as string };
+    };
+    const a = await mk('la');
+    const b = await mk('lb');
+    let linkId = '';
+    let shovelId = '';
+    let policyId = '';
+    const steps: [string, () => Promise<unknown>][] = [
+      [
+        'federation-link.create',
+        async () => {
+          const r = await t.http
+            .post('/links/federation')
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .send({
+              name: uniqueName('fl'),
+              kind: 'exchange',
+              downstream: { clusterId: b.clusterId, vhost: '/' },
+              upstream: { clusterId: a.clusterId, vhost: '/' },
+              targets: ['x'],
+            })
+            .expect(201);
+          linkId = r.body.id;
+        },
+      ],
+      [
+        'federation-link.update',
+        () =>
+          t.http
+            .patch(`/links/federation/${linkId}`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .send({ settings: { prefetchCount: 10 } })
+            .expect(200),
+      ],
+      [
+        'federation-link.pause',
+        () =>
+          t.http
+            .post(`/links/federation/${linkId}/pause`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'federation-link.resume',
+        () =>
+          t.http
+            .post(`/links/federation/${linkId}/resume`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'federation-link.delete',
+        () =>
+          t.http
+            .delete(`/links/federation/${linkId}`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(204),
+      ],
+      [
+        'shovel.create',
+        async () => {
+          const r = await t.http
+            .post('/links/shovels')
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .send({
+              name: uniqueName('sh'),
+              source: { clusterId: a.clusterId, vhost: '/', queue: 'q' },
+              destination: { clusterId: b.clusterId, vhost: '/', queue: 'q' },
+            })
+            .expect(201);
+          shovelId = r.body.id;
+        },
+      ],
+      [
+        'shovel.update',
+        () =>
+          t.http
+            .patch(`/links/shovels/${shovelId}`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .send({ settings: { prefetchCount: 5 } })
+            .expect(200),
+      ],
+      [
+        'shovel.pause',
+        () =>
+          t.http
+            .post(`/links/shovels/${shovelId}/pause`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'shovel.resume',
+        () =>
+          t.http
+            .post(`/links/shovels/${shovelId}/resume`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'shovel.delete',
+        () =>
+          t.http
+            .delete(`/links/shovels/${shovelId}`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(204),
+      ],
+      [
+        'policy.create',
+        async () => {
+          const r = await t.http
+            .post('/policies')
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .send({
+              name: uniqueName('po'),
+              scope: 'cluster',
+              clusterId: a.clusterId,
+              vhost: '/',
+              pattern: '^q',
+              applyTo: 'queues',
+              definition: { 'max-length': 10 },
+            })
+            .expect(201);
+          policyId = r.body.id;
+        },
+      ],
+      [
+        'policy.update',
+        () =>
+          t.http
+            .patch(`/policies/${policyId}`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .send({ definition: { 'max-length': 20 } })
+            .expect(200),
+      ],
+      [
+        'policy.delete',
+        () =>
+          t.http.delete(`/policies/${policyId}`).set(admin()).set('X-Request-Id', rid).expect(204),
+      ],
+      [
+        'cluster.reconcile.suspend',
+        () =>
+          t.http
+            .post(`/clusters/${a.clusterId}/suspend-reconcile`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'cluster.reconcile.resume',
+        () =>
+          t.http
+            .post(`/clusters/${a.clusterId}/resume-reconcile`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'site.reconcile.suspend',
+        () =>
+          t.http
+            .post(`/sites/${a.siteId}/suspend-reconcile`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+      [
+        'site.reconcile.resume',
+        () =>
+          t.http
+            .post(`/sites/${a.siteId}/resume-reconcile`)
+            .set(admin())
+            .set('X-Request-Id', rid)
+            .expect(200),
+      ],
+    ];
+    let rid = '';
+    for (const [action, run] of steps) {
+      rid = randomUUID();
+      await run();
+      const ev = await eventsFor(t, rid);
+      expect({ action, count: ev.length }).toEqual({ action, count: 1 });
+      expect(ev[0].action).toBe(action);
+      expect(ev[0].siteIds.length).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('records nothing for rejected or failed changes', async () => {
     const site = await t.http
       .post('/sites')
@@ -359,7 +570,9 @@ describe('audit trail', () => {
       const rows = await snapshot();
       const victim = rows[Math.floor(rows.length / 2)];
       await asAttacker(
-        [`UPDATE audit_events SET payload = replace(payload, '"r"', '"evil"') WHERE seq = $1`],
+        [
+          `UPDATE audit_events SET payload = replace(payload, '"action":"', '"action":"evil.') WHERE seq = $1`,
+        ],
         [[victim.seq]],
       );
       let v = await verify();
@@ -417,7 +630,8 @@ describe('audit trail', () => {
       const statements: string[] = [];
       const params: unknown[][] = [];
       for (let i = start; i < rows.length; i++) {
-        const payload = i === start ? rows[i].payload.replace('"r"', '"evil"') : rows[i].payload;
+        const payload =
+          i === start ? rows[i].payload.replace('"action":"', '"action":"evil.') : rows[i].payload;
         const guessed =
           i % 2
             ? createHash('sha256').update(`${prev}\n${payload}`).digest('hex')
