@@ -70,10 +70,14 @@ async function pickBasePort(): Promise<number> {
   throw new Error('bench: no free port block found for local sites');
 }
 
-export async function acquireSites(log: (msg: string) => void): Promise<AcquiredSites> {
-  const fromEnv = process.env.CROSSDOCK_SITES_STATE;
+/** `own`: always start private sites, whatever runs already. */
+export async function acquireSites(
+  log: (msg: string) => void,
+  own = false,
+): Promise<AcquiredSites> {
+  const fromEnv = process.env.CROSSDOCK_SITES_STATE || undefined;
   const candidate = fromEnv ?? (existsSync(defaultStatePath) ? defaultStatePath : undefined);
-  if (candidate) {
+  if (candidate && !own) {
     const state = loadSites(candidate);
     assertNotDefaultBroker(state, candidate);
     if (await answers(state)) {
