@@ -311,7 +311,8 @@ export class ReconcilerService {
       clusterIds: [clusterId],
       actor,
     };
-    const redacted = new Map(plan.ops.map((op, i) => [op, redactPlan(plan).ops[i]]));
+    const shown = redactPlan(plan).ops;
+    const redacted = new Map(plan.ops.map((op, i) => [op, shown[i]]));
     return applyPlan(
       client,
       plan,
