@@ -67,6 +67,11 @@ export class ClustersService {
   }
 
   async create(dto: CreateClusterDto): Promise<ClusterView> {
+    if (!dto.nodes.some((n) => (n.type ?? 'disc') === 'disc')) {
+      throw DomainException.validation([
+        { field: 'nodes', message: 'a cluster needs at least one disc node' },
+      ]);
+    }
     const nodeNames = dto.nodes.map((n) => n.name);
     const replication = this.checkReplication(dto.replication, nodeNames);
     const id = randomUUID();

@@ -226,6 +226,12 @@ describe('topology registry', () => {
 
     it('keeps at least one disc node and at least one node', async () => {
       const site = await newSite();
+      const allRam = clusterBody(site.id);
+      allRam.nodes = allRam.nodes.map((n) => ({ ...n, type: 'ram' }));
+      const rejected = await t.http.post('/clusters').set(admin()).send(allRam).expect(400);
+      expect(rejected.body.errors).toEqual([
+        { field: 'nodes', message: 'a cluster needs at least one disc node' },
+      ]);
       const c = (await t.http.post('/clusters').set(admin()).send(clusterBody(site.id)).expect(201))
         .body;
       const [disc, ram] = c.nodes;

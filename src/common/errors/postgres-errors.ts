@@ -86,6 +86,14 @@ export function mapPostgresError(err: unknown): DomainException | undefined {
           { constraint },
         );
   }
+  if (code === '23514') {
+    // Check constraints and the deferred registry rules (e.g. a cluster keeps a disc node).
+    return DomainException.conflict(
+      ErrorCode.Conflict,
+      named ?? 'The change breaks a rule of the registry',
+      { constraint },
+    );
+  }
   if (code === '22P02' || code === '22003' || code === '22007' || code === '22008') {
     return DomainException.validation([], 'A value has an invalid format or is out of range');
   }

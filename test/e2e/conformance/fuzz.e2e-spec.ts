@@ -32,7 +32,8 @@ import {
  *   4. no request pollutes Object.prototype (the app runs in this process).
  *
  * FUZZ_RUNS   total cases over all routes (default 10000)
- * FUZZ_SEED   seed (default random; printed, and in every failure message)
+ * FUZZ_SEED   seed (default fixed, so CI is deterministic; `random` explores; printed, and in
+ *             every failure message)
  * FUZZ_ONLY   regex on the route key, e.g. FUZZ_ONLY='^PATCH /sites'
  * FUZZ_FAIL_FAST=1  stop a route at its first violation and let fast-check shrink it;
  *                   by default every violation is collected and the test fails at the end.
@@ -41,9 +42,10 @@ import {
  *                   $TMPDIR/fuzz-last-request.json (find a hang).
  */
 const totalRuns = Number(process.env.FUZZ_RUNS ?? 10000);
-const seed = process.env.FUZZ_SEED
-  ? Number(process.env.FUZZ_SEED)
-  : Math.floor(Math.random() * 0x7fffffff);
+const seed =
+  process.env.FUZZ_SEED === 'random'
+    ? Math.floor(Math.random() * 0x7fffffff)
+    : Number(process.env.FUZZ_SEED ?? 20261122);
 const only = process.env.FUZZ_ONLY ? new RegExp(process.env.FUZZ_ONLY) : undefined;
 const failFast = process.env.FUZZ_FAIL_FAST === '1';
 const trace = process.env.FUZZ_TRACE === '1';
