@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -251,6 +252,12 @@ function stringFor(schema: SchemaObject, name: string): fc.Arbitrary<unknown> {
     );
   }
   const example = typeof schema.example === 'string' ? schema.example : undefined;
+  if (name === 'host' || (example !== undefined && isIP(example))) {
+    // Never a made-up DNS name: the app resolves node hosts on every broker call, lookups
+    // cannot be aborted and pile up in libuv's 4-thread pool (a src finding), which kept this
+    // process alive for minutes after the run.
+    return fc.constantFrom(...[example, '127.0.0.1', 'localhost', '::1'].filter((h) => h));
+  }
   if (example !== undefined) {
     return fc.oneof(
       fc.constant(example),
