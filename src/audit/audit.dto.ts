@@ -1,11 +1,12 @@
+import { Optional } from '../common/dto/validators';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
+import { IsDate, IsIn, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 import { PageQueryDto } from '../common/http/pagination';
 
 export class AuditQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ example: 'cluster' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(32)
   @Matches(/^[a-z][a-z0-9-]*$/, {
@@ -14,49 +15,51 @@ export class AuditQueryDto extends PageQueryDto {
   resourceType?: string;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(64)
   @Matches(/^[A-Za-z0-9-]+$/, { message: 'resourceId must be an id' })
   resourceId?: string;
 
   @ApiPropertyOptional({ description: 'Events touching this site' })
-  @IsOptional()
+  @Optional()
   @IsUUID()
   siteId?: string;
 
   @ApiPropertyOptional({ description: 'Events touching this cluster' })
-  @IsOptional()
+  @Optional()
   @IsUUID()
   clusterId?: string;
 
   @ApiPropertyOptional({ description: 'Actor name (token name or system actor)' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(100)
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  @Matches(/^[^\u0000-\u001f\u007f]+$/, { message: 'actor must be printable' })
   actor?: string;
 
   @ApiPropertyOptional({ example: 'site.update' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(64)
   @Matches(/^[a-z][a-z0-9.-]*$/, { message: 'action must look like site.update' })
   action?: string;
 
   @ApiPropertyOptional({ description: 'From (inclusive), ISO 8601' })
-  @IsOptional()
+  @Optional()
   @Type(() => Date)
   @IsDate()
   from?: Date;
 
   @ApiPropertyOptional({ description: 'To (exclusive), ISO 8601' })
-  @IsOptional()
+  @Optional()
   @Type(() => Date)
   @IsDate()
   to?: Date;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(128)
   @Matches(/^[A-Za-z0-9._:-]+$/, { message: 'requestId must be a request id' })
@@ -65,31 +68,31 @@ export class AuditQueryDto extends PageQueryDto {
 
 export class AuditExportQueryDto {
   @ApiPropertyOptional({ description: 'From (inclusive), ISO 8601' })
-  @IsOptional()
+  @Optional()
   @Type(() => Date)
   @IsDate()
   from?: Date;
 
   @ApiPropertyOptional({ description: 'To (exclusive), ISO 8601' })
-  @IsOptional()
+  @Optional()
   @Type(() => Date)
   @IsDate()
   to?: Date;
 
   @ApiPropertyOptional({ enum: ['ndjson', 'csv'], default: 'ndjson' })
-  @IsOptional()
+  @Optional()
   @IsIn(['ndjson', 'csv'])
   format?: 'ndjson' | 'csv';
 }
 
 export class AuditVerifyQueryDto {
   @ApiPropertyOptional({ description: 'An externally anchored head: its seq' })
-  @IsOptional()
+  @Optional()
   @Matches(/^\d{1,19}$/, { message: 'anchorSeq must be a sequence number' })
   anchorSeq?: string;
 
   @ApiPropertyOptional({ description: 'An externally anchored head: its hash' })
-  @IsOptional()
+  @Optional()
   @Matches(/^[0-9a-f]{64}$/, { message: 'anchorHash must be 64 hex characters' })
   anchorHash?: string;
 }

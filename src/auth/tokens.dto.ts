@@ -1,6 +1,7 @@
+import { Optional } from '../common/dto/validators';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsOptional, IsString, Matches, MaxLength, MinDate } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsDate, IsIn, IsString, Matches, MaxLength, MinDate } from 'class-validator';
 import { type Role, roles } from './roles';
 
 export class CreateTokenDto {
@@ -17,8 +18,10 @@ export class CreateTokenDto {
   role!: Role;
 
   @ApiPropertyOptional({ description: 'Expiry (ISO 8601); never expires when omitted' })
-  @IsOptional()
-  @Type(() => Date)
+  @Optional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' || typeof value === 'number' ? new Date(value) : value,
+  )
   @IsDate()
   @MinDate(() => new Date(), { message: 'expiresAt must be in the future' })
   expiresAt?: Date;

@@ -2,13 +2,14 @@ import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs
 import { Type } from 'class-transformer';
 import {
   Allow,
+  IsDefined,
+  IsObject,
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
   IsArray,
   IsIn,
   IsInt,
-  IsOptional,
   IsString,
   IsUUID,
   Matches,
@@ -17,7 +18,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQueryDto } from '../common/http/pagination';
-import { EndpointDto, IsDnsLabel, IsHost, IsPort } from '../common/dto/validators';
+import { Optional, EndpointDto, IsDnsLabel, IsHost, IsPort } from '../common/dto/validators';
 import type { ReplicationRule } from './replication';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
@@ -60,12 +61,12 @@ export class NodeDto {
   managementPort!: number;
 
   @ApiPropertyOptional({ enum: ['disc', 'ram'], default: 'disc' })
-  @IsOptional()
+  @Optional()
   @IsIn(['disc', 'ram'])
   type?: 'disc' | 'ram';
 }
 
-export class UpdateNodeDto extends PartialType(NodeDto) {}
+export class UpdateNodeDto extends PartialType(NodeDto, { skipNullProperties: false }) {}
 
 export class ReplicationRuleDto {
   @ApiProperty({ example: '^orders\\.', description: 'Queue name pattern (portable PCRE subset)' })
@@ -78,7 +79,7 @@ export class ReplicationRuleDto {
   mode!: 'classic' | 'quorum';
 
   @ApiPropertyOptional({ enum: ['all', 'exactly', 'nodes'] })
-  @IsOptional()
+  @Optional()
   @IsIn(['all', 'exactly', 'nodes'])
   haMode?: 'all' | 'exactly' | 'nodes';
 
@@ -87,12 +88,12 @@ export class ReplicationRuleDto {
   haParams?: number | string[];
 
   @ApiPropertyOptional({ enum: ['manual', 'automatic'] })
-  @IsOptional()
+  @Optional()
   @IsIn(['manual', 'automatic'])
   haSyncMode?: 'manual' | 'automatic';
 
   @ApiPropertyOptional({ description: 'quorum: replica count (x-quorum-initial-group-size)' })
-  @IsOptional()
+  @Optional()
   @IsInt()
   replicas?: number;
 }
@@ -119,7 +120,7 @@ export class CreateClusterDto {
   brokerClusterName!: string;
 
   @ApiPropertyOptional({ enum: ['http', 'https'], default: 'http' })
-  @IsOptional()
+  @Optional()
   @IsIn(['http', 'https'])
   managementScheme?: 'http' | 'https';
 
@@ -135,7 +136,7 @@ export class CreateClusterDto {
   linkEndpoints!: EndpointDto[];
 
   @ApiPropertyOptional({ type: [String], default: ['/'], description: 'Vhosts crossdock manages' })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(100)
   @ArrayUnique()
@@ -146,12 +147,14 @@ export class CreateClusterDto {
   vhosts?: string[];
 
   @ApiProperty({ type: CredentialsDto })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => CredentialsDto)
   credentials!: CredentialsDto;
 
   @ApiPropertyOptional({ type: [ReplicationRuleDto] })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(100)
   @ValidateNested({ each: true })
@@ -162,7 +165,7 @@ export class CreateClusterDto {
     enum: ['pause_minority', 'autoheal', 'ignore'],
     default: 'pause_minority',
   })
-  @IsOptional()
+  @Optional()
   @IsIn(['pause_minority', 'autoheal', 'ignore'])
   partitionHandling?: 'pause_minority' | 'autoheal' | 'ignore';
 
@@ -177,6 +180,7 @@ export class CreateClusterDto {
 
 export class UpdateClusterDto extends PartialType(
   OmitType(CreateClusterDto, ['siteId', 'credentials', 'nodes'] as const),
+  { skipNullProperties: false },
 ) {}
 
 export class NodeView {
@@ -214,7 +218,7 @@ export class ClusterView {
 
 export class ClusterQueryDto extends PageQueryDto {
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsUUID()
   siteId?: string;
 }

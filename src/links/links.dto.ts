@@ -2,13 +2,14 @@ import { ApiProperty, ApiPropertyOptional, PartialType, PickType } from '@nestjs
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  IsDefined,
+  IsObject,
   ArrayMinSize,
   ArrayUnique,
   IsArray,
   IsBoolean,
   IsIn,
   IsInt,
-  IsOptional,
   IsString,
   IsUUID,
   Matches,
@@ -18,7 +19,7 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { IsDnsLabel } from '../common/dto/validators';
+import { Optional, IsDnsLabel } from '../common/dto/validators';
 import { PageQueryDto } from '../common/http/pagination';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
@@ -40,35 +41,35 @@ export class ClusterVhostDto {
 
 export class FederationSettingsDto {
   @ApiPropertyOptional({ default: 1000 })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(1)
   @Max(65535)
   prefetchCount?: number;
   @ApiPropertyOptional({ enum: ['on-confirm', 'on-publish', 'no-ack'], default: 'on-confirm' })
-  @IsOptional()
+  @Optional()
   @IsIn(['on-confirm', 'on-publish', 'no-ack'])
   ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
-  @ApiPropertyOptional({ default: 1 }) @IsOptional() @IsInt() @Min(1) @Max(10) maxHops?: number;
+  @ApiPropertyOptional({ default: 1 }) @Optional() @IsInt() @Min(1) @Max(10) maxHops?: number;
   @ApiPropertyOptional({ description: 'Upstream queue expiry, ms' })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(1)
   @Max(2147483647)
   expiresMs?: number;
   @ApiPropertyOptional({ description: 'Upstream queue message TTL, ms' })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(2147483647)
   messageTtlMs?: number;
   @ApiPropertyOptional({ default: 5 })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(3600)
   reconnectDelaySeconds?: number;
-  @ApiPropertyOptional({ default: false }) @IsOptional() @IsBoolean() trustUserId?: boolean;
+  @ApiPropertyOptional({ default: false }) @Optional() @IsBoolean() trustUserId?: boolean;
 }
 
 export class CreateFederationLinkDto {
@@ -76,10 +77,14 @@ export class CreateFederationLinkDto {
   @ApiProperty({ enum: ['exchange', 'queue'] }) @IsIn(['exchange', 'queue']) kind!:
     'exchange' | 'queue';
   @ApiProperty({ type: ClusterVhostDto, description: 'Where messages arrive' })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => ClusterVhostDto)
   downstream!: ClusterVhostDto;
   @ApiProperty({ type: ClusterVhostDto, description: 'Where messages come from (another site)' })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => ClusterVhostDto)
   upstream!: ClusterVhostDto;
@@ -87,7 +92,7 @@ export class CreateFederationLinkDto {
     type: [String],
     description: 'Exchange or queue names (or use targetPrefix)',
   })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(200)
@@ -98,19 +103,19 @@ export class CreateFederationLinkDto {
   @brokerName()
   targets?: string[];
   @ApiPropertyOptional({ description: 'Federate every exchange/queue whose name starts with this' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
   @brokerName()
   targetPrefix?: string;
   @ApiPropertyOptional({ type: FederationSettingsDto })
-  @IsOptional()
+  @Optional()
   @ValidateNested()
   @Type(() => FederationSettingsDto)
   settings?: FederationSettingsDto;
   @ApiPropertyOptional({ enum: ['delete', 'retain'], default: 'delete' })
-  @IsOptional()
+  @Optional()
   @IsIn(['delete', 'retain'])
   deletionPolicy?: 'delete' | 'retain';
 }
@@ -122,25 +127,26 @@ export class UpdateFederationLinkDto extends PartialType(
     'settings',
     'deletionPolicy',
   ] as const),
+  { skipNullProperties: false },
 ) {}
 
 export class ShovelEndpointDto extends ClusterVhostDto {
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(255)
   @brokerName()
   queue?: string;
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(255)
   @brokerName()
   exchange?: string;
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(255)
   @brokerName()
@@ -149,56 +155,61 @@ export class ShovelEndpointDto extends ClusterVhostDto {
 
 export class ShovelSettingsDto {
   @ApiPropertyOptional({ enum: ['on-confirm', 'on-publish', 'no-ack'], default: 'on-confirm' })
-  @IsOptional()
+  @Optional()
   @IsIn(['on-confirm', 'on-publish', 'no-ack'])
   ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
   @ApiPropertyOptional({ default: 1000 })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(1)
   @Max(65535)
   prefetchCount?: number;
   @ApiPropertyOptional({ default: 5 })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(3600)
   reconnectDelaySeconds?: number;
   @ApiPropertyOptional({ description: "'never', 'queue-length' or a message count" })
-  @IsOptional()
+  @Optional()
   deleteAfter?: 'never' | 'queue-length' | number;
-  @ApiPropertyOptional() @IsOptional() @IsBoolean() addForwardHeaders?: boolean;
-  @ApiPropertyOptional() @IsOptional() @IsBoolean() addTimestampHeader?: boolean;
+  @ApiPropertyOptional() @Optional() @IsBoolean() addForwardHeaders?: boolean;
+  @ApiPropertyOptional() @Optional() @IsBoolean() addTimestampHeader?: boolean;
 }
 
 export class CreateShovelDto {
   @ApiProperty() @IsDnsLabel() name!: string;
   @ApiProperty({ type: ShovelEndpointDto })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => ShovelEndpointDto)
   source!: ShovelEndpointDto;
   @ApiProperty({ type: ShovelEndpointDto })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => ShovelEndpointDto)
   destination!: ShovelEndpointDto;
   @ApiPropertyOptional({ type: ShovelSettingsDto })
-  @IsOptional()
+  @Optional()
   @ValidateNested()
   @Type(() => ShovelSettingsDto)
   settings?: ShovelSettingsDto;
   @ApiPropertyOptional({ enum: ['delete', 'retain'], default: 'delete' })
-  @IsOptional()
+  @Optional()
   @IsIn(['delete', 'retain'])
   deletionPolicy?: 'delete' | 'retain';
 }
 
 export class UpdateShovelDto extends PartialType(
   PickType(CreateShovelDto, ['settings', 'deletionPolicy'] as const),
+  { skipNullProperties: false },
 ) {}
 
 export class LinkQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'Links touching this cluster' })
-  @IsOptional()
+  @Optional()
   @IsUUID()
   clusterId?: string;
 }

@@ -1,9 +1,9 @@
+import { Optional } from '../common/dto/validators';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   IsIn,
   IsInt,
   IsObject,
-  IsOptional,
   IsString,
   IsUUID,
   Max,
@@ -19,8 +19,8 @@ export class CreatePolicyDto {
   @ApiProperty({ enum: ['cluster', 'site', 'global'] })
   @IsIn(['cluster', 'site', 'global'])
   scope!: 'cluster' | 'site' | 'global';
-  @ApiPropertyOptional({ description: 'scope cluster' }) @IsOptional() @IsUUID() clusterId?: string;
-  @ApiPropertyOptional({ description: 'scope site' }) @IsOptional() @IsUUID() siteId?: string;
+  @ApiPropertyOptional({ description: 'scope cluster' }) @Optional() @IsUUID() clusterId?: string;
+  @ApiPropertyOptional({ description: 'scope site' }) @Optional() @IsUUID() siteId?: string;
   @ApiProperty({ example: '/' }) @IsString() @MinLength(1) @MaxLength(255) vhost!: string;
   @ApiProperty({ example: '^orders\\.' }) @IsString() @MaxLength(255) pattern!: string;
   @ApiProperty({ enum: ['queues', 'exchanges'] }) @IsIn(['queues', 'exchanges']) applyTo!:
@@ -29,7 +29,7 @@ export class CreatePolicyDto {
     default: 0,
     description: 'Relative order among crossdock policies (0..100)',
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(100)
@@ -40,12 +40,12 @@ export class CreatePolicyDto {
 }
 
 export class UpdatePolicyDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255) pattern?: string;
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) @Max(100) priority?: number;
-  @ApiPropertyOptional() @IsOptional() @IsObject() definition?: Record<string, unknown>;
+  @ApiPropertyOptional() @Optional() @IsString() @MaxLength(255) pattern?: string;
+  @ApiPropertyOptional() @Optional() @IsInt() @Min(0) @Max(100) priority?: number;
+  @ApiPropertyOptional() @Optional() @IsObject() definition?: Record<string, unknown>;
 }
 
 export class PolicyQueryDto extends PageQueryDto {
-  @ApiPropertyOptional() @IsOptional() @IsUUID() clusterId?: string;
-  @ApiPropertyOptional() @IsOptional() @IsUUID() siteId?: string;
+  @ApiPropertyOptional() @Optional() @IsUUID() clusterId?: string;
+  @ApiPropertyOptional() @Optional() @IsUUID() siteId?: string;
 }

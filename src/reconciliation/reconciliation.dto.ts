@@ -1,26 +1,27 @@
+import { Optional } from '../common/dto/validators';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional, IsUUID } from 'class-validator';
+import { IsBoolean, IsUUID } from 'class-validator';
 import { PageQueryDto } from '../common/http/pagination';
 
 export class ReconcileRequestDto {
   @ApiPropertyOptional({ description: 'One cluster (else a site, else everything)' })
-  @IsOptional()
+  @Optional()
   @IsUUID()
   clusterId?: string;
   @ApiPropertyOptional({ description: 'Every cluster of a site' })
-  @IsOptional()
+  @Optional()
   @IsUUID()
   siteId?: string;
   @ApiPropertyOptional({ description: 'Return the plan; write nothing' })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   dryRun?: boolean;
   @ApiPropertyOptional({ description: 'Allow a pass past the mass-delete guard' })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   confirmDeletes?: boolean;
 }
 
 export class RunQueryDto extends PageQueryDto {
-  @ApiPropertyOptional() @IsOptional() @IsUUID() clusterId?: string;
+  @ApiPropertyOptional() @Optional() @IsUUID() clusterId?: string;
 }

@@ -1,15 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import {
-  IsInt,
-  IsObject,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  ValidateIf,
-} from 'class-validator';
-import { EndpointDto, IsDnsLabel, NestedEndpoint } from '../common/dto/validators';
+import { IsInt, IsObject, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { Optional, EndpointDto, IsDnsLabel, NestedEndpoint } from '../common/dto/validators';
 
 export class CreateSiteDto {
   @ApiProperty({ example: 'dc1', description: 'Unique DNS label' })
@@ -22,7 +13,7 @@ export class CreateSiteDto {
   region!: string;
 
   @ApiPropertyOptional({ example: 'Frankfurt primary' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(2000)
   description?: string;
@@ -32,7 +23,7 @@ export class CreateSiteDto {
     nullable: true,
     description: 'Load balancer (e.g. HAProxy + keepalived VIP) other sites use in cross-site URIs',
   })
-  @IsOptional()
+  @Optional()
   @ValidateIf((_o, v) => v !== null)
   @IsObject()
   @NestedEndpoint()
@@ -42,14 +33,14 @@ export class CreateSiteDto {
     example: 40,
     description: 'Expected WAN round-trip time to other sites, ms',
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(60000)
   expectedRttMs?: number;
 }
 
-export class UpdateSiteDto extends PartialType(CreateSiteDto) {}
+export class UpdateSiteDto extends PartialType(CreateSiteDto, { skipNullProperties: false }) {}
 
 export class SiteView {
   @ApiProperty() id!: string;

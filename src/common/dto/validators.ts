@@ -1,7 +1,16 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import {
+  IsInt,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
 
 /** RFC 1123 label: what site and cluster names must be (they end up in broker object names). */
 export const dnsLabelPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -46,3 +55,10 @@ export const NestedEndpoint = (): PropertyDecorator =>
     ValidateNested(),
     Type(() => EndpointDto),
   );
+
+/**
+ * Optional means "may be left out", not "may be null": a null then fails the field's own rules
+ * (class-validator's IsOptional would let it through to a NOT NULL column). Fields that accept
+ * null say so with their own ValidateIf.
+ */
+export const Optional = (): PropertyDecorator => ValidateIf((_o, v) => v !== undefined);

@@ -94,6 +94,15 @@ export function mapPostgresError(err: unknown): DomainException | undefined {
       { constraint },
     );
   }
+  if (code === '23502') {
+    return DomainException.validation([], 'A required value is missing (null is not allowed here)');
+  }
+  if (code === '22021' || code === '22P05') {
+    return DomainException.validation(
+      [],
+      'A text value contains characters the database cannot store (e.g. NUL)',
+    );
+  }
   if (code === '22P02' || code === '22003' || code === '22007' || code === '22008') {
     return DomainException.validation([], 'A value has an invalid format or is out of range');
   }

@@ -1,6 +1,7 @@
+import { Optional } from '../dto/validators';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import type { SelectQueryBuilder, ObjectLiteral } from 'typeorm';
 import { DomainException } from '../errors/domain.exception';
 
@@ -10,7 +11,7 @@ export const maxPageSize = 200;
 /** `?limit=&cursor=`: every list endpoint pages by an opaque cursor over the row's bigint seq. */
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: maxPageSize, default: defaultPageSize })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
@@ -18,7 +19,7 @@ export class PageQueryDto {
   limit?: number;
 
   @ApiPropertyOptional({ description: 'Opaque cursor from a previous page (`nextCursor`)' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(64)
   @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor is not a cursor this API issued' })

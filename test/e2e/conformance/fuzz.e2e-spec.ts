@@ -675,6 +675,74 @@ interface Generated {
   reason: string | undefined;
 }
 
+/**
+ * Counterexamples fuzzing found, replayed first on every run (fast-check `examples`) so a fixed
+ * seed cannot hide them. Each was a 500 when found; remove a line only if the request is gone.
+ */
+const regressions: Record<string, { body?: unknown; query?: string }[]> = {
+  'POST /sites': [
+    { body: { name: 'reg-null', region: 'r', description: null } },
+    { body: { name: 'reg-null-rtt', region: 'r', expectedRttMs: null } },
+    { body: { name: 'reg-nul', region: 'a\u0000b' } },
+    {
+      body: {
+        name: 'reg-deep',
+        region: 'r',
+        junk: new RawJson(`${'['.repeat(20000)}${']'.repeat(20000)}`, '<deep>'),
+      },
+    },
+  ],
+  'PATCH /sites/{id}': [{ body: { name: null } }, { body: { description: 'a\u0000' } }],
+  'PATCH /clusters/{id}': [{ body: { linkEndpoints: null } }, { body: { vhosts: null } }],
+  'PATCH /clusters/{id}/nodes/{nodeId}': [{ body: { host: null } }],
+  'POST /clusters': [
+    {
+      body: {
+        siteId: new FixtureRef('sites', 1),
+        name: 'reg-no-credentials',
+        brokerClusterName: 'reg-no-credentials',
+        linkEndpoints: [{ host: '127.0.0.1', port: 5672 }],
+        nodes: [{ name: 'rabbit@reg', host: '127.0.0.1', amqpPort: 5672, managementPort: 15672 }],
+      },
+    },
+  ],
+  'POST /links/shovels': [
+    {
+      body: {
+        name: 'reg-no-destination',
+        source: { clusterId: new FixtureRef('clusters', 2), vhost: '/', queue: 'q' },
+      },
+    },
+  ],
+  'POST /tokens': [{ body: { name: 'reg-expiry', role: 'viewer', expiresAt: { toString: 'x' } } }],
+  'GET /audit': [{ query: 'actor=a%00b' }],
+};
+
+function regressionExamples(route: RouteInfo): [Generated][] {
+  return (regressions[route.key] ?? []).map(({ body, query }) => [
+    {
+      params: Object.fromEntries(
+        paramCollections(route.path).map(({ param, collection }) => [
+          param,
+          new FixtureRef(collection),
+        ]),
+      ),
+      query: query
+        ? query.split('&').map((kv) => {
+            const [key, value] = kv.split('=');
+            return { key, value: new Wire(value), bare: true };
+          })
+        : [],
+      body:
+        body === undefined
+          ? { kind: 'none' }
+          : { kind: 'json', value: body, contentType: 'application/json' },
+      ifMatch: undefined,
+      reason: undefined,
+    },
+  ]);
+}
+
 function requestArb(route: RouteInfo): fc.Arbitrary<Generated> {
   const params = Object.fromEntries(
     paramCollections(route.path).map(({ param, collection }) => [param, segmentArb(collection)]),
@@ -914,6 +982,7 @@ describe('fuzzing every route (fast-check)', () => {
           endOnFailure: true,
           interruptAfterTimeLimit: Math.max(1_000, deadline - Date.now()),
           markInterruptAsFailure: false,
+          examples: regressionExamples(route),
         });
         if (result.interrupted) interrupted += 1;
         counts.ms = Date.now() - routeStarted;
