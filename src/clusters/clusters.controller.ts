@@ -11,9 +11,9 @@ import {
   Put,
   Query,
 } from '@nestjs/common';
-import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
-import { IfMatchVersion } from '../common/http/if-match.decorator';
+import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { PageQueryDto, type Page } from '../common/http/pagination';
 import {
   ClusterQueryDto,
@@ -27,12 +27,6 @@ import {
 } from './clusters.dto';
 import { ClustersService } from './clusters.service';
 import { NodesService } from './nodes.service';
-
-const ifMatch = ApiHeader({
-  name: 'If-Match',
-  required: false,
-  description: 'ETag from a previous read; 412 if stale',
-});
 
 @ApiTags('clusters')
 @RequireRole('admin')
@@ -61,7 +55,7 @@ export class ClustersController {
   }
 
   @Patch(':id')
-  @ifMatch
+  @ApiIfMatch()
   update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateClusterDto,
@@ -72,7 +66,7 @@ export class ClustersController {
 
   /** Replaces the admin credentials (write-only: responses never carry them). */
   @Put(':id/credentials')
-  @ifMatch
+  @ApiIfMatch()
   setCredentials(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: CredentialsDto,
@@ -83,7 +77,7 @@ export class ClustersController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ifMatch
+  @ApiIfMatch()
   async remove(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() expected: number | undefined,
@@ -115,7 +109,7 @@ export class ClustersController {
   }
 
   @Patch(':id/nodes/:nodeId')
-  @ifMatch
+  @ApiIfMatch()
   updateNode(
     @Param('id', ParseUUIDPipe) id: string,
     @Param('nodeId', ParseUUIDPipe) nodeId: string,
@@ -127,7 +121,7 @@ export class ClustersController {
 
   @Delete(':id/nodes/:nodeId')
   @HttpCode(204)
-  @ifMatch
+  @ApiIfMatch()
   async removeNode(
     @Param('id', ParseUUIDPipe) id: string,
     @Param('nodeId', ParseUUIDPipe) nodeId: string,

@@ -10,9 +10,9 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
-import { IfMatchVersion } from '../common/http/if-match.decorator';
+import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import type { Page } from '../common/http/pagination';
 import { FederationLinksService, type FederationLinkView } from './federation-links.service';
 import {
@@ -23,12 +23,6 @@ import {
   UpdateShovelDto,
 } from './links.dto';
 import { ShovelsService, type ShovelView } from './shovels.service';
-
-const ifMatch = ApiHeader({
-  name: 'If-Match',
-  required: false,
-  description: 'ETag from a previous read; 412 if stale',
-});
 
 @ApiTags('links')
 @RequireRole('operator')
@@ -54,7 +48,7 @@ export class FederationLinksController {
   }
 
   @Patch(':id')
-  @ifMatch
+  @ApiIfMatch()
   update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateFederationLinkDto,
@@ -66,7 +60,7 @@ export class FederationLinksController {
   /** Keeps the desired state; removes the link's broker objects until resumed. */
   @Post(':id/pause')
   @HttpCode(200)
-  @ifMatch
+  @ApiIfMatch()
   pause(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,
@@ -76,7 +70,7 @@ export class FederationLinksController {
 
   @Post(':id/resume')
   @HttpCode(200)
-  @ifMatch
+  @ApiIfMatch()
   resume(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,
@@ -86,7 +80,7 @@ export class FederationLinksController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ifMatch
+  @ApiIfMatch()
   async remove(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,
@@ -120,7 +114,7 @@ export class ShovelsController {
 
   /** Settings change in place: the shovel parameter is updated, never deleted and recreated. */
   @Patch(':id')
-  @ifMatch
+  @ApiIfMatch()
   update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateShovelDto,
@@ -131,7 +125,7 @@ export class ShovelsController {
 
   @Post(':id/pause')
   @HttpCode(200)
-  @ifMatch
+  @ApiIfMatch()
   pause(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,
@@ -141,7 +135,7 @@ export class ShovelsController {
 
   @Post(':id/resume')
   @HttpCode(200)
-  @ifMatch
+  @ApiIfMatch()
   resume(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,
@@ -151,7 +145,7 @@ export class ShovelsController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ifMatch
+  @ApiIfMatch()
   async remove(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,

@@ -10,18 +10,12 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
-import { IfMatchVersion } from '../common/http/if-match.decorator';
+import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import type { Page } from '../common/http/pagination';
 import { CreatePolicyDto, PolicyQueryDto, UpdatePolicyDto } from './policies.dto';
 import { PoliciesService, type PolicyView } from './policies.service';
-
-const ifMatch = ApiHeader({
-  name: 'If-Match',
-  required: false,
-  description: 'ETag from a previous read; 412 if stale',
-});
 
 @ApiTags('policies')
 @RequireRole('operator')
@@ -48,7 +42,7 @@ export class PoliciesController {
   }
 
   @Patch(':id')
-  @ifMatch
+  @ApiIfMatch()
   update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdatePolicyDto,
@@ -59,7 +53,7 @@ export class PoliciesController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ifMatch
+  @ApiIfMatch()
   async remove(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() v: number | undefined,

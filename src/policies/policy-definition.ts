@@ -105,16 +105,3 @@ export function checkDefinition(
   }
   return { errors, warnings };
 }
-
-export const mirroringKeys = (def: Record<string, unknown>): boolean =>
-  Object.keys(def).some((k) => k.startsWith('ha-'));
-
-/** Keys a quorum queue refuses: a policy carrying any of them never reaches quorum queues. */
-export const quorumUnsupported = (def: Record<string, unknown>): string[] =>
-  Object.keys(def).filter(
-    (k) =>
-      k.startsWith('ha-') ||
-      k === 'queue-mode' ||
-      k === 'queue-master-locator' ||
-      (k === 'overflow' && def[k] === 'reject-publish-dlx'),
-  );

@@ -10,18 +10,12 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
-import { IfMatchVersion } from '../common/http/if-match.decorator';
+import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { PageQueryDto, type Page } from '../common/http/pagination';
 import { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
 import { SitesService } from './sites.service';
-
-const ifMatch = ApiHeader({
-  name: 'If-Match',
-  required: false,
-  description: 'ETag from a previous read; 412 if stale',
-});
 
 @ApiTags('sites')
 @RequireRole('admin')
@@ -47,7 +41,7 @@ export class SitesController {
   }
 
   @Patch(':id')
-  @ifMatch
+  @ApiIfMatch()
   update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateSiteDto,
@@ -58,7 +52,7 @@ export class SitesController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ifMatch
+  @ApiIfMatch()
   async remove(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() expected: number | undefined,
