@@ -104,6 +104,43 @@ export class EnvironmentVariables {
   @IsIn(['true', 'false'])
   RECONCILE_ENABLED: 'true' | 'false' = 'true';
 
+  /** Whether this instance runs lag probes and link health evaluation. */
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  PROBES_ENABLED: 'true' | 'false' = 'true';
+
+  /** Probe cadence per path (and health evaluation cadence). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  PROBE_INTERVAL_MS = 1000;
+
+  /** How often broker link state, alarms and backlog are read per cluster. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(200)
+  @Max(300000)
+  PROBE_BROKER_POLL_MS = 2000;
+
+  /** Window over which probe lag percentiles and loss are judged. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(3600000)
+  PROBE_WINDOW_MS = 30000;
+
+  /** Raw probe samples are kept this long; per-minute rollups are kept 30 days. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(8760)
+  PROBE_RETENTION_HOURS = 24;
+
   /** Drift-healing pass over every cluster (0 = off; changes still reconcile at once). */
   @IsOptional()
   @Transform(toInt)

@@ -4,6 +4,7 @@ import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import { managedPrefix, type DesiredObject, type DesiredState } from './broker-state';
 import { intersect, toPattern, type Selector } from './selectors';
+import { compileProbeObjects, probeVhost } from '../probes/probe-topology';
 
 /** A plain snapshot of the registry, as the compiler sees it (no entities, no I/O). */
 export interface RegistrySnapshot {
@@ -259,7 +260,17 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       emitPolicies(vhost, applyTo, srcs, known, objects, conflicts, warnings);
     }
   }
-  return { clusterId: me, vhosts: s.cluster.vhosts, objects, warnings, conflicts };
+  const probes = compileProbeObjects({
+    clusterId: me,
+    federationLinks: s.federationLinks,
+    shovels: s.shovels,
+    uris: (id) => linkUris(s, id, probeVhost),
+  });
+  objects.push(...probes.objects);
+  warnings.push(...probes.warnings);
+  // The probe vhost is always in scope, so a cluster that leaves every link sheds its probe objects.
+  const vhosts = [...s.cluster.vhosts.filter((v) => v !== probeVhost), probeVhost];
+  return { clusterId: me, vhosts, objects, warnings, conflicts };
 }
 
 const maxCombinations = 256;

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { apiPath } from '../broker/management-client';
 import type { ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
+import { probeVhost } from '../probes/probe-topology';
 
 /**
  * RabbitMQ's rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)). With the
@@ -26,6 +27,12 @@ export const linkUserPermissions = {
   write: '.*',
   read: '.*',
 };
+
+/** crossdock's own probe vhost: the shovel probe declares its destination queue there. */
+export const probeVhostPermissions = { configure: '.*', write: '.*', read: '.*' };
+
+const permissionsFor = (vhost: string) =>
+  vhost === probeVhost ? probeVhostPermissions : linkUserPermissions;
 
 export interface LinkUserResult {
   writes: number;
@@ -65,15 +72,11 @@ export async function ensureLinkUser(
   >(apiPath`/api/users/${username}/permissions`);
   for (const vhost of vhosts) {
     const p = perms.find((x) => x.vhost === vhost);
-    if (
-      !p ||
-      p.configure !== linkUserPermissions.configure ||
-      p.write !== linkUserPermissions.write ||
-      p.read !== linkUserPermissions.read
-    ) {
+    const want = permissionsFor(vhost);
+    if (!p || p.configure !== want.configure || p.write !== want.write || p.read !== want.read) {
       requests += 1;
       writes += 1;
-      await client.put(apiPath`/api/permissions/${vhost}/${username}`, linkUserPermissions);
+      await client.put(apiPath`/api/permissions/${vhost}/${username}`, want);
     }
   }
   return { writes, requests };

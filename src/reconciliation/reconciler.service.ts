@@ -19,6 +19,8 @@ import { compileCluster, type RegistrySnapshot } from './compile';
 import { diffStates, redactPlan } from './diff';
 import { ensureLinkUser, rabbitPasswordHash } from './link-user';
 import { observeBrokerState } from './observe';
+import { ensureProbeVhost } from './probe-vhost';
+import { probeVhost } from '../probes/probe-topology';
 import { isLinkTarget, linkUserSecret, loadSnapshot } from './registry-snapshot';
 
 export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
@@ -168,7 +170,7 @@ export class ReconcilerService {
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     let observed;
     try {
-      observed = await observeBrokerState(client, c.vhosts);
+      observed = await observeBrokerState(client, [...c.vhosts, probeVhost]);
     } catch (err) {
       return finish('failed', {
         error: `cluster not observable, nothing written: ${err instanceof Error ? err.message : 'unknown error'}`,
@@ -241,6 +243,12 @@ export class ReconcilerService {
     let result: ApplyResult;
     try {
       const linkVhosts = await isLinkTarget(this.ds, clusterId);
+      const probeWrites = plan.ops.some((o) => o.key.vhost === probeVhost && o.op !== 'delete');
+      if (probeWrites || linkVhosts.includes(probeVhost)) {
+        if (!(await lock.stillHeld()))
+          throw new Error('the cluster lock was lost before the probe vhost write');
+        await ensureProbeVhost(client, access.username);
+      }
       if (linkVhosts.length) {
         const secret = await linkUserSecret(this.ds, this.box, clusterId);
         if (!(await lock.stillHeld()))

@@ -8,6 +8,7 @@ import { SiteEntity } from '../sites/site.entity';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
 import { newLinkPassword, newSalt } from './link-user';
+import { probeVhost } from '../probes/probe-topology';
 
 export interface LinkUserSecret {
   password: string;
@@ -67,7 +68,7 @@ export async function loadSnapshot(
   const shovels = await ds
     .getRepository(ShovelEntity)
     .createQueryBuilder('s')
-    .where('s.source_cluster_id = :id', { id: clusterId })
+    .where('s.source_cluster_id = :id OR s.destination_cluster_id = :id', { id: clusterId })
     .orderBy('s.seq')
     .getMany();
   const policies = await ds
@@ -85,7 +86,7 @@ export async function loadSnapshot(
   // Only the clusters this one connects to need their link credentials.
   const remote = new Set([
     ...links.filter((l) => l.downstreamClusterId === clusterId).map((l) => l.upstreamClusterId),
-    ...shovels.map((s) => s.destinationClusterId),
+    ...shovels.filter((s) => s.sourceClusterId === clusterId).map((s) => s.destinationClusterId),
   ]);
   const linkCredentials: RegistrySnapshot['linkCredentials'] = {};
   for (const id of remote)
@@ -141,9 +142,11 @@ export async function loadSnapshot(
 /** Does any other cluster connect to this one (so it needs the link user)? */
 export async function isLinkTarget(ds: DataSource, clusterId: string): Promise<string[]> {
   const rows = (await ds.query(
-    `SELECT upstream_vhost AS vhost FROM federation_links WHERE upstream_cluster_id = $1
-     UNION SELECT destination_vhost FROM shovels WHERE destination_cluster_id = $1`,
+    `SELECT upstream_vhost AS vhost, paused FROM federation_links WHERE upstream_cluster_id = $1
+     UNION SELECT destination_vhost, paused FROM shovels WHERE destination_cluster_id = $1`,
     [clusterId],
-  )) as { vhost: string }[];
-  return rows.map((r) => r.vhost);
+  )) as { vhost: string; paused: boolean }[];
+  // Live links also bring their probe path, which connects into crossdock's probe vhost.
+  const probes = rows.some((r) => !r.paused) ? [probeVhost] : [];
+  return [...new Set([...rows.map((r) => r.vhost), ...probes])];
 }

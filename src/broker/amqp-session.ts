@@ -1,0 +1,312 @@
+import {
+  connect,
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+} from 'amqplib';
+import { redactString } from '../common/logging/redact';
+
+export interface AmqpEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface AmqpSessionOptions {
+  /** Tried in turn (one per attempt), so a dead node never pins the session. */
+  endpoints: AmqpEndpoint[];
+  username: string;
+  password: string;
+  vhost: string;
+  heartbeatSeconds?: number;
+  connectTimeoutMs?: number;
+  /** Publisher confirms older than this fail the publish. */
+  confirmTimeoutMs?: number;
+  /** Told about every loss of the connection (already redacted). */
+  onDown?: (reason: string) => void;
+}
+
+export type MessageHandler = (msg: ConsumeMessage) => void;
+
+/** A typed failure of the session: never carries credentials. */
+export class AmqpSessionError extends Error {
+  constructor(message: string) {
+    super(redactString(message));
+    this.name = 'AmqpSessionError';
+  }
+}
+
+/**
+ * One AMQP connection to a cluster with a confirm channel for publishing and a channel for
+ * consuming, rebuilt on demand after any failure. amqplib has no reconnect of its own and an
+ * unhandled 'error' event kills the process, so every connection and channel gets listeners,
+ * and callers simply call `ensure()` at their own cadence: reconnects are paced by a backoff
+ * that doubles up to 5 s. Consumers registered with `consume` are re-established on reconnect.
+ */
+export class AmqpSession {
+  private conn?: ChannelModel;
+  private pub?: ConfirmChannel;
+  private connecting?: Promise<boolean>;
+  private readonly consumers = new Map<string, Consumer>();
+  private next = 0;
+  private backoffMs = 0;
+  private notBefore = 0;
+  private closed = false;
+  /** Bumped on every new connection (exclusive queues die with the old one). */
+  epoch = 0;
+  lastError?: string;
+
+  constructor(private readonly opts: AmqpSessionOptions) {}
+
+  get up(): boolean {
+    return !!this.conn;
+  }
+
+  /** Is this queue being consumed right now? */
+  consuming(queue: string): boolean {
+    return this.up && !!this.consumers.get(queue)?.channel;
+  }
+
+  /** Connected (connecting if needed and the backoff allows); false when not reachable now. */
+  ensure(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.up) return this.startConsumers().then(() => this.up);
+    if (this.connecting) return this.connecting;
+    if (Date.now() < this.notBefore) return Promise.resolve(false);
+    this.connecting = this.open().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async open(): Promise<boolean> {
+    const ep = this.opts.endpoints[this.next++ % this.opts.endpoints.length];
+    let conn: ChannelModel | undefined;
+    try {
+      conn = await connect(
+        {
+          protocol: 'amqp',
+          hostname: ep.host,
+          port: ep.port,
+          username: this.opts.username,
+          password: this.opts.password,
+          vhost: this.opts.vhost,
+          heartbeat: this.opts.heartbeatSeconds ?? 5,
+        },
+        { timeout: this.opts.connectTimeoutMs ?? 3000 },
+      );
+      const c = conn;
+      c.on('error', (err: Error) => this.lost(c, `connection error: ${err.message}`));
+      c.on('close', () => this.lost(c, 'connection closed'));
+      if (this.closed) {
+        await c.close().catch(() => undefined);
+        return false;
+      }
+      this.conn = c;
+      this.epoch += 1;
+      this.backoffMs = 0;
+      this.lastError = undefined;
+      await this.startConsumers();
+      return this.up;
+    } catch (err) {
+      this.lastError = redactString(
+        `connect to ${ep.host}:${ep.port}: ${err instanceof Error ? err.message : 'failed'}`,
+      );
+      this.backoff();
+      await conn?.close().catch(() => undefined);
+      return false;
+    }
+  }
+
+  private backoff(): void {
+    this.backoffMs = Math.min(5000, this.backoffMs ? this.backoffMs * 2 : 250);
+    this.notBefore = Date.now() + this.backoffMs;
+  }
+
+  private lost(conn: ChannelModel, reason: string): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    this.pub = undefined;
+    for (const [q, c] of this.consumers) {
+      c.channel = undefined;
+      if (c.exclusive) this.consumers.delete(q);
+    }
+    this.lastError = redactString(reason);
+    this.backoff();
+    conn.close().catch(() => undefined);
+    this.opts.onDown?.(this.lastError);
+  }
+
+  /**
+   * One channel per consumer: a consume on a missing queue closes its channel, and only that
+   * one; it is retried (at most every 2 s) on later ensure() calls.
+   */
+  private async startConsumers(): Promise<void> {
+    const conn = this.conn;
+    if (!conn) return;
+    for (const [queue, c] of this.consumers) {
+      if (c.channel || c.exclusive || Date.now() < c.notBefore) continue;
+      await this.startConsumer(conn, queue, c);
+    }
+  }
+
+  private async startConsumer(conn: ChannelModel, queue: string, c: Consumer): Promise<void> {
+    let ch: Channel | undefined;
+    try {
+      ch = await conn.createChannel();
+      const channel = ch;
+      channel.on('error', () => undefined);
+      channel.on('close', () => {
+        if (c.channel === channel) c.channel = undefined;
+      });
+      await channel.prefetch(500);
+      await channel.consume(queue, (msg) => {
+        if (!msg) return;
+        try {
+          c.handler(msg);
+        } finally {
+          try {
+            channel.ack(msg);
+          } catch {
+            // The channel went away; the broker redelivers to the next consumer.
+          }
+        }
+      });
+      c.channel = channel;
+    } catch (err) {
+      c.notBefore = Date.now() + 2000;
+      this.lastError = redactString(
+        `consume ${queue}: ${err instanceof Error ? err.message : 'failed'}`,
+      );
+      await ch?.close().catch(() => undefined);
+    }
+  }
+
+  /** Consume a queue (re-established after reconnects); messages are acked after the handler. */
+  consume(queue: string, handler: MessageHandler): void {
+    if (!this.consumers.has(queue)) this.consumers.set(queue, { handler, notBefore: 0 });
+  }
+
+  async cancel(queue: string): Promise<void> {
+    const c = this.consumers.get(queue);
+    this.consumers.delete(queue);
+    await c?.channel?.close().catch(() => undefined);
+  }
+
+  /**
+   * A server-named exclusive queue, consumed at once; it dies with the connection (check
+   * `epoch` to know when a new one is needed).
+   */
+  async consumeExclusive(args: Record<string, unknown>, handler: MessageHandler): Promise<string> {
+    const conn = this.conn;
+    if (!conn) throw new AmqpSessionError('not connected');
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    const q = await ch.assertQueue('', { exclusive: true, autoDelete: true, arguments: args });
+    const c: Consumer = { handler, notBefore: 0, exclusive: true };
+    this.consumers.set(q.queue, c);
+    ch.on('close', () => {
+      if (c.channel === ch) c.channel = undefined;
+    });
+    await ch.consume(q.queue, (msg) => {
+      if (!msg) return;
+      try {
+        handler(msg);
+      } finally {
+        try {
+          ch.ack(msg);
+        } catch {
+          // gone with the connection
+        }
+      }
+    });
+    c.channel = ch;
+    return q.queue;
+  }
+
+  /** The confirm channel, reopened after a channel error (e.g. a publish to a missing exchange). */
+  private async publisher(): Promise<ConfirmChannel> {
+    if (this.pub) return this.pub;
+    const conn = this.conn;
+    if (!conn) throw new AmqpSessionError('not connected');
+    this.pubOpening ??= conn
+      .createConfirmChannel()
+      .then((pub) => {
+        pub.on('error', () => undefined);
+        pub.on('close', () => {
+          if (this.pub === pub) this.pub = undefined;
+        });
+        if (this.conn === conn) this.pub = pub;
+        return pub;
+      })
+      .finally(() => (this.pubOpening = undefined));
+    return this.pubOpening;
+  }
+
+  private pubOpening?: Promise<ConfirmChannel>;
+
+  private readonly bound = new Map<string, number>();
+
+  /** Binds queue to exchange once per connection, on a throw-away channel (a 404 closes it). */
+  async bind(queue: string, exchange: string, routingKey = ''): Promise<boolean> {
+    const conn = this.conn;
+    const id = `${queue}\u0000${exchange}\u0000${routingKey}`;
+    if (!conn) return false;
+    if (this.bound.get(id) === this.epoch) return true;
+    let ch: Channel | undefined;
+    try {
+      ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      await ch.bindQueue(queue, exchange, routingKey);
+      this.bound.set(id, this.epoch);
+      return true;
+    } catch (err) {
+      this.lastError = redactString(
+        `bind ${queue}: ${err instanceof Error ? err.message : 'failed'}`,
+      );
+      return false;
+    } finally {
+      await ch?.close().catch(() => undefined);
+    }
+  }
+
+  /** Publishes and waits for the broker's confirm (bounded by confirmTimeoutMs). */
+  async publish(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: { persistent?: boolean; messageId?: string } = {},
+  ): Promise<void> {
+    const pub = await this.publisher();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new AmqpSessionError('publisher confirm timed out')),
+        this.opts.confirmTimeoutMs ?? 5000,
+      );
+      try {
+        pub.publish(exchange, routingKey, content, options, (err) => {
+          clearTimeout(timer);
+          if (err) reject(new AmqpSessionError('publish nacked by the broker'));
+          else resolve();
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        reject(new AmqpSessionError(err instanceof Error ? err.message : 'publish failed'));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const conn = this.conn;
+    this.conn = undefined;
+    this.pub = undefined;
+    this.consumers.clear();
+    await conn?.close().catch(() => undefined);
+  }
+}
+
+interface Consumer {
+  handler: MessageHandler;
+  channel?: Channel;
+  notBefore: number;
+  exclusive?: boolean;
+}

@@ -1,0 +1,127 @@
+import type { ManagementClient } from '../broker/management-client';
+import { redactString } from '../common/logging/redact';
+
+/** What the health evaluation reads from one cluster, in a few bulk GETs per poll. */
+export interface ClusterFacts {
+  clusterId: string;
+  readAt: number;
+  alarms: { node: string; alarm: 'memory' | 'disk' }[];
+  federationLinks: {
+    vhost: string;
+    upstream: string;
+    object: string;
+    status: string;
+    error?: string;
+  }[];
+  shovels: { vhost: string; name: string; state: string; reason?: string }[];
+  queues: Map<string, { messages: number | null; consumers: number | null }>;
+  exchanges: Set<string>;
+  /** Set when the cluster could not be read (the other fields are empty then). */
+  error?: string;
+}
+
+export interface FactsWanted {
+  federationLinks: boolean;
+  shovels: boolean;
+  queues: boolean;
+  exchanges: boolean;
+}
+
+const qkey = (vhost: string, name: string) => `${vhost}\u0000${name}`;
+export const queueKey = qkey;
+
+type Row = Record<string, unknown>;
+const rows = (v: unknown, what: string): Row[] => {
+  if (!Array.isArray(v)) throw new Error(`${what}: not a list`);
+  return v.filter((r): r is Row => typeof r === 'object' && r !== null);
+};
+const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined ? '' : String(v));
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/**
+ * Reads alarms always, and links, shovels, queue depths and exchange names when asked. A reply
+ * that is not a list fails the whole read (an empty list would look like "no links").
+ */
+export async function readClusterFacts(
+  clusterId: string,
+  client: ManagementClient,
+  want: FactsWanted,
+): Promise<ClusterFacts> {
+  const facts: ClusterFacts = {
+    clusterId,
+    readAt: Date.now(),
+    alarms: [],
+    federationLinks: [],
+    shovels: [],
+    queues: new Map(),
+    exchanges: new Set(),
+  };
+  try {
+    const [nodes, links, shovels, queues, exchanges] = await Promise.all([
+      client.get<unknown>('/api/nodes', {
+        query: { columns: 'name,running,mem_alarm,disk_free_alarm' },
+      }),
+      want.federationLinks ? client.get<unknown>('/api/federation-links') : Promise.resolve([]),
+      want.shovels ? client.get<unknown>('/api/shovels') : Promise.resolve([]),
+      want.queues
+        ? client.get<unknown>('/api/queues', {
+            query: { columns: 'vhost,name,messages,consumers' },
+          })
+        : Promise.resolve([]),
+      want.exchanges
+        ? client.get<unknown>('/api/exchanges', {
+            query: { columns: 'vhost,name', disable_stats: 'true' },
+          })
+        : Promise.resolve([]),
+    ]);
+    for (const n of rows(nodes, 'nodes')) {
+      if (n.mem_alarm === true) facts.alarms.push({ node: str(n.name), alarm: 'memory' });
+      if (n.disk_free_alarm === true) facts.alarms.push({ node: str(n.name), alarm: 'disk' });
+    }
+    const seenLinks = new Set<string>();
+    for (const l of rows(links, 'federation links')) {
+      const object = str(l.exchange ?? l.queue);
+      const id = `${str(l.vhost)}\u0000${str(l.upstream)}\u0000${object}`;
+      if (seenLinks.has(id)) continue;
+      seenLinks.add(id);
+      facts.federationLinks.push({
+        vhost: str(l.vhost),
+        upstream: str(l.upstream),
+        object,
+        status: str(l.status) || 'unknown',
+        error: l.error ? redactString(str(l.error)).slice(0, 300) : undefined,
+      });
+    }
+    // 3.10 may list a shovel twice after an update from another node: one per vhost + name.
+    const seenShovels = new Set<string>();
+    for (const s of rows(shovels, 'shovels')) {
+      const id = `${str(s.vhost)}\u0000${str(s.name)}`;
+      if (seenShovels.has(id)) continue;
+      seenShovels.add(id);
+      facts.shovels.push({
+        vhost: str(s.vhost),
+        name: str(s.name),
+        state: str(s.state) || 'unknown',
+        reason: s.reason ? redactString(str(s.reason)).slice(0, 300) : undefined,
+      });
+    }
+    for (const q of rows(queues, 'queues'))
+      facts.queues.set(qkey(str(q.vhost), str(q.name)), {
+        messages: num(q.messages),
+        consumers: num(q.consumers),
+      });
+    for (const x of rows(exchanges, 'exchanges'))
+      facts.exchanges.add(qkey(str(x.vhost), str(x.name)));
+  } catch (err) {
+    return {
+      ...facts,
+      alarms: [],
+      federationLinks: [],
+      shovels: [],
+      queues: new Map(),
+      exchanges: new Set(),
+      error: redactString(err instanceof Error ? err.message : 'cluster not readable'),
+    };
+  }
+  return facts;
+}

@@ -1,0 +1,542 @@
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { DataSource } from 'typeorm';
+import { AmqpSession } from '../broker/amqp-session';
+import { managementClientFor } from '../clusters/cluster-client';
+import { ClustersService } from '../clusters/clusters.service';
+import { AppConfig } from '../config/config.module';
+import { readClusterFacts, type ClusterFacts } from './broker-facts';
+import { HealthRecorder } from './health-recorder';
+import {
+  defaultThresholds,
+  pathView,
+  percentile,
+  type HealthThresholds,
+  type PathView,
+  type ResolvedProbe,
+} from './link-health';
+import { LinkModel, loadLinkModel, type ProbeModel } from './probe-model';
+import { PathLocks } from './path-locks';
+import { ProbeMetrics } from './probe-metrics';
+import {
+  probeNames,
+  probePaths,
+  probeQueueArguments,
+  probeVhost,
+  type ProbePath,
+} from './probe-topology';
+
+interface PathState {
+  path: ProbePath;
+  seq: number;
+  /** seq -> send time (performance.now of this process). */
+  pending: Map<number, number>;
+  window: ResolvedProbe[];
+  downAfterMs: number;
+  unmeasurable?: string;
+  lastStatus?: PathView['status'];
+  /** Probes in flight while the path was down (their lag measures the outage). */
+  outage: Set<number>;
+}
+
+interface LoopState {
+  queue?: string;
+  epoch: number;
+  seq: number;
+  pending: Map<number, number>;
+  window: { at: number; ms: number }[];
+}
+
+interface SampleRow {
+  pathId: string;
+  at: Date;
+  seq: number;
+  lagMs: number | null;
+  rawMs: number | null;
+  lost: boolean;
+}
+
+interface ProbeBody {
+  i: string;
+  p: string;
+  s: number;
+  t: number;
+}
+
+const loopPathId = (clusterId: string) => `loop:${clusterId}`;
+
+/**
+ * Lag probes. Every probe interval, for each path whose advisory lock this instance holds, a
+ * sequenced probe stamped with this process's monotonic clock is published at the source with
+ * publisher confirms and consumed at the destination over crossdock's own connections; probes
+ * of other instances are dropped. Lag = receive - send - the baseline of crossdock's own legs
+ * (half the loopback time of each end, measured the same way through an exclusive queue), so
+ * the figure is the link's own delay wherever crossdock runs. A probe not received within the
+ * path's downAfterMs is lost and the path is down until a probe arrives in time again.
+ *
+ * The loop runs four sub-ticks per interval: probes go out on one, overdue probes are noticed
+ * on every one, so a cut shows within downAfterMs plus a quarter interval.
+ */
+@Injectable()
+export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Probes');
+  readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly paths = new Map<string, PathState>();
+  private readonly loops = new Map<string, LoopState>();
+  private readonly sessions = new Map<string, { session: AmqpSession; version: number }>();
+  private readonly facts = new Map<string, ClusterFacts>();
+  private samples: SampleRow[] = [];
+  private locks?: PathLocks;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private subtick = 0;
+  private lastPoll = 0;
+  private lastFlush = 0;
+  private lastRetention = 0;
+  private model?: ProbeModel;
+  private stopped = false;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly env: AppConfig,
+    private readonly recorder: HealthRecorder,
+    private readonly metrics: ProbeMetrics,
+  ) {}
+
+  get enabled(): boolean {
+    return this.env.PROBES_ENABLED === 'true';
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.enabled) return;
+    this.locks = new PathLocks(
+      this.env.DATABASE_URL,
+      this.env.DB_CONNECT_TIMEOUT_MS,
+      Math.max(10000, 5 * this.env.PROBE_INTERVAL_MS),
+    );
+    const every = Math.max(25, Math.round(this.env.PROBE_INTERVAL_MS / 4));
+    this.timer = setInterval(() => void this.tick(), every);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    while (this.ticking) await new Promise((r) => setTimeout(r, 20));
+    await this.flush().catch(() => undefined);
+    for (const { session } of this.sessions.values()) await session.close();
+    this.sessions.clear();
+    await this.locks?.close();
+  }
+
+  /** Paths this instance holds, with their live view (for the API and metrics). */
+  heldPaths(): { id: string; path: ProbePath; view: PathView }[] {
+    return [...this.paths.values()].map((s) => ({
+      id: s.path.id,
+      path: s.path,
+      view: this.view(s),
+    }));
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      const full = this.subtick++ % 4 === 0;
+      if (full) await this.sendRound();
+      const now = performance.now();
+      let flipped = false;
+      for (const s of this.paths.values()) {
+        this.expire(s, now);
+        const status = this.view(s).status;
+        if (status !== s.lastStatus) flipped = true;
+        if (status === 'down') for (const seq of s.pending.keys()) s.outage.add(seq);
+        for (const seq of s.outage) if (!s.pending.has(seq)) s.outage.delete(seq);
+      }
+      for (const [, l] of this.loops)
+        for (const [seq, sent] of l.pending) if (now - sent > 10000) l.pending.delete(seq);
+      if (full || flipped) await this.evaluate();
+      if (Date.now() - this.lastFlush > 2000) await this.flush();
+      if (Date.now() - this.lastRetention > 60000) await this.retention();
+    } catch (err) {
+      this.logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'probe tick failed',
+      );
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async sendRound(): Promise<void> {
+    this.model = await loadLinkModel(this.ds);
+    const model = this.model;
+    const all = probePaths(
+      model.links.filter((l) => l.kind === 'federation').map(toRow),
+      model.links.filter((l) => l.kind === 'shovel').map(toRow),
+    );
+    const held = await (this.locks as PathLocks).sync(all.map((p) => p.id));
+    for (const id of [...this.paths.keys()]) if (!held.has(id)) await this.dropPath(id);
+    for (const p of all) {
+      if (!held.has(p.id)) continue;
+      const s = this.paths.get(p.id) ?? this.addPath(p);
+      s.path = p;
+      s.downAfterMs = Math.min(...p.linkIds.map((id) => this.thresholdsFor(model, id).downAfterMs));
+    }
+    const clusters = new Set<string>();
+    for (const s of this.paths.values()) {
+      clusters.add(s.path.fromClusterId);
+      clusters.add(s.path.toClusterId);
+    }
+    for (const id of [...this.sessions.keys()]) {
+      if (!clusters.has(id)) {
+        await this.sessions.get(id)?.session.close();
+        this.sessions.delete(id);
+        this.loops.delete(id);
+      }
+    }
+    await Promise.all([...clusters].map((id) => this.session(id, model)));
+    await Promise.all([...clusters].map((id) => this.loopback(id)));
+    await Promise.all([...this.paths.values()].map((s) => this.send(s)));
+    if (Date.now() - this.lastPoll >= this.env.PROBE_BROKER_POLL_MS) {
+      this.lastPoll = Date.now();
+      await this.poll(clusters, model);
+    }
+  }
+
+  private addPath(p: ProbePath): PathState {
+    const s: PathState = {
+      path: p,
+      seq: 0,
+      pending: new Map(),
+      window: [],
+      downAfterMs: 1000,
+      outage: new Set(),
+    };
+    this.paths.set(p.id, s);
+    return s;
+  }
+
+  private async dropPath(id: string): Promise<void> {
+    const s = this.paths.get(id);
+    this.paths.delete(id);
+    if (!s) return;
+    const dest = this.sessions.get(s.path.toClusterId)?.session;
+    await dest?.cancel(consumeQueue(s.path));
+  }
+
+  private thresholdsFor(model: ProbeModel, linkId: string): HealthThresholds {
+    const l = model.links.find((x) => x.id === linkId);
+    const rtt = l ? Math.max(model.rtt(l.fromClusterId), model.rtt(l.toClusterId)) : 50;
+    return {
+      ...defaultThresholds({ expectedRttMs: rtt, probeIntervalMs: this.env.PROBE_INTERVAL_MS }),
+      ...(model.health.get(linkId)?.thresholds ?? {}),
+    };
+  }
+
+  /** One AMQP session per cluster, in the probe vhost, as crossdock's admin user. */
+  private async session(clusterId: string, model: ProbeModel): Promise<AmqpSession | undefined> {
+    const version = model.clusterVersion(clusterId);
+    const cur = this.sessions.get(clusterId);
+    if (cur && cur.version === version) {
+      await cur.session.ensure();
+      return cur.session;
+    }
+    if (cur) await cur.session.close();
+    try {
+      const access = await this.clusters.access(clusterId);
+      const session = new AmqpSession({
+        endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
+        username: access.username,
+        password: access.password,
+        vhost: probeVhost,
+        heartbeatSeconds: 5,
+        connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
+        confirmTimeoutMs: Math.max(5000, 5 * this.env.PROBE_INTERVAL_MS),
+      });
+      this.sessions.set(clusterId, { session, version });
+      this.loops.delete(clusterId);
+      await session.ensure();
+      return session;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async loopback(clusterId: string): Promise<void> {
+    const session = this.sessions.get(clusterId)?.session;
+    if (!session?.up) return;
+    let l = this.loops.get(clusterId);
+    if (!l || l.epoch !== session.epoch || !l.queue) {
+      l = { epoch: session.epoch, seq: 0, pending: new Map(), window: [] };
+      this.loops.set(clusterId, l);
+      const state = l;
+      try {
+        state.queue = await session.consumeExclusive(probeQueueArguments, (msg) =>
+          this.received(msg.content),
+        );
+      } catch {
+        return;
+      }
+    }
+    const seq = ++l.seq;
+    const body: ProbeBody = {
+      i: this.instanceId,
+      p: loopPathId(clusterId),
+      s: seq,
+      t: performance.now(),
+    };
+    l.pending.set(seq, body.t);
+    await session
+      .publish('', l.queue as string, Buffer.from(JSON.stringify(body)), { persistent: true })
+      .catch(() => l?.pending.delete(seq));
+  }
+
+  private async send(s: PathState): Promise<void> {
+    const p = s.path;
+    const src = this.sessions.get(p.fromClusterId)?.session;
+    const dst = this.sessions.get(p.toClusterId)?.session;
+    if (!dst?.up) {
+      s.unmeasurable = `crossdock cannot reach the destination cluster over AMQP${dst?.lastError ? `: ${dst.lastError}` : ''}`;
+      return;
+    }
+    const queue = consumeQueue(p);
+    // Exchange federation moves nothing without a downstream binding.
+    if (p.kind === 'federation') await dst.bind(queue, probeNames.exchange(p.fromClusterId));
+    dst.consume(queue, (msg) => this.received(msg.content));
+    await dst.ensure();
+    if (!dst.consuming(queue)) {
+      s.unmeasurable = `the probe queue at the destination is not consumable yet (not reconciled?)${dst.lastError ? `: ${dst.lastError}` : ''}`;
+      return;
+    }
+    if (!src?.up) {
+      s.unmeasurable = `crossdock cannot reach the source cluster over AMQP${src?.lastError ? `: ${src.lastError}` : ''}`;
+      return;
+    }
+    const seq = ++s.seq;
+    const body: ProbeBody = { i: this.instanceId, p: p.id, s: seq, t: performance.now() };
+    s.pending.set(seq, body.t);
+    const [exchange, key] =
+      p.kind === 'federation'
+        ? [probeNames.exchange(p.fromClusterId), '']
+        : ['', probeNames.shovelSource(p.toClusterId)];
+    try {
+      await src.publish(exchange, key, Buffer.from(JSON.stringify(body)), { persistent: true });
+      s.unmeasurable = undefined;
+    } catch (err) {
+      // Not sent is not lost: crossdock could not hand the probe to the source cluster.
+      s.pending.delete(seq);
+      s.unmeasurable = `the source cluster did not confirm a probe: ${err instanceof Error ? err.message : 'failed'}`;
+    }
+  }
+
+  private received(content: Buffer): void {
+    const now = performance.now();
+    let b: ProbeBody;
+    try {
+      b = JSON.parse(content.toString('utf8')) as ProbeBody;
+    } catch {
+      return;
+    }
+    if (b?.i !== this.instanceId || typeof b.p !== 'string' || typeof b.s !== 'number') return;
+    if (b.p.startsWith('loop:')) {
+      const l = this.loops.get(b.p.slice(5));
+      const sent = l?.pending.get(b.s);
+      if (!l || sent === undefined) return;
+      l.pending.delete(b.s);
+      l.window.push({ at: now, ms: now - sent });
+      const cutoff = now - this.env.PROBE_WINDOW_MS;
+      while (l.window.length && l.window[0].at < cutoff) l.window.shift();
+      return;
+    }
+    const s = this.paths.get(b.p);
+    const sent = s?.pending.get(b.s);
+    if (!s || sent === undefined) return; // late (already counted lost) or a replay
+    s.pending.delete(b.s);
+    const raw = now - sent;
+    const lag = Math.max(0, raw - this.baseline(s.path));
+    const outage = s.outage.delete(b.s);
+    this.resolve(s, outage ? { at: now, lagMs: lag, outage } : { at: now, lagMs: lag });
+    this.metrics.lag.observe({ path: s.path.id }, lag / 1000);
+    this.samples.push({
+      pathId: s.path.id,
+      at: new Date(),
+      seq: b.s,
+      lagMs: lag,
+      rawMs: raw,
+      lost: false,
+    });
+  }
+
+  /** crossdock's own legs: half the loopback time at each end (median over the window). */
+  baseline(p: ProbePath): number {
+    const half = (id: string) =>
+      (percentile(this.loops.get(id)?.window.map((w) => w.ms) ?? [], 0.5) ?? 0) / 2;
+    return half(p.fromClusterId) + half(p.toClusterId);
+  }
+
+  private resolve(s: PathState, r: ResolvedProbe): void {
+    s.window.push(r);
+    const cutoff = r.at - this.env.PROBE_WINDOW_MS;
+    while (s.window.length && s.window[0].at < cutoff) s.window.shift();
+  }
+
+  private expire(s: PathState, now: number): void {
+    for (const [seq, sent] of s.pending) {
+      if (now - sent <= s.downAfterMs) continue;
+      s.pending.delete(seq);
+      this.resolve(s, { at: now, lagMs: null });
+      this.metrics.lost.inc({ path: s.path.id });
+      this.samples.push({
+        pathId: s.path.id,
+        at: new Date(),
+        seq,
+        lagMs: null,
+        rawMs: null,
+        lost: true,
+      });
+    }
+  }
+
+  private view(s: PathState): PathView {
+    const now = performance.now();
+    let oldest: number | null = null;
+    for (const sent of s.pending.values()) oldest = Math.max(oldest ?? 0, now - sent);
+    const v = pathView(s.window, oldest, s.downAfterMs);
+    return s.unmeasurable ? { ...v, unmeasurable: s.unmeasurable } : v;
+  }
+
+  private async poll(clusters: Set<string>, model: ProbeModel): Promise<void> {
+    const held = [...this.paths.values()].flatMap((s) => s.path.linkIds);
+    const links = model.links.filter((l) => held.includes(l.id));
+    await Promise.all(
+      [...clusters].map(async (id) => {
+        try {
+          const access = await this.clusters.access(id);
+          const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+          this.facts.set(
+            id,
+            await readClusterFacts(id, client, {
+              federationLinks: links.some((l) => l.kind === 'federation' && l.toClusterId === id),
+              shovels: links.some((l) => l.kind === 'shovel' && l.fromClusterId === id),
+              queues: links.some((l) => l.fromClusterId === id),
+              exchanges: links.some((l) => l.targetPrefix !== null && l.toClusterId === id),
+            }),
+          );
+        } catch (err) {
+          this.facts.set(id, {
+            clusterId: id,
+            readAt: Date.now(),
+            alarms: [],
+            federationLinks: [],
+            shovels: [],
+            queues: new Map(),
+            exchanges: new Set(),
+            error: err instanceof Error ? err.message : 'cluster not readable',
+          });
+        }
+      }),
+    );
+  }
+
+  private async evaluate(): Promise<void> {
+    const model = this.model;
+    if (!model) return;
+    const views = new Map<string, PathView>();
+    for (const s of this.paths.values()) {
+      const v = this.view(s);
+      s.lastStatus = v.status;
+      views.set(s.path.id, v);
+      this.metrics.pathUp.set({ path: s.path.id }, v.status === 'up' ? 1 : 0);
+    }
+    const held = [...this.paths.values()].flatMap((s) =>
+      s.path.linkIds.map((id) => [id, s] as const),
+    );
+    for (const [linkId, s] of held) {
+      const link = model.links.find((l) => l.id === linkId);
+      if (!link) continue;
+      await this.recorder.evaluate({
+        link,
+        model,
+        pathId: s.path.id,
+        path: views.get(s.path.id) ?? null,
+        facts: this.facts,
+        thresholds: this.thresholdsFor(model, linkId),
+        instanceId: this.instanceId,
+      });
+    }
+  }
+
+  private async flush(): Promise<void> {
+    this.lastFlush = Date.now();
+    if (this.samples.length === 0) return;
+    const batch = this.samples;
+    this.samples = [];
+    try {
+      await this.ds.query(
+        `INSERT INTO probe_samples (path_id, at, seq, lag_ms, raw_ms, lost, instance_id)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::real[], $5::real[], $6::bool[], $7::text[])`,
+        [
+          batch.map((b) => b.pathId),
+          batch.map((b) => b.at),
+          batch.map((b) => b.seq),
+          batch.map((b) => b.lagMs),
+          batch.map((b) => b.rawMs),
+          batch.map((b) => b.lost),
+          batch.map(() => this.instanceId),
+        ],
+      );
+    } catch {
+      // Postgres away: keep a bounded backlog and retry on the next flush.
+      this.samples = [...batch, ...this.samples].slice(-50000);
+    }
+  }
+
+  /** Per-minute rollups of finished minutes, then raw samples past retention go. */
+  private async retention(): Promise<void> {
+    this.lastRetention = Date.now();
+    try {
+      await this.ds.query(
+        `INSERT INTO probe_rollups (path_id, bucket, samples, lost, lag_p50_ms, lag_p95_ms, lag_max_ms)
+         SELECT path_id, date_trunc('minute', at), count(*), count(*) FILTER (WHERE lost),
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_ms),
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_ms), max(lag_ms)
+           FROM probe_samples
+          WHERE at >= date_trunc('minute', now()) - interval '10 minutes' AND at < date_trunc('minute', now())
+          GROUP BY 1, 2
+         ON CONFLICT (path_id, bucket) DO UPDATE SET samples = EXCLUDED.samples, lost = EXCLUDED.lost,
+           lag_p50_ms = EXCLUDED.lag_p50_ms, lag_p95_ms = EXCLUDED.lag_p95_ms, lag_max_ms = EXCLUDED.lag_max_ms`,
+      );
+      await this.ds.query(
+        `DELETE FROM probe_samples WHERE at < now() - make_interval(hours => $1)`,
+        [this.env.PROBE_RETENTION_HOURS],
+      );
+      await this.ds.query(`DELETE FROM probe_rollups WHERE bucket < now() - interval '30 days'`);
+    } catch {
+      // next time
+    }
+  }
+}
+
+const toRow = (l: LinkModel) => ({
+  id: l.id,
+  fromClusterId: l.fromClusterId,
+  toClusterId: l.toClusterId,
+  paused: l.paused,
+});
+
+/** The queue a path's probes arrive in, on the destination cluster. */
+export function consumeQueue(p: ProbePath): string {
+  return p.kind === 'federation'
+    ? probeNames.federationQueue(p.fromClusterId)
+    : probeNames.shovelDestination(p.fromClusterId);
+}

@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { ClustersModule } from '../clusters/clusters.module';
+import { MetricsModule } from '../metrics/metrics.module';
+import { HealthRecorder } from './health-recorder';
+import { HealthService } from './health.service';
+import { ProbeMetrics } from './probe-metrics';
+import { ProbeService } from './probe.service';
+import { ProbesController } from './probes.controller';
+
+@Module({
+  imports: [ClustersModule, AuditModule, MetricsModule],
+  controllers: [ProbesController],
+  providers: [ProbeService, HealthRecorder, HealthService, ProbeMetrics],
+  exports: [ProbeService],
+})
+export class ProbesModule {}
