@@ -1,0 +1,108 @@
+import {
+  defaultThresholds,
+  evaluateLinkHealth,
+  pathView,
+  percentile,
+  worst,
+  type LinkHealthInput,
+} from './link-health';
+
+const thresholds = defaultThresholds({ expectedRttMs: 50, probeIntervalMs: 1000 });
+const up = pathView([{ at: 1, lagMs: 10 }], null, thresholds.downAfterMs);
+
+const base = (over: Partial<LinkHealthInput> = {}): LinkHealthInput => ({
+  kind: 'federation',
+  paused: false,
+  path: up,
+  broker: { expected: 1, observed: 1, running: 1, problems: [] },
+  alarms: [],
+  backlog: null,
+  thresholds,
+  ...over,
+});
+
+describe('link health', () => {
+  it('derives thresholds from the expected round trip and the probe interval', () => {
+    expect(thresholds).toEqual({
+      lagDegradedMs: 150,
+      downAfterMs: 1250,
+      backlogDegradedMessages: 1000,
+    });
+    expect(defaultThresholds({ expectedRttMs: 400, probeIntervalMs: 1000 })).toMatchObject({
+      lagDegradedMs: 850,
+      downAfterMs: 1250,
+    });
+  });
+
+  it('is healthy when probes cross in time and the broker link runs', () => {
+    expect(evaluateLinkHealth(base())).toEqual({ state: 'healthy', reasons: [] });
+  });
+
+  it('calls a link whose policy matches nothing missing (expected 1, observed 0)', () => {
+    const v = evaluateLinkHealth(
+      base({ broker: { expected: 1, observed: 0, running: 0, problems: [] } }),
+    );
+    expect(v.state).toBe('down');
+    expect(v.reasons[0]).toMatchObject({
+      code: 'missing',
+      detail: 'expected 1 broker link(s), observed 0',
+    });
+  });
+
+  it('is down when a probe is overdue, whatever the broker says', () => {
+    const path = pathView([{ at: 1, lagMs: 10 }], 2000, thresholds.downAfterMs);
+    const v = evaluateLinkHealth(base({ path }));
+    expect(v.state).toBe('down');
+    expect(v.reasons.map((r) => r.code)).toEqual(['probe-overdue']);
+  });
+
+  it('names an alarm as degraded, and keeps down when probes also stop', () => {
+    const alarms = [
+      { side: 'destination' as const, cluster: 'dc2', node: 'n1', alarm: 'memory' as const },
+    ];
+    expect(evaluateLinkHealth(base({ alarms })).state).toBe('degraded');
+    const lost = pathView([{ at: 1, lagMs: null }], null, thresholds.downAfterMs);
+    const v = evaluateLinkHealth(base({ kind: 'shovel', alarms, path: lost }));
+    expect(v.state).toBe('down');
+    expect(v.reasons.map((r) => r.code).sort()).toEqual(['alarm', 'probe-overdue']);
+  });
+
+  it('is degraded by lag p95 over the limit and by a growing backlog', () => {
+    const slow = pathView(
+      Array.from({ length: 20 }, (_, i) => ({ at: i, lagMs: 400 })),
+      null,
+      thresholds.downAfterMs,
+    );
+    expect(evaluateLinkHealth(base({ path: slow })).reasons[0].code).toBe('lag');
+    const backlog = { messages: 5000, history: [1000, 3000, 5000], maxStalenessMs: 6000 };
+    expect(evaluateLinkHealth(base({ backlog })).reasons[0].code).toBe('backlog-growing');
+    const flat = { messages: 5000, history: [5000, 5000, 5000], maxStalenessMs: 6000 };
+    expect(evaluateLinkHealth(base({ backlog: flat })).state).toBe('healthy');
+  });
+
+  it('leaves probes delivered after an outage out of the lag percentiles', () => {
+    const v = pathView(
+      [
+        { at: 1, lagMs: 10 },
+        { at: 2, lagMs: null },
+        { at: 3, lagMs: 900, outage: true },
+        { at: 4, lagMs: 12 },
+      ],
+      null,
+      thresholds.downAfterMs,
+    );
+    expect(v).toMatchObject({ status: 'up', lagP95Ms: 12, lost: 1, sent: 4 });
+  });
+
+  it('is unknown without probe data or when paused', () => {
+    expect(evaluateLinkHealth(base({ path: null })).state).toBe('unknown');
+    expect(evaluateLinkHealth(base({ paused: true })).reasons[0].code).toBe('paused');
+  });
+
+  it('orders states and percentiles as documented', () => {
+    expect(worst(['healthy', 'unknown', 'degraded'])).toBe('degraded');
+    expect(worst([])).toBe('healthy');
+    expect(percentile([5, 1, 3], 0.5)).toBe(3);
+    expect(percentile([], 0.5)).toBeNull();
+  });
+});
