@@ -263,13 +263,32 @@ describe('lag probes and link health', () => {
     });
     expect(Date.now() - cutAt).toBeLessThanOrEqual(3 * interval);
     expect((await ctl('POST', '/proxies/dc1/restore')).status).toBe(200);
-    // The silenced connection stays dead until the heartbeat notices; then the link reconnects.
+    // The silenced connection stays "running" until the heartbeat notices it; the link then goes
+    // and comes back. The 3-interval clock starts when the broker lists it running again.
+    let wentAway = false;
+    let reconnectedAt = 0;
+    await eventually(
+      async () => {
+        const links = await m2.request<{ upstream: string; status: string }[]>(
+          'GET',
+          `/api/federation-links/${enc(vhost)}`,
+        );
+        const running = links.some(
+          (l) => l.upstream === 'crossdock.up.orders' && l.status === 'running',
+        );
+        if (!running) wentAway = true;
+        if (wentAway && running) reconnectedAt = Date.now();
+        return reconnectedAt > 0;
+      },
+      { timeoutMs: 150000, intervalMs: 100, description: 'the broker link reconnected' },
+    );
     await eventually(async () => (await health('federation', fedId)).state === 'healthy', {
-      timeoutMs: 90000,
-      intervalMs: 250,
-      description: 'healthy after heartbeats replaced the silent connection',
+      timeoutMs: 20000,
+      intervalMs: 50,
+      description: 'healthy after the reconnect',
     });
-  }, 150000);
+    expect(Date.now() - reconnectedAt).toBeLessThanOrEqual(3 * interval + 500);
+  }, 200000);
 
   it('names a memory alarm on the destination: shovel down or degraded, federation degraded', async () => {
     await eventually(

@@ -23,7 +23,13 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const logFile = join(logDir, `app-${Date.now()}-${randomBytes(3).toString('hex')}.log`);
   const saved: Record<string, string | undefined> = {};
   // Background reconciliation is off unless a test asks for it (it would chase fixture clusters).
-  const merged = { LOG_FILE: logFile, NODE_ENV: 'test', RECONCILE_ENABLED: 'false', PROBES_ENABLED: 'false', ...env };
+  const merged = {
+    LOG_FILE: logFile,
+    NODE_ENV: 'test',
+    RECONCILE_ENABLED: 'false',
+    PROBES_ENABLED: 'false',
+    ...env,
+  };
   for (const [k, v] of Object.entries(merged)) {
     saved[k] = process.env[k];
     process.env[k] = v;

@@ -79,8 +79,14 @@ export class TestManagement {
     return vhost;
   }
 
+  /**
+   * Deletes the test's vhost, and crossdock's probe vhost with it: that one is shared by every
+   * test app on these brokers, and probe objects left by one spec (with that spec's link-user
+   * password) would otherwise keep reconnecting through the rest of the run.
+   */
   async deleteVhost(vhost: string): Promise<void> {
-    await this.request('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
+    for (const v of [vhost, 'crossdock.probe'])
+      await this.request('DELETE', `/api/vhosts/${encodeURIComponent(v)}`).catch(() => undefined);
   }
 }
 
