@@ -11,6 +11,7 @@ import { CryptoModule } from './common/crypto/crypto.module';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
+import { OverflowModule } from './overflow/overflow.module';
 import { ProbesModule } from './probes/probes.module';
 import { ReconciliationModule } from './reconciliation/reconciliation.module';
 import { SitesModule } from './sites/sites.module';
@@ -43,6 +44,7 @@ import { MetricsModule } from './metrics/metrics.module';
     ObservationModule,
     ReconciliationModule,
     ProbesModule,
+    OverflowModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

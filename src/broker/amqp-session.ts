@@ -243,6 +243,29 @@ export class AmqpSession {
 
   private pubOpening?: Promise<ConfirmChannel>;
 
+  /**
+   * Ready messages in a queue, live (a passive declare: no statistics delay), on a throw-away
+   * channel because a missing queue closes the channel it is asked on. Null when not readable.
+   */
+  async messageCount(queue: string): Promise<number | null> {
+    const conn = this.conn;
+    if (!conn) return null;
+    let ch: Channel | undefined;
+    try {
+      ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      const ok = await ch.checkQueue(queue);
+      return ok.messageCount;
+    } catch (err) {
+      this.lastError = redactString(
+        `check ${queue}: ${err instanceof Error ? err.message : 'failed'}`,
+      );
+      return null;
+    } finally {
+      await ch?.close().catch(() => undefined);
+    }
+  }
+
   private readonly bound = new Map<string, number>();
 
   /** Binds queue to exchange once per connection, on a throw-away channel (a 404 closes it). */

@@ -104,6 +104,19 @@ export class EnvironmentVariables {
   @IsIn(['true', 'false'])
   RECONCILE_ENABLED: 'true' | 'false' = 'true';
 
+  /** Whether this instance evaluates overflow rules. */
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  OVERFLOW_ENABLED: 'true' | 'false' = 'true';
+
+  /** Overflow rule evaluation cadence. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  OVERFLOW_INTERVAL_MS = 1000;
+
   /** Whether this instance runs lag probes and link health evaluation. */
   @IsOptional()
   @IsIn(['true', 'false'])

@@ -92,7 +92,7 @@ export class HealthRecorder {
           `${side} cluster ${model.clusterName(f?.clusterId ?? '')} not readable: ${f?.error}`,
       );
     return {
-      kind: link.kind,
+      kind: link.kind === 'federation' ? 'federation' : 'shovel',
       paused: link.paused,
       path: i.path,
       broker: this.brokerView(link, link.kind === 'federation' ? to : from),

@@ -194,7 +194,8 @@ export class HealthService {
   async paths(): Promise<(ProbePath & { lastMinute: Record<string, unknown> })[]> {
     const rows = (await this.ds.query(
       `SELECT id, upstream_cluster_id AS a, downstream_cluster_id AS b, paused, 'federation' AS k, seq FROM federation_links
-       UNION ALL SELECT id, source_cluster_id, destination_cluster_id, paused, 'shovel', seq FROM shovels ORDER BY seq`,
+       UNION ALL SELECT id, source_cluster_id, destination_cluster_id, paused, 'shovel', seq FROM shovels
+       UNION ALL SELECT id, cluster_id, remote_cluster_id, NOT enabled, 'shovel', seq FROM overflow_rules ORDER BY seq`,
     )) as { id: string; a: string; b: string; paused: boolean; k: LinkKind }[];
     const row = (r: (typeof rows)[number]) => ({
       id: r.id,

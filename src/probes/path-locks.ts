@@ -1,7 +1,5 @@
 import { Client } from 'pg';
 
-const key = `hashtextextended('crossdock:probe:' || p, 0)`;
-
 /**
  * Session advisory locks for probe paths, all on one dedicated connection: a path is probed by
  * the instance holding its lock, and the locks vanish with the connection (a dead replica, a
@@ -13,11 +11,17 @@ export class PathLocks {
   private readonly held = new Set<string>();
   private connecting?: Promise<Client | undefined>;
 
+  private readonly key: string;
+
   constructor(
     private readonly url: string,
     private readonly connectTimeoutMs: number,
     private readonly idleTimeoutMs: number,
-  ) {}
+    /** Lock key namespace: 'probe' (paths), 'overflow' (rules). */
+    private readonly namespace = 'probe',
+  ) {
+    this.key = `hashtextextended('crossdock:${this.namespace}:' || p, 0)`;
+  }
 
   get paths(): ReadonlySet<string> {
     return this.held;
@@ -29,7 +33,7 @@ export class PathLocks {
       const c = new Client({
         connectionString: this.url,
         connectionTimeoutMillis: this.connectTimeoutMs,
-        application_name: 'crossdock-probe-locks',
+        application_name: `crossdock-${this.namespace}-locks`,
       });
       c.on('error', () => this.drop(c));
       c.on('end', () => this.drop(c));
@@ -64,12 +68,14 @@ export class PathLocks {
     const take = wanted.filter((p) => !this.held.has(p));
     try {
       if (release.length) {
-        await c.query(`SELECT pg_advisory_unlock(${key}) FROM unnest($1::text[]) AS p`, [release]);
+        await c.query(`SELECT pg_advisory_unlock(${this.key}) FROM unnest($1::text[]) AS p`, [
+          release,
+        ]);
         for (const p of release) this.held.delete(p);
       }
       if (take.length) {
         const res = await c.query<{ p: string; ok: boolean }>(
-          `SELECT p, pg_try_advisory_lock(${key}) AS ok FROM unnest($1::text[]) AS p`,
+          `SELECT p, pg_try_advisory_lock(${this.key}) AS ok FROM unnest($1::text[]) AS p`,
           [take],
         );
         for (const r of res.rows) if (r.ok) this.held.add(r.p);

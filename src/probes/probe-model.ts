@@ -4,7 +4,8 @@ import type { HealthReason, HealthState, HealthThresholds } from './link-health'
 /** One user link as the probes and the health evaluation see it (both kinds, one shape). */
 export interface LinkModel {
   id: string;
-  kind: 'federation' | 'shovel';
+  /** Overflow rules travel as shovels (their path gates the overflow); they have no link health. */
+  kind: 'federation' | 'shovel' | 'overflow';
   name: string;
   /** Federation links: exchange or queue federation. */
   federationKind: 'exchange' | 'queue' | null;
@@ -47,6 +48,10 @@ export async function loadLinkModel(ds: DataSource): Promise<ProbeModel> {
        SELECT id, 'shovel', name, NULL, source_cluster_id, destination_cluster_id, source_vhost,
               destination_vhost, '{}'::text[], NULL, source_queue, paused, seq
          FROM shovels
+       UNION ALL
+       SELECT id, 'overflow', name, NULL, cluster_id, remote_cluster_id, vhost, remote_vhost,
+              '{}'::text[], NULL, queue, NOT enabled, seq
+         FROM overflow_rules
        ORDER BY seq`,
     ) as Promise<Record<string, unknown>[]>,
     ds.query(`SELECT id, broker_cluster_name, site_id, version FROM clusters`) as Promise<

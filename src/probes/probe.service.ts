@@ -138,6 +138,38 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     await this.locks?.close();
   }
 
+  /**
+   * Is data crossing this path now? From memory when this instance probes it, else from the
+   * stored samples (flushed every 2 s), so any replica can gate on any path.
+   */
+  async pathStatus(pathId: string): Promise<{ up: boolean; reason: string }> {
+    const s = this.paths.get(pathId);
+    if (s) {
+      const v = this.view(s);
+      if (v.unmeasurable) return { up: false, reason: v.unmeasurable };
+      if (v.status === 'up') return { up: true, reason: 'probes are crossing' };
+      return {
+        up: false,
+        reason:
+          v.status === 'down' ? 'probes are not crossing the path' : 'no probe has crossed yet',
+      };
+    }
+    const [row] = (await this.ds.query(
+      `SELECT lost, extract(epoch FROM now() - at) * 1000 AS age_ms FROM probe_samples
+        WHERE path_id = $1 ORDER BY at DESC LIMIT 1`,
+      [pathId],
+    )) as { lost: boolean; age_ms: number }[];
+    if (!row) return { up: false, reason: 'no probe has crossed this path yet' };
+    if (row.lost) return { up: false, reason: 'the last probe on the path was lost' };
+    const limit = 3 * this.env.PROBE_INTERVAL_MS + 2500;
+    if (Number(row.age_ms) > limit)
+      return {
+        up: false,
+        reason: `no probe crossed the path for ${Math.round(Number(row.age_ms))} ms`,
+      };
+    return { up: true, reason: 'probes are crossing' };
+  }
+
   /** Paths this instance holds, with their live view (for the API and metrics). */
   heldPaths(): { id: string; path: ProbePath; view: PathView }[] {
     return [...this.paths.values()].map((s) => ({
@@ -182,7 +214,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     const model = this.model;
     const all = probePaths(
       model.links.filter((l) => l.kind === 'federation').map(toRow),
-      model.links.filter((l) => l.kind === 'shovel').map(toRow),
+      model.links.filter((l) => l.kind !== 'federation').map(toRow),
     );
     const held = await (this.locks as PathLocks).sync(all.map((p) => p.id));
     for (const id of [...this.paths.keys()]) if (!held.has(id)) await this.dropPath(id);
@@ -463,7 +495,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     );
     for (const [linkId, s] of held) {
       const link = model.links.find((l) => l.id === linkId);
-      if (!link) continue;
+      if (!link || link.kind === 'overflow') continue;
       await this.recorder.evaluate({
         link,
         model,

@@ -59,6 +59,14 @@ export interface RegistrySnapshot {
     priority: number;
     definition: Record<string, unknown>;
   }[];
+  /** Overflow rules' spill paths, probed like shovels (their shovels are the overflow engine's). */
+  overflowShovels?: {
+    id: string;
+    sourceClusterId: string;
+    destinationClusterId: string;
+    settings: ShovelSettings;
+    paused: boolean;
+  }[];
   /** Names of exchanges/queues known to exist per vhost: decides regex overlaps. */
   known: Record<string, { queues: string[]; exchanges: string[] }>;
   /** Bound for federation backlog queues on the upstream side (the guard policy). */
@@ -84,7 +92,11 @@ export const upstreamName = (linkName: string) => `${managedPrefix}up.${linkName
 export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
 
 /** amqp URIs to reach a cluster from another site: its site's load balancer, else its link endpoints. */
-export function linkUris(s: RegistrySnapshot, clusterId: string, vhost: string): string[] {
+export function linkUris(
+  s: Pick<RegistrySnapshot, 'clusters' | 'sites' | 'linkCredentials'>,
+  clusterId: string,
+  vhost: string,
+): string[] {
   const c = s.clusters[clusterId];
   const cred = s.linkCredentials[clusterId];
   if (!c || !cred) return [];
@@ -263,7 +275,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   const probes = compileProbeObjects({
     clusterId: me,
     federationLinks: s.federationLinks,
-    shovels: s.shovels,
+    shovels: [...s.shovels, ...(s.overflowShovels ?? [])],
     uris: (id) => linkUris(s, id, probeVhost),
   });
   objects.push(...probes.objects);

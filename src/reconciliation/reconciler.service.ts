@@ -185,10 +185,20 @@ export class ReconcilerService {
       this.env.FEDERATION_QUEUE_MAX_BYTES,
     );
     const desired = compileCluster(snapshot);
-    const ledger = (await this.ds.query(
+    const fullLedger = (await this.ds.query(
       `SELECT kind, vhost, name, owner FROM managed_objects WHERE cluster_id = $1`,
       [clusterId],
     )) as LedgerEntry[];
+    // Spill shovels belong to the overflow engine: a pass neither recreates one that ended by
+    // design nor deletes a running one, so they leave the comparison on both sides.
+    const engineOwned = new Set(
+      fullLedger.filter((e) => e.owner.startsWith('overflow:')).map((e) => objectId(e)),
+    );
+    const ledger = fullLedger.filter((e) => !engineOwned.has(objectId(e)));
+    observed = {
+      ...observed,
+      objects: observed.objects.filter((o) => !engineOwned.has(objectId(o))),
+    };
     // Ledger rows whose object is neither wanted nor on the broker (a crash between the ledger
     // write and the broker write): forget them, under the lock, after a full observation.
     const present = new Set(observed.objects.map((o) => objectId(o)));

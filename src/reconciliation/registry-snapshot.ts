@@ -83,10 +83,36 @@ export async function loadSnapshot(
     )
     .orderBy('p.seq')
     .getMany();
+  // Overflow rules spill through a shovel: their path is probed like a shovel's (the gate).
+  const overflow = (await ds.query(
+    `SELECT id, cluster_id, remote_cluster_id, prefetch, enabled FROM overflow_rules
+      WHERE cluster_id = $1 OR remote_cluster_id = $1 ORDER BY seq`,
+    [clusterId],
+  )) as {
+    id: string;
+    cluster_id: string;
+    remote_cluster_id: string;
+    prefetch: number;
+    enabled: boolean;
+  }[];
+  const overflowShovels = overflow.map((r) => ({
+    id: `overflow:${r.id}`,
+    sourceClusterId: r.cluster_id,
+    destinationClusterId: r.remote_cluster_id,
+    settings: {
+      ackMode: 'on-confirm' as const,
+      prefetchCount: r.prefetch,
+      reconnectDelaySeconds: 1,
+    },
+    paused: !r.enabled,
+  }));
   // Only the clusters this one connects to need their link credentials.
   const remote = new Set([
     ...links.filter((l) => l.downstreamClusterId === clusterId).map((l) => l.upstreamClusterId),
     ...shovels.filter((s) => s.sourceClusterId === clusterId).map((s) => s.destinationClusterId),
+    ...overflowShovels
+      .filter((s) => s.sourceClusterId === clusterId)
+      .map((s) => s.destinationClusterId),
   ]);
   const linkCredentials: RegistrySnapshot['linkCredentials'] = {};
   for (const id of remote)
@@ -131,6 +157,7 @@ export async function loadSnapshot(
       ]),
     ),
     linkCredentials,
+    overflowShovels,
     federationLinks: links,
     shovels,
     policies,
@@ -143,7 +170,8 @@ export async function loadSnapshot(
 export async function isLinkTarget(ds: DataSource, clusterId: string): Promise<string[]> {
   const rows = (await ds.query(
     `SELECT upstream_vhost AS vhost, paused FROM federation_links WHERE upstream_cluster_id = $1
-     UNION SELECT destination_vhost, paused FROM shovels WHERE destination_cluster_id = $1`,
+     UNION SELECT destination_vhost, paused FROM shovels WHERE destination_cluster_id = $1
+     UNION SELECT remote_vhost, NOT enabled FROM overflow_rules WHERE remote_cluster_id = $1`,
     [clusterId],
   )) as { vhost: string; paused: boolean }[];
   // Live links also bring their probe path, which connects into crossdock's probe vhost.

@@ -1,0 +1,86 @@
+import { decide, drainTimeoutMs, type DecideInput } from './overflow-decide';
+
+const base = (over: Partial<DecideInput> = {}): DecideInput => ({
+  enabled: true,
+  state: 'inactive',
+  since: 0,
+  now: 10000,
+  depth: 0,
+  high: 1000,
+  low: 100,
+  minHoldMs: 2000,
+  shovelPresent: false,
+  gateClosed: null,
+  spillIdle: null,
+  ...over,
+});
+
+describe('overflow decisions', () => {
+  it('activates at the high watermark, not below', () => {
+    expect(decide(base({ depth: 999 }))).toMatchObject({ state: 'inactive', action: 'none' });
+    expect(decide(base({ depth: 1000 }))).toMatchObject({ state: 'active', action: 'activate' });
+  });
+
+  it('holds between the watermarks (hysteresis) and for the minimum hold time', () => {
+    const active = { state: 'active' as const, shovelPresent: true };
+    expect(decide(base({ ...active, depth: 500 })).action).toBe('none');
+    expect(decide(base({ ...active, depth: 50, since: 9000 })).state).toBe('active');
+    expect(decide(base({ ...active, depth: 50 }))).toMatchObject({
+      state: 'draining',
+      action: 'none',
+    });
+  });
+
+  it('stays active near empty while the spill still takes what local consumers cannot', () => {
+    const busy = { state: 'active' as const, depth: 0, spillIdle: false };
+    expect(decide(base({ ...busy, shovelPresent: true }))).toMatchObject({
+      state: 'active',
+      action: 'none',
+    });
+    expect(decide(base(busy)).action).toBe('rearm');
+    const idle = base({ state: 'active', shovelPresent: true, depth: 50, spillIdle: true });
+    expect(decide(idle)).toMatchObject({ state: 'draining', action: 'stop' });
+    expect(decide(base({ state: 'active', depth: 0 }))).toMatchObject({
+      state: 'draining',
+      action: 'stop',
+    });
+  });
+
+  it('re-arms a batch that ended by itself while the queue is still above low', () => {
+    expect(decide(base({ state: 'active', depth: 700 }))).toMatchObject({ action: 'rearm' });
+  });
+
+  it('stops the spill shovel only on an empty queue (or after the drain timeout), then goes inactive', () => {
+    expect(decide(base({ state: 'draining', shovelPresent: true, depth: 10 })).action).toBe('none');
+    expect(decide(base({ state: 'draining', shovelPresent: true, depth: 0 })).action).toBe('stop');
+    const late = base({
+      state: 'draining',
+      shovelPresent: true,
+      depth: 10,
+      now: drainTimeoutMs + 1,
+    });
+    expect(decide(late).action).toBe('stop');
+    expect(decide(base({ state: 'draining', depth: 10 }))).toMatchObject({ state: 'inactive' });
+    expect(decide(base({ state: 'draining', depth: 5000 })).action).toBe('activate');
+  });
+
+  it('suspends with the reason when the remote side is unhealthy, and never loses the state', () => {
+    const gateClosed = 'remote link unhealthy: probes are not crossing the path';
+    const stop = decide(base({ state: 'active', shovelPresent: true, depth: 5000, gateClosed }));
+    expect(stop).toMatchObject({ state: 'suspended', action: 'stop' });
+    expect(stop.reason).toContain('nothing is lost');
+    expect(decide(base({ state: 'suspended', depth: 5000, gateClosed })).state).toBe('suspended');
+    expect(decide(base({ state: 'suspended', depth: 5000 })).action).toBe('activate');
+    expect(decide(base({ state: 'suspended', depth: 50, gateClosed })).state).toBe('inactive');
+  });
+
+  it('changes nothing when the depth cannot be read, and stops when disabled', () => {
+    expect(decide(base({ state: 'active', depth: null }))).toMatchObject({
+      state: 'active',
+      action: 'none',
+    });
+    expect(decide(base({ enabled: false, state: 'active', shovelPresent: true })).action).toBe(
+      'stop',
+    );
+  });
+});

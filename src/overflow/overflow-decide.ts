@@ -1,0 +1,126 @@
+/**
+ * The overflow state machine, pure: inactive -> active -> draining -> inactive, plus suspended
+ * while the remote side is unhealthy. Hysteresis: activate at the high watermark, stop at the
+ * low one, never before the minimum hold time.
+ */
+export type OverflowState = 'inactive' | 'active' | 'draining' | 'suspended';
+export type OverflowAction = 'none' | 'activate' | 'rearm' | 'stop';
+
+export interface DecideInput {
+  enabled: boolean;
+  state: OverflowState;
+  /** When the current state began (ms, same clock as now). */
+  since: number;
+  now: number;
+  /** Ready messages in the busy queue; null when it could not be read. */
+  depth: number | null;
+  high: number;
+  low: number;
+  minHoldMs: number;
+  /** The spill shovel exists on the broker. */
+  shovelPresent: boolean;
+  /** Why diverting is not allowed now (remote link unhealthy, remote target full), or null. */
+  gateClosed: string | null;
+  /**
+   * The spill shovel consumes at a lower priority than local consumers, so it only gets what
+   * they cannot take: it is idle (moved nothing for a while) exactly when local consumers keep
+   * up again. Overflow stays on while it is not, even with the queue near empty; stopping an
+   * idle shovel also leaves nothing in flight to arrive twice. null: not measurable.
+   */
+  spillIdle: boolean | null;
+}
+
+export interface Decision {
+  state: OverflowState;
+  action: OverflowAction;
+  reason: string;
+}
+
+export function decide(i: DecideInput): Decision {
+  const d = i.depth;
+  if (!i.enabled) {
+    return i.shovelPresent
+      ? { state: 'draining', action: 'stop', reason: 'rule disabled: stopping the spill shovel' }
+      : { state: 'inactive', action: 'none', reason: 'rule disabled' };
+  }
+  if (d === null) {
+    // Cannot see the queue: change nothing (an active batch is bounded by its delete-after).
+    return { state: i.state, action: 'none', reason: 'queue depth not readable' };
+  }
+  if (i.gateClosed) {
+    if (i.shovelPresent)
+      return {
+        state: 'suspended',
+        action: 'stop',
+        reason: `overflow suspended (${i.gateClosed}); publishers see the queue grow, nothing is lost`,
+      };
+    const pressing = d >= i.high || (i.state === 'suspended' && d > i.low);
+    return pressing
+      ? {
+          state: 'suspended',
+          action: 'none',
+          reason: `depth ${d} >= high ${i.high} but overflow is suspended (${i.gateClosed}); publishers see the queue grow, nothing is lost`,
+        }
+      : { state: 'inactive', action: 'none', reason: `depth ${d} below high ${i.high}` };
+  }
+  switch (i.state) {
+    case 'inactive':
+    case 'suspended':
+      return d >= i.high
+        ? { state: 'active', action: 'activate', reason: `depth ${d} >= high ${i.high}` }
+        : { state: 'inactive', action: 'none', reason: `depth ${d} below high ${i.high}` };
+    case 'active': {
+      const held = i.now - i.since >= i.minHoldMs;
+      if (d <= i.low && held && i.spillIdle === true)
+        return {
+          state: 'draining',
+          action: 'stop',
+          reason: `depth ${d} <= low ${i.low} and the spill is idle (local consumers keep up): stopping it`,
+        };
+      if (d <= i.low && held && i.spillIdle === null)
+        return {
+          state: 'draining',
+          action: i.shovelPresent ? 'none' : 'stop',
+          reason: `depth ${d} <= low ${i.low} after the minimum hold: the spill shovel stops once the queue is empty`,
+        };
+      if (!i.shovelPresent)
+        return { state: 'active', action: 'rearm', reason: `batch done, depth ${d}` };
+      return {
+        state: 'active',
+        action: 'none',
+        reason:
+          d <= i.low
+            ? `depth ${d} <= low ${i.low} but the spill is still taking what local consumers cannot`
+            : `diverting: depth ${d}`,
+      };
+    }
+    case 'draining': {
+      if (d >= i.high)
+        return {
+          state: 'active',
+          action: i.shovelPresent ? 'none' : 'activate',
+          reason: `depth ${d} >= high ${i.high} again`,
+        };
+      if (!i.shovelPresent)
+        return { state: 'inactive', action: 'none', reason: `drained: depth ${d}` };
+      // Stopping a shovel with messages in flight requeues them after the remote site got them
+      // (duplicates): stop on an empty queue, or after the drain timeout at the latest.
+      if (d === 0)
+        return {
+          state: 'draining',
+          action: 'stop',
+          reason: 'queue empty: stopping the spill shovel',
+        };
+      if (i.now - i.since >= drainTimeoutMs)
+        return {
+          state: 'draining',
+          action: 'stop',
+          reason: `still ${d} messages after ${drainTimeoutMs} ms of draining: stopping (messages in flight may arrive twice)`,
+        };
+      return { state: 'draining', action: 'none', reason: `draining: depth ${d}` };
+    }
+  }
+}
+
+/** How long draining waits for an empty queue before it stops the spill shovel anyway. */
+export const drainTimeoutMs = 60000;

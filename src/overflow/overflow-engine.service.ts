@@ -1,0 +1,490 @@
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Counter, Gauge } from 'prom-client';
+import { DataSource } from 'typeorm';
+import { AuditService, systemActor } from '../audit/audit.service';
+import { AmqpSession } from '../broker/amqp-session';
+import { apiPath, type ManagementClient } from '../broker/management-client';
+import { BrokerNotFoundError } from '../broker/management.errors';
+import { managementClientFor } from '../clusters/cluster-client';
+import { ClustersService } from '../clusters/clusters.service';
+import { SecretBox } from '../common/crypto/secret-box';
+import { AppConfig } from '../config/config.module';
+import { MetricsService } from '../metrics/metrics.service';
+import { PathLocks } from '../probes/path-locks';
+import { ProbeService } from '../probes/probe.service';
+import { probePathId } from '../probes/probe-topology';
+import { managedPrefix } from '../reconciliation/broker-state';
+import { ClusterLock } from '../reconciliation/cluster-lock';
+import { linkUris } from '../reconciliation/compile';
+import { linkUserSecret } from '../reconciliation/registry-snapshot';
+import { decide, type Decision, type OverflowState } from './overflow-decide';
+import { OverflowRuleEntity } from './overflow-rule.entity';
+
+export const spillShovelName = (rule: string) => `${managedPrefix}ov.${rule}`;
+export const overflowOwner = (ruleId: string) => `overflow:${ruleId}`;
+/** Consumer priority of the spill shovel (local consumers default to 0). */
+const spillPriority = -1;
+/** Broker statistics are emitted every 5 s: an ack count unchanged this long means idle. */
+const idleAfterMs = 11000;
+
+const stateValue: Record<OverflowState, number> = {
+  inactive: 0,
+  active: 1,
+  draining: 2,
+  suspended: 3,
+};
+
+/**
+ * Evaluates overflow rules at their own cadence (OVERFLOW_INTERVAL_MS) and applies the one
+ * object each needs, a spill shovel, through a targeted write on that cluster only (under the
+ * cluster's reconcile lock, ledger row first, audited), never through a full reconcile pass.
+ *
+ * The spill shovel reads the busy queue itself with ack-mode on-confirm and a small prefetch:
+ * a message leaves the queue only once the remote site confirmed it, publishers are never
+ * nacked or dead-lettered, classic and quorum queues behave the same. Each batch carries a
+ * numeric src-delete-after (the excess over the low watermark, bounded), so a spill stops by
+ * itself even if crossdock is gone; a shovel that deleted itself is re-armed only by this engine
+ * and only while the queue is still above the low watermark, never by the reconciler.
+ */
+@Injectable()
+export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Overflow');
+  readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly sessions = new Map<string, AmqpSession>();
+  private locks?: PathLocks;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private stopped = false;
+  private readonly depthGauge: Gauge<'rule'>;
+  private readonly stateGauge: Gauge<'rule'>;
+  private readonly activations: Counter<'rule'>;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly probes: ProbeService,
+    private readonly audit: AuditService,
+    private readonly box: SecretBox,
+    private readonly env: AppConfig,
+    metrics: MetricsService,
+  ) {
+    const registers = [metrics.registry];
+    this.depthGauge = new Gauge({
+      name: 'crossdock_overflow_queue_depth',
+      help: 'Ready messages in the queue an overflow rule watches',
+      labelNames: ['rule'],
+      registers,
+    });
+    this.stateGauge = new Gauge({
+      name: 'crossdock_overflow_state',
+      help: '0 inactive, 1 active, 2 draining, 3 suspended',
+      labelNames: ['rule'],
+      registers,
+    });
+    this.activations = new Counter({
+      name: 'crossdock_overflow_activations_total',
+      help: 'Times an overflow rule started diverting',
+      labelNames: ['rule'],
+      registers,
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.env.OVERFLOW_ENABLED !== 'true') return;
+    this.locks = new PathLocks(
+      this.env.DATABASE_URL,
+      this.env.DB_CONNECT_TIMEOUT_MS,
+      Math.max(10000, 5 * this.env.OVERFLOW_INTERVAL_MS),
+      'overflow',
+    );
+    this.timer = setInterval(() => void this.tick(), this.env.OVERFLOW_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    while (this.ticking) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sessions.values()) await s.close();
+    this.sessions.clear();
+    await this.locks?.close();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      const rules = await this.ds.getRepository(OverflowRuleEntity).find({ order: { seq: 'ASC' } });
+      const orphans = (await this.ds.query(
+        `SELECT m.cluster_id, m.vhost, m.name, m.owner FROM managed_objects m
+          WHERE m.owner LIKE 'overflow:%'
+            AND NOT EXISTS (SELECT 1 FROM overflow_rules r WHERE 'overflow:' || r.id::text = m.owner)`,
+      )) as { cluster_id: string; vhost: string; name: string; owner: string }[];
+      const held = await (this.locks as PathLocks).sync([
+        ...rules.map((r) => r.id),
+        ...orphans.map((o) => o.owner),
+      ]);
+      await Promise.all(
+        rules
+          .filter((r) => held.has(r.id))
+          .map((r) => this.evaluate(r).catch((err) => this.warn(r, err))),
+      );
+      for (const o of orphans.filter((x) => held.has(x.owner))) await this.removeOrphan(o);
+    } catch (err) {
+      this.logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'overflow tick failed',
+      );
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private warn(r: OverflowRuleEntity, err: unknown): void {
+    this.logger.warn(
+      { rule: r.name, err: err instanceof Error ? err.message : String(err) },
+      'overflow evaluation failed',
+    );
+  }
+
+  /** A deleted rule's spill shovel goes (its messages stay: on-confirm requeues what is in flight). */
+  private async removeOrphan(o: {
+    cluster_id: string;
+    vhost: string;
+    name: string;
+  }): Promise<void> {
+    const client = await this.client(o.cluster_id);
+    await this.withClusterLock(o.cluster_id, async () => {
+      await this.deleteShovel(client, o.vhost, o.name);
+      await this.ds.query(
+        `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
+        [o.cluster_id, o.vhost, o.name],
+      );
+    });
+  }
+
+  private async session(clusterId: string, vhost: string): Promise<AmqpSession> {
+    const key = `${clusterId}\u0000${vhost}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      const access = await this.clusters.access(clusterId);
+      s = new AmqpSession({
+        endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
+        username: access.username,
+        password: access.password,
+        vhost,
+        connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
+      });
+      this.sessions.set(key, s);
+    }
+    await s.ensure();
+    return s;
+  }
+
+  private async client(clusterId: string): Promise<ManagementClient> {
+    return managementClientFor(
+      await this.clusters.access(clusterId),
+      this.env.BROKER_HTTP_TIMEOUT_MS,
+    );
+  }
+
+  private async evaluate(rule: OverflowRuleEntity): Promise<void> {
+    const depth = await (await this.session(rule.clusterId, rule.vhost)).messageCount(rule.queue);
+    const client = await this.client(rule.clusterId);
+    const name = spillShovelName(rule.name);
+    let shovelPresent = rule.batch !== null;
+    try {
+      await client.get(apiPath`/api/parameters/shovel/${rule.vhost}/${name}`);
+      shovelPresent = true;
+    } catch (err) {
+      if (err instanceof BrokerNotFoundError) shovelPresent = false;
+    }
+    const gateClosed = await this.gate(rule);
+    let batch = rule.batch;
+    // The spill's own progress: acks at the source (= confirmed remotely), from its channel.
+    const acked = shovelPresent && batch ? await this.spillAcked(client, rule) : null;
+    if (batch && acked !== null && acked > batch.acked)
+      batch = { ...batch, acked, ackedChangedAt: new Date().toISOString() };
+    // Statistics are emitted every 5 s: unchanged over two emissions means idle.
+    const spillIdle =
+      batch && acked !== null ? Date.now() - Date.parse(batch.ackedChangedAt) >= idleAfterMs : null;
+    const d = decide({
+      enabled: rule.enabled,
+      state: rule.state,
+      since: rule.stateSince.getTime(),
+      now: Date.now(),
+      depth,
+      high: rule.highWatermark,
+      low: rule.lowWatermark,
+      minHoldMs: rule.minHoldMs,
+      shovelPresent,
+      gateClosed,
+      spillIdle,
+    });
+    let diverted = BigInt(rule.diverted);
+    if (d.action === 'activate' || d.action === 'rearm') {
+      // A batch that ended by itself moved its whole budget.
+      if (batch && !shovelPresent) diverted += BigInt(batch.budget);
+      // The batch limit is a safety net (a spill stops by itself if crossdock is gone), not a
+      // pacing device: a batch that ends mid-burst requeues what it had in flight (duplicates).
+      const budget = rule.batchLimit;
+      const ok = await this.withClusterLock(rule.clusterId, () =>
+        this.putShovel(client, rule, budget),
+      );
+      if (!ok) return; // a reconcile pass holds the cluster: next tick
+      const now = new Date().toISOString();
+      batch = { budget, startedAt: now, acked: 0, ackedChangedAt: now };
+    } else if (d.action === 'stop') {
+      const ok = await this.withClusterLock(rule.clusterId, async () => {
+        await this.deleteShovel(client, rule.vhost, name);
+        await this.ds.query(
+          `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
+          [rule.clusterId, rule.vhost, name],
+        );
+      });
+      if (!ok) return;
+      if (batch) diverted += BigInt(batch.acked);
+      batch = null;
+    } else if (!shovelPresent && batch && d.state !== 'active') {
+      diverted += BigInt(batch.budget);
+      batch = null;
+    }
+    this.depthGauge.set({ rule: rule.name }, depth ?? 0);
+    this.stateGauge.set({ rule: rule.name }, stateValue[d.state]);
+    if (d.action === 'activate') this.activations.inc({ rule: rule.name });
+    await this.record(rule, d, depth, gateClosed, batch, diverted);
+  }
+
+  /**
+   * Messages the spill shovel has acked at the source: its consumer is the one at priority -1 on
+   * a direct (user "none") connection; its channel's ack counter is broker statistics (5 s).
+   */
+  private async spillAcked(
+    client: ManagementClient,
+    rule: OverflowRuleEntity,
+  ): Promise<number | null> {
+    try {
+      const q = await client.get<{
+        consumer_details?: {
+          arguments?: Record<string, unknown>;
+          channel_details?: { name?: string; user?: string };
+        }[];
+      }>(apiPath`/api/queues/${rule.vhost}/${rule.queue}`, {
+        query: { columns: 'consumer_details' },
+      });
+      const spill = (q.consumer_details ?? []).find(
+        (c) => c.arguments?.['x-priority'] === spillPriority && c.channel_details?.user === 'none',
+      );
+      const channel = spill?.channel_details?.name;
+      if (!channel) return null;
+      const ch = await client.get<{ message_stats?: { ack?: number } }>(
+        apiPath`/api/channels/${channel}`,
+        {
+          query: { columns: 'message_stats' },
+        },
+      );
+      return typeof ch.message_stats?.ack === 'number' ? ch.message_stats.ack : 0;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Why diverting is not allowed now: the remote path is not carrying probes, or the target is full. */
+  private async gate(rule: OverflowRuleEntity): Promise<string | null> {
+    const path = await this.probes.pathStatus(
+      probePathId('shovel', rule.clusterId, rule.remoteClusterId),
+    );
+    if (!path.up) return `remote link unhealthy: ${path.reason}`;
+    if (rule.remoteMaxDepth !== null && rule.remoteQueue) {
+      const remote = await (
+        await this.session(rule.remoteClusterId, rule.remoteVhost)
+      ).messageCount(rule.remoteQueue);
+      if (remote === null) return 'remote target depth not readable';
+      if (remote >= rule.remoteMaxDepth)
+        return `remote target holds ${remote} >= its limit ${rule.remoteMaxDepth}`;
+    }
+    return null;
+  }
+
+  private async withClusterLock(clusterId: string, fn: () => Promise<void>): Promise<boolean> {
+    const lock = await ClusterLock.tryAcquire(this.ds, clusterId);
+    if (!lock) return false;
+    try {
+      await fn();
+      return true;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async putShovel(
+    client: ManagementClient,
+    rule: OverflowRuleEntity,
+    budget: number,
+  ): Promise<void> {
+    const name = spillShovelName(rule.name);
+    const [remote] = (await this.ds.query(
+      `SELECT c.id, c.site_id, c.link_endpoints, s.load_balancer_host, s.load_balancer_port
+         FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
+      [rule.remoteClusterId],
+    )) as {
+      id: string;
+      site_id: string;
+      link_endpoints: { host: string; port: number }[];
+      load_balancer_host: string | null;
+      load_balancer_port: number | null;
+    }[];
+    const secret = await linkUserSecret(this.ds, this.box, rule.remoteClusterId);
+    const uris = linkUris(
+      {
+        clusters: {
+          [remote.id]: {
+            id: remote.id,
+            siteId: remote.site_id,
+            brokerClusterName: '',
+            linkEndpoints: remote.link_endpoints,
+          },
+        },
+        sites: {
+          [remote.site_id]: {
+            id: remote.site_id,
+            loadBalancer:
+              remote.load_balancer_host && remote.load_balancer_port
+                ? { host: remote.load_balancer_host, port: remote.load_balancer_port }
+                : null,
+          },
+        },
+        linkCredentials: {
+          [remote.id]: { username: this.env.LINK_USER_NAME, password: secret.password },
+        },
+      },
+      remote.id,
+      rule.remoteVhost,
+    );
+    // The shovel declares its source queue: the same arguments (queue type!) or the declare fails.
+    const source = await client.get<{ arguments?: Record<string, unknown> }>(
+      apiPath`/api/queues/${rule.vhost}/${rule.queue}`,
+    );
+    const value: Record<string, unknown> = {
+      'src-protocol': 'amqp091',
+      'src-uri': [`amqp:///${encodeURIComponent(rule.vhost)}`],
+      'src-queue': rule.queue,
+      'src-queue-args': source.arguments ?? {},
+      'src-prefetch-count': rule.prefetch,
+      // Below local consumers: the spill only gets what they have no capacity for.
+      'src-consumer-args': { 'x-priority': spillPriority },
+      'src-delete-after': budget,
+      'dest-protocol': 'amqp091',
+      'dest-uri': uris,
+      'ack-mode': 'on-confirm',
+      'reconnect-delay': 1,
+      'dest-add-forward-headers': false,
+      'dest-add-timestamp-header': false,
+    };
+    if (rule.remoteQueue) {
+      value['dest-queue'] = rule.remoteQueue;
+      const remoteClient = await this.client(rule.remoteClusterId);
+      const dest = await remoteClient
+        .get<{ arguments?: Record<string, unknown> }>(
+          apiPath`/api/queues/${rule.remoteVhost}/${rule.remoteQueue}`,
+        )
+        .catch((err: unknown) =>
+          err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
+        );
+      if (dest?.arguments) value['dest-queue-args'] = dest.arguments;
+    } else {
+      value['dest-exchange'] = rule.remoteExchange;
+      if (rule.remoteRoutingKey !== null) value['dest-exchange-key'] = rule.remoteRoutingKey;
+    }
+    // Ledger first: a crash after the write never leaves a shovel crossdock does not own.
+    await this.ds.query(
+      `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, 'shovel', $2, $3, $4)
+       ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner`,
+      [rule.clusterId, rule.vhost, name, overflowOwner(rule.id)],
+    );
+    await this.audit.aroundBrokerCall(
+      {
+        action: 'overflow.shovel.put',
+        resourceType: 'overflow-rule',
+        resourceId: rule.id,
+        resourceName: rule.name,
+        clusterIds: [rule.clusterId, rule.remoteClusterId],
+        details: { shovel: name, vhost: rule.vhost, budget },
+        actor: systemActor('overflow'),
+      },
+      () => client.put(apiPath`/api/parameters/shovel/${rule.vhost}/${name}`, { value }),
+    );
+  }
+
+  private async deleteShovel(client: ManagementClient, vhost: string, name: string): Promise<void> {
+    await client.delete(apiPath`/api/parameters/shovel/${vhost}/${name}`).catch((err: unknown) => {
+      if (!(err instanceof BrokerNotFoundError)) throw err;
+    });
+  }
+
+  private async record(
+    rule: OverflowRuleEntity,
+    d: Decision,
+    depth: number | null,
+    gateClosed: string | null,
+    batch: OverflowRuleEntity['batch'],
+    diverted: bigint,
+  ): Promise<void> {
+    const changed = d.state !== rule.state;
+    const values = {
+      depth,
+      highWatermark: rule.highWatermark,
+      lowWatermark: rule.lowWatermark,
+      gate: gateClosed ?? 'open',
+      batch,
+      diverted: diverted.toString(),
+    };
+    if (!changed) {
+      await this.ds.query(
+        `UPDATE overflow_rules SET state_reason = $2, last_depth = $3, last_evaluated_at = now(), batch = $4, diverted = $5
+          WHERE id = $1`,
+        [rule.id, d.reason, depth, batch ? JSON.stringify(batch) : null, diverted.toString()],
+      );
+      return;
+    }
+    await this.ds.transaction(async (m) => {
+      await m.query(
+        `UPDATE overflow_rules SET state = $2, state_reason = $3, state_since = now(), last_depth = $4,
+            last_evaluated_at = now(), batch = $5, diverted = $6,
+            activations = activations + $7
+          WHERE id = $1`,
+        [
+          rule.id,
+          d.state,
+          d.reason,
+          depth,
+          batch ? JSON.stringify(batch) : null,
+          diverted.toString(),
+          d.state === 'active' && rule.state !== 'active' ? 1 : 0,
+        ],
+      );
+      const sites = (await m.query(`SELECT DISTINCT site_id FROM clusters WHERE id = ANY($1)`, [
+        [rule.clusterId, rule.remoteClusterId],
+      ])) as { site_id: string }[];
+      await this.audit.record(m, {
+        action: 'overflow.state.changed',
+        resourceType: 'overflow-rule',
+        resourceId: rule.id,
+        resourceName: rule.name,
+        siteIds: sites.map((s) => s.site_id),
+        clusterIds: [rule.clusterId, rule.remoteClusterId],
+        before: { state: rule.state, reason: rule.stateReason },
+        after: { state: d.state, reason: d.reason, values },
+        actor: systemActor('overflow'),
+      });
+    });
+  }
+}

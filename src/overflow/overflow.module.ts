@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { ClustersModule } from '../clusters/clusters.module';
+import { MetricsModule } from '../metrics/metrics.module';
+import { ProbesModule } from '../probes/probes.module';
+import { OverflowController } from './overflow.controller';
+import { OverflowEngineService } from './overflow-engine.service';
+import { OverflowRulesService } from './overflow-rules.service';
+
+@Module({
+  imports: [ClustersModule, AuditModule, MetricsModule, ProbesModule],
+  controllers: [OverflowController],
+  providers: [OverflowRulesService, OverflowEngineService],
+})
+export class OverflowModule {}
