@@ -16,6 +16,12 @@ const base = (over: Partial<DecideInput> = {}): DecideInput => ({
 });
 
 describe('overflow decisions', () => {
+  it('activates one interval early when the growth would cross high before the next evaluation', () => {
+    expect(decide(base({ depth: 700, projectedDepth: 1300 })).action).toBe('activate');
+    expect(decide(base({ depth: 700, projectedDepth: 900 })).action).toBe('none');
+    expect(decide(base({ depth: 50, projectedDepth: 5000 })).action).toBe('none');
+  });
+
   it('activates at the high watermark, not below', () => {
     expect(decide(base({ depth: 999 }))).toMatchObject({ state: 'inactive', action: 'none' });
     expect(decide(base({ depth: 1000 }))).toMatchObject({ state: 'active', action: 'activate' });

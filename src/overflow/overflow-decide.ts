@@ -14,6 +14,12 @@ export interface DecideInput {
   now: number;
   /** Ready messages in the busy queue; null when it could not be read. */
   depth: number | null;
+  /**
+   * Where the depth will be at the next evaluation if it keeps growing as over the last one;
+   * activation happens one interval early when that crosses the high watermark, so the depth
+   * overshoots by the spill's start-up, not by a whole interval of excess inflow.
+   */
+  projectedDepth?: number | null;
   high: number;
   low: number;
   minHoldMs: number;
@@ -65,10 +71,18 @@ export function decide(i: DecideInput): Decision {
   }
   switch (i.state) {
     case 'inactive':
-    case 'suspended':
-      return d >= i.high
-        ? { state: 'active', action: 'activate', reason: `depth ${d} >= high ${i.high}` }
-        : { state: 'inactive', action: 'none', reason: `depth ${d} below high ${i.high}` };
+    case 'suspended': {
+      if (d >= i.high)
+        return { state: 'active', action: 'activate', reason: `depth ${d} >= high ${i.high}` };
+      const p = i.projectedDepth ?? null;
+      if (p !== null && p >= i.high && d > i.low)
+        return {
+          state: 'active',
+          action: 'activate',
+          reason: `depth ${d} grows to ${Math.round(p)} >= high ${i.high} before the next evaluation`,
+        };
+      return { state: 'inactive', action: 'none', reason: `depth ${d} below high ${i.high}` };
+    }
     case 'active': {
       const held = i.now - i.since >= i.minHoldMs;
       if (d <= i.low && held && i.spillIdle === true)

@@ -214,14 +214,22 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     if (batch && acked !== null && acked > batch.acked)
       batch = { ...batch, acked, ackedChangedAt: new Date().toISOString() };
     // Statistics are emitted every 5 s: unchanged over two emissions means idle.
+    // A new spill's consumer shows in the statistics only after an emission or two: until
+    // then it counts as busy, not as unknown.
+    const young = batch !== null && Date.now() - Date.parse(batch.startedAt) < 3 * idleAfterMs;
     const spillIdle =
-      batch && acked !== null ? Date.now() - Date.parse(batch.ackedChangedAt) >= idleAfterMs : null;
+      batch && acked !== null
+        ? Date.now() - Date.parse(batch.ackedChangedAt) >= idleAfterMs
+        : young
+          ? false
+          : null;
     const d = decide({
       enabled: rule.enabled,
       state: rule.state,
       since: rule.stateSince.getTime(),
       now: Date.now(),
       depth,
+      projectedDepth: this.projected(rule, depth),
       high: rule.highWatermark,
       low: rule.lowWatermark,
       minHoldMs: rule.minHoldMs,
@@ -261,6 +269,15 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     this.stateGauge.set({ rule: rule.name }, stateValue[d.state]);
     if (d.action === 'activate') this.activations.inc({ rule: rule.name });
     await this.record(rule, d, depth, gateClosed, batch, diverted);
+  }
+
+  /** The depth at the next evaluation if it keeps growing at the rate of the last interval. */
+  private projected(rule: OverflowRuleEntity, depth: number | null): number | null {
+    if (depth === null || rule.lastDepth === null || !rule.lastEvaluatedAt) return null;
+    const elapsed = Date.now() - rule.lastEvaluatedAt.getTime();
+    if (elapsed <= 0 || elapsed > 3 * this.env.OVERFLOW_INTERVAL_MS) return null;
+    const growth = ((depth - rule.lastDepth) / elapsed) * this.env.OVERFLOW_INTERVAL_MS;
+    return growth > 0 ? depth + growth : depth;
   }
 
   /**

@@ -221,6 +221,18 @@ describe('overflow to the remote site', () => {
     c2 = await amqp('dc2');
   }, 120000);
 
+  const cleanup: string[] = [];
+  afterEach(async () => {
+    for (const id of cleanup.splice(0)) await t.http.delete(`/overflow-rules/${id}`).set(admin());
+    // The engine stops a deleted rule's spill shovel: wait for it before the next test.
+    await eventually(
+      async () =>
+        (await m1.request<{ name: string }[]>('GET', `/api/parameters/shovel/${enc(vhost)}`))
+          .length === 0,
+      { timeoutMs: 30000, description: 'spill shovels gone' },
+    );
+  }, 60000);
+
   afterAll(async () => {
     await ctl('POST', '/proxies/dc2/restore').catch(() => undefined);
     await c1?.close().catch(() => undefined);
@@ -251,6 +263,7 @@ describe('overflow to the remote site', () => {
   ] as const) {
     it(`a ${kind} queue bursts 50,000 messages: all consumed once, no nack, depth bounded, one activation`, async () => {
       const id = await rule(`${queue}-spill`, queue, `${queue}.spill`);
+      cleanup.push(id);
       await ready(id);
       const r = await burst(queue, `${queue}.spill`, 50000, 2000, 800);
       if (process.env.OVERFLOW_TIMELINE) {
@@ -288,12 +301,12 @@ describe('overflow to the remote site', () => {
         .map((e) => e.after.state);
       expect(states.filter((s) => s === 'active')).toHaveLength(1);
       console.log(`${kind}: ${JSON.stringify({ ...r, bound: Math.round(bound), states })}`);
-      await t.http.delete(`/overflow-rules/${id}`).set(admin()).expect(204);
     }, 300000);
   }
 
   it('a WAN cut mid-burst suspends overflow and loses nothing; what was diverted arrives after the restore', async () => {
     const id = await rule('orders-cut', 'orders', 'orders.spill');
+    cleanup.push(id);
     await ready(id);
     const r = await burst('orders', 'orders.spill', 20000, 2000, 800, async (confirmed) => {
       await eventually(() => confirmed() > 8000, { timeoutMs: 60000, intervalMs: 100 });
@@ -309,6 +322,5 @@ describe('overflow to the remote site', () => {
     expect(r.nacks).toBe(0);
     expect(r.missing).toBe(0);
     console.log(`cut: ${JSON.stringify(r)}`);
-    await t.http.delete(`/overflow-rules/${id}`).set(admin()).expect(204);
   }, 300000);
 });

@@ -140,6 +140,35 @@ const matrix: Record<string, Row> = {
   'GET /policies/{id}': { need: 'viewer' },
   'PATCH /policies/{id}': { need: 'operator', body: () => ({ priority: 5 }) },
   'DELETE /policies/{id}': { need: 'operator' },
+
+  'GET /links/federation/{id}/health': { need: 'viewer' },
+  'GET /links/shovels/{id}/health': { need: 'viewer' },
+  'PUT /links/federation/{id}/health/thresholds': {
+    need: 'operator',
+    body: () => ({ lagDegradedMs: 250 }),
+  },
+  'PUT /links/shovels/{id}/health/thresholds': {
+    need: 'operator',
+    body: () => ({ downAfterMs: 3000 }),
+  },
+  'GET /sites/{id}/health': { need: 'viewer' },
+  'GET /probes/paths': { need: 'viewer' },
+  'GET /probes/paths/{pathId}/samples': { need: 'viewer' },
+
+  'POST /overflow-rules': {
+    need: 'operator',
+    body: (w) => ({
+      name: uniqueName('rbac-ovf'),
+      source: { clusterId: w.anchorA, vhost: '/', queue: uniqueName('rbac-busy') },
+      remote: { clusterId: w.anchorB, vhost: '/', queue: 'rbac-spill' },
+      highWatermark: 500,
+      lowWatermark: 50,
+    }),
+  },
+  'GET /overflow-rules': { need: 'viewer' },
+  'GET /overflow-rules/{id}': { need: 'viewer' },
+  'PATCH /overflow-rules/{id}': { need: 'operator', body: () => ({ minHoldMs: 1000 }) },
+  'DELETE /overflow-rules/{id}': { need: 'operator' },
 };
 
 type Caller = 'no token' | 'unknown token' | Role;

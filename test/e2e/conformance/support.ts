@@ -27,6 +27,7 @@ export interface World {
   federation: string;
   shovel: string;
   policy: string;
+  overflow: string;
   /** seq of an existing audit event (audit events are never deleted). */
   auditSeq: string;
   /** id of a stored reconcile run (of anchorA, which is never deleted). */
@@ -45,6 +46,8 @@ export function worldIds(w: World): FixtureIds {
     shovels: w.shovel,
     policies: w.policy,
     runs: w.run,
+    'overflow-rules': w.overflow,
+    paths: `shovel:${w.anchorA}:${w.anchorB}`,
   };
 }
 
@@ -60,6 +63,7 @@ export function worldPools(w: World): Record<string, string[]> {
     shovels: [w.shovel],
     policies: [w.policy],
     runs: [w.run],
+    'overflow-rules': [w.overflow],
   };
 }
 
@@ -147,6 +151,19 @@ const make = {
     ),
 };
 
+const overflowRule = async (send: AdminSend, w: Pick<World, 'anchorA' | 'anchorB'>) =>
+  String(
+    (
+      await created(send, '/overflow-rules', {
+        name: uniqueName('fx-ovf'),
+        source: { clusterId: w.anchorA, vhost: '/', queue: uniqueName('fx-busy') },
+        remote: { clusterId: w.anchorB, vhost: '/', queue: 'fx-spill' },
+        highWatermark: 1000,
+        lowWatermark: 100,
+      })
+    ).id,
+  );
+
 export async function createWorld(send: AdminSend): Promise<World> {
   const site = await make.site(send);
   const clusterSite = await make.site(send);
@@ -160,6 +177,7 @@ export async function createWorld(send: AdminSend): Promise<World> {
   const federation = await make.federation(send, anchors);
   const shovel = await make.shovel(send, anchors);
   const policy = await make.policy(send, anchors);
+  const overflow = await overflowRule(send, anchors);
   // A pass against the unreachable fixture broker fails fast and is stored as a run.
   await send('POST', '/reconcile', { clusterId: anchors.anchorA });
   const stored = await send('GET', '/reconcile/runs?limit=1');
@@ -178,6 +196,7 @@ export async function createWorld(send: AdminSend): Promise<World> {
     federation,
     shovel,
     policy,
+    overflow,
     auditSeq: audit.status === 200 && events.length > 0 ? events[0].seq : '1',
     run: runs[0]?.id ?? '00000000-0000-4000-8000-000000000000',
   };
@@ -195,10 +214,11 @@ export async function repairWorld(w: World, send: AdminSend, ds: DataSource): Pr
             EXISTS (SELECT 1 FROM nodes WHERE id = $4) AS disc,
             EXISTS (SELECT 1 FROM federation_links WHERE id = $5) AS federation,
             EXISTS (SELECT 1 FROM shovels WHERE id = $6) AS shovel,
-            EXISTS (SELECT 1 FROM policies WHERE id = $7) AS policy`,
-    [w.site, w.cluster, w.node, w.discNode, w.federation, w.shovel, w.policy],
+            EXISTS (SELECT 1 FROM policies WHERE id = $7) AS policy,
+            EXISTS (SELECT 1 FROM overflow_rules WHERE id = $8) AS overflow`,
+    [w.site, w.cluster, w.node, w.discNode, w.federation, w.shovel, w.policy, w.overflow],
   )) as Record<
-    'site' | 'cluster' | 'node' | 'disc' | 'federation' | 'shovel' | 'policy',
+    'site' | 'cluster' | 'node' | 'disc' | 'federation' | 'shovel' | 'policy' | 'overflow',
     boolean
   >[];
   const out = { ...w };
@@ -219,6 +239,7 @@ export async function repairWorld(w: World, send: AdminSend, ds: DataSource): Pr
   if (!row.federation) out.federation = await make.federation(send, w);
   if (!row.shovel) out.shovel = await make.shovel(send, w);
   if (!row.policy) out.policy = await make.policy(send, w);
+  if (!row.overflow) out.overflow = await overflowRule(send, w);
   return out;
 }
 
@@ -336,6 +357,8 @@ const registryTables: Record<string, string> = {
   federation_links: 'x',
   shovels: 'x',
   policies: 'x',
+  overflow_rules: 'x',
+  link_health: 'x',
 };
 
 export type Checksum = Record<string, string>;
