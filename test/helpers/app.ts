@@ -28,6 +28,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     NODE_ENV: 'test',
     RECONCILE_ENABLED: 'false',
     PROBES_ENABLED: 'false',
+    OVERFLOW_ENABLED: 'false',
     ...env,
   };
   for (const [k, v] of Object.entries(merged)) {
