@@ -20,8 +20,12 @@ interface LocalSite {
 
 interface SitesState {
   admin: { username: string; password: string };
+  wanProxy: { controlPort: number };
   sites: LocalSite[];
 }
+
+/** One-way delay the demo puts on each site's WAN link (RTT about twice that). */
+const demoLatencyMs = 10;
 
 const base = process.env.CROSSDOCK_URL ?? 'http://127.0.0.1:3000';
 const token = process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN;
@@ -100,6 +104,92 @@ async function main(): Promise<void> {
       `[demo] site ${local.name}: cluster main (${local.nodes.length} nodes) registered`,
     );
   }
+  await demoLinks(state);
+}
+
+/** Basic-auth management call on a local site's first node (the demo's own brokers). */
+async function mgmt(
+  state: SitesState,
+  local: LocalSite,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
+  const n = local.nodes[0];
+  const auth = Buffer.from(`${state.admin.username}:${state.admin.password}`).toString('base64');
+  const res = await fetch(`http://${n.host}:${n.managementPort}${path}`, {
+    method,
+    headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15000),
+  });
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`${method} ${path} on ${local.name}: HTTP ${res.status}`);
+}
+
+/**
+ * A WAN-like link between dc1 and dc2: an `orders` fanout exchange federated from dc1 into dc2
+ * (bound to a queue there, or nothing would cross), a shovel from dc2's `outbox` queue to dc1's
+ * `inbox`, and a one-way delay on both WAN proxies. The probes then show the delay as lag:
+ * GET /links/federation/{id}/health.
+ */
+async function demoLinks(state: SitesState): Promise<void> {
+  const [dc1, dc2] = state.sites;
+  if (!dc1 || !dc2) return;
+  for (const s of [dc1, dc2])
+    await mgmt(state, s, 'PUT', '/api/exchanges/%2F/orders', { type: 'fanout', durable: true });
+  await mgmt(state, dc2, 'PUT', '/api/queues/%2F/orders.dc2', { durable: true });
+  await mgmt(state, dc2, 'POST', '/api/bindings/%2F/e/orders/q/orders.dc2', { routing_key: '' });
+  await mgmt(state, dc2, 'PUT', '/api/queues/%2F/outbox', { durable: true });
+  await mgmt(state, dc1, 'PUT', '/api/queues/%2F/inbox', { durable: true });
+  const clusterOf = async (siteName: string) => {
+    const site = await findByName<{ id: string; name: string }>('/sites', siteName);
+    const list = (await api('GET', `/clusters?siteId=${site?.id}`)).body as {
+      items: { id: string; name: string }[];
+    };
+    return list.items.find((c) => c.name === 'main')?.id as string;
+  };
+  const c1 = await clusterOf(dc1.name);
+  const c2 = await clusterOf(dc2.name);
+  let fed = await findByName<{ id: string; name: string }>('/links/federation', 'demo-orders');
+  if (!fed) {
+    const res = await api('POST', '/links/federation', {
+      name: 'demo-orders',
+      kind: 'exchange',
+      upstream: { clusterId: c1, vhost: '/' },
+      downstream: { clusterId: c2, vhost: '/' },
+      targets: ['orders'],
+      settings: { reconnectDelaySeconds: 1 },
+    });
+    if (res.status !== 201)
+      throw new Error(`creating the demo federation link: HTTP ${res.status}`);
+    fed = res.body as { id: string; name: string };
+  }
+  if (!(await findByName('/links/shovels', 'demo-outbox'))) {
+    const res = await api('POST', '/links/shovels', {
+      name: 'demo-outbox',
+      source: { clusterId: c2, vhost: '/', queue: 'outbox' },
+      destination: { clusterId: c1, vhost: '/', queue: 'inbox' },
+      settings: { reconnectDelaySeconds: 1 },
+    });
+    if (res.status !== 201) throw new Error(`creating the demo shovel: HTTP ${res.status}`);
+  }
+  for (const id of [c1, c2]) await api('POST', '/reconcile', { clusterId: id });
+  for (const s of [dc1, dc2]) {
+    const res = await fetch(
+      `http://127.0.0.1:${state.wanProxy.controlPort}/proxies/${s.name}/latency`,
+      {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ upstreamMs: demoLatencyMs, downstreamMs: demoLatencyMs }),
+        signal: AbortSignal.timeout(5000),
+      },
+    );
+    await res.arrayBuffer();
+  }
+  console.error(
+    `[demo] federation dc1 -> dc2 (orders) and shovel dc2 -> dc1 (outbox -> inbox), ${demoLatencyMs} ms one-way WAN delay: lag in GET /links/federation/${fed.id}/health`,
+  );
 }
 
 main().catch((err: unknown) => {

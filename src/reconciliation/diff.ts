@@ -249,7 +249,7 @@ export function redactPlan(plan: Plan): Plan {
   };
 }
 
-function deletable(entry: OwnershipEntry): boolean {
+export function deletable(entry: OwnershipEntry): boolean {
   if (entry.kind === 'exchange' || entry.kind === 'queue') return entry.ensureOnly === false;
   if (entry.kind === 'binding') return entry.ensureOnly !== true;
   return true;

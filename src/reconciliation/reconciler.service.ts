@@ -16,7 +16,7 @@ import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
 import { objectId, type FederationQueueRef } from './broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
-import { diffStates, redactPlan } from './diff';
+import { deletable, diffStates, redactPlan } from './diff';
 import { ensureLinkUser, rabbitPasswordHash } from './link-user';
 import { observeBrokerState } from './observe';
 import { ensureProbeVhost } from './probe-vhost';
@@ -236,7 +236,9 @@ export class ReconcilerService {
       deletes,
     };
     const shown = redactPlan(plan).ops;
-    const wipesAll = deletes > 0 && deletes >= liveLedger.length && desired.objects.length === 0;
+    // Exchanges and queues crossdock created are never deleted, so they do not count here.
+    const deletableOwned = liveLedger.filter((e) => deletable(e)).length;
+    const wipesAll = deletes > 0 && deletes >= deletableOwned && desired.objects.length === 0;
     if ((deletes > this.env.RECONCILE_MAX_DELETES || wipesAll) && !opts.confirmDeletes) {
       return finish('blocked', {
         summary,

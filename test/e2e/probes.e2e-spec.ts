@@ -145,7 +145,9 @@ describe('lag probes and link health', () => {
     }
   }, 120000);
 
+  let replica: TestApp | undefined;
   afterAll(async () => {
+    await replica?.close();
     await setLatency(0).catch(() => undefined);
     await ctl('POST', '/proxies/dc1/restore').catch(() => undefined);
     await ctl('POST', '/proxies/dc2/restore').catch(() => undefined);
@@ -153,7 +155,7 @@ describe('lag probes and link health', () => {
       await rabbitmqctl(state, n.name, 'set_vm_memory_high_watermark', '0.4').catch(
         () => undefined,
       );
-    await t?.close();
+    await t?.close().catch(() => undefined);
     if (db) await dropDatabase(db.name);
     for (const m of [m1, m2]) await m?.deleteVhost(vhost);
   }, 60000);
@@ -378,4 +380,37 @@ describe('lag probes and link health', () => {
     expect(metrics.text).toContain('crossdock_probe_lag_seconds_bucket');
     expect(metrics.text).toContain('crossdock_link_up');
   });
+
+  it('a second replica takes the paths over when the first one goes away', async () => {
+    const before = await health('federation', fedId);
+    const first = (before as Health & { evaluatedBy: string }).evaluatedBy;
+    replica = await createTestApp({
+      DATABASE_URL: db.url,
+      PROBES_ENABLED: 'true',
+      PROBE_INTERVAL_MS: String(interval),
+      PROBE_BROKER_POLL_MS: '500',
+      PROBE_WINDOW_MS: '5000',
+    });
+    // Both run; the paths stay with the instance holding their locks.
+    await new Promise((r) => setTimeout(r, 3 * interval));
+    const r = replica;
+    const view = async () =>
+      (await r.http.get(`/links/federation/${fedId}/health`).set(admin()).expect(200))
+        .body as Health & {
+        evaluatedBy: string;
+      };
+    expect((await view()).evaluatedBy).toBe(first);
+    const goneAt = Date.now();
+    await t.close();
+    const taken = await eventually(
+      async () => {
+        const v = await view();
+        return v.evaluatedBy !== first && v.state === 'healthy' ? v : false;
+      },
+      { timeoutMs: 30000, intervalMs: 100, description: 'the replica evaluates the link' },
+    );
+    expect(taken.evaluatedBy).not.toBe(first);
+    // Its own probes: loopback baselines, a first probe in time, the broker poll.
+    expect(Date.now() - goneAt).toBeLessThanOrEqual(10 * interval);
+  }, 60000);
 });
