@@ -285,12 +285,8 @@ describe('overflow to the remote site', () => {
       expect(r.remote).toBeGreaterThan(0);
       // High watermark plus one evaluation interval of excess inflow.
       const bound = 2000 + ((r.publishRate - r.localRate) * evaluationMs) / 1000;
-      expect({
-        maxDepth: r.maxDepth,
-        ok: r.maxDepth <= bound,
-        bound,
-        timeline: r.timeline,
-      }).toMatchObject({ ok: true });
+      if (r.maxDepth > bound) console.log(`${kind} depth over the bound: ${r.timeline}`);
+      expect(r.maxDepth).toBeLessThanOrEqual(bound);
       const v = await eventually(
         async () => {
           const x = await view(id);
