@@ -141,9 +141,9 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   const addSource = (vhost: string, src: KeySource) =>
     sources.set(vhost, [...(sources.get(vhost) ?? []), src]);
 
+  const guarded = new Set<string>();
   for (const l of s.federationLinks) {
-    if (l.paused) continue;
-    if (l.downstreamClusterId === me) {
+    if (l.downstreamClusterId === me && !l.paused) {
       const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost);
       if (uris.length === 0) {
         warnings.push(
@@ -170,7 +170,9 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
         upstream: upstreamName(l.name),
       });
     }
-    if (l.upstreamClusterId === me && l.kind === 'exchange') {
+    // A paused link's backlog keeps waiting here (resource-cleanup-mode never): guard it too.
+    if (l.upstreamClusterId === me && l.kind === 'exchange' && !guarded.has(l.upstreamVhost)) {
+      guarded.add(l.upstreamVhost);
       // Guard: the federation backlog lives here, unbounded and unmirrored unless a policy says so.
       addSource(l.upstreamVhost, {
         id: 'guard:federation-queues',
