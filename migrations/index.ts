@@ -1,6 +1,12 @@
 import { Registry1763776800000 } from './1763776800000-Registry';
 import { Audit1763780400000 } from './1763780400000-Audit';
 import { Links1763784000000 } from './1763784000000-Links';
+import { LinkCleanups1763788200000 } from './1763788200000-LinkCleanups';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
-export const migrations = [Registry1763776800000, Audit1763780400000, Links1763784000000];
+export const migrations = [
+  Registry1763776800000,
+  Audit1763780400000,
+  Links1763784000000,
+  LinkCleanups1763788200000,
+];

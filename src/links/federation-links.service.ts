@@ -252,11 +252,32 @@ export class FederationLinksService {
       // pass removes exactly what the ledger says this link owned.
       if (row.deletionPolicy === 'retain')
         await m.query(`DELETE FROM managed_objects WHERE owner = $1`, [`link:${id}`]);
+      // delete, exchange federation: the WAN backlog queue on the upstream cluster (kept through
+      // restarts by resource-cleanup-mode never) goes too, once the downstream no longer runs
+      // the link. Queue federation pulls from the user's own queue: that stays.
+      const backlogCleanup = row.deletionPolicy === 'delete' && row.kind === 'exchange';
+      if (backlogCleanup) {
+        await m.query(
+          `INSERT INTO federation_link_cleanups (link_id, link_name, upstream_cluster_id, upstream_vhost,
+             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix)
+           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7 FROM clusters c WHERE c.id = $8`,
+          [
+            row.id,
+            row.name,
+            row.upstreamClusterId,
+            row.upstreamVhost,
+            row.downstreamVhost,
+            row.targets,
+            row.targetPrefix,
+            row.downstreamClusterId,
+          ],
+        );
+      }
       await this.audit.record(m, {
         action: 'federation-link.delete',
         ...this.target(row, await this.siteIds(m, row)),
         before: federationLinkView(row),
-        details: { deletionPolicy: row.deletionPolicy },
+        details: { deletionPolicy: row.deletionPolicy, backlogCleanup },
       });
       await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
     });

@@ -20,6 +20,7 @@ import { diffStates, redactPlan } from './diff';
 import { ensureLinkUser, rabbitPasswordHash } from './link-user';
 import { observeBrokerState } from './observe';
 import { isLinkTarget, linkUserSecret, loadSnapshot } from './registry-snapshot';
+import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
 
 export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
 export type RunStatus =
@@ -201,8 +202,10 @@ export class ReconcilerService {
       );
     }
     const liveLedger = ledger.filter((e) => !stale.includes(e));
+    const cleanups = await loadLinkCleanups(this.ds, clusterId);
     const plan = diffStates(desired, observed, liveLedger, {
       expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
+      deletedLinkObjects: cleanupObjects(cleanups, observed.objects),
     });
     const findings = [
       ...plan.findings,
@@ -224,7 +227,13 @@ export class ReconcilerService {
       deletes,
     };
     const shown = redactPlan(plan).ops;
-    const wipesAll = deletes > 0 && deletes >= liveLedger.length && desired.objects.length === 0;
+    // Backlog queues of deleted links are not in the ledger: they count as deletes, not as "all".
+    const inLedger = new Set(liveLedger.map((e) => objectId(e)));
+    const ownedDeletes = plan.ops.filter(
+      (o) => o.op === 'delete' && inLedger.has(objectId(o.key)),
+    ).length;
+    const wipesAll =
+      ownedDeletes > 0 && ownedDeletes >= liveLedger.length && desired.objects.length === 0;
     if ((deletes > this.env.RECONCILE_MAX_DELETES || wipesAll) && !opts.confirmDeletes) {
       return finish('blocked', {
         summary,
@@ -273,6 +282,7 @@ export class ReconcilerService {
         `UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,
         [clusterId, passStarted],
       );
+      await settleLinkCleanups(this.ds, clusterId, cleanups);
     }
     const operations = result.outcomes.map((o) => ({ ...o }));
     const failed = result.counts.failed > 0 || !!result.stopped;
