@@ -361,7 +361,10 @@ export class ReconcilerService {
           });
         },
       },
-      { concurrency: this.env.RECONCILE_CONCURRENCY },
+      {
+        concurrency: this.env.RECONCILE_CONCURRENCY,
+        writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS,
+      },
     );
   }
 
