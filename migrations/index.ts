@@ -2,6 +2,7 @@ import { Registry1763776800000 } from './1763776800000-Registry';
 import { Audit1763780400000 } from './1763780400000-Audit';
 import { Links1763784000000 } from './1763784000000-Links';
 import { LinkCleanups1763788200000 } from './1763788200000-LinkCleanups';
+import { LinkUserRotation1763788800000 } from './1763788800000-LinkUserRotation';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   Audit1763780400000,
   Links1763784000000,
   LinkCleanups1763788200000,
+  LinkUserRotation1763788800000,
 ];

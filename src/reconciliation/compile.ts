@@ -83,7 +83,11 @@ export const upstreamName = (linkName: string) => `${managedPrefix}up.${linkName
 export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
 
 /** amqp URIs to reach a cluster from another site: its site's load balancer, else its link endpoints. */
-export function linkUris(s: RegistrySnapshot, clusterId: string, vhost: string): string[] {
+export function linkUris(
+  s: Pick<RegistrySnapshot, 'clusters' | 'sites' | 'linkCredentials'>,
+  clusterId: string,
+  vhost: string,
+): string[] {
   const c = s.clusters[clusterId];
   const cred = s.linkCredentials[clusterId];
   if (!c || !cred) return [];

@@ -17,9 +17,10 @@ import { ClusterLock } from './cluster-lock';
 import { objectId, type FederationQueueRef } from './broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { diffStates, redactPlan } from './diff';
-import { ensureLinkUser, rabbitPasswordHash } from './link-user';
+import { afterConnectingPass } from './link-user-refresh';
+import { syncLinkUsers } from './link-user-rotation';
 import { observeBrokerState } from './observe';
-import { isLinkTarget, linkUserSecret, loadSnapshot } from './registry-snapshot';
+import { loadSnapshot } from './registry-snapshot';
 import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
 
 export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
@@ -249,18 +250,18 @@ export class ReconcilerService {
     const applyStarted = new Date();
     let result: ApplyResult;
     try {
-      const linkVhosts = await isLinkTarget(this.ds, clusterId);
-      if (linkVhosts.length) {
-        const secret = await linkUserSecret(this.ds, this.box, clusterId);
-        if (!(await lock.stillHeld()))
-          throw new Error('the cluster lock was lost before the link user write');
-        await ensureLinkUser(
-          client,
-          this.env.LINK_USER_NAME,
-          rabbitPasswordHash(secret.password, secret.salt),
-          [...new Set(linkVhosts)],
-        );
-      }
+      await syncLinkUsers(
+        {
+          ds: this.ds,
+          box: this.box,
+          audit: this.audit,
+          baseUsername: this.env.LINK_USER_NAME,
+          timeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
+        },
+        c,
+        client,
+        lock,
+      );
       result = await this.apply(clusterId, run.id, client, plan, lock, actor, c.siteId);
     } catch (err) {
       return finish('failed', {
@@ -283,6 +284,14 @@ export class ReconcilerService {
         [clusterId, passStarted],
       );
       await settleLinkCleanups(this.ds, clusterId, cleanups);
+      await afterConnectingPass(
+        { ds: this.ds, audit: this.audit, writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS },
+        c,
+        snapshot.linkCredentials,
+        desired.objects,
+        client,
+        lock,
+      );
     }
     const operations = result.outcomes.map((o) => ({ ...o }));
     const failed = result.counts.failed > 0 || !!result.stopped;
