@@ -3,6 +3,7 @@ import { Audit1763780400000 } from './1763780400000-Audit';
 import { Links1763784000000 } from './1763784000000-Links';
 import { LinkCleanups1763788200000 } from './1763788200000-LinkCleanups';
 import { LinkUserRotation1763788800000 } from './1763788800000-LinkUserRotation';
+import { ObservedObjects1763789400000 } from './1763789400000-ObservedObjects';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   Links1763784000000,
   LinkCleanups1763788200000,
   LinkUserRotation1763788800000,
+  ObservedObjects1763789400000,
 ];

@@ -11,6 +11,7 @@ import { CryptoModule } from './common/crypto/crypto.module';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
+import { RegistryConflictCheckModule } from './reconciliation/conflict-check';
 import { ReconciliationModule } from './reconciliation/reconciliation.module';
 import { SitesModule } from './sites/sites.module';
 import { loggerOptions } from './common/logging/logger.options';
@@ -41,6 +42,7 @@ import { MetricsModule } from './metrics/metrics.module';
     PoliciesModule,
     ObservationModule,
     ReconciliationModule,
+    RegistryConflictCheckModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

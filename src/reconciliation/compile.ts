@@ -69,6 +69,13 @@ export interface CompileConflict {
   key: string;
   sources: string[];
   detail: string;
+  applyTo: 'queues' | 'exchanges';
+  /** The priority both sources share (a higher one would simply win). */
+  priority: number;
+  /** What each source sets, in `sources` order. */
+  values: unknown[];
+  /** Broker pattern of the objects both cover. */
+  pattern: string;
 }
 
 export interface CompileResult extends DesiredState {
@@ -323,6 +330,10 @@ function mergeSources(
           key: k,
           sources: [prior.id, src.id],
           detail: `${prior.id} sets ${k}=${JSON.stringify(definition[k])}, ${src.id} sets ${JSON.stringify(v)} on the same ${applyTo}`,
+          applyTo,
+          priority: src.priority,
+          values: [definition[k], v],
+          pattern: toPattern(sel),
         });
       }
     }

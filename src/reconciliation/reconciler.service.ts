@@ -20,6 +20,7 @@ import { diffStates, redactPlan } from './diff';
 import { afterConnectingPass } from './link-user-refresh';
 import { syncLinkUsers } from './link-user-rotation';
 import { observeBrokerState } from './observe';
+import { storeKnownNames } from './known-objects';
 import { loadSnapshot } from './registry-snapshot';
 import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
 
@@ -176,6 +177,7 @@ export class ReconcilerService {
         error: `cluster not observable, nothing written: ${err instanceof Error ? err.message : 'unknown error'}`,
       });
     }
+    await storeKnownNames(this.ds, clusterId, observed);
     const snapshot = await loadSnapshot(
       this.ds,
       this.box,

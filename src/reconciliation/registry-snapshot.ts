@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { SecretBox } from '../common/crypto/secret-box';
@@ -8,15 +8,21 @@ import { PolicyEntity } from '../policies/policy.entity';
 import { SiteEntity } from '../sites/site.entity';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
+import { knownNames } from './known-objects';
 
-/** Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. */
+/**
+ * Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. With
+ * `placeholderCredentials` (validation inside a registry transaction) no link secret is read or
+ * created: URIs carry a placeholder.
+ */
 export async function loadSnapshot(
-  ds: DataSource,
+  ds: DataSource | EntityManager,
   box: SecretBox,
   clusterId: string,
   observed: ObservedState,
   linkUserName: string,
   federationQueueMaxBytes: number,
+  opts: { placeholderCredentials?: boolean } = {},
 ): Promise<RegistrySnapshot> {
   const cluster = await ds.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
   const clusters = await ds.getRepository(ClusterEntity).find();
@@ -52,15 +58,14 @@ export async function loadSnapshot(
   ]);
   const linkCredentials: RegistrySnapshot['linkCredentials'] = {};
   for (const id of remote) {
+    if (opts.placeholderCredentials || !(ds instanceof DataSource)) {
+      linkCredentials[id] = { username: linkUserName, password: 'placeholder' };
+      continue;
+    }
     const cred = await activeLinkCredential(ds, box, id, linkUserName);
     linkCredentials[id] = { username: cred.username, password: cred.password };
   }
-  const known: RegistrySnapshot['known'] = {};
-  for (const o of observed.objects) {
-    if (o.kind !== 'queue' && o.kind !== 'exchange') continue;
-    const k = (known[o.vhost] ??= { queues: [], exchanges: [] });
-    (o.kind === 'queue' ? k.queues : k.exchanges).push(o.name);
-  }
+  const known = knownNames(observed);
   return {
     cluster: {
       id: cluster.id,
