@@ -130,7 +130,8 @@ export async function verifyAmqpLogin(list: string[], timeoutMs: number): Promis
  *   every endpoint and vhost; only then does the active slot switch (other clusters' URIs follow
  *   on their next pass) and the connecting clusters are told to reconcile;
  * - rotation `switching`: the previous user stays until every connecting cluster has applied
- *   the new URIs (recorded by their passes), then it is deleted and the rotation completes.
+ *   the new URIs (recorded by their passes) and no connection logs in with it any more (links
+ *   it names are restarted by their cluster); then it is deleted and the rotation completes.
  * A failed verification leaves everything as it was and is retried on the next pass.
  */
 export async function syncLinkUsers(
