@@ -2,6 +2,9 @@ import { Registry1763776800000 } from './1763776800000-Registry';
 import { Audit1763780400000 } from './1763780400000-Audit';
 import { Links1763784000000 } from './1763784000000-Links';
 import { Probes1763787600000 } from './1763787600000-Probes';
+import { LinkCleanups1763788200000 } from './1763788200000-LinkCleanups';
+import { LinkUserRotation1763788800000 } from './1763788800000-LinkUserRotation';
+import { ObservedObjects1763789400000 } from './1763789400000-ObservedObjects';
 import { Overflow1763791200000 } from './1763791200000-Overflow';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
@@ -10,5 +13,8 @@ export const migrations = [
   Audit1763780400000,
   Links1763784000000,
   Probes1763787600000,
+  LinkCleanups1763788200000,
+  LinkUserRotation1763788800000,
+  ObservedObjects1763789400000,
   Overflow1763791200000,
 ];

@@ -13,6 +13,7 @@ import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
 import { OverflowModule } from './overflow/overflow.module';
 import { ProbesModule } from './probes/probes.module';
+import { RegistryConflictCheckModule } from './reconciliation/conflict-check';
 import { ReconciliationModule } from './reconciliation/reconciliation.module';
 import { SitesModule } from './sites/sites.module';
 import { loggerOptions } from './common/logging/logger.options';
@@ -45,6 +46,7 @@ import { MetricsModule } from './metrics/metrics.module';
     ReconciliationModule,
     ProbesModule,
     OverflowModule,
+    RegistryConflictCheckModule,
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -11,7 +11,7 @@ import {
   Put,
   Query,
 } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { PageQueryDto, type Page } from '../common/http/pagination';
@@ -26,6 +26,8 @@ import {
   UpdateNodeDto,
 } from './clusters.dto';
 import { ClustersService } from './clusters.service';
+import { LinkUserView } from './link-users.dto';
+import { LinkUsersService } from './link-users.service';
 import { NodesService } from './nodes.service';
 
 @ApiTags('clusters')
@@ -35,6 +37,7 @@ export class ClustersController {
   constructor(
     private readonly clusters: ClustersService,
     private readonly nodes: NodesService,
+    private readonly linkUsers: LinkUsersService,
   ) {}
 
   @Post()
@@ -83,6 +86,26 @@ export class ClustersController {
     @IfMatchVersion() expected: number | undefined,
   ): Promise<void> {
     await this.clusters.remove(id, expected);
+  }
+
+  /** Who other clusters log in as and the latest password rotation (never a password). */
+  @Get(':id/link-user')
+  @RequireRole('viewer')
+  @ApiOkResponse({ type: LinkUserView })
+  linkUser(@Param('id', ParseUUIDPipe) id: string): Promise<LinkUserView> {
+    return this.linkUsers.status(id);
+  }
+
+  /**
+   * Rotates the link user's password without breaking links: the cluster's next passes write a
+   * second user, prove it with an AMQP login, switch every URI to it, and delete the previous
+   * user once every connecting cluster applied the switch. Progress: GET .../link-user.
+   */
+  @Post(':id/link-user/rotate')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: LinkUserView, description: 'Rotation started (status verifying)' })
+  rotateLinkUser(@Param('id', ParseUUIDPipe) id: string): Promise<LinkUserView> {
+    return this.linkUsers.rotate(id);
   }
 
   @Get(':id/nodes')

@@ -6,6 +6,7 @@ import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
+import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { ClusterEntity } from './cluster.entity';
@@ -48,6 +49,7 @@ export class ClustersService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly box: SecretBox,
     private readonly audit: AuditService,
+    private readonly conflicts: RegistryConflictCheck,
   ) {}
 
   private target(c: ClusterView) {
@@ -168,7 +170,11 @@ export class ClustersService {
         values.linkEndpoints = dto.linkEndpoints.map((e) => ({ host: e.host, port: e.port }));
       if (dto.vhosts !== undefined) values.vhosts = dto.vhosts;
       if (dto.partitionHandling !== undefined) values.partitionHandling = dto.partitionHandling;
-      await updateVersioned(m, ClusterEntity, 'cluster', id, expected, values as never);
+      const write = () =>
+        updateVersioned(m, ClusterEntity, 'cluster', id, expected, values as never);
+      // Classic replication rules add ha-* keys to this cluster's policies.
+      if (values.replication !== undefined) await this.conflicts.around(m, [id], write);
+      else await write();
       const after = await this.load(m, id);
       await this.audit.record(m, {
         action: 'cluster.update',

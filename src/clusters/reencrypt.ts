@@ -2,10 +2,12 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { SecretBox } from '../common/crypto/secret-box';
 import { buildDataSourceOptions, databaseSettingsFromEnv } from '../database/data-source-options';
+import { linkUserAad, slotColumns } from './link-user-credentials';
 
 /**
- * Key rotation, step 2: rewrites every stored credential sealed with a previous key so that the
- * old key can be retired. Row by row under a lock; safe to re-run; prints counts only.
+ * Key rotation, step 2: rewrites every stored credential (admin password, both link-user slots)
+ * sealed with a previous key so that the old key can be retired. Row by row under a lock; safe
+ * to re-run; prints counts only.
  */
 export async function reencryptCredentials(
   ds: DataSource,
@@ -21,17 +23,27 @@ export async function reencryptCredentials(
   for (const { id } of rows) {
     await ds.transaction(async (m) => {
       const [row] = (await m.query(
-        `SELECT admin_password_enc FROM clusters WHERE id = $1 FOR UPDATE`,
+        `SELECT admin_password_enc, ${slotColumns.a.password} AS a, ${slotColumns.b.password} AS b
+         FROM clusters WHERE id = $1 FOR UPDATE`,
         [id],
-      )) as {
-        admin_password_enc: string;
-      }[];
-      if (!row || !box.needsRotation(row.admin_password_enc)) return;
-      const plain = box.decrypt(row.admin_password_enc, id);
-      await m.query(`UPDATE clusters SET admin_password_enc = $2 WHERE id = $1`, [
-        id,
-        box.encrypt(plain, id),
-      ]);
+      )) as { admin_password_enc: string; a: string | null; b: string | null }[];
+      if (!row) return;
+      // The admin password and both link-user slots, each with its own associated data.
+      const sealed: [string, string | null, string][] = [
+        ['admin_password_enc', row.admin_password_enc, id],
+        [slotColumns.a.password, row.a, linkUserAad(id, 'a')],
+        [slotColumns.b.password, row.b, linkUserAad(id, 'b')],
+      ];
+      const stale = sealed.filter(
+        (x): x is [string, string, string] => x[1] !== null && box.needsRotation(x[1]),
+      );
+      if (stale.length === 0) return;
+      for (const [column, value, aad] of stale) {
+        await m.query(`UPDATE clusters SET ${column} = $2 WHERE id = $1`, [
+          id,
+          box.encrypt(box.decrypt(value, aad), aad),
+        ]);
+      }
       rewritten += 1;
     });
   }

@@ -215,6 +215,18 @@ export class EnvironmentVariables {
   @Min(100)
   @Max(120000)
   BROKER_HTTP_TIMEOUT_MS = 3000;
+
+  /**
+   * Timeout of one reconciler write (PUT/DELETE/POST) to one node. Longer than reads: the broker
+   * restarts links inside the request, and a request the client abandons may store the new value
+   * without restarting the link (measured on 3.10.8), which then keeps its old definition.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(300000)
+  BROKER_WRITE_TIMEOUT_MS = 30000;
 }
 
 export class EnvironmentError extends Error {

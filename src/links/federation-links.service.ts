@@ -7,6 +7,7 @@ import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException } from '../common/errors/domain.exception';
 import { registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
+import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { FederationLinkEntity, type FederationSettings } from './federation-link.entity';
 import { resolveLinkEnds } from './link-endpoints';
@@ -88,6 +89,7 @@ export class FederationLinksService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly audit: AuditService,
+    private readonly conflicts: RegistryConflictCheck,
   ) {}
 
   private target(l: FederationLinkEntity, siteIds: string[]) {
@@ -128,24 +130,27 @@ export class FederationLinksService {
         { field: 'downstream', ...dto.downstream },
         { field: 'upstream', ...dto.upstream },
       ]);
-      const res = await m
-        .createQueryBuilder()
-        .insert()
-        .into(FederationLinkEntity)
-        .values({
-          name: dto.name,
-          kind: dto.kind,
-          downstreamClusterId: down.cluster.id,
-          downstreamVhost: down.vhost,
-          upstreamClusterId: up.cluster.id,
-          upstreamVhost: up.vhost,
-          targets: dto.targets ?? [],
-          targetPrefix: dto.targetPrefix ?? null,
-          settings: { ...(dto.settings ?? {}) },
-          deletionPolicy: dto.deletionPolicy ?? 'delete',
-        })
-        .returning('id')
-        .execute();
+      // An exchange link adds the backlog guard's keys on the upstream cluster.
+      const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
+        m
+          .createQueryBuilder()
+          .insert()
+          .into(FederationLinkEntity)
+          .values({
+            name: dto.name,
+            kind: dto.kind,
+            downstreamClusterId: down.cluster.id,
+            downstreamVhost: down.vhost,
+            upstreamClusterId: up.cluster.id,
+            upstreamVhost: up.vhost,
+            targets: dto.targets ?? [],
+            targetPrefix: dto.targetPrefix ?? null,
+            settings: { ...(dto.settings ?? {}) },
+            deletionPolicy: dto.deletionPolicy ?? 'delete',
+          })
+          .returning('id')
+          .execute(),
+      );
       const row = await m
         .getRepository(FederationLinkEntity)
         .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
@@ -187,6 +192,7 @@ export class FederationLinksService {
     expected: number | undefined,
     action: string,
     values: (before: FederationLinkEntity) => Partial<FederationLinkEntity>,
+    validate = false,
   ): Promise<FederationLinkView> {
     return this.ds.transaction(async (m) => {
       const beforeRow = await lockVersioned(
@@ -197,10 +203,19 @@ export class FederationLinksService {
         expected,
       );
       const patch = values(beforeRow);
-      const row = await updateVersioned(m, FederationLinkEntity, 'federation link', id, expected, {
-        ...patch,
-        generation: () => 'generation + 1',
-      } as never);
+      const write = () =>
+        updateVersioned(m, FederationLinkEntity, 'federation link', id, expected, {
+          ...patch,
+          generation: () => 'generation + 1',
+        } as never);
+      // Targets decide which objects the link's keys reach.
+      const row = validate
+        ? await this.conflicts.around(
+            m,
+            [beforeRow.downstreamClusterId, beforeRow.upstreamClusterId],
+            write,
+          )
+        : await write();
       const after = federationLinkView(row, await this.warnings(m, row));
       await this.audit.record(m, {
         action,
@@ -218,17 +233,23 @@ export class FederationLinksService {
     dto: UpdateFederationLinkDto,
     expected: number | undefined,
   ): Promise<FederationLinkView> {
-    return this.change(id, expected, 'federation-link.update', (before) => {
-      const targets = dto.targets ?? (dto.targetPrefix !== undefined ? [] : before.targets);
-      const prefix = dto.targetPrefix ?? (dto.targets !== undefined ? null : before.targetPrefix);
-      checkTargets(targets, prefix);
-      return {
-        targets,
-        targetPrefix: prefix,
-        settings: dto.settings ? { ...before.settings, ...dto.settings } : before.settings,
-        deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy,
-      };
-    });
+    return this.change(
+      id,
+      expected,
+      'federation-link.update',
+      (before) => {
+        const targets = dto.targets ?? (dto.targetPrefix !== undefined ? [] : before.targets);
+        const prefix = dto.targetPrefix ?? (dto.targets !== undefined ? null : before.targetPrefix);
+        checkTargets(targets, prefix);
+        return {
+          targets,
+          targetPrefix: prefix,
+          settings: dto.settings ? { ...before.settings, ...dto.settings } : before.settings,
+          deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy,
+        };
+      },
+      true,
+    );
   }
 
   setPaused(
@@ -252,11 +273,32 @@ export class FederationLinksService {
       // pass removes exactly what the ledger says this link owned.
       if (row.deletionPolicy === 'retain')
         await m.query(`DELETE FROM managed_objects WHERE owner = $1`, [`link:${id}`]);
+      // delete, exchange federation: the WAN backlog queue on the upstream cluster (kept through
+      // restarts by resource-cleanup-mode never) goes too, once the downstream no longer runs
+      // the link. Queue federation pulls from the user's own queue: that stays.
+      const backlogCleanup = row.deletionPolicy === 'delete' && row.kind === 'exchange';
+      if (backlogCleanup) {
+        await m.query(
+          `INSERT INTO federation_link_cleanups (link_id, link_name, upstream_cluster_id, upstream_vhost,
+             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix)
+           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7 FROM clusters c WHERE c.id = $8`,
+          [
+            row.id,
+            row.name,
+            row.upstreamClusterId,
+            row.upstreamVhost,
+            row.downstreamVhost,
+            row.targets,
+            row.targetPrefix,
+            row.downstreamClusterId,
+          ],
+        );
+      }
       await this.audit.record(m, {
         action: 'federation-link.delete',
         ...this.target(row, await this.siteIds(m, row)),
         before: federationLinkView(row),
-        details: { deletionPolicy: row.deletionPolicy },
+        details: { deletionPolicy: row.deletionPolicy, backlogCleanup },
       });
       await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
     });

@@ -24,7 +24,7 @@ import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
 import { linkUris } from '../reconciliation/compile';
-import { linkUserSecret } from '../reconciliation/registry-snapshot';
+import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
 import { OverflowRuleEntity } from './overflow-rule.entity';
 
@@ -359,7 +359,12 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       load_balancer_host: string | null;
       load_balancer_port: number | null;
     }[];
-    const secret = await linkUserSecret(this.ds, this.box, rule.remoteClusterId);
+    const cred = await activeLinkCredential(
+      this.ds,
+      this.box,
+      rule.remoteClusterId,
+      this.env.LINK_USER_NAME,
+    );
     const uris = linkUris(
       {
         clusters: {
@@ -380,7 +385,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           },
         },
         linkCredentials: {
-          [remote.id]: { username: this.env.LINK_USER_NAME, password: secret.password },
+          [remote.id]: { username: cred.username, password: cred.password },
         },
       },
       remote.id,

@@ -7,6 +7,7 @@ import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
 import { registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
+import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import type { CreatePolicyDto, PolicyQueryDto, UpdatePolicyDto } from './policies.dto';
 import { checkDefinition } from './policy-definition';
@@ -71,6 +72,7 @@ export class PoliciesService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly audit: AuditService,
+    private readonly conflicts: RegistryConflictCheck,
   ) {}
 
   /** The clusters a policy lands on. */
@@ -117,23 +119,33 @@ export class PoliciesService {
     if (scopeErrors.length) throw DomainException.validation(scopeErrors);
     validate(dto.applyTo, dto.pattern, dto.definition);
     return this.ds.transaction(async (m) => {
-      const res = await m
-        .createQueryBuilder()
-        .insert()
-        .into(PolicyEntity)
-        .values({
-          name: dto.name,
-          scope: dto.scope,
-          clusterId: dto.clusterId ?? null,
-          siteId: dto.siteId ?? null,
-          vhost: dto.vhost,
-          pattern: dto.pattern,
-          applyTo: dto.applyTo,
-          priority: dto.priority ?? 0,
-          definition: dto.definition as never,
-        })
-        .returning('id')
-        .execute();
+      const lands = await this.clustersOf(m, {
+        scope: dto.scope,
+        clusterId: dto.clusterId ?? null,
+        siteId: dto.siteId ?? null,
+      });
+      const res = await this.conflicts.around(
+        m,
+        lands.map((c) => c.id),
+        () =>
+          m
+            .createQueryBuilder()
+            .insert()
+            .into(PolicyEntity)
+            .values({
+              name: dto.name,
+              scope: dto.scope,
+              clusterId: dto.clusterId ?? null,
+              siteId: dto.siteId ?? null,
+              vhost: dto.vhost,
+              pattern: dto.pattern,
+              applyTo: dto.applyTo,
+              priority: dto.priority ?? 0,
+              definition: dto.definition as never,
+            })
+            .returning('id')
+            .execute(),
+      );
       const row = await m
         .getRepository(PolicyEntity)
         .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
@@ -168,11 +180,17 @@ export class PoliciesService {
       const pattern = dto.pattern ?? before.pattern;
       const definition = dto.definition ?? before.definition;
       validate(before.applyTo, pattern, definition);
-      const row = await updateVersioned(m, PolicyEntity, 'policy', id, expected, {
-        pattern,
-        definition,
-        priority: dto.priority ?? before.priority,
-      } as never);
+      const lands = await this.clustersOf(m, before);
+      const row = await this.conflicts.around(
+        m,
+        lands.map((c) => c.id),
+        () =>
+          updateVersioned(m, PolicyEntity, 'policy', id, expected, {
+            pattern,
+            definition,
+            priority: dto.priority ?? before.priority,
+          } as never),
+      );
       const target = await this.target(m, row);
       const after = policyView(row);
       await this.audit.record(m, {

@@ -603,6 +603,41 @@ describe('applyPlan', () => {
     expect(narrow.maxInFlight).toBe(3);
   });
 
+  it('gives writes their own per-node timeout and leaves reads on the client default', async () => {
+    const broker = new FakeBroker(vhosts);
+    const seen: [string, number | undefined][] = [];
+    const spy: BrokerClient = {
+      send: (method, path, body, opts) => {
+        seen.push([method, opts?.timeoutMs]);
+        return broker.send(method, path, body);
+      },
+    };
+    const bind = bindingName({
+      source: 'amq.topic',
+      destinationType: 'q',
+      destination: 'q1',
+      routingKey: 'k',
+    });
+    await broker.send('PUT', '/api/queues/v1/q1', { durable: true });
+    await broker.send('POST', '/api/bindings/v1/e/amq.topic/q/q1', { routing_key: 'k' });
+    await applyPlan(
+      spy,
+      plan(createPolicy('crossdock.p1'), {
+        op: 'delete',
+        key: { kind: 'binding', vhost: 'v1', name: bind },
+        before: { arguments: {} },
+        owner: 'link:1',
+      }),
+      {},
+      { writeTimeoutMs: 30000 },
+    );
+    expect(seen).toEqual([
+      ['PUT', 30000],
+      ['GET', undefined],
+      ['DELETE', 30000],
+    ]);
+  });
+
   it('lets a later dependency stage start only after the earlier one finished', async () => {
     const broker = new FakeBroker(vhosts);
     broker.delayMs = 3;

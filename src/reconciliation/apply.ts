@@ -39,6 +39,11 @@ export interface ApplyOptions {
   maxAttempts?: number;
   /** First backoff; doubles per retry. Default 250 ms. */
   backoffMs?: number;
+  /**
+   * Per-node timeout of writes (reads keep the client's). A write the client gives up on may be
+   * stored by the broker without its side effect (the link restart), so writes get longer.
+   */
+  writeTimeoutMs?: number;
   /** Skip later stages once an op failed (a policy must not point at an upstream that failed). Default true. */
   stopOnStageFailure?: boolean;
   sleep?: (ms: number) => Promise<void>;
@@ -95,6 +100,7 @@ export async function applyPlan(
   const run = new Run(client, {
     maxAttempts: Math.max(1, options.maxAttempts ?? 3),
     backoffMs: options.backoffMs ?? 250,
+    writeTimeoutMs: options.writeTimeoutMs,
     sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   });
   const outcomes: (OpResult | undefined)[] = plan.ops.map(() => undefined);
@@ -191,6 +197,7 @@ interface Tally {
 interface RunConfig {
   maxAttempts: number;
   backoffMs: number;
+  writeTimeoutMs?: number;
   sleep: (ms: number) => Promise<void>;
 }
 
@@ -276,7 +283,13 @@ class Run {
       tally.attempts++;
       this.requests++;
       try {
-        const res = await this.client.send<T>(method, path, body);
+        const timeoutMs = method === 'GET' ? undefined : this.config.writeTimeoutMs;
+        const res = await this.client.send<T>(
+          method,
+          path,
+          body,
+          timeoutMs === undefined ? undefined : { timeoutMs },
+        );
         tally.node = res.node;
         return res;
       } catch (err) {

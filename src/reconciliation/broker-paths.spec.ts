@@ -11,6 +11,8 @@ import {
   observationListings,
   parseBindingName,
   parseFederationQueueName,
+  federatedExchangeOf,
+  federationExchangeName,
   writeRequest,
 } from './broker-paths';
 
@@ -185,6 +187,43 @@ describe('federation queue names (3.10 exchange-federation upstream queues)', ()
     });
     expect(parseFederationQueueName('orders')).toBeUndefined();
     expect(parseFederationQueueName('federation: odd')).toBeUndefined();
+  });
+});
+
+describe('federatedExchangeOf (which exchange a federation queue copies, for one link)', () => {
+  const same = { vhost: 'up', downstreamCluster: 'dc1', downstreamVhost: 'up' };
+  const other = { vhost: 'up', downstreamCluster: 'dc1', downstreamVhost: 'down' };
+
+  it('reads back every name federationQueueName builds for a same-name exchange', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.constantFrom(same, other),
+        (x, link) => {
+          const name = federationQueueName({ ...link, exchange: x, downstreamExchange: x });
+          expect(federatedExchangeOf(name, link)).toBe(x);
+        },
+      ),
+    );
+  });
+
+  it.each([
+    ['federation: a -> b -> dc1', same, 'a -> b'],
+    ['federation: orders -> dc1:down:orders', other, 'orders'],
+    ['federation: orders -> dc1', other, undefined],
+    ['federation: orders -> dc2', same, undefined],
+    ['federation: orders -> dc1:down:other', other, undefined],
+    ['federation: orders -> dc1:fy', same, undefined],
+    ['orders -> dc1', same, undefined],
+    ['federation:  -> dc1', same, undefined],
+  ])('%s -> %s', (name, link, exchange) => {
+    expect(federatedExchangeOf(name, link)).toBe(exchange);
+  });
+
+  it('names the internal exchange in front of the queue (measured on 3.10.8)', () => {
+    expect(federationExchangeName('federation: ev -> crossdock-38000-dc2')).toBe(
+      'federation: ev -> crossdock-38000-dc2 B',
+    );
   });
 });
 

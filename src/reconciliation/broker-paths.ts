@@ -196,6 +196,39 @@ export function federationQueueName(ref: FederationQueueRef): string {
   return `${federationQueuePrefix}${ref.exchange} -> ${ref.downstreamCluster}${suffix}`;
 }
 
+/** The internal `x-federation-upstream` exchange a link declares in front of its upstream queue. */
+export function federationExchangeName(queueName: string): string {
+  return `${queueName} B`;
+}
+
+/**
+ * The exchange a `federation: ...` queue copies, when the queue belongs to a link from this
+ * upstream vhost to `downstreamCluster`/`downstreamVhost` that federates an exchange under its
+ * own name (crossdock never sets the upstream's `exchange` key); undefined otherwise. Exact:
+ * the candidate is rebuilt with federationQueueName and compared.
+ */
+export function federatedExchangeOf(
+  queueName: string,
+  link: Pick<FederationQueueRef, 'vhost' | 'downstreamCluster' | 'downstreamVhost'>,
+): string | undefined {
+  if (!queueName.startsWith(federationQueuePrefix)) return undefined;
+  const rest = queueName.slice(federationQueuePrefix.length);
+  const arrow = ` -> ${link.downstreamCluster}`;
+  let exchange: string;
+  if (link.downstreamVhost === link.vhost) {
+    if (!rest.endsWith(arrow)) return undefined;
+    exchange = rest.slice(0, rest.length - arrow.length);
+  } else {
+    // `<x> -> <cluster>:<downstream vhost>:<x>`: the exchange name appears twice.
+    const middle = `${arrow}:${link.downstreamVhost}:`;
+    const twice = rest.length - middle.length;
+    if (twice <= 0 || twice % 2 !== 0) return undefined;
+    exchange = rest.slice(0, twice / 2);
+  }
+  const rebuilt = federationQueueName({ ...link, exchange, downstreamExchange: exchange });
+  return exchange.length > 0 && rebuilt === queueName ? exchange : undefined;
+}
+
 /**
  * Best-effort reading of a federation queue name (names may contain ` -> ` or `:` themselves,
  * so this is for reports only; matching uses federationQueueName on expected links).

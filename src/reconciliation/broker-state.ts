@@ -97,7 +97,13 @@ export type PlanOp =
   | { op: 'delete'; key: ObjectKey; before: BrokerValue; owner: string };
 
 export interface PlanFinding {
-  kind: 'drift' | 'shadowed' | 'unmanaged-conflict' | 'orphan-federation-queue' | 'ensure-mismatch';
+  kind:
+    | 'drift'
+    | 'shadowed'
+    | 'unmanaged-conflict'
+    | 'orphan-federation-queue'
+    | 'ensure-mismatch'
+    | 'pending-cleanup';
   key: ObjectKey;
   detail: string;
 }

@@ -227,4 +227,25 @@ describe('compileCluster', () => {
       },
     ]);
   });
+
+  it('emits one guard per upstream vhost however many links pull from it, paused ones included', () => {
+    const up = (id: string, paused = false) =>
+      link({
+        id,
+        name: id,
+        kind: 'exchange',
+        targets: [id],
+        downstreamClusterId: B,
+        upstreamClusterId: A,
+        paused,
+      });
+    const r = compileCluster(snapshot({ federationLinks: [up('x1'), up('x2'), up('x3', true)] }));
+    expect(user(r).map((o) => [o.kind, o.name])).toEqual([
+      ['policy', expect.stringMatching(/^crossdock\.p\.q\./)],
+    ]);
+    // Only the paused link: its backlog still waits upstream, so the guard stays.
+    expect(policies(compileCluster(snapshot({ federationLinks: [up('x3', true)] })))).toHaveLength(
+      1,
+    );
+  });
 });

@@ -78,6 +78,13 @@ export interface CompileConflict {
   key: string;
   sources: string[];
   detail: string;
+  applyTo: 'queues' | 'exchanges';
+  /** The priority both sources share (a higher one would simply win). */
+  priority: number;
+  /** What each source sets, in `sources` order. */
+  values: unknown[];
+  /** Broker pattern of the objects both cover. */
+  pattern: string;
 }
 
 export interface CompileResult extends DesiredState {
@@ -154,9 +161,9 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   const addSource = (vhost: string, src: KeySource) =>
     sources.set(vhost, [...(sources.get(vhost) ?? []), src]);
 
+  const guarded = new Set<string>();
   for (const l of s.federationLinks) {
-    if (l.paused) continue;
-    if (l.downstreamClusterId === me) {
+    if (l.downstreamClusterId === me && !l.paused) {
       const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost);
       if (uris.length === 0) {
         warnings.push(
@@ -183,7 +190,9 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
         upstream: upstreamName(l.name),
       });
     }
-    if (l.upstreamClusterId === me && l.kind === 'exchange') {
+    // A paused link's backlog keeps waiting here (resource-cleanup-mode never): guard it too.
+    if (l.upstreamClusterId === me && l.kind === 'exchange' && !guarded.has(l.upstreamVhost)) {
+      guarded.add(l.upstreamVhost);
       // Guard: the federation backlog lives here, unbounded and unmirrored unless a policy says so.
       addSource(l.upstreamVhost, {
         id: 'guard:federation-queues',
@@ -340,6 +349,10 @@ function mergeSources(
           key: k,
           sources: [prior.id, src.id],
           detail: `${prior.id} sets ${k}=${JSON.stringify(definition[k])}, ${src.id} sets ${JSON.stringify(v)} on the same ${applyTo}`,
+          applyTo,
+          priority: src.priority,
+          values: [definition[k], v],
+          pattern: toPattern(sel),
         });
       }
     }

@@ -554,6 +554,94 @@ describe('diffStates: orphan federation queues', () => {
   });
 });
 
+describe('diffStates: backlog of deleted links', () => {
+  const fq = (name: string) =>
+    o('queue', name, { durable: true, auto_delete: false, arguments: {} }, 'up');
+  const fx = (name: string) =>
+    o('exchange', name, { type: 'x-federation-upstream', internal: true }, 'up');
+  const queue = 'federation: old -> dc2:down:old';
+  const objects = [fq(queue), fx(`${queue} B`), fq('federation: stray -> dc9'), fq('plain')];
+  const deleted = (ready: boolean) => [
+    {
+      key: { kind: 'queue' as const, vhost: 'up', name: queue },
+      owner: 'link:L1',
+      queue,
+      ready,
+      linkName: 'old-link',
+    },
+    {
+      key: { kind: 'exchange' as const, vhost: 'up', name: `${queue} B` },
+      owner: 'link:L1',
+      queue,
+      ready,
+      linkName: 'old-link',
+    },
+  ];
+  const desiredUp = state([], ['up']);
+
+  it('deletes the queue, then its exchange, once the downstream no longer runs the link', () => {
+    const plan = diffStates(desiredUp, observed(objects), [], {
+      expectedFederationQueues: [],
+      deletedLinkObjects: deleted(true),
+    });
+    expect(plan.ops).toEqual([
+      {
+        op: 'delete',
+        key: { kind: 'queue', vhost: 'up', name: queue },
+        before: objects[0].value,
+        owner: 'link:L1',
+      },
+      {
+        op: 'delete',
+        key: { kind: 'exchange', vhost: 'up', name: `${queue} B` },
+        before: objects[1].value,
+        owner: 'link:L1',
+      },
+    ]);
+    // What crossdock cannot attribute is still reported.
+    expect(plan.findings.map((f) => [f.kind, f.key.name])).toEqual([
+      ['orphan-federation-queue', 'federation: stray -> dc9'],
+    ]);
+  });
+
+  it('waits (reported, not deleted, not an orphan) while the downstream may still run the link', () => {
+    const plan = diffStates(desiredUp, observed(objects), [], {
+      expectedFederationQueues: [],
+      deletedLinkObjects: deleted(false),
+    });
+    expect(plan.ops).toEqual([]);
+    expect(plan.findings.map((f) => [f.kind, f.key.kind, f.key.name])).toEqual([
+      ['orphan-federation-queue', 'queue', 'federation: stray -> dc9'],
+      ['pending-cleanup', 'exchange', `${queue} B`],
+      ['pending-cleanup', 'queue', queue],
+    ]);
+    expect(plan.findings[2].detail).toContain('deleted link old-link');
+  });
+
+  it('leaves a queue another link still uses (the name carries no upstream name)', () => {
+    const plan = diffStates(desiredUp, observed(objects), [], {
+      expectedFederationQueues: [
+        {
+          vhost: 'up',
+          exchange: 'old',
+          downstreamCluster: 'dc2',
+          downstreamVhost: 'down',
+          downstreamExchange: 'old',
+        },
+      ],
+      deletedLinkObjects: deleted(true),
+    });
+    expect(plan.ops).toEqual([]);
+  });
+
+  it('does nothing for objects already gone', () => {
+    const plan = diffStates(desiredUp, observed([fq('plain')]), [], {
+      deletedLinkObjects: deleted(true),
+    });
+    expect(plan).toEqual({ ops: [], findings: [] });
+  });
+});
+
 describe('diffStates: properties', () => {
   const vhost = fc.constantFrom('/', 'v', 'a/b');
   const uriArb = fc.constantFrom('h1', 'h2', 'h3').map((h) => uri(h));

@@ -23,6 +23,7 @@ import {
   parseFederationQueueName,
   type FederationQueueRef,
 } from './broker-paths';
+import type { CleanupObject } from './link-cleanup';
 import {
   canonicalText,
   canonicalValue,
@@ -52,6 +53,13 @@ export interface DiffOptions {
    * check is skipped (every such queue would look orphaned).
    */
   expectedFederationQueues?: readonly FederationQueueRef[];
+  /**
+   * Upstream queues (and their internal exchanges) of deleted exchange-federation links, found
+   * on this cluster: deleted when `ready` (the downstream cluster no longer runs the link),
+   * reported as waiting otherwise; never reported as orphans. A queue an expected link still
+   * uses (two links into one exchange share it) is left alone.
+   */
+  deletedLinkObjects?: readonly CleanupObject[];
 }
 
 /** Apply order: creates/updates by dependency, then deletes in reverse dependency order. */
@@ -200,9 +208,33 @@ export function diffStates(
     for (const o of instances) ops.push({ op: 'delete', key, before: o.value, owner: entry.owner });
   }
 
+  const stillUsed = new Set(
+    (options.expectedFederationQueues ?? []).map((r) => objectId(federationQueueKey(r))),
+  );
+  const attributed = new Set<string>();
+  for (const c of options.deletedLinkObjects ?? []) {
+    const id = objectId(c.key);
+    const instances = present.get(id);
+    const queueId = objectId({ kind: 'queue', vhost: c.key.vhost, name: c.queue });
+    attributed.add(queueId);
+    if (!instances || wanted.has(id) || owned.has(id) || stillUsed.has(queueId)) continue;
+    if (!c.ready) {
+      finding(
+        'pending-cleanup',
+        c.key,
+        `${describeKey(c.key)} belongs to deleted link ${c.linkName}: deleted once the downstream cluster's pass has removed the link's upstream`,
+      );
+      continue;
+    }
+    for (const o of instances)
+      ops.push({ op: 'delete', key: keyOf(c.key), before: o.value, owner: c.owner });
+  }
+
   findings.push(...shadowFindings(wanted, observed.objects, vhosts, owned));
   if (options.expectedFederationQueues) {
-    findings.push(...orphanFindings(observed.objects, vhosts, options.expectedFederationQueues));
+    findings.push(
+      ...orphanFindings(observed.objects, vhosts, options.expectedFederationQueues, attributed),
+    );
   }
 
   ops.sort(
@@ -392,18 +424,23 @@ function shadowFindings(
  * no expected link names: left behind by a deleted link or a link set up by hand, holding
  * messages nobody will consume (rabbitmq-server #4667, trap 3.13).
  */
+function federationQueueKey(r: FederationQueueRef): ObjectKey {
+  return { kind: 'queue', vhost: r.vhost, name: federationQueueName(r) };
+}
+
 function orphanFindings(
   observed: readonly ObservedObject[],
   vhosts: Set<string>,
   expected: readonly FederationQueueRef[],
+  attributed: ReadonlySet<string>,
 ): PlanFinding[] {
-  const names = new Set(expected.map((r) => `${r.vhost}\u0001${federationQueueName(r)}`));
+  const names = new Set(expected.map((r) => objectId(federationQueueKey(r))));
   const out: PlanFinding[] = [];
   for (const o of observed) {
     if (o.kind !== 'queue' || !vhosts.has(o.vhost) || !o.name.startsWith(federationQueuePrefix)) {
       continue;
     }
-    if (names.has(`${o.vhost}\u0001${o.name}`)) continue;
+    if (names.has(objectId(o)) || attributed.has(objectId(o))) continue;
     const parsed = parseFederationQueueName(o.name);
     const about = parsed
       ? `copies exchange ${JSON.stringify(parsed.exchange)} for downstream ${JSON.stringify(parsed.downstream)}`

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { apiPath } from '../broker/management-client';
 import type { ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
@@ -17,9 +17,6 @@ export function rabbitPasswordHash(password: string, saltHex: string): string {
       .digest(),
   ]).toString('base64');
 }
-
-export const newSalt = (): string => randomBytes(4).toString('hex');
-export const newLinkPassword = (): string => randomBytes(24).toString('base64url');
 
 /** Federation needs its own `federation: ...` exchanges and queues; shovels only publish. */
 export const linkUserPermissions = {
@@ -80,4 +77,13 @@ export async function ensureLinkUser(
     }
   }
   return { writes, requests };
+}
+
+/** Deletes a link user (and with it its permissions); a user already gone is fine. */
+export async function deleteLinkUser(client: ManagementClient, username: string): Promise<void> {
+  await client
+    .delete(apiPath`/api/users/${username}`)
+    .catch((err: unknown) =>
+      err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
+    );
 }

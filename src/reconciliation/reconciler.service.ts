@@ -17,11 +17,14 @@ import { ClusterLock } from './cluster-lock';
 import { objectId, type FederationQueueRef } from './broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { deletable, diffStates, redactPlan } from './diff';
-import { ensureLinkUser, rabbitPasswordHash } from './link-user';
+import { afterConnectingPass } from './link-user-refresh';
+import { syncLinkUsers } from './link-user-rotation';
 import { observeBrokerState } from './observe';
+import { storeKnownNames } from './known-objects';
 import { ensureProbeVhost } from './probe-vhost';
 import { probeVhost } from '../probes/probe-topology';
-import { isLinkTarget, linkUserSecret, loadSnapshot } from './registry-snapshot';
+import { isLinkTarget, loadSnapshot } from './registry-snapshot';
+import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
 
 export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
 export type RunStatus =
@@ -176,6 +179,7 @@ export class ReconcilerService {
         error: `cluster not observable, nothing written: ${err instanceof Error ? err.message : 'unknown error'}`,
       });
     }
+    await storeKnownNames(this.ds, clusterId, observed);
     const snapshot = await loadSnapshot(
       this.ds,
       this.box,
@@ -213,8 +217,10 @@ export class ReconcilerService {
       );
     }
     const liveLedger = ledger.filter((e) => !stale.includes(e));
+    const cleanups = await loadLinkCleanups(this.ds, clusterId);
     const plan = diffStates(desired, observed, liveLedger, {
       expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
+      deletedLinkObjects: cleanupObjects(cleanups, observed.objects),
     });
     const findings = [
       ...plan.findings,
@@ -236,9 +242,15 @@ export class ReconcilerService {
       deletes,
     };
     const shown = redactPlan(plan).ops;
-    // Exchanges and queues crossdock created are never deleted, so they do not count here.
+    // Backlog queues of deleted links are not in the ledger: they count as deletes, not as "all";
+    // exchanges and queues crossdock created are never deleted, so they do not count either.
+    const inLedger = new Set(liveLedger.map((e) => objectId(e)));
+    const ownedDeletes = plan.ops.filter(
+      (o) => o.op === 'delete' && inLedger.has(objectId(o.key)),
+    ).length;
     const deletableOwned = liveLedger.filter((e) => deletable(e)).length;
-    const wipesAll = deletes > 0 && deletes >= deletableOwned && desired.objects.length === 0;
+    const wipesAll =
+      ownedDeletes > 0 && ownedDeletes >= deletableOwned && desired.objects.length === 0;
     if ((deletes > this.env.RECONCILE_MAX_DELETES || wipesAll) && !opts.confirmDeletes) {
       return finish('blocked', {
         summary,
@@ -261,17 +273,18 @@ export class ReconcilerService {
           throw new Error('the cluster lock was lost before the probe vhost write');
         await ensureProbeVhost(client, access.username);
       }
-      if (linkVhosts.length) {
-        const secret = await linkUserSecret(this.ds, this.box, clusterId);
-        if (!(await lock.stillHeld()))
-          throw new Error('the cluster lock was lost before the link user write');
-        await ensureLinkUser(
-          client,
-          this.env.LINK_USER_NAME,
-          rabbitPasswordHash(secret.password, secret.salt),
-          [...new Set(linkVhosts)],
-        );
-      }
+      await syncLinkUsers(
+        {
+          ds: this.ds,
+          box: this.box,
+          audit: this.audit,
+          baseUsername: this.env.LINK_USER_NAME,
+          timeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
+        },
+        c,
+        client,
+        lock,
+      );
       result = await this.apply(clusterId, run.id, client, plan, lock, actor, c.siteId);
     } catch (err) {
       return finish('failed', {
@@ -292,6 +305,15 @@ export class ReconcilerService {
       await this.ds.query(
         `UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,
         [clusterId, passStarted],
+      );
+      await settleLinkCleanups(this.ds, clusterId, cleanups);
+      await afterConnectingPass(
+        { ds: this.ds, audit: this.audit, writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS },
+        c,
+        snapshot.linkCredentials,
+        desired.objects,
+        client,
+        lock,
       );
     }
     const operations = result.outcomes.map((o) => ({ ...o }));
@@ -371,7 +393,10 @@ export class ReconcilerService {
           });
         },
       },
-      { concurrency: this.env.RECONCILE_CONCURRENCY },
+      {
+        concurrency: this.env.RECONCILE_CONCURRENCY,
+        writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS,
+      },
     );
   }
 

@@ -1,5 +1,6 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { ClusterEntity } from '../clusters/cluster.entity';
+import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { SecretBox } from '../common/crypto/secret-box';
 import { FederationLinkEntity } from '../links/federation-link.entity';
 import { ShovelEntity } from '../links/shovel.entity';
@@ -7,54 +8,22 @@ import { PolicyEntity } from '../policies/policy.entity';
 import { SiteEntity } from '../sites/site.entity';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
-import { newLinkPassword, newSalt } from './link-user';
 import { probeVhost } from '../probes/probe-topology';
+import { knownNames } from './known-objects';
 
-export interface LinkUserSecret {
-  password: string;
-  salt: string;
-}
-
-const linkAad = (clusterId: string) => `link-user:${clusterId}`;
-
-/** The link user's password for a cluster, created (and stored encrypted) on first need. */
-export async function linkUserSecret(
-  ds: DataSource,
-  box: SecretBox,
-  clusterId: string,
-): Promise<LinkUserSecret> {
-  return ds.transaction(async (m) => {
-    const [row] = (await m.query(
-      `SELECT link_user_password_enc, link_user_salt FROM clusters WHERE id = $1 FOR UPDATE`,
-      [clusterId],
-    )) as {
-      link_user_password_enc: string | null;
-      link_user_salt: string | null;
-    }[];
-    if (!row) throw new Error(`cluster ${clusterId} vanished`);
-    if (row.link_user_password_enc && row.link_user_salt) {
-      return {
-        password: box.decrypt(row.link_user_password_enc, linkAad(clusterId)),
-        salt: row.link_user_salt,
-      };
-    }
-    const secret = { password: newLinkPassword(), salt: newSalt() };
-    await m.query(
-      `UPDATE clusters SET link_user_password_enc = $2, link_user_salt = $3 WHERE id = $1`,
-      [clusterId, box.encrypt(secret.password, linkAad(clusterId)), secret.salt],
-    );
-    return secret;
-  });
-}
-
-/** Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. */
+/**
+ * Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. With
+ * `placeholderCredentials` (validation inside a registry transaction) no link secret is read or
+ * created: URIs carry a placeholder.
+ */
 export async function loadSnapshot(
-  ds: DataSource,
+  ds: DataSource | EntityManager,
   box: SecretBox,
   clusterId: string,
   observed: ObservedState,
   linkUserName: string,
   federationQueueMaxBytes: number,
+  opts: { placeholderCredentials?: boolean } = {},
 ): Promise<RegistrySnapshot> {
   const cluster = await ds.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
   const clusters = await ds.getRepository(ClusterEntity).find();
@@ -115,17 +84,15 @@ export async function loadSnapshot(
       .map((s) => s.destinationClusterId),
   ]);
   const linkCredentials: RegistrySnapshot['linkCredentials'] = {};
-  for (const id of remote)
-    linkCredentials[id] = {
-      username: linkUserName,
-      password: (await linkUserSecret(ds, box, id)).password,
-    };
-  const known: RegistrySnapshot['known'] = {};
-  for (const o of observed.objects) {
-    if (o.kind !== 'queue' && o.kind !== 'exchange') continue;
-    const k = (known[o.vhost] ??= { queues: [], exchanges: [] });
-    (o.kind === 'queue' ? k.queues : k.exchanges).push(o.name);
+  for (const id of remote) {
+    if (opts.placeholderCredentials || !(ds instanceof DataSource)) {
+      linkCredentials[id] = { username: linkUserName, password: 'placeholder' };
+      continue;
+    }
+    const cred = await activeLinkCredential(ds, box, id, linkUserName);
+    linkCredentials[id] = { username: cred.username, password: cred.password };
   }
+  const known = knownNames(observed);
   return {
     cluster: {
       id: cluster.id,

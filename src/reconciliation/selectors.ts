@@ -11,6 +11,19 @@ export type Selector =
 
 export const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+const regexes = new Map<string, RegExp>();
+
+/** Compiled once per pattern (a compile tests the same few patterns against every name). */
+function regex(pattern: string): RegExp {
+  let re = regexes.get(pattern);
+  if (!re) {
+    if (regexes.size >= 10000) regexes.clear();
+    re = new RegExp(pattern);
+    regexes.set(pattern, re);
+  }
+  return re;
+}
+
 export function matches(sel: Selector, name: string): boolean {
   switch (sel.type) {
     case 'names':
@@ -18,12 +31,30 @@ export function matches(sel: Selector, name: string): boolean {
     case 'prefix':
       return name.startsWith(sel.prefix);
     case 'regex':
-      return sel.patterns.every((p) => new RegExp(p).test(name));
+      return sel.patterns.every((p) => regex(p).test(name));
   }
 }
 
+/** Per list of known names (one compile reuses the same arrays): pattern -> names it matches. */
+const matchSets = new WeakMap<readonly string[], Map<string, Set<string>>>();
+
+function matching(known: readonly string[], pattern: string): Set<string> {
+  let byPattern = matchSets.get(known);
+  if (!byPattern) {
+    byPattern = new Map();
+    matchSets.set(known, byPattern);
+  }
+  let set = byPattern.get(pattern);
+  if (!set) {
+    const re = regex(pattern);
+    set = new Set(known.filter((x) => re.test(x)));
+    byPattern.set(pattern, set);
+  }
+  return set;
+}
+
 /** The intersection, or null when provably (or, for regexes, observably) empty. */
-export function intersect(a: Selector, b: Selector, known: string[]): Selector | null {
+export function intersect(a: Selector, b: Selector, known: readonly string[]): Selector | null {
   if (a.type === 'names' || b.type === 'names') {
     const [n, other] = a.type === 'names' ? [a, b] : [b as Extract<Selector, { type: 'names' }>, a];
     const names = n.names.filter((x) => matches(other, x));
@@ -36,7 +67,11 @@ export function intersect(a: Selector, b: Selector, known: string[]): Selector |
   }
   const patterns = [...toPatterns(a), ...toPatterns(b)];
   const sel: Selector = { type: 'regex', patterns: [...new Set(patterns)] };
-  return known.some((x) => matches(sel, x)) ? sel : null;
+  // Each pattern is tested against the known names once; intersections are set lookups.
+  const sets = sel.patterns.map((p) => matching(known, p)).sort((x, y) => x.size - y.size);
+  const [smallest, ...rest] = sets;
+  for (const x of smallest) if (rest.every((s) => s.has(x))) return sel;
+  return null;
 }
 
 function toPatterns(s: Selector): string[] {

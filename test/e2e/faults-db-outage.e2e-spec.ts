@@ -144,11 +144,17 @@ describe('Postgres outage while background work runs', () => {
       },
       { timeoutMs: 60000, intervalMs: 500, description: 'health evaluated again after the outage' },
     );
-    const paths = await t.http.get('/probes/paths').set(admin()).expect(200);
-    const fed = (paths.body as { id: string; lastMinute: { lastSampleAt: string | null } }[]).find(
-      (p) => p.id.startsWith('federation:'),
+    // Fresh samples are stored again (flushed every 2 s).
+    await eventually(
+      async () => {
+        const paths = await t.http.get('/probes/paths').set(admin()).expect(200);
+        const fed = (
+          paths.body as { id: string; lastMinute: { lastSampleAt: string | null } }[]
+        ).find((p) => p.id.startsWith('federation:'));
+        return new Date(fed?.lastMinute.lastSampleAt ?? 0) > restartedAt;
+      },
+      { timeoutMs: 15000, intervalMs: 500, description: 'probe samples stored again' },
     );
-    expect(new Date(fed?.lastMinute.lastSampleAt ?? 0) > restartedAt).toBe(true);
     await eventually(
       async () => {
         const res = await t.http.get(`/overflow-rules/${ruleId}`).set(admin());

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { linkUserAad } from '../../src/clusters/link-user-credentials';
 import { reencryptCredentials } from '../../src/clusters/reencrypt';
 import { SecretBox } from '../../src/common/crypto/secret-box';
 import {
@@ -41,6 +42,14 @@ describe('encryption key rotation', () => {
       await ds.initialize();
       try {
         const box = new SecretBox(newKey, [oldKey]);
+        // A link-user password sealed with the old key (slot b, as a rotation leaves it).
+        await ds.query(
+          `UPDATE clusters SET link_user_b_password_enc = $2, link_user_b_salt = 'abcd1234' WHERE id = $1`,
+          [
+            cluster.body.id,
+            new SecretBox(oldKey).encrypt('link-pass', linkUserAad(cluster.body.id, 'b')),
+          ],
+        );
         const first = await reencryptCredentials(ds, box, [cluster.body.id]);
         expect(first).toEqual({ rewritten: 1, total: 1 });
         const [row] = await ds.query(`SELECT admin_password_enc FROM clusters WHERE id = $1`, [
@@ -48,6 +57,13 @@ describe('encryption key rotation', () => {
         ]);
         expect(box.needsRotation(row.admin_password_enc)).toBe(false);
         expect(row.admin_password_enc).not.toContain('Sup3r');
+        const [link] = await ds.query(
+          `SELECT link_user_b_password_enc AS enc FROM clusters WHERE id = $1`,
+          [cluster.body.id],
+        );
+        expect(new SecretBox(newKey).decrypt(link.enc, linkUserAad(cluster.body.id, 'b'))).toBe(
+          'link-pass',
+        );
         expect((await reencryptCredentials(ds, box, [cluster.body.id])).rewritten).toBe(0);
         // The old key can now be retired.
         expect(new SecretBox(newKey).decrypt(row.admin_password_enc, cluster.body.id)).toBe(

@@ -113,9 +113,16 @@ describe('cross-site links reconciled onto real clusters', () => {
         ).some((b) => b.destination.startsWith('federation:')),
       { timeoutMs: 30000, description: 'federation binding upstream' },
     );
-    const links = await m2.request<{ status: string; upstream: string }[]>(
-      'GET',
-      `/api/federation-links/${enc(vhost)}`,
+    // The link binds upstream before it reports running (seconds apart behind WAN latency).
+    const links = await eventually(
+      async () => {
+        const list = await m2.request<{ status: string; upstream: string }[]>(
+          'GET',
+          `/api/federation-links/${enc(vhost)}`,
+        );
+        return list.every((l) => l.status === 'running') ? list : false;
+      },
+      { timeoutMs: 30000, description: 'link running' },
     );
     expect(links).toEqual([
       expect.objectContaining({ status: 'running', upstream: 'crossdock.up.events-dc1-dc2' }),

@@ -10,6 +10,7 @@ export enum ErrorCode {
   Conflict = 'conflict',
   DuplicateName = 'duplicate-name',
   DependentsExist = 'dependents-exist',
+  PolicyConflict = 'policy-conflict',
   ReferenceNotFound = 'reference-not-found',
   PreconditionFailed = 'precondition-failed',
   PayloadTooLarge = 'payload-too-large',

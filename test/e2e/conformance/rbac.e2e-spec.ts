@@ -61,6 +61,9 @@ const matrix: Record<string, Row> = {
     body: () => ({ username: 'rbac-user', password: 'rbac-pass' }),
   },
   'DELETE /clusters/{id}': { need: 'admin' },
+  'GET /clusters/{id}/link-user': { need: 'viewer' },
+  // Starts a rotation (the fixture broker is unreachable: it stays verifying); admin calls once.
+  'POST /clusters/{id}/link-user/rotate': { need: 'admin' },
   'GET /clusters/{id}/nodes': { need: 'viewer' },
   'GET /clusters/{id}/nodes/{nodeId}': { need: 'viewer' },
   'POST /clusters/{id}/nodes': {

@@ -359,6 +359,8 @@ describe('secrets never leak', () => {
       'api_tokens',
       'audit_events',
       'audit_checkpoints',
+      'link_user_rotations',
+      'federation_link_cleanups',
     ];
     for (const table of tables) {
       const exists = (await ds.query(`SELECT to_regclass($1) AS t`, [table])) as { t: unknown }[];

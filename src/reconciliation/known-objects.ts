@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { ObservedState } from './broker-state';
+import type { RegistrySnapshot } from './compile';
+
+export type KnownNames = RegistrySnapshot['known'];
+
+/** Pure: exchange and queue names per vhost, sorted (what decides regex overlaps). */
+export function knownNames(observed: ObservedState): KnownNames {
+  const known: KnownNames = {};
+  for (const o of observed.objects) {
+    if (o.kind !== 'queue' && o.kind !== 'exchange') continue;
+    const k = (known[o.vhost] ??= { queues: [], exchanges: [] });
+    (o.kind === 'queue' ? k.queues : k.exchanges).push(o.name);
+  }
+  for (const k of Object.values(known)) {
+    k.queues.sort();
+    k.exchanges.sort();
+  }
+  return known;
+}
+
+const digest = (known: KnownNames) =>
+  createHash('sha256')
+    .update(JSON.stringify(Object.entries(known).sort(([a], [b]) => (a < b ? -1 : 1))))
+    .digest('hex');
+
+/**
+ * Keeps the names a pass observed for registry validation; written only when they changed, so
+ * a steady cluster costs one small comparison per pass.
+ */
+export async function storeKnownNames(
+  ds: DataSource,
+  clusterId: string,
+  observed: ObservedState,
+): Promise<void> {
+  const known = knownNames(observed);
+  const hash = digest(known);
+  await ds.query(
+    `UPDATE clusters SET observed_objects = $2, objects_observed_at = now()
+     WHERE id = $1 AND (observed_objects IS NULL OR observed_objects->>'hash' IS DISTINCT FROM $3)`,
+    [clusterId, JSON.stringify({ hash, known }), hash],
+  );
+}
+
+/** The last stored names as an observation (values empty), or none if never observed. */
+export async function loadKnownNames(
+  m: DataSource | EntityManager,
+  clusterId: string,
+): Promise<ObservedState> {
+  const [row] = (await m.query(`SELECT observed_objects FROM clusters WHERE id = $1`, [
+    clusterId,
+  ])) as { observed_objects: { known?: KnownNames } | null }[];
+  const known = row?.observed_objects?.known ?? {};
+  const objects: ObservedState['objects'] = [];
+  for (const [vhost, k] of Object.entries(known)) {
+    for (const name of k.queues) objects.push({ kind: 'queue', vhost, name, value: {} });
+    for (const name of k.exchanges) objects.push({ kind: 'exchange', vhost, name, value: {} });
+  }
+  return { objects, requests: 0 };
+}

@@ -1,0 +1,141 @@
+import type { DataSource } from 'typeorm';
+import { notifyClustersChanged } from '../common/changes';
+import type { ObjectKey, ObservedObject } from './broker-state';
+import { federatedExchangeOf, federationExchangeName } from './broker-paths';
+
+/**
+ * A deleted exchange-federation link (deletion policy `delete`) whose upstream queue crossdock
+ * still has to delete on the upstream cluster. Upstreams say `resource-cleanup-mode: never`, so
+ * the link never deletes that queue itself, and the upstream exchange keeps routing into it
+ * after the link is gone.
+ */
+export interface LinkCleanup {
+  id: string;
+  linkId: string;
+  linkName: string;
+  upstreamVhost: string;
+  downstreamClusterName: string;
+  downstreamVhost: string;
+  targets: string[];
+  targetPrefix: string | null;
+  /**
+   * The downstream cluster no longer runs the link: a pass there succeeded after the deletion and
+   * its ledger holds no upstream of the link. Deleting the queue earlier would race the still
+   * running link, which re-declares it.
+   */
+  ready: boolean;
+}
+
+/** A broker object of a deleted link, to delete (ready) or to report as waiting. */
+export interface CleanupObject {
+  key: ObjectKey;
+  owner: string;
+  /** The `federation: ...` queue the object belongs to (the exchange sits in front of it). */
+  queue: string;
+  ready: boolean;
+  linkName: string;
+}
+
+/** Pure: the observed queues and internal exchanges the deleted links leave on this cluster. */
+export function cleanupObjects(
+  cleanups: readonly LinkCleanup[],
+  observed: readonly ObservedObject[],
+): CleanupObject[] {
+  const exchanges = new Set(
+    observed.filter((o) => o.kind === 'exchange').map((o) => `${o.vhost}\u0001${o.name}`),
+  );
+  const out: CleanupObject[] = [];
+  for (const c of cleanups) {
+    const link = {
+      vhost: c.upstreamVhost,
+      downstreamCluster: c.downstreamClusterName,
+      downstreamVhost: c.downstreamVhost,
+    };
+    for (const o of observed) {
+      if (o.kind !== 'queue' || o.vhost !== c.upstreamVhost) continue;
+      const x = federatedExchangeOf(o.name, link);
+      if (x === undefined) continue;
+      if (!(c.targetPrefix !== null ? x.startsWith(c.targetPrefix) : c.targets.includes(x))) {
+        continue;
+      }
+      const base = {
+        owner: `link:${c.linkId}`,
+        queue: o.name,
+        ready: c.ready,
+        linkName: c.linkName,
+      };
+      out.push({ ...base, key: { kind: 'queue', vhost: o.vhost, name: o.name } });
+      const ex = federationExchangeName(o.name);
+      if (exchanges.has(`${o.vhost}\u0001${ex}`)) {
+        out.push({ ...base, key: { kind: 'exchange', vhost: o.vhost, name: ex } });
+      }
+    }
+  }
+  return out;
+}
+
+/** Pending cleanups whose upstream is this cluster, with their readiness. */
+export async function loadLinkCleanups(ds: DataSource, clusterId: string): Promise<LinkCleanup[]> {
+  const rows = (await ds.query(
+    `SELECT c.id, c.link_id, c.link_name, c.upstream_vhost, c.downstream_cluster_name,
+            c.downstream_vhost, c.targets, c.target_prefix,
+            NOT EXISTS (
+              SELECT 1 FROM managed_objects mo
+              WHERE mo.cluster_id = c.downstream_cluster_id AND mo.kind = 'federation-upstream'
+                AND mo.owner = 'link:' || c.link_id::text)
+            AND EXISTS (
+              SELECT 1 FROM reconcile_runs r
+              WHERE r.cluster_id = c.downstream_cluster_id AND r.status = 'succeeded'
+                AND NOT r.dry_run AND r.started_at > c.created_at) AS ready
+     FROM federation_link_cleanups c WHERE c.upstream_cluster_id = $1 ORDER BY c.created_at`,
+    [clusterId],
+  )) as {
+    id: string;
+    link_id: string;
+    link_name: string;
+    upstream_vhost: string;
+    downstream_cluster_name: string;
+    downstream_vhost: string;
+    targets: string[];
+    target_prefix: string | null;
+    ready: boolean;
+  }[];
+  return rows.map((r) => ({
+    id: r.id,
+    linkId: r.link_id,
+    linkName: r.link_name,
+    upstreamVhost: r.upstream_vhost,
+    downstreamClusterName: r.downstream_cluster_name,
+    downstreamVhost: r.downstream_vhost,
+    targets: r.targets,
+    targetPrefix: r.target_prefix,
+    ready: r.ready,
+  }));
+}
+
+/**
+ * After a pass of this cluster applied in full: the ready cleanups it handled are done, and the
+ * upstream clusters of links it was downstream of get a pass now (their queues may be ready).
+ */
+export async function settleLinkCleanups(
+  ds: DataSource,
+  clusterId: string,
+  handled: readonly LinkCleanup[],
+): Promise<void> {
+  const done = handled.filter((c) => c.ready).map((c) => c.id);
+  if (done.length) {
+    await ds.query(`DELETE FROM federation_link_cleanups WHERE id = ANY($1)`, [done]);
+  }
+  const upstreams = (await ds.query(
+    `SELECT DISTINCT upstream_cluster_id AS id FROM federation_link_cleanups WHERE downstream_cluster_id = $1`,
+    [clusterId],
+  )) as { id: string }[];
+  if (upstreams.length) {
+    await ds.transaction((m) =>
+      notifyClustersChanged(
+        m,
+        upstreams.map((u) => u.id),
+      ),
+    );
+  }
+}
