@@ -207,7 +207,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     } catch (err) {
       if (err instanceof BrokerNotFoundError) shovelPresent = false;
     }
-    const gateClosed = await this.gate(rule);
+    const gateClosed = this.debounceGate(rule, await this.gate(rule));
     let batch = rule.batch;
     // The spill's own progress: acks at the source (= confirmed remotely), from its channel.
     const acked = shovelPresent && batch ? await this.spillAcked(client, rule) : null;
@@ -269,6 +269,24 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     this.stateGauge.set({ rule: rule.name }, stateValue[d.state]);
     if (d.action === 'activate') this.activations.inc({ rule: rule.name });
     await this.record(rule, d, depth, gateClosed, batch, diverted);
+  }
+
+  private readonly gateClosedSince = new Map<string, number>();
+
+  /**
+   * A spill already running is stopped only when the gate stays closed for two evaluations: one
+   * late probe (the spill's own traffic shares the WAN) must not stop a busy spill, which would
+   * requeue its in-flight window. A spill is never started through a closed gate.
+   */
+  private debounceGate(rule: OverflowRuleEntity, closed: string | null): string | null {
+    if (!closed) {
+      this.gateClosedSince.delete(rule.id);
+      return null;
+    }
+    const since = this.gateClosedSince.get(rule.id) ?? Date.now();
+    this.gateClosedSince.set(rule.id, since);
+    const running = rule.state === 'active' || rule.state === 'draining';
+    return !running || Date.now() - since >= 2 * this.env.OVERFLOW_INTERVAL_MS ? closed : null;
   }
 
   /** The depth at the next evaluation if it keeps growing at the rate of the last interval. */
