@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of scripts/sites against real brokers, in a temporary --dir on a free base port:
 # up (2 sites) -> verify -> idle CPU -> up again (no-op) -> kill a node, up repairs it -> status ->
-# down -> down again (no-op) -> up (3 sites) -> verify -> down -> nothing left behind.
+# down -> down again (no-op) -> on a fresh port block: up (4 sites) -> verify -> up (3 sites:
+# shrinks, the first three untouched) -> verify -> down -> nothing left behind.
 #
 #   scripts/test-sites.sh            (as root; CROSSDOCK_TEST_SITES_BASE_PORT=P to pin the port)
 set -euo pipefail
@@ -37,13 +38,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Every port one instance may use (3 sites, CLI distribution range, proxy) is free.
+# No socket at all (listening, connected or closing) holds a port of the block one instance may
+# use (4 sites: P..P+399): an outgoing connection given one of them as its local port would keep
+# a node from binding it later.
 block_free() {
-  local p=$1 i j
-  for ((i = 0; i < 3; i++)); do
-    for j in 0 1 2 10 11 12 50; do port_listening $((p + i * 100 + j)) && return 1; done
-  done
-  for ((j = 70; j <= 99; j++)); do port_listening $((p + j)) && return 1; done
+  local p=$1
+  if ss -Htan | awk -v lo="$p" -v hi=$((p + 399)) '
+    { n = split($4, a, ":"); port = a[n] + 0; if (port >= lo && port <= hi) found = 1 }
+    END { exit !found }'; then
+    return 1
+  fi
   [[ -z $(pgrep -f -- "-crossdock_node cd${p}_" || true) ]]
 }
 
@@ -106,7 +110,7 @@ state_shape_ok() {
     and .admin.username == "crossdock-admin" and (.admin.password | length) >= 16
     and .wanProxy.controlPort == $base + 99
     and (.sites | length) == $n
-    and ([.sites[] | .nodes | length] == ([2, 2, 1] | .[0:$n]))
+    and ([.sites[] | .nodes | length] == ([2, 2, 1, 1] | .[0:$n]))
     and all(.sites | to_entries[]; .key as $i | .value as $s
       | $s.name == "dc\($i + 1)"
       and $s.clusterName == "crossdock-\($base)-dc\($i + 1)"
@@ -142,7 +146,7 @@ verify_instance() {
   check "cluster names reported by the brokers are distinct" \
     test "$(printf '%s\n' "${reported[@]}" | sort -u | wc -l)" = "$n"
   local nonlocal
-  nonlocal=$(ss -Hltn | awk -v b="$BASE" '{split($4, a, ":"); p = a[length(a)]; if (p >= b && p < b + 300 && $4 !~ /^127\.0\.0\.1:/) print $4}')
+  nonlocal=$(ss -Hltn | awk -v b="$BASE" '{split($4, a, ":"); p = a[length(a)]; if (p >= b && p < b + 400 && $4 !~ /^127\.0\.0\.1:/) print $4}')
   check "every listener of the instance is bound to 127.0.0.1" test -z "$nonlocal"
   if [[ -f $SCRIPT_DIR/../test/fixtures/wan-proxy/cli.ts ]]; then
     for ((i = 0; i < n; i++)); do
@@ -178,7 +182,7 @@ nothing_left() {
   if pgrep -af -- "cd${BASE}_|$DIR" >/dev/null; then
     say "leftover processes:"; pgrep -af -- "cd${BASE}_|$DIR" | cut -c1-160; ok=1
   fi
-  for ((i = 0; i < 3; i++)); do
+  for ((i = 0; i < 4; i++)); do
     for j in 0 1 2 10 11 12 50; do
       port=$((BASE + i * 100 + j))
       if port_listening "$port"; then say "port $port still listening"; ok=1; fi
@@ -244,9 +248,18 @@ main() {
   check "second down is a no-op" test "$LAST_MS" -lt 2000
   check "status of a stopped instance exits 3" status_exits 3
 
-  say "6. up (3 sites), down"
-  run_timed "up (3 sites, cold)" up --sites 3 --base-port "$BASE" --dir "$DIR" || exit 1
+  say "6. up (4 sites), shrink to 3 sites, down"
+  # A fresh block, checked just before use: the fourth site's ports were not reserved so far.
+  if [[ -z ${CROSSDOCK_TEST_SITES_BASE_PORT:-} ]]; then pick_base; fi
+  say "base port $BASE"
+  run_timed "up (4 sites, cold)" up --sites 4 --base-port "$BASE" --dir "$DIR" || exit 1
+  verify_instance 4
+  pids_before=$(node_pids)
+  run_timed "up (shrink to 3 sites)" up --sites 3 --base-port "$BASE" --dir "$DIR" || exit 1
   verify_instance 3
+  check "shrinking to 3 sites left the first three alone" test \
+    "$(cut -d' ' -f1-5 <<<"$pids_before")" = "$(node_pids)"
+  check "dc4 is gone" test -z "$(pgrep -f -- "-crossdock_node cd${BASE}_dc4_" || true)"
   run_timed "down (3 sites)" down --dir "$DIR" || exit 1
   check "nothing left after the final down" nothing_left
   check "the system broker on 5672 was not touched" test "$(system_broker_pid)" = "$sys_pid"
