@@ -57,17 +57,74 @@ async function answers(state: SitesState): Promise<boolean> {
   }
 }
 
-/** A base port whose block for two sites (as scripts/sites lays it out) is free. */
-async function pickBasePort(): Promise<number> {
+/**
+ * A base port whose block for `sites` sites (as scripts/sites lays it out: dc1 and dc2 with two
+ * nodes, the rest with one) is free, between 30000 and 35999 + 100 per site over 2.
+ */
+export async function pickBasePort(sites = 2): Promise<number> {
   // Nodes, site links, the WAN proxy's control port and rabbitmqctl's listeners (P+70..P+89).
-  const probes = [0, 1, 2, 10, 11, 12, 50, 99, 100, 101, 102, 110, 111, 112, 150];
+  const probes = [99];
+  for (let i = 0; i < sites; i++) {
+    const nodes = i < 2 ? 2 : 1;
+    for (let j = 0; j < nodes; j++)
+      probes.push(i * 100 + j * 10, i * 100 + j * 10 + 1, i * 100 + j * 10 + 2);
+    probes.push(i * 100 + 50);
+  }
   for (let p = 70; p < 90; p++) probes.push(p);
+  const blocks = 60 - Math.max(0, sites - 3);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 30000 + Math.floor(Math.random() * 60) * 100;
+    const base = 30000 + Math.floor(Math.random() * blocks) * 100;
     const free = await Promise.all(probes.map((p) => isPortFree(base + p)));
     if (free.every(Boolean)) return base;
   }
   throw new Error('bench: no free port block found for local sites');
+}
+
+/**
+ * Starts `sites` private sites with `scripts/sites up` on a free port block in `dir` (which must
+ * not hold sites already); `release` stops them (idempotent).
+ */
+export function startPrivateSites(
+  log: (msg: string) => void,
+  opts: { sites: number; dir: string; base: number; startTimeoutS?: number },
+): AcquiredSites {
+  const { sites, dir, base } = opts;
+  const statePath = join(dir, 'sites.json');
+  if (existsSync(statePath)) {
+    throw new Error(
+      `bench: ${dir} already holds sites (another bench run, or a killed one): ` +
+        `stop them with \`scripts/sites down --dir ${dir}\``,
+    );
+  }
+  log(`starting private sites: scripts/sites up --sites ${sites} --base-port ${base} --dir ${dir}`);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    log('stopping private sites');
+    spawnSync(sitesScript, ['down', '--dir', dir], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 180000,
+    });
+  };
+  const up = spawnSync(
+    sitesScript,
+    ['up', '--sites', String(sites), '--base-port', String(base), '--dir', dir],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 600000,
+      env: opts.startTimeoutS
+        ? { ...process.env, CROSSDOCK_SITES_START_TIMEOUT: String(opts.startTimeoutS) }
+        : process.env,
+    },
+  );
+  if (up.status !== 0 || !existsSync(statePath)) {
+    release();
+    throw new Error(`bench: scripts/sites up failed (exit ${up.status ?? up.signal})`);
+  }
+  const state = loadSites(statePath);
+  assertNotDefaultBroker(state, statePath);
+  return { state, statePath, started: true, release };
 }
 
 /** `own`: always start private sites, whatever runs already. */
@@ -92,29 +149,5 @@ export async function acquireSites(
         `stop them with \`scripts/sites down --dir ${benchSitesDir}\` or pass CROSSDOCK_SITES_STATE`,
     );
   }
-  const base = await pickBasePort();
-  log(`starting private sites: scripts/sites up --base-port ${base} --dir ${benchSitesDir}`);
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    log('stopping private sites');
-    spawnSync(sitesScript, ['down', '--dir', benchSitesDir], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      timeout: 120000,
-    });
-  };
-  const up = spawnSync(
-    sitesScript,
-    ['up', '--sites', '2', '--base-port', String(base), '--dir', benchSitesDir],
-    { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300000 },
-  );
-  const statePath = join(benchSitesDir, 'sites.json');
-  if (up.status !== 0 || !existsSync(statePath)) {
-    release();
-    throw new Error(`bench: scripts/sites up failed (exit ${up.status ?? up.signal})`);
-  }
-  const state = loadSites(statePath);
-  assertNotDefaultBroker(state, statePath);
-  return { state, statePath, started: true, release };
+  return startPrivateSites(log, { sites: 2, dir: benchSitesDir, base: await pickBasePort(2) });
 }

@@ -47,12 +47,24 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Node.js options before the script, e.g. `-r preload.cjs`. */
+  nodeArgs?: string[];
+  /** Opens an IPC channel to the service (for a preloaded helper such as a profiler). */
+  ipc?: boolean;
+}
+
 /** Starts `node dist/src/main.js` with `env` (and PATH) only; resolves once /health/ready is 200. */
-export async function startService(env: Record<string, string>, logDir: string): Promise<Service> {
+export async function startService(
+  env: Record<string, string>,
+  logDir: string,
+  options: StartOptions = {},
+): Promise<Service> {
   const port = await freePort();
   const logFile = join(logDir, `service-${Date.now()}.log`);
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], {
+  const args = [...(options.nodeArgs ?? []), join(root, 'dist', 'src', 'main.js')];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -62,7 +74,7 @@ export async function startService(env: Record<string, string>, logDir: string):
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
