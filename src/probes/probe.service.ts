@@ -82,8 +82,9 @@ const loopPathId = (clusterId: string) => `loop:${clusterId}`;
  * the figure is the link's own delay wherever crossdock runs. A probe not received within the
  * path's downAfterMs is lost and the path is down until a probe arrives in time again.
  *
- * The loop runs four sub-ticks per interval: probes go out on one, overdue probes are noticed
- * on every one, so a cut shows within downAfterMs plus a quarter interval.
+ * The loop runs four sub-ticks per interval: probes go out on the first one due by the clock
+ * (a sub-tick skipped while a slow one runs does not stretch the interval), overdue probes are
+ * noticed on every one, so a cut shows within downAfterMs plus a quarter interval.
  */
 @Injectable()
 export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -97,7 +98,8 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private locks?: PathLocks;
   private timer?: NodeJS.Timeout;
   private ticking = false;
-  private subtick = 0;
+  /** When the next probe round is due (performance.now()); unset until the first tick. */
+  private nextRound?: number;
   private lastPoll = 0;
   private lastFlush = 0;
   private lastRetention = 0;
@@ -183,8 +185,16 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
-      const full = this.subtick++ % 4 === 0;
-      if (full) await this.sendRound();
+      const started = performance.now();
+      const due = this.nextRound ?? started;
+      const interval = this.env.PROBE_INTERVAL_MS;
+      // The sub-tick nearest the due time sends (half a sub-tick early is on time).
+      const full = started >= due - interval / 8;
+      if (full) {
+        // Rounds keep the interval's cadence; one more than half an interval late re-anchors it.
+        this.nextRound = (started - due > interval / 2 ? started : due) + interval;
+        await this.sendRound();
+      }
       const now = performance.now();
       let flipped = false;
       for (const s of this.paths.values()) {
@@ -344,7 +354,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     const queue = consumeQueue(p);
     // Exchange federation moves nothing without a downstream binding.
     if (p.kind === 'federation') await dst.bind(queue, probeNames.exchange(p.fromClusterId));
-    dst.consume(queue, (msg) => this.received(msg.content));
+    // The probe exchange of a source is federated to each of its downstream clusters, so a
+    // path's probe also arrives at the others: only the copy at this path's destination counts.
+    dst.consume(queue, (msg) => this.received(msg.content, p.id));
     await dst.ensure();
     if (!dst.consuming(queue)) {
       s.unmeasurable = `the probe queue at the destination is not consumable yet (not reconciled?)${dst.lastError ? `: ${dst.lastError}` : ''}`;
@@ -371,7 +383,8 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private received(content: Buffer): void {
+  /** `via`: the path whose destination queue delivered the probe (loopbacks: none). */
+  private received(content: Buffer, via?: string): void {
     const now = performance.now();
     let b: ProbeBody;
     try {
@@ -380,6 +393,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     if (b?.i !== this.instanceId || typeof b.p !== 'string' || typeof b.s !== 'number') return;
+    if (via !== undefined && b.p !== via) return;
     if (b.p.startsWith('loop:')) {
       const l = this.loops.get(b.p.slice(5));
       const sent = l?.pending.get(b.s);
