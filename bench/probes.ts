@@ -277,13 +277,21 @@ const corePct = (cpuSeconds: number | undefined, w: Window) =>
 // ------------------------------------------------------------------ the service's API
 
 async function api<T>(svc: Service, token: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(120000),
-  });
-  const text = await res.text();
+  let res: Response;
+  let text: string;
+  // A 503 (database briefly unreachable on a loaded machine) is retried a few times.
+  for (let attempt = 1; ; attempt++) {
+    res = await fetch(`${svc.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(120000),
+    });
+    text = await res.text();
+    if (res.status !== 503 || attempt >= 5) break;
+    log(`${method} ${path} -> 503; retrying in 2 s`);
+    await sleep(2000);
+  }
   if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text.slice(0, 300)}`);
   return (text ? JSON.parse(text) : undefined) as T;
 }
