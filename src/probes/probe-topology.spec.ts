@@ -53,7 +53,7 @@ describe('probe topology', () => {
     });
     expect(
       new RegExp(String((policy?.value as { pattern: string }).pattern)).test(
-        `crossdock.probe.fx.${A}`,
+        `crossdock.probe.fx.${A}.${B}`,
       ),
     ).toBe(true);
     expect(
@@ -68,7 +68,7 @@ describe('probe topology', () => {
   it('gives the source side its exchange, queue and shovel', () => {
     const src = compileProbeObjects(input(A));
     expect(src.objects.map((o) => `${o.kind} ${o.name}`).sort()).toEqual([
-      `exchange crossdock.probe.fx.${A}`,
+      `exchange crossdock.probe.fx.${A}.${B}`,
       `queue crossdock.probe.sq.${B}`,
       `shovel crossdock.probe.sh.${B}`,
     ]);

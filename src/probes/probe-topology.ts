@@ -41,8 +41,12 @@ const pathOwner = (kind: ProbePathKind, from: string, to: string) =>
 export const probeNames = {
   /** On the downstream cluster: the upstream pointing at `from`. */
   upstream: (from: string) => `${managedPrefix}probe.up.${from}`,
-  /** Exchange published to on `from`, federated into the downstream cluster under the same name. */
-  exchange: (from: string) => `${managedPrefix}probe.fx.${from}`,
+  /**
+   * Exchange published to on `from` for the path to `to`, federated into `to` under the same
+   * name. One per path: a source's single exchange federated to every downstream carried each
+   * probe to all of them (N-1 copies decoded and dropped for one that counts).
+   */
+  exchange: (from: string, to: string) => `${managedPrefix}probe.fx.${from}.${to}`,
   /** On the downstream cluster: the queue bound to that exchange (federation moves nothing unbound). */
   federationQueue: (from: string) => `${managedPrefix}probe.fq.${from}`,
   federationPolicy: (from: string) => `${managedPrefix}probe.pf.${from}`,
@@ -147,7 +151,10 @@ export function compileProbeObjects(input: ProbeCompileInput): {
   const upstreamsOfMine = new Map<string, (typeof live)[number]>();
   for (const l of live) {
     if (l.upstreamClusterId === me)
-      exchange(probeNames.exchange(me), `probe:federation:${me.slice(0, 8)}`);
+      exchange(
+        probeNames.exchange(me, l.downstreamClusterId),
+        pathOwner('federation', me, l.downstreamClusterId),
+      );
     if (l.downstreamClusterId === me && !upstreamsOfMine.has(l.upstreamClusterId))
       upstreamsOfMine.set(l.upstreamClusterId, l);
   }
@@ -177,14 +184,14 @@ export function compileProbeObjects(input: ProbeCompileInput): {
       },
       owner,
     });
-    exchange(probeNames.exchange(from), owner);
+    exchange(probeNames.exchange(from, me), owner);
     queue(probeNames.federationQueue(from), owner);
     // The binding is made by the probe engine over AMQP (ledger names cannot carry a binding's NULs).
     put({
       kind: 'policy',
       name: probeNames.federationPolicy(from),
       value: {
-        pattern: `^${probeNames.exchange(from).replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}$`,
+        pattern: `^${probeNames.exchange(from, me).replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}$`,
         definition: { 'federation-upstream': probeNames.upstream(from) },
         priority: 0,
         'apply-to': 'exchanges',

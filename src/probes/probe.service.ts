@@ -353,7 +353,8 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const queue = consumeQueue(p);
     // Exchange federation moves nothing without a downstream binding.
-    if (p.kind === 'federation') await dst.bind(queue, probeNames.exchange(p.fromClusterId));
+    if (p.kind === 'federation')
+      await dst.bind(queue, probeNames.exchange(p.fromClusterId, p.toClusterId));
     // The probe exchange of a source is federated to each of its downstream clusters, so a
     // path's probe also arrives at the others: only the copy at this path's destination counts.
     dst.consume(queue, (msg) => this.received(msg.content, p.id));
@@ -371,7 +372,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     s.pending.set(seq, body.t);
     const [exchange, key] =
       p.kind === 'federation'
-        ? [probeNames.exchange(p.fromClusterId), '']
+        ? [probeNames.exchange(p.fromClusterId, p.toClusterId), '']
         : ['', probeNames.shovelSource(p.toClusterId)];
     try {
       await src.publish(exchange, key, Buffer.from(JSON.stringify(body)), { persistent: true });
