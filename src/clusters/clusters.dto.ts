@@ -18,18 +18,22 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQueryDto } from '../common/http/pagination';
-import { Optional, EndpointDto, IsDnsLabel, IsHost, IsPort } from '../common/dto/validators';
+import {
+  Optional,
+  EndpointDto,
+  IsDnsLabel,
+  IsHost,
+  IsPort,
+  printablePattern,
+} from '../common/dto/validators';
 import type { ReplicationRule } from './replication';
-
-// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const printable = /^[^\u0000-\u001f\u007f]+$/;
 
 export class CredentialsDto {
   @ApiProperty({ example: 'crossdock-admin' })
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @Matches(printable, { message: 'username must be printable' })
+  @Matches(printablePattern, { message: 'username must be printable' })
   username!: string;
 
   @ApiProperty({ writeOnly: true, description: 'Stored encrypted; never returned' })
@@ -143,7 +147,7 @@ export class CreateClusterDto {
   @IsString({ each: true })
   @MinLength(1, { each: true })
   @MaxLength(255, { each: true })
-  @Matches(printable, { each: true, message: 'vhost names must be printable' })
+  @Matches(printablePattern, { each: true, message: 'vhost names must be printable' })
   vhosts?: string[];
 
   @ApiProperty({ type: CredentialsDto })

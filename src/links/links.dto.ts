@@ -12,19 +12,14 @@ import {
   IsInt,
   IsString,
   IsUUID,
-  Matches,
   Max,
   MaxLength,
   Min,
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { Optional, IsDnsLabel } from '../common/dto/validators';
+import { Optional, IsDnsLabel, IsPrintable } from '../common/dto/validators';
 import { PageQueryDto } from '../common/http/pagination';
-
-// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const printable = /^[^\u0000-\u001f\u007f]+$/;
-const brokerName = () => Matches(printable, { message: '$property must be printable', each: true });
 
 export class ClusterVhostDto {
   @ApiProperty()
@@ -35,7 +30,7 @@ export class ClusterVhostDto {
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @brokerName()
+  @IsPrintable()
   vhost!: string;
 }
 
@@ -100,14 +95,14 @@ export class CreateFederationLinkDto {
   @IsString({ each: true })
   @MinLength(1, { each: true })
   @MaxLength(255, { each: true })
-  @brokerName()
+  @IsPrintable()
   targets?: string[];
   @ApiPropertyOptional({ description: 'Federate every exchange/queue whose name starts with this' })
   @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
-  @brokerName()
+  @IsPrintable()
   targetPrefix?: string;
   @ApiPropertyOptional({ type: FederationSettingsDto })
   @Optional()
@@ -136,20 +131,20 @@ export class ShovelEndpointDto extends ClusterVhostDto {
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @brokerName()
+  @IsPrintable()
   queue?: string;
   @ApiPropertyOptional()
   @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @brokerName()
+  @IsPrintable()
   exchange?: string;
   @ApiPropertyOptional()
   @Optional()
   @IsString()
   @MaxLength(255)
-  @brokerName()
+  @IsPrintable()
   exchangeKey?: string;
 }
 

@@ -7,49 +7,44 @@ import {
   IsObject,
   IsString,
   IsUUID,
-  Matches,
   Max,
   MaxLength,
   Min,
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { IsDnsLabel, Optional } from '../common/dto/validators';
+import { IsDnsLabel, IsPrintable, Optional } from '../common/dto/validators';
 import { PageQueryDto } from '../common/http/pagination';
-
-// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const printable = /^[^\u0000-\u001f\u007f]+$/;
-const name = () => Matches(printable, { message: '$property must be printable' });
 
 export class OverflowSourceDto {
   @ApiProperty() @IsUUID() clusterId!: string;
-  @ApiProperty() @IsString() @MinLength(1) @MaxLength(255) @name() vhost!: string;
+  @ApiProperty() @IsString() @MinLength(1) @MaxLength(255) @IsPrintable() vhost!: string;
   @ApiProperty({ description: 'The busy queue (classic or quorum)' })
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @name()
+  @IsPrintable()
   queue!: string;
 }
 
 export class OverflowRemoteDto {
   @ApiProperty({ description: 'A cluster in another site' }) @IsUUID() clusterId!: string;
-  @ApiProperty() @IsString() @MinLength(1) @MaxLength(255) @name() vhost!: string;
+  @ApiProperty() @IsString() @MinLength(1) @MaxLength(255) @IsPrintable() vhost!: string;
   @ApiPropertyOptional({ description: 'Target queue there (or exchange)' })
   @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @name()
+  @IsPrintable()
   queue?: string;
   @ApiPropertyOptional()
   @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(255)
-  @name()
+  @IsPrintable()
   exchange?: string;
-  @ApiPropertyOptional() @Optional() @IsString() @MaxLength(255) @name() routingKey?: string;
+  @ApiPropertyOptional() @Optional() @IsString() @MaxLength(255) @IsPrintable() routingKey?: string;
 }
 
 export class OverflowLimitsDto {

@@ -25,6 +25,14 @@ export const IsDnsLabel = (): PropertyDecorator =>
     }),
   );
 
+/** No control characters: what broker object names and credentials may hold. */
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+export const printablePattern = /^[^\u0000-\u001f\u007f]+$/;
+
+/** A broker name (vhost, queue, exchange, key): printable; for arrays, every element. */
+export const IsPrintable = (): PropertyDecorator =>
+  Matches(printablePattern, { message: '$property must be printable', each: true });
+
 /** Host name or IPv4/IPv6 literal; no scheme, port, path or credentials. */
 export const hostPattern =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$/;
