@@ -385,9 +385,38 @@ describe('WanProxy cuts', () => {
     }
     const stats = proxy.stats();
     expect(stats.mode).toBe('blackhole');
-    expect(stats.connections).toMatchObject({ open: 2, blackholed: 2 });
-    expect(stats.droppedBytes.upstream).toBe('lost-upstream;newcomer;'.length);
+    expect(stats.connections).toMatchObject({ open: 2, blackholed: 1, held: 1 });
+    expect(stats.droppedBytes.upstream).toBe('lost-upstream;'.length);
     expect(stats.droppedBytes.downstream).toBe('lost-downstream;'.length);
+  });
+
+  it('restore: a connection accepted during a blackhole goes through with its first bytes', async () => {
+    const server = await startTestServer('echo');
+    const { proxy, listenPort } = await startProxy({ port: server.port });
+    proxy.cut('blackhole');
+    const early = await openClient(listenPort);
+    early.socket.write('sent-during-cut;');
+    await sleep(100);
+    expect(server.connections).toHaveLength(0);
+    expect(early.received).toHaveLength(0);
+
+    proxy.restore();
+    await waitFor('held bytes echoed', () => early.text() === 'sent-during-cut;');
+    await expectEcho(early, 'after;');
+    expect(proxy.stats().connections).toMatchObject({ open: 1, held: 0, blackholed: 0 });
+  });
+
+  it('a reset cut resets held connections: they never reach the target', async () => {
+    const server = await startTestServer('echo');
+    const { proxy, listenPort } = await startProxy({ port: server.port });
+    proxy.cut('blackhole');
+    const victim = await openClient(listenPort);
+    proxy.cut('reset');
+    await waitFor('victim reset', () => victim.events.closed);
+    proxy.restore();
+    await sleep(100);
+    expect(server.connections.filter((c) => !c.closed)).toHaveLength(0);
+    expect(proxy.stats().connections).toMatchObject({ held: 0 });
   });
 
   it('restore: new connections are forwarded again, blackholed ones stay silent', async () => {

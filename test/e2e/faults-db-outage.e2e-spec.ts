@@ -5,14 +5,14 @@ import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';
 import { withClient } from '../helpers/postgres';
 import { PrivatePostgres } from '../helpers/private-postgres';
-import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
+import type { RegisteredSite } from '../helpers/registry';
 import {
   createSharedVhost,
   loadSites,
-  site,
   type SitesState,
   type TestManagement,
 } from '../helpers/sites';
+import { createOrdersFederation, plantOrders, registerTwoSites } from '../helpers/two-sites';
 
 const enc = encodeURIComponent;
 const outageMs = 30000;
@@ -52,33 +52,11 @@ describe('Postgres outage while background work runs', () => {
       PROBE_WINDOW_MS: '5000',
       OVERFLOW_ENABLED: 'true',
     });
-    dc1 = await registerLocalSite(t.http, state, site(state, 'dc1'), [vhost]);
-    dc2 = await registerLocalSite(t.http, state, site(state, 'dc2'), [vhost]);
-    for (const m of [m1, m2])
-      await m.request('PUT', `/api/exchanges/${enc(vhost)}/orders`, {
-        type: 'fanout',
-        durable: true,
-      });
-    await m2.request('PUT', `/api/queues/${enc(vhost)}/orders.dc2`, { durable: true });
-    await m2.request('POST', `/api/bindings/${enc(vhost)}/e/orders/q/orders.dc2`, {
-      routing_key: '',
-    });
+    ({ dc1, dc2 } = await registerTwoSites(t.http, state, vhost));
+    await plantOrders(m1, m2, vhost);
     await m1.request('PUT', `/api/queues/${enc(vhost)}/busy`, { durable: true });
     await m2.request('PUT', `/api/queues/${enc(vhost)}/spill`, { durable: true });
-    fedId = (
-      await t.http
-        .post('/links/federation')
-        .set(admin())
-        .send({
-          name: 'orders',
-          kind: 'exchange',
-          downstream: { clusterId: dc2.clusterId, vhost },
-          upstream: { clusterId: dc1.clusterId, vhost },
-          targets: ['orders'],
-          settings: { reconnectDelaySeconds: 1 },
-        })
-        .expect(201)
-    ).body.id;
+    fedId = await createOrdersFederation(t.http, { dc1, dc2 }, vhost);
     ruleId = (
       await t.http
         .post('/overflow-rules')

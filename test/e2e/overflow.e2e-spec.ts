@@ -1,15 +1,16 @@
-import { connect, type ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { controlRequest } from '../fixtures/wan-proxy';
 import { bearer, bootstrapToken } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';
+import { overflowBurst } from '../helpers/overflow-burst';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
-import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
+import type { RegisteredSite } from '../helpers/registry';
+import { openAmqp, registerTwoSites } from '../helpers/two-sites';
 import {
   createSharedVhost,
   loadSites,
-  site,
   type SitesState,
   type TestManagement,
 } from '../helpers/sites';
@@ -17,20 +18,6 @@ import {
 const enc = encodeURIComponent;
 const evaluationMs = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface BurstResult {
-  published: number;
-  nacks: number;
-  duplicates: number;
-  missing: number;
-  local: number;
-  remote: number;
-  maxDepth: number;
-  publishRate: number;
-  localRate: number;
-  /** `ms:depth:remote` every 250 ms, for the failure message. */
-  timeline: string;
-}
 
 /**
  * Overflow of a busy queue to the remote site across the WAN proxy: a publisher with confirms
@@ -52,19 +39,6 @@ describe('overflow to the remote site', () => {
   const ctl = (method: string, path: string, json?: unknown) =>
     controlRequest(state.wanProxy.controlPort, method, path, { json });
 
-  async function amqp(name: 'dc1' | 'dc2'): Promise<ChannelModel> {
-    const n = site(state, name).nodes[0];
-    const c = await connect({
-      hostname: n.host,
-      port: n.amqpPort,
-      username: state.admin.username,
-      password: state.admin.password,
-      vhost,
-    });
-    c.on('error', () => undefined);
-    return c;
-  }
-
   async function rule(name: string, queue: string, remoteQueue: string): Promise<string> {
     const res = await t.http
       .post('/overflow-rules')
@@ -80,117 +54,6 @@ describe('overflow to the remote site', () => {
       })
       .expect(201);
     return res.body.id as string;
-  }
-
-  /**
-   * Publishes `total` persistent messages with confirms at `rate`/s (retrying anything nacked),
-   * consumes locally at `localRate`/s and remotely as fast as possible, until every id is seen.
-   */
-  async function burst(
-    queue: string,
-    remoteQueue: string,
-    total: number,
-    rate: number,
-    localRate: number,
-    during?: (published: () => number) => Promise<void>,
-  ): Promise<BurstResult> {
-    const seen = new Map<string, number>();
-    let local = 0;
-    let remote = 0;
-    const mark = (id: string) => seen.set(id, (seen.get(id) ?? 0) + 1);
-    const lch = await c1.createChannel();
-    await lch.prefetch(50);
-    const pending: { ack: () => void }[] = [];
-    await lch.consume(queue, (msg) => {
-      if (!msg) return;
-      mark(String(msg.properties.messageId));
-      local += 1;
-      pending.push({ ack: () => lch.ack(msg) });
-    });
-    // The local consumer is slower than the inflow: it acks at most localRate per second.
-    const perTick = Math.max(1, Math.round(localRate / 100));
-    const acker = setInterval(() => {
-      for (const p of pending.splice(0, perTick)) p.ack();
-    }, 10);
-    const rch = await c2.createChannel();
-    await rch.prefetch(500);
-    await rch.consume(remoteQueue, (msg) => {
-      if (!msg) return;
-      mark(String(msg.properties.messageId));
-      remote += 1;
-      rch.ack(msg);
-    });
-    let maxDepth = 0;
-    const dch = await c1.createChannel();
-    const t0 = Date.now();
-    const timeline: string[] = [];
-    const depthTimer = setInterval(() => {
-      void dch
-        .checkQueue(queue)
-        .then((q) => {
-          maxDepth = Math.max(maxDepth, q.messageCount);
-          timeline.push(`${Date.now() - t0}:${q.messageCount}:${remote}`);
-        })
-        .catch(() => undefined);
-    }, 250);
-
-    const pub = await c1.createConfirmChannel();
-    let nacks = 0;
-    let confirmed = 0;
-    const prefix = randomBytes(4).toString('hex');
-    const started = Date.now();
-    const publishOne = (id: string): Promise<void> =>
-      new Promise((resolve) => {
-        pub.publish('', queue, Buffer.from(id), { persistent: true, messageId: id }, (err) => {
-          if (err) {
-            nacks += 1;
-            resolve(publishOne(id)); // retry: a nacked message was not taken
-          } else {
-            confirmed += 1;
-            resolve();
-          }
-        });
-      });
-    const inflight: Promise<void>[] = [];
-    const duringDone = during?.(() => confirmed);
-    for (let i = 0; i < total; i++) {
-      inflight.push(publishOne(`${prefix}-${i}`));
-      const due = started + ((i + 1) * 1000) / rate;
-      const wait = due - Date.now();
-      if (wait > 0) await sleep(wait);
-      if (inflight.length >= 2000) await Promise.all(inflight.splice(0, 1000));
-    }
-    await Promise.all(inflight);
-    const publishRate = total / ((Date.now() - started) / 1000);
-    await duringDone;
-    const consumedStart = Date.now();
-    await eventually(() => seen.size === total, {
-      timeoutMs: 180000,
-      intervalMs: 500,
-      description: `all ${total} ids consumed`,
-    });
-    clearInterval(acker);
-    clearInterval(depthTimer);
-
-    for (const p of pending.splice(0)) p.ack();
-    await Promise.all(
-      [lch.close(), rch.close(), dch.close(), pub.close()].map((p) => p.catch(() => undefined)),
-    );
-    void consumedStart;
-    let duplicates = 0;
-    for (const n of seen.values()) duplicates += n - 1;
-    return {
-      published: confirmed,
-      nacks,
-      duplicates,
-      missing: total - seen.size,
-      local,
-      remote,
-      maxDepth,
-      publishRate,
-      localRate,
-      timeline: timeline.join(' '),
-    };
   }
 
   async function view(id: string) {
@@ -211,8 +74,7 @@ describe('overflow to the remote site', () => {
       OVERFLOW_ENABLED: 'true',
       OVERFLOW_INTERVAL_MS: String(evaluationMs),
     });
-    dc1 = await registerLocalSite(t.http, state, site(state, 'dc1'), [vhost]);
-    dc2 = await registerLocalSite(t.http, state, site(state, 'dc2'), [vhost]);
+    ({ dc1, dc2 } = await registerTwoSites(t.http, state, vhost));
     await m1.request('PUT', `/api/queues/${enc(vhost)}/orders`, { durable: true });
     await m1.request('PUT', `/api/queues/${enc(vhost)}/orders-q`, {
       durable: true,
@@ -220,8 +82,8 @@ describe('overflow to the remote site', () => {
     });
     for (const q of ['orders.spill', 'orders-q.spill'])
       await m2.request('PUT', `/api/queues/${enc(vhost)}/${q}`, { durable: true });
-    c1 = await amqp('dc1');
-    c2 = await amqp('dc2');
+    c1 = await openAmqp(state, 'dc1', vhost);
+    c2 = await openAmqp(state, 'dc2', vhost);
   }, 120000);
 
   const cleanup: string[] = [];
@@ -268,7 +130,15 @@ describe('overflow to the remote site', () => {
       const id = await rule(`${queue}-spill`, queue, `${queue}.spill`);
       cleanup.push(id);
       await ready(id);
-      const r = await burst(queue, `${queue}.spill`, 50000, 1600, 800);
+      const r = await overflowBurst({
+        local: c1,
+        remote: c2,
+        queue,
+        remoteQueue: `${queue}.spill`,
+        total: 50000,
+        rate: 1600,
+        localRate: 800,
+      });
       if (process.env.OVERFLOW_TIMELINE) {
         const a = await t.http.get('/audit').query({ resourceId: id, limit: 200 }).set(admin());
         console.log(
@@ -313,16 +183,25 @@ describe('overflow to the remote site', () => {
     const id = await rule('orders-cut', 'orders', 'orders.spill');
     cleanup.push(id);
     await ready(id);
-    const r = await burst('orders', 'orders.spill', 20000, 2000, 800, async (confirmed) => {
-      await eventually(() => confirmed() > 8000, { timeoutMs: 60000, intervalMs: 100 });
-      expect((await ctl('POST', '/proxies/dc2/cut', { mode: 'reset' })).status).toBe(200);
-      await eventually(async () => (await view(id)).status.state === 'suspended', {
-        timeoutMs: 15000,
-        intervalMs: 200,
-        description: 'overflow suspended',
-      });
-      await sleep(3000);
-      expect((await ctl('POST', '/proxies/dc2/restore')).status).toBe(200);
+    const r = await overflowBurst({
+      local: c1,
+      remote: c2,
+      queue: 'orders',
+      remoteQueue: 'orders.spill',
+      total: 20000,
+      rate: 2000,
+      localRate: 800,
+      during: async (confirmed) => {
+        await eventually(() => confirmed() > 8000, { timeoutMs: 60000, intervalMs: 100 });
+        expect((await ctl('POST', '/proxies/dc2/cut', { mode: 'reset' })).status).toBe(200);
+        await eventually(async () => (await view(id)).status.state === 'suspended', {
+          timeoutMs: 15000,
+          intervalMs: 200,
+          description: 'overflow suspended',
+        });
+        await sleep(3000);
+        expect((await ctl('POST', '/proxies/dc2/restore')).status).toBe(200);
+      },
     });
     expect(r.nacks).toBe(0);
     expect(r.missing).toBe(0);
