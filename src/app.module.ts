@@ -3,7 +3,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuditModule } from './audit/audit.module';
-import { JsonDepthMiddleware } from './common/http/json-depth.middleware';
+import { JsonBodyMiddleware } from './common/http/json-body.middleware';
 import { RequestContextMiddleware } from './common/context/request-context.middleware';
 import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
@@ -63,6 +63,6 @@ import { MetricsModule } from './metrics/metrics.module';
 })
 export class AppModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestContextMiddleware, JsonDepthMiddleware).forRoutes('*path');
+    consumer.apply(RequestContextMiddleware, JsonBodyMiddleware).forRoutes('*path');
   }
 }

@@ -1,3 +1,4 @@
+import { bearer, bootstrapToken, uniqueName } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 
 describe('health and conventions', () => {
@@ -39,6 +40,33 @@ describe('health and conventions', () => {
       .send('{"broken":')
       .expect(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('refuses a non-JSON body with 415 and changes nothing', async () => {
+    const admin = bearer(bootstrapToken());
+    const site = await t.http
+      .post('/sites')
+      .set(admin)
+      .send({ name: uniqueName('media'), region: 'r1' })
+      .expect(201);
+    for (const [type, body] of [
+      ['text/plain', '{"region":"r2"}'],
+      ['application/x-www-form-urlencoded', 'region=r2'],
+      ['application/xml', '<site><region>r2</region></site>'],
+    ]) {
+      const res = await t.http
+        .patch(`/sites/${site.body.id}`)
+        .set(admin)
+        .set('content-type', type)
+        .send(body)
+        .expect(415);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 415, code: 'unsupported-media-type' });
+    }
+    const after = await t.http.get(`/sites/${site.body.id}`).set(admin).expect(200);
+    expect(after.body.region).toBe('r1');
+    // A bodiless POST needs no content type.
+    await t.http.post('/health/live').set('content-length', '0').expect(404);
   });
 
   it('exposes Prometheus metrics with an HTTP latency histogram by route', async () => {
