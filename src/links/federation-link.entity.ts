@@ -8,6 +8,8 @@ export interface FederationSettings {
   messageTtlMs?: number;
   reconnectDelaySeconds?: number;
   trustUserId?: boolean;
+  /** Upstream key `queue-type` (RabbitMQ >= 3.13.1 only). */
+  queueType?: 'classic' | 'quorum';
 }
 
 @Entity('federation_links')

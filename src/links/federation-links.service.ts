@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { checkBrokerVersions } from '../common/broker-version-gate';
+import { federationRequirements } from '../common/broker-versions';
 import { notifyClustersChanged } from '../common/changes';
 import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException } from '../common/errors/domain.exception';
@@ -115,6 +117,11 @@ export class FederationLinksService {
         `link ${reverse[0].name} federates the other way: with max-hops ${hops} a message published on either side crosses up to ${hops} times before loop detection (x-received-from, keyed on cluster names) stops it; max-hops 1 is enough for a two-site mesh`,
       );
     }
+    if (l.kind === 'queue' && l.settings.queueType !== undefined) {
+      out.push(
+        "queue-type sets the type of the queue an exchange-federation link declares on the upstream; a queue link pulls from the user's own queue, so the broker does not use it there",
+      );
+    }
     if (l.kind === 'exchange') {
       out.push(
         'exchange federation moves only what the downstream exchange has bindings for: bind a queue downstream before publishing upstream',
@@ -130,6 +137,13 @@ export class FederationLinksService {
         { field: 'downstream', ...dto.downstream },
         { field: 'upstream', ...dto.upstream },
       ]);
+      // The upstream parameter lives on the downstream cluster: its version decides.
+      const versionWarnings = await checkBrokerVersions(
+        m,
+        [down.cluster.id],
+        federationRequirements(dto.settings ?? {}),
+        'settings.queueType',
+      );
       // An exchange link adds the backlog guard's keys on the upstream cluster.
       const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
         m
@@ -154,7 +168,7 @@ export class FederationLinksService {
       const row = await m
         .getRepository(FederationLinkEntity)
         .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
-      const after = federationLinkView(row, await this.warnings(m, row));
+      const after = federationLinkView(row, [...(await this.warnings(m, row)), ...versionWarnings]);
       await this.audit.record(m, {
         action: 'federation-link.create',
         ...this.target(row, [down.cluster.siteId, up.cluster.siteId]),
@@ -193,6 +207,7 @@ export class FederationLinksService {
     action: string,
     values: (before: FederationLinkEntity) => Partial<FederationLinkEntity>,
     validate = false,
+    check?: (m: EntityManager, row: FederationLinkEntity) => Promise<string[]>,
   ): Promise<FederationLinkView> {
     return this.ds.transaction(async (m) => {
       const beforeRow = await lockVersioned(
@@ -216,7 +231,8 @@ export class FederationLinksService {
             write,
           )
         : await write();
-      const after = federationLinkView(row, await this.warnings(m, row));
+      const extra = check ? await check(m, row) : [];
+      const after = federationLinkView(row, [...(await this.warnings(m, row)), ...extra]);
       await this.audit.record(m, {
         action,
         ...this.target(row, await this.siteIds(m, row)),
@@ -249,6 +265,16 @@ export class FederationLinksService {
         };
       },
       true,
+      // A newly set queue type is a key the downstream cluster's version must know.
+      (m, row) =>
+        dto.settings?.queueType !== undefined
+          ? checkBrokerVersions(
+              m,
+              [row.downstreamClusterId],
+              federationRequirements(row.settings),
+              'settings.queueType',
+            )
+          : Promise.resolve([]),
     );
   }
 

@@ -65,6 +65,14 @@ export class FederationSettingsDto {
   @Max(3600)
   reconnectDelaySeconds?: number;
   @ApiPropertyOptional({ default: false }) @Optional() @IsBoolean() trustUserId?: boolean;
+  @ApiPropertyOptional({
+    enum: ['classic', 'quorum'],
+    description:
+      "Upstream key queue-type: the type of the upstream's federation queue. Needs RabbitMQ >= 3.13.1 on the downstream cluster (which holds the upstream): 422 for a cluster known to be older; a cluster never observed is checked when first observed (the link is held back there)",
+  })
+  @Optional()
+  @IsIn(['classic', 'quorum'])
+  queueType?: 'classic' | 'quorum';
 }
 
 export class CreateFederationLinkDto {

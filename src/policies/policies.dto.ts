@@ -12,6 +12,7 @@ import {
   MinLength,
 } from 'class-validator';
 import { IsDnsLabel } from '../common/dto/validators';
+import { policyApplyTos, type PolicyApplyTo } from '../common/broker-versions';
 import { PageQueryDto } from '../common/http/pagination';
 
 export class CreatePolicyDto {
@@ -23,8 +24,13 @@ export class CreatePolicyDto {
   @ApiPropertyOptional({ description: 'scope site' }) @Optional() @IsUUID() siteId?: string;
   @ApiProperty({ example: '/' }) @IsString() @MinLength(1) @MaxLength(255) vhost!: string;
   @ApiProperty({ example: '^orders\\.' }) @IsString() @MaxLength(255) pattern!: string;
-  @ApiProperty({ enum: ['queues', 'exchanges'] }) @IsIn(['queues', 'exchanges']) applyTo!:
-    'queues' | 'exchanges';
+  @ApiProperty({
+    enum: policyApplyTos,
+    description:
+      'classic_queues, quorum_queues and streams need RabbitMQ >= 3.12 on every cluster in scope (422 otherwise; a cluster never observed is checked when first observed)',
+  })
+  @IsIn(policyApplyTos)
+  applyTo!: PolicyApplyTo;
   @ApiPropertyOptional({
     default: 0,
     description: 'Relative order among crossdock policies (0..100)',

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { checkBrokerVersions } from '../common/broker-version-gate';
+import { policyRequirements, type PolicyApplyTo } from '../common/broker-versions';
 import { notifyClustersChanged } from '../common/changes';
 import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
@@ -28,7 +30,7 @@ export interface PolicyView {
   siteId: string | null;
   vhost: string;
   pattern: string;
-  applyTo: 'queues' | 'exchanges';
+  applyTo: PolicyApplyTo;
   priority: number;
   definition: Record<string, unknown>;
   warnings: string[];
@@ -56,11 +58,7 @@ export function policyView(p: PolicyEntity): PolicyView {
   };
 }
 
-function validate(
-  applyTo: 'queues' | 'exchanges',
-  pattern: string,
-  def: Record<string, unknown>,
-): void {
+function validate(applyTo: PolicyApplyTo, pattern: string, def: Record<string, unknown>): void {
   const errors: FieldError[] = [...checkDefinition(applyTo, def).errors];
   const problem = patternProblem(pattern);
   if (problem) errors.push({ field: 'pattern', message: problem });
@@ -124,6 +122,12 @@ export class PoliciesService {
         clusterId: dto.clusterId ?? null,
         siteId: dto.siteId ?? null,
       });
+      const versionWarnings = await checkBrokerVersions(
+        m,
+        lands.map((c) => c.id),
+        policyRequirements(dto.applyTo),
+        'applyTo',
+      );
       const res = await this.conflicts.around(
         m,
         lands.map((c) => c.id),
@@ -150,7 +154,8 @@ export class PoliciesService {
         .getRepository(PolicyEntity)
         .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
       const target = await this.target(m, row);
-      const after = policyView(row);
+      const view = policyView(row);
+      const after = { ...view, warnings: [...view.warnings, ...versionWarnings] };
       await this.audit.record(m, { action: 'policy.create', ...target, after });
       await notifyClustersChanged(m, target.clusterIds);
       return after;

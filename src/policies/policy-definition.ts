@@ -1,3 +1,4 @@
+import type { PolicyApplyTo } from '../common/broker-versions';
 import type { FieldError } from '../common/errors/domain.exception';
 
 type Check = (v: unknown) => boolean;
@@ -47,12 +48,12 @@ export interface DefinitionCheck {
 }
 
 export function checkDefinition(
-  applyTo: 'queues' | 'exchanges',
+  applyTo: PolicyApplyTo,
   def: Record<string, unknown>,
 ): DefinitionCheck {
   const errors: FieldError[] = [];
   const warnings: string[] = [];
-  const known = applyTo === 'queues' ? queueKeys : exchangeKeys;
+  const known = applyTo === 'exchanges' ? exchangeKeys : queueKeys;
   const keys = Object.keys(def);
   if (keys.length === 0)
     errors.push({ field: 'definition', message: 'definition must set at least one key' });
@@ -72,6 +73,14 @@ export function checkDefinition(
     }
   }
   const mode = def['ha-mode'];
+  if (
+    (applyTo === 'quorum_queues' || applyTo === 'streams') &&
+    keys.some((k) => k.startsWith('ha-'))
+  )
+    errors.push({
+      field: 'definition.ha-mode',
+      message: `${applyTo.replace('_', ' ')} do not support ha-* keys: the broker would never apply this policy`,
+    });
   if (mode !== undefined) {
     warnings.push(
       'ha-mode (classic mirroring) is removed in RabbitMQ 4.0, which refuses to start with it: plan a move to quorum queues',

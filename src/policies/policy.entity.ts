@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { PolicyApplyTo } from '../common/broker-versions';
 
 export type PolicyScope = 'cluster' | 'site' | 'global';
 
@@ -12,7 +13,7 @@ export class PolicyEntity {
   @Column({ name: 'site_id', type: 'uuid', nullable: true }) siteId!: string | null;
   @Column({ type: 'varchar' }) vhost!: string;
   @Column({ type: 'varchar' }) pattern!: string;
-  @Column({ name: 'apply_to', type: 'varchar' }) applyTo!: 'queues' | 'exchanges';
+  @Column({ name: 'apply_to', type: 'varchar' }) applyTo!: PolicyApplyTo;
   @Column({ type: 'int' }) priority!: number;
   @Column({ type: 'jsonb' }) definition!: Record<string, unknown>;
   @Column({ type: 'int' }) version!: number;

@@ -76,6 +76,8 @@ export interface ObservedState {
   objects: ObservedObject[];
   /** HTTP requests the observation took (constant per cluster, independent of object count). */
   requests: number;
+  /** The RabbitMQ version, when the observation asked for it. */
+  brokerVersion?: string;
 }
 
 export interface FieldChangeLike {
@@ -103,7 +105,8 @@ export interface PlanFinding {
     | 'unmanaged-conflict'
     | 'orphan-federation-queue'
     | 'ensure-mismatch'
-    | 'pending-cleanup';
+    | 'pending-cleanup'
+    | 'held-back';
   key: ObjectKey;
   detail: string;
 }

@@ -249,3 +249,108 @@ describe('compileCluster', () => {
     );
   });
 });
+
+describe('compileCluster: keys the cluster version does not know', () => {
+  const typedLink = link({ settings: { queueType: 'quorum' } });
+  const quorumPolicy = {
+    id: 'p-q',
+    name: 'quorum-limits',
+    vhost: '/',
+    pattern: '^orders\\.',
+    applyTo: 'quorum_queues' as const,
+    priority: 0,
+    definition: { 'delivery-limit': 5 },
+  };
+  const plainPolicy = {
+    ...quorumPolicy,
+    id: 'p-x',
+    name: 'plain',
+    pattern: '^events$',
+    applyTo: 'exchanges' as const,
+    definition: { 'alternate-exchange': 'ae' },
+  };
+  const at = (brokerVersion: string | null | undefined) =>
+    compileCluster(
+      snapshot({
+        cluster: {
+          id: A,
+          siteId: 's1',
+          vhosts: ['/'],
+          replication: [],
+          name: 'dc1/main',
+          brokerVersion,
+        },
+        federationLinks: [typedLink],
+        policies: [quorumPolicy, plainPolicy],
+      }),
+    );
+
+  it.each([
+    ['3.10.8', true, true],
+    ['3.12.0', true, false],
+    ['3.13.0', true, false],
+    ['3.13.1', false, false],
+    ['4.0', false, false],
+  ])('at %s: link held back %p, per-type policy held back %p', (v, linkHeld, policyHeld) => {
+    const r = at(v);
+    const upstream = user(r).find((o) => o.kind === 'federation-upstream');
+    expect(upstream === undefined).toBe(linkHeld);
+    if (upstream) expect(upstream.value).toMatchObject({ 'queue-type': 'quorum' });
+    const applyTos = policies(r).map((p) => p['apply-to']);
+    expect(applyTos.includes('quorum_queues')).toBe(!policyHeld);
+    // Everything else on the cluster still compiles.
+    expect(applyTos).toContain('exchanges');
+    expect(r.heldBack.map((h) => h.owner).sort()).toEqual(
+      [...(linkHeld ? ['link:l1'] : []), ...(policyHeld ? ['policy:p-q'] : [])].sort(),
+    );
+    for (const h of r.heldBack) {
+      expect(h.detail).toContain(`cluster dc1/main runs ${v}`);
+      expect(h.version).toBe(v);
+    }
+    if (linkHeld)
+      expect(r.heldBack.find((h) => h.owner === 'link:l1')?.detail).toBe(
+        `link l1 is held back (not applied): queue-type needs RabbitMQ >= 3.13.1; cluster dc1/main runs ${v}`,
+      );
+  });
+
+  it('holds back every gated key while the version is not known, and gates nothing when asked not to', () => {
+    expect(
+      at(null)
+        .heldBack.map((h) => h.owner)
+        .sort(),
+    ).toEqual(['link:l1', 'policy:p-q']);
+    expect(at(null).heldBack[0].detail).toMatch(/not known yet/);
+    expect(at(undefined).heldBack).toEqual([]);
+  });
+
+  it('narrows a combination with a per-type policy to that queue type', () => {
+    const r = at('4.0');
+    const both = policies(r).find(
+      (p) =>
+        (p.definition as Record<string, unknown>)['federation-upstream'] &&
+        (p.definition as Record<string, unknown>)['delivery-limit'],
+    );
+    expect(both).toMatchObject({ 'apply-to': 'quorum_queues', priority: 102 });
+    const linkOnly = policies(r).find(
+      (p) =>
+        (p.definition as Record<string, unknown>)['federation-upstream'] &&
+        !(p.definition as Record<string, unknown>)['delivery-limit'],
+    );
+    expect(linkOnly).toMatchObject({ 'apply-to': 'queues', priority: 101 });
+  });
+
+  it('never combines two different queue types', () => {
+    const classic = { ...quorumPolicy, id: 'p-c', name: 'c', applyTo: 'classic_queues' as const };
+    const r = compileCluster(
+      snapshot({
+        cluster: { id: A, siteId: 's1', vhosts: ['/'], replication: [], brokerVersion: '3.12.0' },
+        policies: [quorumPolicy, { ...classic, definition: { 'max-length': 10 } }],
+      }),
+    );
+    expect(
+      policies(r)
+        .map((p) => p['apply-to'])
+        .sort(),
+    ).toEqual(['classic_queues', 'quorum_queues']);
+  });
+});

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { ReplicationRule } from '../clusters/replication';
+import {
+  checkVersion,
+  federationRequirements,
+  policyRequirements,
+  unmetText,
+  type PolicyApplyTo,
+  type VersionRequirement,
+} from '../common/broker-versions';
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import { managedPrefix, type DesiredObject, type DesiredState } from './broker-state';
@@ -8,7 +16,20 @@ import { compileProbeObjects, probeVhost } from '../probes/probe-topology';
 
 /** A plain snapshot of the registry, as the compiler sees it (no entities, no I/O). */
 export interface RegistrySnapshot {
-  cluster: { id: string; siteId: string; vhosts: string[]; replication: ReplicationRule[] };
+  cluster: {
+    id: string;
+    siteId: string;
+    vhosts: string[];
+    replication: ReplicationRule[];
+    /** For messages (held-back reasons); the id when absent. */
+    name?: string;
+    /**
+     * The RabbitMQ version the cluster runs, as just observed. Keys it does not know are held
+     * back (not compiled, reported); `null` (not known) holds back every version-gated key;
+     * absent: no version check (validation-only compiles, e.g. conflict checks).
+     */
+    brokerVersion?: string | null;
+  };
   clusters: Record<
     string,
     {
@@ -55,7 +76,7 @@ export interface RegistrySnapshot {
     name: string;
     vhost: string;
     pattern: string;
-    applyTo: 'queues' | 'exchanges';
+    applyTo: PolicyApplyTo;
     priority: number;
     definition: Record<string, unknown>;
   }[];
@@ -87,8 +108,20 @@ export interface CompileConflict {
   pattern: string;
 }
 
+/** A registry row whose keys the cluster's RabbitMQ version does not know: not compiled. */
+export interface HeldBack {
+  /** `link:<uuid>` or `policy:<uuid>`. */
+  owner: string;
+  resource: string;
+  clusterId: string;
+  version: string | null;
+  keys: VersionRequirement[];
+  detail: string;
+}
+
 export interface CompileResult extends DesiredState {
   conflicts: CompileConflict[];
+  heldBack: HeldBack[];
 }
 
 export const policyPriorityBase = 100;
@@ -117,7 +150,7 @@ export function linkUris(
 
 interface KeySource {
   id: string;
-  applyTo: 'queues' | 'exchanges';
+  applyTo: PolicyApplyTo;
   selector: Selector;
   keys: Record<string, unknown>;
   priority: number;
@@ -142,6 +175,7 @@ function federationValue(
   if (l.kind === 'exchange') v['max-hops'] = st.maxHops ?? 1;
   if (st.expiresMs !== undefined) v.expires = st.expiresMs;
   if (st.messageTtlMs !== undefined) v['message-ttl'] = st.messageTtlMs;
+  if (st.queueType !== undefined) v['queue-type'] = st.queueType;
   return v;
 }
 
@@ -156,14 +190,37 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   const objects: DesiredObject[] = [];
   const warnings: string[] = [];
   const conflicts: CompileConflict[] = [];
+  const heldBack: HeldBack[] = [];
   const me = s.cluster.id;
+  /** Whether the cluster's version knows these keys; records the row as held back if not. */
+  const supported = (owner: string, resource: string, reqs: VersionRequirement[]): boolean => {
+    if (s.cluster.brokerVersion === undefined || reqs.length === 0) return true;
+    const version = s.cluster.brokerVersion;
+    const verdict = checkVersion(version, reqs);
+    const unmet = [...verdict.tooOld, ...verdict.unknown];
+    if (unmet.length === 0) return true;
+    const cluster = s.cluster.name ?? me;
+    heldBack.push({
+      owner,
+      resource,
+      clusterId: me,
+      version,
+      keys: unmet,
+      detail: `${resource} is held back (not applied): ${unmet.map((r) => unmetText(r, cluster, version)).join('; ')}`,
+    });
+    return false;
+  };
   const sources = new Map<string, KeySource[]>();
   const addSource = (vhost: string, src: KeySource) =>
     sources.set(vhost, [...(sources.get(vhost) ?? []), src]);
 
   const guarded = new Set<string>();
   for (const l of s.federationLinks) {
-    if (l.downstreamClusterId === me && !l.paused) {
+    if (
+      l.downstreamClusterId === me &&
+      !l.paused &&
+      supported(`link:${l.id}`, `link ${l.name}`, federationRequirements(l.settings))
+    ) {
       const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost);
       if (uris.length === 0) {
         warnings.push(
@@ -264,6 +321,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       warnings.push(`policy ${p.name}: vhost ${p.vhost} is not managed on this cluster`);
       continue;
     }
+    if (!supported(`policy:${p.id}`, `policy ${p.name}`, policyRequirements(p.applyTo))) continue;
     addSource(p.vhost, {
       id: `policy:${p.id}`,
       applyTo: p.applyTo,
@@ -275,7 +333,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
 
   for (const [vhost, list] of sources) {
     for (const applyTo of ['queues', 'exchanges'] as const) {
-      const srcs = list.filter((x) => x.applyTo === applyTo);
+      const srcs = list.filter((x) => (x.applyTo === 'exchanges') === (applyTo === 'exchanges'));
       const known =
         applyTo === 'queues' ? (s.known[vhost]?.queues ?? []) : (s.known[vhost]?.exchanges ?? []);
       emitPolicies(vhost, applyTo, srcs, known, objects, conflicts, warnings);
@@ -291,7 +349,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   warnings.push(...probes.warnings);
   // The probe vhost is always in scope, so a cluster that leaves every link sheds its probe objects.
   const vhosts = [...s.cluster.vhosts.filter((v) => v !== probeVhost), probeVhost];
-  return { clusterId: me, vhosts, objects, warnings, conflicts };
+  return { clusterId: me, vhosts, objects, warnings, conflicts, heldBack };
 }
 
 const maxCombinations = 256;
@@ -306,19 +364,25 @@ function emitPolicies(
   warnings: string[],
 ): void {
   let emitted = 0;
-  const walk = (start: number, chosen: KeySource[], sel: Selector | null) => {
+  // `queues` covers every queue type; a per-type source narrows a combination to its type, and
+  // two different types never meet on one queue.
+  const narrow = (a: PolicyApplyTo, b: PolicyApplyTo): PolicyApplyTo | null =>
+    a === b || b === 'queues' ? a : a === 'queues' ? b : null;
+  const walk = (start: number, chosen: KeySource[], sel: Selector | null, scope: PolicyApplyTo) => {
     for (let i = start; i < srcs.length; i++) {
       if (emitted >= maxCombinations) return;
+      const nextScope = narrow(scope, srcs[i].applyTo);
+      if (!nextScope) continue;
       const next = sel ? intersect(sel, srcs[i].selector, known) : srcs[i].selector;
       if (!next) continue;
       const set = [...chosen, srcs[i]];
       emitted += 1;
-      const policy = mergeSources(vhost, applyTo, set, next, conflicts);
+      const policy = mergeSources(vhost, applyTo, nextScope, set, next, conflicts);
       if (policy) out.push(...policy);
-      walk(i + 1, set, next);
+      walk(i + 1, set, next, nextScope);
     }
   };
-  walk(0, [], null);
+  walk(0, [], null, applyTo);
   if (emitted >= maxCombinations)
     warnings.push(
       `vhost ${vhost}: more than ${maxCombinations} overlapping ${applyTo} key sources; some combinations are not generated`,
@@ -328,6 +392,7 @@ function emitPolicies(
 function mergeSources(
   vhost: string,
   applyTo: 'queues' | 'exchanges',
+  scope: PolicyApplyTo,
   set: KeySource[],
   sel: Selector,
   conflicts: CompileConflict[],
@@ -390,7 +455,7 @@ function mergeSources(
       pattern: toPattern(sel),
       definition,
       priority: policyPriorityBase + set.length,
-      'apply-to': applyTo,
+      'apply-to': scope,
     },
     owner,
   });

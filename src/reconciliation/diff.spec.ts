@@ -339,6 +339,30 @@ describe('diffStates: ownership', () => {
   });
 });
 
+describe('diffStates: held-back owners', () => {
+  it('leaves what a held-back link already has on the broker, and reports it', () => {
+    const plan = diffStates(
+      state([]),
+      observed([o('federation-upstream', 'crossdock.up.a', upstream)]),
+      [own('federation-upstream', 'crossdock.up.a', { owner: 'link:held' })],
+      { heldBackOwners: new Set(['link:held']) },
+    );
+    expect(plan.ops).toEqual([]);
+    expect(plan.findings).toEqual([
+      expect.objectContaining({
+        kind: 'held-back',
+        key: expect.objectContaining({ name: 'crossdock.up.a' }),
+      }),
+    ]);
+    const without = diffStates(
+      state([]),
+      observed([o('federation-upstream', 'crossdock.up.a', upstream)]),
+      [own('federation-upstream', 'crossdock.up.a', { owner: 'link:held' })],
+    );
+    expect(without.ops.map((x) => x.op)).toEqual(['delete']);
+  });
+});
+
 describe('diffStates: bindings', () => {
   const name = bname('orders', 'q', 'orders.local', '#');
   it('matches any instance with equal arguments (arguments are part of a binding identity)', () => {

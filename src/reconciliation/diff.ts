@@ -60,6 +60,11 @@ export interface DiffOptions {
    * uses (two links into one exchange share it) is left alone.
    */
   deletedLinkObjects?: readonly CleanupObject[];
+  /**
+   * Owners (`link:<uuid>`, `policy:<uuid>`) the compiler held back because the cluster's version
+   * does not know some of their keys: what they already have on the broker stays as it is.
+   */
+  heldBackOwners?: ReadonlySet<string>;
 }
 
 /** Apply order: creates/updates by dependency, then deletes in reverse dependency order. */
@@ -195,6 +200,14 @@ export function diffStates(
           `${describeKey(key)} has a crossdock name but is not in the ownership ledger: left untouched`,
         );
       }
+      continue;
+    }
+    if (options.heldBackOwners?.has(entry.owner)) {
+      finding(
+        'held-back',
+        key,
+        `${describeKey(key)} belongs to ${entry.owner}, held back for this cluster's RabbitMQ version: left as it is`,
+      );
       continue;
     }
     if (!deletable(entry)) {

@@ -9,6 +9,8 @@ import { DomainException } from '../common/errors/domain.exception';
 import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
 import { upstreamName, shovelName } from './compile';
+import { checkVersion, federationRequirements, unmetText } from '../common/broker-versions';
+import type { FederationSettings } from '../links/federation-link.entity';
 
 export interface LinkStatus {
   id: string;
@@ -22,7 +24,9 @@ export interface LinkStatus {
   broker: { node?: string; object: string; status: string; error?: string; timestamp?: string }[];
   /** Set when the broker could not be asked. */
   unavailable?: string;
-  verdict: 'running' | 'partial' | 'down' | 'paused' | 'not-applied' | 'unknown';
+  /** Why the reconciler does not apply the link: keys the cluster's RabbitMQ version does not know. */
+  heldBack?: string;
+  verdict: 'running' | 'partial' | 'down' | 'paused' | 'not-applied' | 'held-back' | 'unknown';
 }
 
 /**
@@ -43,9 +47,26 @@ export class LinkStatusService {
       id,
     ])) as Record<string, unknown>[];
     if (!l) throw DomainException.notFound('federation link', id);
-    const base = this.base(l);
-    if (l.paused) return { ...base, verdict: 'paused' };
+    const plain = this.base(l);
+    if (l.paused) return { ...plain, verdict: 'paused' };
     const access = await this.clusters.access(l.downstream_cluster_id as string);
+    // The same check the compiler makes, by the version the last pass saw.
+    const [site] = (await this.ds.query(`SELECT name FROM sites WHERE id = $1`, [
+      access.cluster.siteId,
+    ])) as { name: string }[];
+    const version = access.cluster.brokerVersion;
+    const tooOld = checkVersion(
+      version,
+      federationRequirements(l.settings as FederationSettings),
+    ).tooOld;
+    const base: LinkStatus = tooOld.length
+      ? {
+          ...plain,
+          heldBack: `link ${l.name as string} is held back (not applied): ${tooOld
+            .map((r) => unmetText(r, `${site?.name}/${access.cluster.name}`, version))
+            .join('; ')}`,
+        }
+      : plain;
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     const vhost = l.downstream_vhost as string;
     try {
@@ -82,11 +103,15 @@ export class LinkStatusService {
         expectedLinks: expected,
         observedLinks: broker.length,
         broker,
-        verdict: this.verdict(base, expected, broker),
+        verdict: base.heldBack ? 'held-back' : this.verdict(base, expected, broker),
       };
     } catch (err) {
       if (err instanceof BrokerError)
-        return { ...base, unavailable: err.message, verdict: 'unknown' };
+        return {
+          ...base,
+          unavailable: err.message,
+          verdict: base.heldBack ? 'held-back' : 'unknown',
+        };
       throw err;
     }
   }

@@ -1,4 +1,5 @@
 import { canonicalJson } from '../audit/canonical-json';
+import { parseVersion } from '../common/broker-versions';
 import { BrokerProtocolError } from '../broker/management.errors';
 import type { ManagementResponse } from '../broker/management.types';
 import type { BrokerValue, ObjectKind, ObservedObject, ObservedState } from './broker-state';
@@ -24,9 +25,11 @@ import { redactBrokerValue } from './canonical';
 export async function observeBrokerState(
   client: BrokerClient,
   vhosts: readonly string[],
+  opts: { version?: boolean } = {},
 ): Promise<ObservedState> {
   const managed = new Set(vhosts);
   if (managed.size === 0) return { objects: [], requests: 0 };
+  const version = opts.version ? observeVersion(client) : undefined;
   const parts = await Promise.all(
     observationListings.map(async (listing) => {
       const res = await client.send<unknown>('GET', listing.path, undefined, {
@@ -40,7 +43,31 @@ export async function observeBrokerState(
       }
     }),
   );
-  return { objects: parts.flat(), requests: observationListings.length };
+  const state: ObservedState = { objects: parts.flat(), requests: observationListings.length };
+  if (version) {
+    state.brokerVersion = await version;
+    state.requests += 1;
+  }
+  return state;
+}
+
+/** The RabbitMQ version (one cheap overview GET): decides which version-gated keys are sent. */
+async function observeVersion(client: BrokerClient): Promise<string> {
+  const path = '/api/overview';
+  const res = await client.send<unknown>('GET', path, undefined, {
+    query: { columns: 'rabbitmq_version', disable_stats: true },
+  });
+  const v = isRecord(res.body) ? res.body.rabbitmq_version : undefined;
+  if (typeof v === 'string' && parseVersion(v)) return v;
+  throw new BrokerProtocolError(
+    'GET',
+    path,
+    res.node,
+    'wrong-shape',
+    `overview: expected a "rabbitmq_version" like 3.10.8 (got ${typeName(v)})`,
+    res.attempts,
+    res.status,
+  );
 }
 
 /** Deep copy safe to log or return (credentials stripped from every URI). */

@@ -173,14 +173,19 @@ export class ReconcilerService {
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     let observed;
     try {
-      observed = await observeBrokerState(client, [...c.vhosts, probeVhost]);
+      observed = await observeBrokerState(client, [...c.vhosts, probeVhost], { version: true });
     } catch (err) {
       return finish('failed', {
         error: `cluster not observable, nothing written: ${err instanceof Error ? err.message : 'unknown error'}`,
       });
     }
     await storeKnownNames(this.ds, clusterId, observed);
-    const snapshot = await loadSnapshot(
+    // Write-time validation and link status judge by the version each pass just saw.
+    await this.ds.query(
+      `UPDATE clusters SET broker_version = $2 WHERE id = $1 AND broker_version IS DISTINCT FROM $2`,
+      [clusterId, observed.brokerVersion ?? null],
+    );
+    const loaded = await loadSnapshot(
       this.ds,
       this.box,
       clusterId,
@@ -188,7 +193,20 @@ export class ReconcilerService {
       this.env.LINK_USER_NAME,
       this.env.FEDERATION_QUEUE_MAX_BYTES,
     );
+    const [named] = (await this.ds.query(
+      `SELECT s.name || '/' || c.name AS name FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
+      [clusterId],
+    )) as { name: string }[];
+    const snapshot = {
+      ...loaded,
+      cluster: {
+        ...loaded.cluster,
+        name: named?.name,
+        brokerVersion: observed.brokerVersion ?? null,
+      },
+    };
     const desired = compileCluster(snapshot);
+    const heldBackOwners = new Set(desired.heldBack.map((h) => h.owner));
     const fullLedger = (await this.ds.query(
       `SELECT kind, vhost, name, owner FROM managed_objects WHERE cluster_id = $1`,
       [clusterId],
@@ -221,6 +239,7 @@ export class ReconcilerService {
     const plan = diffStates(desired, observed, liveLedger, {
       expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
       deletedLinkObjects: cleanupObjects(cleanups, observed.objects),
+      heldBackOwners,
     });
     const findings = [
       ...plan.findings,
@@ -230,6 +249,7 @@ export class ReconcilerService {
         detail: 'owned object was never created (or is gone): ledger row removed',
       })),
       ...desired.conflicts.map((x) => ({ kind: 'conflict', ...x })),
+      ...desired.heldBack.map((h) => ({ kind: 'held-back', ...h })),
       ...desired.warnings.map((w) => ({ kind: 'warning', detail: w })),
     ];
     const deletes = plan.ops.filter((o) => o.op === 'delete').length;
@@ -298,9 +318,11 @@ export class ReconcilerService {
     const applyFinished = new Date();
     if (result.counts.failed === 0 && !result.stopped) {
       // What this pass compiled is now on the broker: links changed since it started stay behind.
+      // Held-back links are not on the broker as the registry says.
+      const held = [...heldBackOwners].filter((o) => o.startsWith('link:')).map((o) => o.slice(5));
       await this.ds.query(
-        `UPDATE federation_links SET applied_generation = generation WHERE downstream_cluster_id = $1 AND updated_at <= $2`,
-        [clusterId, passStarted],
+        `UPDATE federation_links SET applied_generation = generation WHERE downstream_cluster_id = $1 AND updated_at <= $2 AND NOT (id = ANY($3::uuid[]))`,
+        [clusterId, passStarted, held],
       );
       await this.ds.query(
         `UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,

@@ -11,6 +11,7 @@ export enum ErrorCode {
   DuplicateName = 'duplicate-name',
   DependentsExist = 'dependents-exist',
   PolicyConflict = 'policy-conflict',
+  UnsupportedByBrokerVersion = 'unsupported-by-broker-version',
   ReferenceNotFound = 'reference-not-found',
   PreconditionFailed = 'precondition-failed',
   PayloadTooLarge = 'payload-too-large',
