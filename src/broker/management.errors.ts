@@ -185,6 +185,11 @@ export class BrokerProtocolError extends BrokerError {
   }
 }
 
+/** `timeout`, `server`, `protocol/invalid-json`, ...: a stable label for runs and status. */
+export function typedKind(err: BrokerError): string {
+  return err instanceof BrokerProtocolError ? `${err.kind}/${err.problem}` : err.kind;
+}
+
 /** Worth retrying later or elsewhere: nothing (usable) answered in time. */
 export function isBrokerUnavailable(err: unknown): boolean {
   return (

@@ -31,9 +31,28 @@ const qkey = (vhost: string, name: string) => `${vhost}\u0000${name}`;
 export const queueKey = qkey;
 
 type Row = Record<string, unknown>;
-const rows = (v: unknown, what: string): Row[] => {
+/**
+ * A listing must be a list of objects carrying the fields the health rules key on, as strings:
+ * a row without them would read as "no such link" (or as a link named "") and a broken answer
+ * as a healthy cluster. One bad row fails the whole read.
+ */
+const rows = (
+  v: unknown,
+  what: string,
+  required: readonly string[],
+  oneOf: readonly string[] = [],
+): Row[] => {
   if (!Array.isArray(v)) throw new Error(`${what}: not a list`);
-  return v.filter((r): r is Row => typeof r === 'object' && r !== null);
+  v.forEach((r: unknown, i) => {
+    if (typeof r !== 'object' || r === null || Array.isArray(r))
+      throw new Error(`${what}: item ${i} is not an object`);
+    const row = r as Row;
+    for (const f of required)
+      if (typeof row[f] !== 'string') throw new Error(`${what}: item ${i} lacks string "${f}"`);
+    if (oneOf.length && !oneOf.some((f) => typeof row[f] === 'string'))
+      throw new Error(`${what}: item ${i} lacks one of ${oneOf.join(', ')}`);
+  });
+  return v as Row[];
 };
 const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined ? '' : String(v));
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -74,12 +93,17 @@ export async function readClusterFacts(
           })
         : Promise.resolve([]),
     ]);
-    for (const n of rows(nodes, 'nodes')) {
+    for (const n of rows(nodes, 'nodes', ['name'])) {
       if (n.mem_alarm === true) facts.alarms.push({ node: str(n.name), alarm: 'memory' });
       if (n.disk_free_alarm === true) facts.alarms.push({ node: str(n.name), alarm: 'disk' });
     }
     const seenLinks = new Set<string>();
-    for (const l of rows(links, 'federation links')) {
+    for (const l of rows(
+      links,
+      'federation links',
+      ['vhost', 'upstream', 'status'],
+      ['exchange', 'queue'],
+    )) {
       const object = str(l.exchange ?? l.queue);
       const id = `${str(l.vhost)}\u0000${str(l.upstream)}\u0000${object}`;
       if (seenLinks.has(id)) continue;
@@ -94,7 +118,7 @@ export async function readClusterFacts(
     }
     // 3.10 may list a shovel twice after an update from another node: one per vhost + name.
     const seenShovels = new Set<string>();
-    for (const s of rows(shovels, 'shovels')) {
+    for (const s of rows(shovels, 'shovels', ['name'])) {
       const id = `${str(s.vhost)}\u0000${str(s.name)}`;
       if (seenShovels.has(id)) continue;
       seenShovels.add(id);
@@ -105,12 +129,12 @@ export async function readClusterFacts(
         reason: s.reason ? redactString(str(s.reason)).slice(0, 300) : undefined,
       });
     }
-    for (const q of rows(queues, 'queues'))
+    for (const q of rows(queues, 'queues', ['vhost', 'name']))
       facts.queues.set(qkey(str(q.vhost), str(q.name)), {
         messages: num(q.messages),
         consumers: num(q.consumers),
       });
-    for (const x of rows(exchanges, 'exchanges'))
+    for (const x of rows(exchanges, 'exchanges', ['vhost', 'name']))
       facts.exchanges.add(qkey(str(x.vhost), str(x.name)));
   } catch (err) {
     return {

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { apiPath } from '../broker/management-client';
-import { BrokerError } from '../broker/management.errors';
+import { apiPath, expectShape, isRecordList } from '../broker/management-client';
+import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { DomainException } from '../common/errors/domain.exception';
@@ -22,8 +22,10 @@ export interface LinkStatus {
   expectedLinks: number;
   observedLinks: number;
   broker: { node?: string; object: string; status: string; error?: string; timestamp?: string }[];
-  /** Set when the broker could not be asked. */
+  /** Set when the broker could not be asked (or answered something unusable). */
   unavailable?: string;
+  /** The typed reason: `unreachable`, `timeout`, `server`, `protocol/<problem>`, ... */
+  unavailableKind?: string;
   /** Why the reconciler does not apply the link: keys the cluster's RabbitMQ version does not know. */
   heldBack?: string;
   verdict: 'running' | 'partial' | 'down' | 'paused' | 'not-applied' | 'held-back' | 'unknown';
@@ -70,25 +72,33 @@ export class LinkStatusService {
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     const vhost = l.downstream_vhost as string;
     try {
-      const rows = await client.get<
-        {
-          upstream?: string;
-          exchange?: string;
-          queue?: string;
-          status?: string;
-          error?: string;
-          node?: string;
-          timestamp?: string;
-        }[]
-      >(apiPath`/api/federation-links/${vhost}`);
+      type Row = {
+        upstream?: string;
+        exchange?: string;
+        queue?: string;
+        status?: string;
+        error?: string;
+        node?: string;
+        timestamp?: string;
+      };
+      const path = apiPath`/api/federation-links/${vhost}`;
+      const rows = expectShape(
+        await client.send('GET', path),
+        isRecordList(['upstream', 'status'], ['exchange', 'queue', 'node', 'timestamp', 'vhost']),
+        'a list of federation links',
+      ).body as Row[];
       const mine = rows.filter((r) => r.upstream === upstreamName(l.name as string));
       const unique = new Map(mine.map((r) => [`${r.exchange ?? r.queue}`, r]));
       let expected = (l.targets as string[]).length;
       if (l.target_prefix) {
         const kind = l.kind === 'exchange' ? 'exchanges' : 'queues';
-        const objs = await client.get<{ name: string }[]>(apiPath`/api/${kind}/${vhost}`, {
-          query: { columns: 'name', disable_stats: 'true' },
-        });
+        const objs = expectShape(
+          await client.send('GET', apiPath`/api/${kind}/${vhost}`, undefined, {
+            query: { columns: 'name', disable_stats: 'true' },
+          }),
+          isRecordList(['name']),
+          `a list of named ${kind}`,
+        ).body as { name: string }[];
         expected = objs.filter((o) => o.name.startsWith(l.target_prefix as string)).length;
       }
       const broker = [...unique.values()].map((r) => ({
@@ -110,6 +120,7 @@ export class LinkStatusService {
         return {
           ...base,
           unavailable: err.message,
+          unavailableKind: typedKind(err),
           verdict: base.heldBack ? 'held-back' : 'unknown',
         };
       throw err;
@@ -127,16 +138,19 @@ export class LinkStatusService {
     const access = await this.clusters.access(s.source_cluster_id as string);
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     try {
-      const rows = await client.get<
-        {
-          name?: string;
-          vhost?: string;
-          state?: string;
-          reason?: string;
-          node?: string;
-          timestamp?: string;
-        }[]
-      >(apiPath`/api/shovels/${s.source_vhost as string}`);
+      type Row = {
+        name?: string;
+        vhost?: string;
+        state?: string;
+        reason?: string;
+        node?: string;
+        timestamp?: string;
+      };
+      const rows = expectShape(
+        await client.send('GET', apiPath`/api/shovels/${s.source_vhost as string}`),
+        isRecordList(['name'], ['vhost', 'state', 'node', 'timestamp']),
+        'a list of shovels',
+      ).body as Row[];
       // 3.10 can list a shovel twice after an update from another node: one per vhost+name.
       const mine = rows.filter((r) => r.name === shovelName(s.name as string)).slice(0, 1);
       const broker = mine.map((r) => ({
@@ -155,7 +169,12 @@ export class LinkStatusService {
       };
     } catch (err) {
       if (err instanceof BrokerError)
-        return { ...base, unavailable: err.message, verdict: 'unknown' };
+        return {
+          ...base,
+          unavailable: err.message,
+          unavailableKind: typedKind(err),
+          verdict: 'unknown',
+        };
       throw err;
     }
   }

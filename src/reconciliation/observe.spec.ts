@@ -410,3 +410,49 @@ describe('redactObserved', () => {
     expect(shown.objects).toHaveLength(state.objects.length);
   });
 });
+
+describe('observeBrokerState: broker version', () => {
+  it('reads the version with one more GET when asked', async () => {
+    const client = fakeClient({
+      ...realListings(),
+      '/api/overview': { rabbitmq_version: '3.10.8' },
+    });
+    const state = await observeBrokerState(client, ['v1'], { version: true });
+    expect(state.brokerVersion).toBe('3.10.8');
+    expect(state.requests).toBe(8);
+    expect(client.calls.find((c) => c.path === '/api/overview')?.opts?.query).toMatchObject({
+      columns: 'rabbitmq_version',
+    });
+  });
+
+  it.each([{}, { rabbitmq_version: 3.1 }, { rabbitmq_version: 'latest' }, []])(
+    'fails the whole observation on an overview without a version (%p)',
+    async (body) => {
+      const client = fakeClient({ ...realListings(), '/api/overview': body });
+      await expect(observeBrokerState(client, ['v1'], { version: true })).rejects.toMatchObject({
+        name: 'BrokerProtocolError',
+        problem: 'wrong-shape',
+      });
+    },
+  );
+
+  it('leaves no rejection unhandled when a listing and the version both fail', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const client = fakeClient(realListings(), (path) =>
+        path === '/api/overview' || path === '/api/policies'
+          ? new BrokerTimeoutError('GET', path, [], 10)
+          : undefined,
+      );
+      await expect(observeBrokerState(client, ['v1'], { version: true })).rejects.toBeInstanceOf(
+        BrokerTimeoutError,
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

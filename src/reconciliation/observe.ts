@@ -29,9 +29,12 @@ export async function observeBrokerState(
 ): Promise<ObservedState> {
   const managed = new Set(vhosts);
   if (managed.size === 0) return { objects: [], requests: 0 };
-  const version = opts.version ? observeVersion(client) : undefined;
-  const parts = await Promise.all(
-    observationListings.map(async (listing) => {
+  const version = opts.version ? observeVersion(client) : Promise.resolve(undefined);
+  // One Promise.all over every GET: the first failure fails the observation, and no other
+  // request's rejection is left unhandled.
+  const [brokerVersion, ...parts] = await Promise.all([
+    version,
+    ...observationListings.map(async (listing) => {
       const res = await client.send<unknown>('GET', listing.path, undefined, {
         query: listing.query,
       });
@@ -42,10 +45,10 @@ export async function observeBrokerState(
         throw err;
       }
     }),
-  );
+  ]);
   const state: ObservedState = { objects: parts.flat(), requests: observationListings.length };
-  if (version) {
-    state.brokerVersion = await version;
+  if (brokerVersion !== undefined) {
+    state.brokerVersion = brokerVersion;
     state.requests += 1;
   }
   return state;

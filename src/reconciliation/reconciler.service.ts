@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
 import type { Actor } from '../auth/roles';
+import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { requestContext } from '../common/context/request-context';
@@ -175,8 +176,18 @@ export class ReconcilerService {
     try {
       observed = await observeBrokerState(client, [...c.vhosts, probeVhost], { version: true });
     } catch (err) {
+      // Typed, so a run says why: timeout, server, unreachable, protocol/<problem> (a malformed,
+      // cut or oversized listing is never half-believed).
+      const kind = err instanceof BrokerError ? typedKind(err) : 'internal';
+      const observeError =
+        err instanceof BrokerError
+          ? { kind, method: err.method, path: err.path, brokerStatus: err.brokerStatus }
+          : { kind };
+      if (!(err instanceof BrokerError))
+        this.logger.error({ clusterId, err }, 'observation failed unexpectedly');
       return finish('failed', {
-        error: `cluster not observable, nothing written: ${err instanceof Error ? err.message : 'unknown error'}`,
+        summary: { observeError },
+        error: `cluster not observable, nothing written (${kind}): ${err instanceof Error ? err.message : 'unknown error'}`,
       });
     }
     await storeKnownNames(this.ds, clusterId, observed);
