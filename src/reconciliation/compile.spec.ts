@@ -1,4 +1,5 @@
 import { compileCluster, type RegistrySnapshot } from './compile';
+import { diffStates } from './diff';
 import { probeVhost } from '../probes/probe-topology';
 
 const A = '00000000-0000-4000-8000-00000000000a';
@@ -352,5 +353,29 @@ describe('compileCluster: keys the cluster version does not know', () => {
         .map((p) => p['apply-to'])
         .sort(),
     ).toEqual(['classic_queues', 'quorum_queues']);
+  });
+});
+
+describe('compileCluster + diffStates across an upgrade', () => {
+  it('holds a queue-type link back on 3.13.0 and creates it, with queue-type, once the cluster runs 3.13.1', () => {
+    const s = (brokerVersion: string) =>
+      snapshot({
+        cluster: { id: A, siteId: 's1', vhosts: ['/'], replication: [], brokerVersion },
+        federationLinks: [link({ settings: { queueType: 'classic' } })],
+      });
+    const plan = (v: string) => {
+      const desired = compileCluster(s(v));
+      return diffStates(desired, { objects: [], requests: 8 }, [], {
+        heldBackOwners: new Set(desired.heldBack.map((h) => h.owner)),
+      });
+    };
+    const before = plan('3.13.0').ops.filter((o) => o.key.vhost === '/');
+    expect(before).toEqual([]);
+    const after = plan('3.13.1').ops.filter((o) => o.key.vhost === '/');
+    expect(after.map((o) => `${o.op} ${o.key.kind}`)).toEqual([
+      'create federation-upstream',
+      'create policy',
+    ]);
+    expect(after[0]).toMatchObject({ after: { 'queue-type': 'classic' } });
   });
 });
