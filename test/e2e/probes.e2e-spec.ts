@@ -179,12 +179,19 @@ describe('lag probes and link health', () => {
       linkIds: string[];
     }[];
     expect(paths.map((p) => p.id).sort()).toEqual([fedPath(), shovelPath()].sort());
-    const series = await t.http
-      .get(`/probes/paths/${fedPath()}/samples`)
-      .query({ step: 5 })
-      .set(admin())
-      .expect(200);
-    expect(series.body.points.length).toBeGreaterThan(0);
+    // Health is computed from samples in memory; the stored series follows with the next flush
+    // (every 2 s).
+    const series = await eventually(
+      async () => {
+        const res = await t.http
+          .get(`/probes/paths/${fedPath()}/samples`)
+          .query({ step: 5 })
+          .set(admin())
+          .expect(200);
+        return res.body.points.length > 0 ? res : false;
+      },
+      { timeoutMs: 10000, intervalMs: 250, description: 'stored probe samples' },
+    );
     expect(series.body.points[0]).toMatchObject({ samples: expect.any(Number) });
   }, 60000);
 
