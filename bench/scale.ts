@@ -35,6 +35,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { Client } from 'pg';
@@ -48,6 +49,7 @@ import { loadSites, TestManagement, type LocalSite, type SitesState } from '../t
 import { pickBasePort, startPrivateSites, type AcquiredSites } from './lib/local-sites';
 import { runLoad, type LoadResult } from './lib/load-worker';
 import { startTenantProxy, type TenantProxy } from './lib/mgmt-proxy';
+import { profilerOptions, startProfile, stopProfile, summarizeProfile } from './lib/profile';
 import {
   checkBuild,
   memoryOf,
@@ -80,6 +82,8 @@ interface Options {
   allowStale: boolean;
   /** Policies through POST /policies too (default: one bulk INSERT of the same rows). */
   apiPolicies: boolean;
+  /** A V8 CPU profile of the service over one more full no-op pass, after the figures. */
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -96,6 +100,7 @@ function parseArgs(argv: string[]): Options {
     filter: true,
     allowStale: false,
     apiPolicies: false,
+    profile: false,
   };
   const numeric: Record<string, keyof Options> = {
     '--brokers': 'brokers',
@@ -113,6 +118,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--no-filter') o.filter = false;
     else if (a === '--allow-stale') o.allowStale = true;
     else if (a === '--api-policies') o.apiPolicies = true;
+    else if (a === '--profile') o.profile = true;
     else if (a === '--sites-state') o.sitesState = argv[++i];
     else if (numeric[a] && /^\d+$/.test(argv[i + 1] ?? '')) {
       (o as unknown as Record<string, number>)[numeric[a]] = Number(argv[++i]);
@@ -127,23 +133,51 @@ function parseArgs(argv: string[]): Options {
 
 // ------------------------------------------------------------------ the service's API
 
+/** One request; node:http, not fetch: a full cold pass answers after more than fetch's 300 s. */
+function send(
+  url: string,
+  token: string,
+  method: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': payload.length }
+            : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
 async function api<T>(svc: Service, token: string, method: string, path: string, body?: unknown) {
-  let res: Response;
-  let text: string;
+  let res: { status: number; text: string };
   for (let attempt = 1; ; attempt++) {
-    res = await fetch(`${svc.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(900000),
-    });
-    text = await res.text();
+    res = await send(`${svc.url}${path}`, token, method, body);
     if (res.status !== 503 || attempt >= 5) break;
     log(`${method} ${path} -> 503; retrying in 2 s`);
     await sleep(2000);
   }
-  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : undefined) as T;
+  if (res.status < 200 || res.status >= 300)
+    throw new Error(`${method} ${path} -> ${res.status} ${res.text.slice(0, 300)}`);
+  return (res.text ? JSON.parse(res.text) : undefined) as T;
 }
 
 /** Runs `jobs` with at most `n` in flight; rejects on the first failure. */
@@ -290,11 +324,24 @@ async function fullPass(svc: Service, token: string, tenants: Tenant[]): Promise
   };
 }
 
-async function metric(svc: Service, name: string): Promise<number> {
+/** Gauges from one scrape of /metrics (a scrape also resets the event-loop delay histogram). */
+async function metrics(svc: Service, ...names: string[]): Promise<number[]> {
   const text = await (await fetch(`${svc.url}/metrics`)).text();
-  const m = new RegExp(`^crossdock_${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
+  return names.map((name) => {
+    const m = new RegExp(`^crossdock_${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  });
 }
+
+const heapUsed = async (svc: Service) => (await metrics(svc, 'nodejs_heap_size_used_bytes'))[0];
+const loopDelay = async (svc: Service) => {
+  const [p99, max] = await metrics(
+    svc,
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_eventloop_lag_max_seconds',
+  );
+  return { p99, max };
+};
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -391,6 +438,7 @@ async function main(): Promise<number> {
         OVERFLOW_ENABLED: 'false',
       },
       workDir,
+      opts.profile ? profilerOptions(workDir) : {},
     );
     log(`service up (pid ${svc.pid}, ${relative(root, svc.logFile)})`);
 
@@ -583,12 +631,12 @@ async function main(): Promise<number> {
     // ---------------------------------------------------------------- no-op passes, alone
     await sleep(3000);
     const rssIdle = memoryOf(svc.pid).rss;
-    const heapIdle = await metric(svc, 'nodejs_heap_size_used_bytes');
+    const heapIdle = await heapUsed(svc);
     const aloneRss = sampleRss(svc.pid, () => 0, 100);
     const alone: PassFigures[] = [];
     for (let i = 0; i < opts.passes; i++) alone.push(await fullPass(svc, token, tenants));
     const aloneSamples = aloneRss.stop();
-    const heapAfterAlone = await metric(svc, 'nodejs_heap_size_used_bytes');
+    const heapAfterAlone = await heapUsed(svc);
 
     // ---------------------------------------------------------------- GET load, idle vs passes
     const clusterPaths = tenants.slice(0, 8).map((t) => `/clusters/${t.clusterId}`);
@@ -601,13 +649,10 @@ async function main(): Promise<number> {
       ...clusterPaths,
     ];
     await sleep(2000);
-    await metric(svc, 'nodejs_eventloop_lag_max_seconds'); // resets the delay histogram
+    await loopDelay(svc); // resets the delay histogram
     const loadIdleAvg = loadavg();
     const idle = await runLoad(svc.url, token, paths, opts.connections, opts.duration, workDir);
-    const lagIdle = {
-      p99: await metric(svc, 'nodejs_eventloop_lag_p99_seconds'),
-      max: await metric(svc, 'nodejs_eventloop_lag_max_seconds'),
-    };
+    const lagIdle = await loopDelay(svc);
     let stop = false;
     const during: PassFigures[] = [];
     const duringRss = sampleRss(svc.pid, () => 0, 100);
@@ -616,18 +661,23 @@ async function main(): Promise<number> {
     })();
     await sleep(500); // the first pass is under way
     const busy = await runLoad(svc.url, token, paths, opts.connections, opts.duration, workDir);
-    const lagBusy = {
-      p99: await metric(svc, 'nodejs_eventloop_lag_p99_seconds'),
-      max: await metric(svc, 'nodejs_eventloop_lag_max_seconds'),
-    };
+    const lagBusy = await loopDelay(svc);
     stop = true;
     await passes;
     const duringSamples = duringRss.stop();
     const loadBusyAvg = loadavg();
     await sleep(3000);
     const rssAfter = memoryOf(svc.pid).rss;
-    const heapAfter = await metric(svc, 'nodejs_heap_size_used_bytes');
+    const heapAfter = await heapUsed(svc);
     const loadAfter = loadavg();
+    let profileLines: string[] = [];
+    if (opts.profile) {
+      const file = join(workDir, `scale-profile-${Date.now()}.cpuprofile`);
+      await startProfile(svc.child, file);
+      const p = await fullPass(svc, token, tenants);
+      await stopProfile(svc.child);
+      profileLines = summarizeProfile(file, `one full no-op pass (${fmtMs(p.ms)}), profiled`);
+    }
 
     // ---------------------------------------------------------------- report
     const noopMs = alone.map((p) => p.ms);
@@ -723,6 +773,7 @@ async function main(): Promise<number> {
     );
     for (const [k, d] of alone[alone.length - 1].samples)
       out.push(`  e.g. ${k}: ${redactString(d).slice(0, 240)}`);
+    out.push(...profileLines);
     out.push(`GET paths: ${paths.slice(0, 5).join(', ')}, and /clusters/{id} of 8 clusters`);
     console.log(out.join('\n'));
     return ok && quietAll ? 0 : 1;
