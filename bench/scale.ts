@@ -773,6 +773,10 @@ async function main(): Promise<number> {
     );
     for (const [k, d] of alone[alone.length - 1].samples)
       out.push(`  e.g. ${k}: ${redactString(d).slice(0, 240)}`);
+    const failures = new Map<string, number>();
+    for (const p of [...alone, ...during])
+      for (const f of p.notSucceeded) failures.set(f, (failures.get(f) ?? 0) + 1);
+    for (const [f, n] of failures) out.push(`  not succeeded x${n}: ${f}`);
     out.push(...profileLines);
     out.push(`GET paths: ${paths.slice(0, 5).join(', ')}, and /clusters/{id} of 8 clusters`);
     console.log(out.join('\n'));
