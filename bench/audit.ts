@@ -24,9 +24,8 @@
  * Exits 1 when a target is missed. The bootstrap token is never printed (the load generator gets
  * it through its environment).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
@@ -34,7 +33,7 @@ import { Client } from 'pg';
 import { runMigrations } from '../src/database/migrate';
 import { createDatabase, dropDatabase } from '../test/helpers/postgres';
 import { seedAuditEvents, type SeedResult } from './lib/audit-seed';
-import { percentile, type LoadResult } from './lib/load-worker';
+import { percentile, runLoad, type LoadResult } from './lib/load-worker';
 import {
   checkBuild,
   cpuSecondsOf,
@@ -227,31 +226,7 @@ function loadWorker(
   connections: number,
   duration: number,
 ): Promise<LoadResult> {
-  const cfgFile = join(workDir, `load-${Date.now()}.json`);
-  writeFileSync(cfgFile, JSON.stringify({ url: svc.url, connections, duration, paths }));
-  const tsx = join(root, 'node_modules', '.bin', 'tsx');
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [join(root, 'bench', 'lib', 'load-worker.ts'), cfgFile], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BENCH_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      rmSync(cfgFile, { force: true });
-      if (code !== 0)
-        return reject(new Error(`bench: load worker exited ${code}: ${err.slice(-500)}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
-      } catch {
-        reject(new Error(`bench: load worker printed no result: ${(out + err).slice(-500)}`));
-      }
-    });
-  });
+  return runLoad(svc.url, token, paths, connections, duration, workDir);
 }
 
 interface PlanNode {

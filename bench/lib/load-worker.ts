@@ -7,8 +7,10 @@
  *
  * config.json: { "url": "http://127.0.0.1:1234", "connections": 4, "duration": 10, "paths": [...] }
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 interface Config {
   url: string;
@@ -67,6 +69,46 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
+}
+
+/**
+ * Runs this worker in a child process (tsx) against `url` and resolves with its result. The
+ * config goes through a file in `workDir`, the token through the environment (never argv).
+ */
+export function runLoad(
+  url: string,
+  token: string,
+  paths: string[],
+  connections: number,
+  duration: number,
+  workDir: string,
+): Promise<LoadResult> {
+  const root = join(__dirname, '..', '..');
+  const cfgFile = join(workDir, `load-${Date.now()}-${process.pid}.json`);
+  writeFileSync(cfgFile, JSON.stringify({ url, connections, duration, paths }));
+  const tsx = join(root, 'node_modules', '.bin', 'tsx');
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, [join(root, 'bench', 'lib', 'load-worker.ts'), cfgFile], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BENCH_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      rmSync(cfgFile, { force: true });
+      if (code !== 0)
+        return reject(new Error(`bench: load worker exited ${code}: ${err.slice(-500)}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
+      } catch {
+        reject(new Error(`bench: load worker printed no result: ${(out + err).slice(-500)}`));
+      }
+    });
+  });
 }
 
 function main(): void {
