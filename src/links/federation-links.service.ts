@@ -125,44 +125,48 @@ export class FederationLinksService {
 
   async create(dto: CreateFederationLinkDto): Promise<FederationLinkView> {
     checkTargets(dto.targets, dto.targetPrefix);
-    return this.ds.transaction(async (m) => {
-      const [down, up] = await resolveLinkEnds(m, [
-        { field: 'downstream', ...dto.downstream },
-        { field: 'upstream', ...dto.upstream },
-      ]);
-      // An exchange link adds the backlog guard's keys on the upstream cluster.
-      const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
-        m
-          .createQueryBuilder()
-          .insert()
-          .into(FederationLinkEntity)
-          .values({
-            name: dto.name,
-            kind: dto.kind,
-            downstreamClusterId: down.cluster.id,
-            downstreamVhost: down.vhost,
-            upstreamClusterId: up.cluster.id,
-            upstreamVhost: up.vhost,
-            targets: dto.targets ?? [],
-            targetPrefix: dto.targetPrefix ?? null,
-            settings: { ...(dto.settings ?? {}) },
-            deletionPolicy: dto.deletionPolicy ?? 'delete',
-          })
-          .returning('id')
-          .execute(),
-      );
-      const row = await m
-        .getRepository(FederationLinkEntity)
-        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
-      const after = federationLinkView(row, await this.warnings(m, row));
-      await this.audit.record(m, {
-        action: 'federation-link.create',
-        ...this.target(row, [down.cluster.siteId, up.cluster.siteId]),
-        after,
-      });
-      await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
-      return after;
+    return this.ds.transaction((m) => this.createIn(m, dto));
+  }
+
+  /** Creates a link inside the caller's transaction (validation, conflict check, audit included). */
+  async createIn(m: EntityManager, dto: CreateFederationLinkDto): Promise<FederationLinkView> {
+    checkTargets(dto.targets, dto.targetPrefix);
+    const [down, up] = await resolveLinkEnds(m, [
+      { field: 'downstream', ...dto.downstream },
+      { field: 'upstream', ...dto.upstream },
+    ]);
+    // An exchange link adds the backlog guard's keys on the upstream cluster.
+    const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(FederationLinkEntity)
+        .values({
+          name: dto.name,
+          kind: dto.kind,
+          downstreamClusterId: down.cluster.id,
+          downstreamVhost: down.vhost,
+          upstreamClusterId: up.cluster.id,
+          upstreamVhost: up.vhost,
+          targets: dto.targets ?? [],
+          targetPrefix: dto.targetPrefix ?? null,
+          settings: { ...(dto.settings ?? {}) },
+          deletionPolicy: dto.deletionPolicy ?? 'delete',
+        })
+        .returning('id')
+        .execute(),
+    );
+    const row = await m
+      .getRepository(FederationLinkEntity)
+      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const after = federationLinkView(row, await this.warnings(m, row));
+    await this.audit.record(m, {
+      action: 'federation-link.create',
+      ...this.target(row, [down.cluster.siteId, up.cluster.siteId]),
+      after,
     });
+    await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
+    return after;
   }
 
   async list(q: LinkQueryDto): Promise<Page<FederationLinkView>> {
