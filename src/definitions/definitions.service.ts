@@ -199,15 +199,19 @@ export class DefinitionsService {
           ).id;
         } else if (r.type === 'federation-link') {
           id = (
-            await this.links.createIn(m, {
-              name: r.name,
-              kind: r.kind,
-              downstream: { clusterId, vhost: r.downstreamVhost },
-              upstream: { clusterId: r.upstreamClusterId, vhost: r.upstreamVhost },
-              targets: r.targets,
-              targetPrefix: r.targetPrefix,
-              settings: r.settings,
-            })
+            await this.links.createIn(
+              m,
+              {
+                name: r.name,
+                kind: r.kind,
+                downstream: { clusterId, vhost: r.downstreamVhost },
+                upstream: { clusterId: r.upstreamClusterId, vhost: r.upstreamVhost },
+                targets: r.targets,
+                targetPrefix: r.targetPrefix,
+                settings: r.settings,
+              },
+              { brokerUpstreamName: r.brokerUpstreamName },
+            )
           ).id;
         } else {
           id = (

@@ -70,6 +70,7 @@ describe('planImport', () => {
         upstreamClusterId: 'c1',
         upstreamVhost: 'v',
         targets: ['events'],
+        brokerUpstreamName: 'from-dc1',
         settings: { prefetchCount: 500, maxHops: 2, ackMode: 'on-confirm' },
         originals: [
           { kind: 'policy', vhost: 'v', name: 'fed-events' },
@@ -82,6 +83,16 @@ describe('planImport', () => {
       ['policy', 'fed-events', 'adopt'],
     ]);
     expect(plan.warnings.map((w) => w.detail).join(' ')).toMatch(/carries credentials/);
+    expect(plan.warnings.map((w) => w.detail).join(' ')).toMatch(
+      /resource-cleanup-mode is not never yet: the stopping link deletes its upstream queue/,
+    );
+    const safe = planImport(
+      input([
+        upstream('from-dc1', { 'resource-cleanup-mode': 'never' }),
+        policy('fed-events', '^events$', { 'federation-upstream': 'from-dc1' }),
+      ]),
+    );
+    expect(safe.warnings.map((w) => w.detail).join(' ')).not.toMatch(/resource-cleanup-mode/);
     expect(JSON.stringify(plan)).not.toContain(secret);
   });
 

@@ -88,6 +88,8 @@ export interface LinkImport {
   upstreamVhost: string;
   targets?: string[];
   targetPrefix?: string;
+  /** The handed-over upstream keeps its name: the reconciler updates it in place. */
+  brokerUpstreamName?: string;
   settings: FederationSettings;
   source: ObjectKey;
   originals: ObjectKey[];
@@ -255,7 +257,7 @@ export function planImport(input: ImportInput): ImportPlan {
     if (where.hasCredentials)
       warn(
         u,
-        "the upstream URI carries credentials (not shown here); crossdock's own upstream uses the upstream cluster's least-privilege link user instead",
+        "the upstream URI carries credentials (not shown here); crossdock replaces them with the upstream cluster's least-privilege link user",
       );
   }
 
@@ -430,6 +432,11 @@ export function planImport(input: ImportInput): ImportPlan {
         why = `upstream ${JSON.stringify(n)}: ${st.reason}`;
         break;
       }
+      if (kind === 'exchange' && uv['resource-cleanup-mode'] !== 'never')
+        warn(
+          u,
+          "handing this upstream over changes it (crossdock's URIs and link user, resource-cleanup-mode never), which restarts its link, and its resource-cleanup-mode is not never yet: the stopping link deletes its upstream queue, so messages waiting on the WAN or published at that instant are lost; set resource-cleanup-mode never on it by hand first, at a quiet moment (that change restarts it once too)",
+        );
       links.push({
         type: 'federation-link',
         name: '',
@@ -489,9 +496,10 @@ export function planImport(input: ImportInput): ImportPlan {
       if (!u) return;
       if (users.every((id) => adopted.has(id)) && users[0] === objectId(p)) {
         l.originals.push(key(u));
+        l.brokerUpstreamName = u.name;
         verdict(u, {
           action: 'adopt',
-          reason: `replaced by the upstream of federation link ${JSON.stringify(l.name)}`,
+          reason: `becomes the upstream of federation link ${JSON.stringify(l.name)} (kept under its name, updated in place)`,
           resources: [{ type: 'federation-link', name: l.name }],
         });
       } else if (!users.every((id) => adopted.has(id))) {

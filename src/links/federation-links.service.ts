@@ -34,6 +34,8 @@ export interface FederationLinkView {
   upstream: { clusterId: string; vhost: string };
   targets: string[];
   targetPrefix: string | null;
+  /** The upstream parameter's name on the broker when the link was adopted (else crossdock.up.<name>). */
+  brokerUpstreamName: string | null;
   settings: FederationSettings;
   paused: boolean;
   deletionPolicy: 'delete' | 'retain';
@@ -57,6 +59,7 @@ export function federationLinkView(
     upstream: { clusterId: l.upstreamClusterId, vhost: l.upstreamVhost },
     targets: l.targets,
     targetPrefix: l.targetPrefix,
+    brokerUpstreamName: l.brokerUpstreamName,
     settings: l.settings,
     paused: l.paused,
     deletionPolicy: l.deletionPolicy,
@@ -129,7 +132,11 @@ export class FederationLinksService {
   }
 
   /** Creates a link inside the caller's transaction (validation, conflict check, audit included). */
-  async createIn(m: EntityManager, dto: CreateFederationLinkDto): Promise<FederationLinkView> {
+  async createIn(
+    m: EntityManager,
+    dto: CreateFederationLinkDto,
+    opts: { brokerUpstreamName?: string } = {},
+  ): Promise<FederationLinkView> {
     checkTargets(dto.targets, dto.targetPrefix);
     const [down, up] = await resolveLinkEnds(m, [
       { field: 'downstream', ...dto.downstream },
@@ -150,6 +157,7 @@ export class FederationLinksService {
           upstreamVhost: up.vhost,
           targets: dto.targets ?? [],
           targetPrefix: dto.targetPrefix ?? null,
+          brokerUpstreamName: opts.brokerUpstreamName ?? null,
           settings: { ...(dto.settings ?? {}) },
           deletionPolicy: dto.deletionPolicy ?? 'delete',
         })

@@ -60,7 +60,11 @@ export class LinkStatusService {
           timestamp?: string;
         }[]
       >(apiPath`/api/federation-links/${vhost}`);
-      const mine = rows.filter((r) => r.upstream === upstreamName(l.name as string));
+      const mine = rows.filter(
+        (r) =>
+          r.upstream ===
+          upstreamName(l.name as string, l.broker_upstream_name as string | null | undefined),
+      );
       const unique = new Map(mine.map((r) => [`${r.exchange ?? r.queue}`, r]));
       let expected = (l.targets as string[]).length;
       if (l.target_prefix) {

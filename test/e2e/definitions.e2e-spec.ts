@@ -256,7 +256,8 @@ describe('definitions: export a cluster desired state, import an existing cluste
     // a plain policy, the dangerous `all` set, an unused stray upstream and a shovel to dc1.
     const put = (path: string, body: unknown) => m2.request('PUT', path, body);
     await put(`/api/parameters/federation-upstream/${enc(vi)}/from-dc1`, {
-      value: { uri: adminUri, 'reconnect-delay': 1 },
+      // never: the stopping hand-made link leaves the upstream queue to crossdock's link.
+      value: { uri: adminUri, 'reconnect-delay': 1, 'resource-cleanup-mode': 'never' },
     });
     await put(`/api/parameters/federation-upstream/${enc(vi)}/stray`, {
       value: { uri: 'amqp://nowhere.invalid' },
@@ -360,6 +361,22 @@ describe('definitions: export a cluster desired state, import an existing cluste
     expect(await brokerView()).toEqual(brokerBefore);
     expect(await registryView()).toEqual(registryBefore);
 
+    // A publisher at dc1 runs through the handover: import, both passes, the link switching over.
+    const sent: string[] = [];
+    const unroutable: string[] = [];
+    let publishing = true;
+    const t0 = Date.now();
+    const marks: string[] = [];
+    const publisher = (async () => {
+      for (let i = 0; publishing; i++) {
+        const payload = `g${i}`;
+        const res = await publish(m1, vi, 'orders', 'o.live', payload);
+        sent.push(payload);
+        if (!res.routed) unroutable.push(`${payload}@${Date.now() - t0}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
     const done = await t.http
       .post(`/clusters/${dc2.clusterId}/import`)
       .set(bearer(tok.operator))
@@ -385,11 +402,21 @@ describe('definitions: export a cluster desired state, import an existing cluste
     expect(trail.text).not.toContain(state.admin.password);
 
     // dc1 first: it creates the link user the adopted link and shovel log in as.
+    marks.push(`dc1 start ${Date.now() - t0}`);
     expect(await reconcile(dc1.clusterId)).toMatchObject({ status: 'succeeded' });
+    marks.push(`dc2 start ${Date.now() - t0}`);
     expect(await reconcile(dc2.clusterId)).toMatchObject({ status: 'succeeded' });
+    marks.push(`dc2 end ${Date.now() - t0}`);
 
     const after = await brokerView();
-    expect(after.upstreams).toEqual(['crossdock.up.from-dc1', 'stray']);
+    // The adopted upstream keeps its name and was updated in place (now owned by the link).
+    expect(after.upstreams).toEqual(['from-dc1', 'stray']);
+    const adopted = await m2.request<{ value: Record<string, unknown> }>(
+      'GET',
+      `/api/parameters/federation-upstream/${enc(vi)}/from-dc1`,
+    );
+    expect(adopted.value).toMatchObject({ 'resource-cleanup-mode': 'never', 'max-hops': 1 });
+    expect(JSON.stringify(adopted.value)).not.toContain(state.admin.password);
     expect(after.shovels).toEqual(['crossdock.sh.to-dc1']);
     const policies = after.policies as {
       name: string;
@@ -412,7 +439,7 @@ describe('definitions: export a cluster desired state, import an existing cluste
           (p['apply-to'] === 'all' || p['apply-to'] === kind) && new RegExp(p.pattern).test(name),
       );
     expect(matching('exchanges', 'orders')).toEqual([
-      expect.objectContaining({ definition: { 'federation-upstream': 'crossdock.up.from-dc1' } }),
+      expect.objectContaining({ definition: { 'federation-upstream': 'from-dc1' } }),
     ]);
     expect(matching('queues', 'inbox')).toEqual([
       expect.objectContaining({ definition: { 'max-length': 1000 } }),
@@ -427,16 +454,35 @@ describe('definitions: export a cluster desired state, import an existing cluste
           `/api/federation-links/${enc(vi)}`,
         );
         return links.some(
-          (l) =>
-            l.upstream === 'crossdock.up.from-dc1' &&
-            l.exchange === 'orders' &&
-            l.status === 'running',
+          (l) => l.upstream === 'from-dc1' && l.exchange === 'orders' && l.status === 'running',
         );
       },
       { timeoutMs: 30000, description: 'adopted link running' },
     );
     await eventually(bound, { timeoutMs: 30000, description: 'adopted link bound upstream' });
-    await drain(m2, vi, 'orders-sink');
+    await new Promise((r) => setTimeout(r, 1000));
+    publishing = false;
+    await publisher;
+    const arrived = new Set<string>();
+    await eventually(
+      async () => {
+        for (const p of await drain(m2, vi, 'orders-sink')) arrived.add(p);
+        return sent.every((p) => arrived.has(p));
+      },
+      {
+        timeoutMs: 20000,
+        intervalMs: 500,
+        description: 'every message published during the handover arrived',
+      },
+    ).catch(() => undefined);
+    const missing = sent.filter((p) => !arrived.has(p));
+    expect(sent.length).toBeGreaterThanOrEqual(20);
+    expect({ sent: sent.length, missing, unroutable, marks }).toEqual({
+      marks,
+      sent: sent.length,
+      missing: [],
+      unroutable: [],
+    });
     await eventually(
       async () => {
         await publish(m1, vi, 'orders', 'o.created', 'after-import');
