@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { definitionsKeys, type DefinitionsFile } from '../../src/definitions/definitions-file';
 import { objectId } from '../../src/reconciliation/broker-paths';
@@ -509,5 +510,39 @@ describe('definitions: export a cluster desired state, import an existing cluste
       .expect(200);
     const adopt = (again.body.items as { action: string }[]).filter((i) => i.action === 'adopt');
     expect(adopt).toEqual([]);
+
+    // A hand-made duplicate of the adopted link: previewed as a conflict, refused with 409.
+    await put(`/api/parameters/federation-upstream/${enc(vi)}/dup`, {
+      value: { uri: adminUri, 'resource-cleanup-mode': 'never' },
+    });
+    await put(`/api/policies/${enc(vi)}/fed-orders-again`, {
+      pattern: '^orders$',
+      definition: { 'federation-upstream': 'dup' },
+      priority: 0,
+      'apply-to': 'exchanges',
+    });
+    const dupPreview = await t.http
+      .post(`/clusters/${dc2.clusterId}/import`)
+      .set(bearer(tok.operator))
+      .send({ dryRun: true, vhosts: [vi] })
+      .expect(200);
+    expect(dupPreview.body.conflicts).toEqual([
+      expect.objectContaining({
+        name: 'fed-orders-again',
+        detail: expect.stringMatching(/"from-dc1" already federates/),
+      }),
+    ]);
+    const registryNow = await registryView();
+    const refused = await t.http
+      .post(`/clusters/${dc2.clusterId}/import`)
+      .set(bearer(tok.operator))
+      .send({ dryRun: false, vhosts: [vi] })
+      .expect(409);
+    expect(refused.headers['content-type']).toMatch(problem);
+    expect(refused.text).not.toContain(state.admin.password);
+    expect(await registryView()).toEqual(registryNow);
+    await m2.request('DELETE', `/api/policies/${enc(vi)}/fed-orders-again`);
+    await m2.request('DELETE', `/api/parameters/federation-upstream/${enc(vi)}/dup`);
+    expect(readFileSync(t.logFile, 'utf8')).not.toContain(state.admin.password);
   });
 });
