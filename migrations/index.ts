@@ -6,6 +6,7 @@ import { LinkCleanups1763788200000 } from './1763788200000-LinkCleanups';
 import { LinkUserRotation1763788800000 } from './1763788800000-LinkUserRotation';
 import { ObservedObjects1763789400000 } from './1763789400000-ObservedObjects';
 import { Overflow1763791200000 } from './1763791200000-Overflow';
+import { LinkBrokerUpstreamName1763800000000 } from './1763800000000-LinkBrokerUpstreamName';
 import { PolicyQueueTypes1763810000000 } from './1763810000000-PolicyQueueTypes';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
@@ -18,5 +19,6 @@ export const migrations = [
   LinkUserRotation1763788800000,
   ObservedObjects1763789400000,
   Overflow1763791200000,
+  LinkBrokerUpstreamName1763800000000,
   PolicyQueueTypes1763810000000,
 ];

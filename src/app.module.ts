@@ -8,6 +8,7 @@ import { RequestContextMiddleware } from './common/context/request-context.middl
 import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
 import { CryptoModule } from './common/crypto/crypto.module';
+import { DefinitionsModule } from './definitions/definitions.module';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
@@ -44,6 +45,7 @@ import { MetricsModule } from './metrics/metrics.module';
     PoliciesModule,
     ObservationModule,
     ReconciliationModule,
+    DefinitionsModule,
     ProbesModule,
     OverflowModule,
     RegistryConflictCheckModule,

@@ -24,6 +24,9 @@ export class FederationLinkEntity {
   @Column({ name: 'upstream_vhost', type: 'varchar' }) upstreamVhost!: string;
   @Column({ type: 'text', array: true }) targets!: string[];
   @Column({ name: 'target_prefix', type: 'varchar', nullable: true }) targetPrefix!: string | null;
+  /** The upstream parameter's name when it is not `crossdock.up.<name>` (an adopted upstream). */
+  @Column({ name: 'broker_upstream_name', type: 'varchar', nullable: true })
+  brokerUpstreamName!: string | null;
   @Column({ type: 'jsonb' }) settings!: FederationSettings;
   @Column({ type: 'boolean' }) paused!: boolean;
   @Column({ name: 'deletion_policy', type: 'varchar' }) deletionPolicy!: 'delete' | 'retain';

@@ -36,6 +36,8 @@ export interface FederationLinkView {
   upstream: { clusterId: string; vhost: string };
   targets: string[];
   targetPrefix: string | null;
+  /** The upstream parameter's name on the broker when the link was adopted (else crossdock.up.<name>). */
+  brokerUpstreamName: string | null;
   settings: FederationSettings;
   paused: boolean;
   deletionPolicy: 'delete' | 'retain';
@@ -59,6 +61,7 @@ export function federationLinkView(
     upstream: { clusterId: l.upstreamClusterId, vhost: l.upstreamVhost },
     targets: l.targets,
     targetPrefix: l.targetPrefix,
+    brokerUpstreamName: l.brokerUpstreamName,
     settings: l.settings,
     paused: l.paused,
     deletionPolicy: l.deletionPolicy,
@@ -132,51 +135,63 @@ export class FederationLinksService {
 
   async create(dto: CreateFederationLinkDto): Promise<FederationLinkView> {
     checkTargets(dto.targets, dto.targetPrefix);
-    return this.ds.transaction(async (m) => {
-      const [down, up] = await resolveLinkEnds(m, [
-        { field: 'downstream', ...dto.downstream },
-        { field: 'upstream', ...dto.upstream },
-      ]);
-      // The upstream parameter lives on the downstream cluster: its version decides.
-      const versionWarnings = await checkBrokerVersions(
-        m,
-        [down.cluster.id],
-        federationRequirements(dto.settings ?? {}),
-        'settings.queueType',
-      );
-      // An exchange link adds the backlog guard's keys on the upstream cluster.
-      const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
-        m
-          .createQueryBuilder()
-          .insert()
-          .into(FederationLinkEntity)
-          .values({
-            name: dto.name,
-            kind: dto.kind,
-            downstreamClusterId: down.cluster.id,
-            downstreamVhost: down.vhost,
-            upstreamClusterId: up.cluster.id,
-            upstreamVhost: up.vhost,
-            targets: dto.targets ?? [],
-            targetPrefix: dto.targetPrefix ?? null,
-            settings: { ...(dto.settings ?? {}) },
-            deletionPolicy: dto.deletionPolicy ?? 'delete',
-          })
-          .returning('id')
-          .execute(),
-      );
-      const row = await m
-        .getRepository(FederationLinkEntity)
-        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
-      const after = federationLinkView(row, [...(await this.warnings(m, row)), ...versionWarnings]);
-      await this.audit.record(m, {
-        action: 'federation-link.create',
-        ...this.target(row, [down.cluster.siteId, up.cluster.siteId]),
-        after,
-      });
-      await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
-      return after;
+    return this.ds.transaction((m) => this.createIn(m, dto));
+  }
+
+  /**
+   * Creates a link inside the caller's transaction (validation, broker-version check, conflict
+   * check, audit included).
+   */
+  async createIn(
+    m: EntityManager,
+    dto: CreateFederationLinkDto,
+    opts: { brokerUpstreamName?: string } = {},
+  ): Promise<FederationLinkView> {
+    checkTargets(dto.targets, dto.targetPrefix);
+    const [down, up] = await resolveLinkEnds(m, [
+      { field: 'downstream', ...dto.downstream },
+      { field: 'upstream', ...dto.upstream },
+    ]);
+    // The upstream parameter lives on the downstream cluster: its version decides.
+    const versionWarnings = await checkBrokerVersions(
+      m,
+      [down.cluster.id],
+      federationRequirements(dto.settings ?? {}),
+      'settings.queueType',
+    );
+    // An exchange link adds the backlog guard's keys on the upstream cluster.
+    const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(FederationLinkEntity)
+        .values({
+          name: dto.name,
+          kind: dto.kind,
+          downstreamClusterId: down.cluster.id,
+          downstreamVhost: down.vhost,
+          upstreamClusterId: up.cluster.id,
+          upstreamVhost: up.vhost,
+          targets: dto.targets ?? [],
+          targetPrefix: dto.targetPrefix ?? null,
+          brokerUpstreamName: opts.brokerUpstreamName ?? null,
+          settings: { ...(dto.settings ?? {}) },
+          deletionPolicy: dto.deletionPolicy ?? 'delete',
+        })
+        .returning('id')
+        .execute(),
+    );
+    const row = await m
+      .getRepository(FederationLinkEntity)
+      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const after = federationLinkView(row, [...(await this.warnings(m, row)), ...versionWarnings]);
+    await this.audit.record(m, {
+      action: 'federation-link.create',
+      ...this.target(row, [down.cluster.siteId, up.cluster.siteId]),
+      after,
     });
+    await notifyClustersChanged(m, [row.downstreamClusterId, row.upstreamClusterId]);
+    return after;
   }
 
   async list(q: LinkQueryDto): Promise<Page<FederationLinkView>> {

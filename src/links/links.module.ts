@@ -6,5 +6,6 @@ import { ShovelsService } from './shovels.service';
 @Module({
   controllers: [FederationLinksController, ShovelsController],
   providers: [FederationLinksService, ShovelsService],
+  exports: [FederationLinksService, ShovelsService],
 })
 export class LinksModule {}

@@ -130,6 +130,11 @@ export class ShovelsService {
   }
 
   async create(dto: CreateShovelDto): Promise<ShovelView> {
+    return this.ds.transaction((m) => this.createIn(m, dto));
+  }
+
+  /** Creates a shovel inside the caller's transaction (validation and audit included). */
+  async createIn(m: EntityManager, dto: CreateShovelDto): Promise<ShovelView> {
     const errors: FieldError[] = [...shovelSettingsErrors(dto.settings)];
     if (!dto.source.queue === !dto.source.exchange)
       errors.push({ field: 'source', message: 'give exactly one of queue or exchange' });
@@ -141,48 +146,46 @@ export class ShovelsService {
       errors.push({ field: 'destination.exchangeKey', message: 'exchangeKey needs exchange' });
     }
     if (errors.length) throw DomainException.validation(errors);
-    return this.ds.transaction(async (m) => {
-      const [src, dst] = await resolveLinkEnds(m, [
-        { field: 'source', clusterId: dto.source.clusterId, vhost: dto.source.vhost },
-        {
-          field: 'destination',
-          clusterId: dto.destination.clusterId,
-          vhost: dto.destination.vhost,
-        },
-      ]);
-      const res = await m
-        .createQueryBuilder()
-        .insert()
-        .into(ShovelEntity)
-        .values({
-          name: dto.name,
-          sourceClusterId: src.cluster.id,
-          sourceVhost: src.vhost,
-          sourceQueue: dto.source.queue ?? null,
-          sourceExchange: dto.source.exchange ?? null,
-          sourceExchangeKey: dto.source.exchangeKey ?? null,
-          destinationClusterId: dst.cluster.id,
-          destinationVhost: dst.vhost,
-          destinationQueue: dto.destination.queue ?? null,
-          destinationExchange: dto.destination.exchange ?? null,
-          destinationExchangeKey: dto.destination.exchangeKey ?? null,
-          settings: { ...(dto.settings ?? {}) },
-          deletionPolicy: dto.deletionPolicy ?? 'delete',
-        })
-        .returning('id')
-        .execute();
-      const row = await m
-        .getRepository(ShovelEntity)
-        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
-      const after = shovelView(row);
-      await this.audit.record(m, {
-        action: 'shovel.create',
-        ...(await this.target(m, row)),
-        after,
-      });
-      await notifyClustersChanged(m, [row.sourceClusterId, row.destinationClusterId]);
-      return after;
+    const [src, dst] = await resolveLinkEnds(m, [
+      { field: 'source', clusterId: dto.source.clusterId, vhost: dto.source.vhost },
+      {
+        field: 'destination',
+        clusterId: dto.destination.clusterId,
+        vhost: dto.destination.vhost,
+      },
+    ]);
+    const res = await m
+      .createQueryBuilder()
+      .insert()
+      .into(ShovelEntity)
+      .values({
+        name: dto.name,
+        sourceClusterId: src.cluster.id,
+        sourceVhost: src.vhost,
+        sourceQueue: dto.source.queue ?? null,
+        sourceExchange: dto.source.exchange ?? null,
+        sourceExchangeKey: dto.source.exchangeKey ?? null,
+        destinationClusterId: dst.cluster.id,
+        destinationVhost: dst.vhost,
+        destinationQueue: dto.destination.queue ?? null,
+        destinationExchange: dto.destination.exchange ?? null,
+        destinationExchangeKey: dto.destination.exchangeKey ?? null,
+        settings: { ...(dto.settings ?? {}) },
+        deletionPolicy: dto.deletionPolicy ?? 'delete',
+      })
+      .returning('id')
+      .execute();
+    const row = await m
+      .getRepository(ShovelEntity)
+      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const after = shovelView(row);
+    await this.audit.record(m, {
+      action: 'shovel.create',
+      ...(await this.target(m, row)),
+      after,
     });
+    await notifyClustersChanged(m, [row.sourceClusterId, row.destinationClusterId]);
+    return after;
   }
 
   async list(q: LinkQueryDto): Promise<Page<ShovelView>> {

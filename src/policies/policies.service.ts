@@ -116,50 +116,58 @@ export class PoliciesService {
       });
     if (scopeErrors.length) throw DomainException.validation(scopeErrors);
     validate(dto.applyTo, dto.pattern, dto.definition);
-    return this.ds.transaction(async (m) => {
-      const lands = await this.clustersOf(m, {
-        scope: dto.scope,
-        clusterId: dto.clusterId ?? null,
-        siteId: dto.siteId ?? null,
-      });
-      const versionWarnings = await checkBrokerVersions(
-        m,
-        lands.map((c) => c.id),
-        policyRequirements(dto.applyTo),
-        'applyTo',
-      );
-      const res = await this.conflicts.around(
-        m,
-        lands.map((c) => c.id),
-        () =>
-          m
-            .createQueryBuilder()
-            .insert()
-            .into(PolicyEntity)
-            .values({
-              name: dto.name,
-              scope: dto.scope,
-              clusterId: dto.clusterId ?? null,
-              siteId: dto.siteId ?? null,
-              vhost: dto.vhost,
-              pattern: dto.pattern,
-              applyTo: dto.applyTo,
-              priority: dto.priority ?? 0,
-              definition: dto.definition as never,
-            })
-            .returning('id')
-            .execute(),
-      );
-      const row = await m
-        .getRepository(PolicyEntity)
-        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
-      const target = await this.target(m, row);
-      const view = policyView(row);
-      const after = { ...view, warnings: [...view.warnings, ...versionWarnings] };
-      await this.audit.record(m, { action: 'policy.create', ...target, after });
-      await notifyClustersChanged(m, target.clusterIds);
-      return after;
+    return this.ds.transaction((m) => this.createIn(m, dto));
+  }
+
+  /**
+   * Creates a validated policy inside the caller's transaction (conflict check, broker-version
+   * check, audit and change notification included): several resources can be created atomically
+   * (definitions import).
+   */
+  async createIn(m: EntityManager, dto: CreatePolicyDto): Promise<PolicyView> {
+    validate(dto.applyTo, dto.pattern, dto.definition);
+    const lands = await this.clustersOf(m, {
+      scope: dto.scope,
+      clusterId: dto.clusterId ?? null,
+      siteId: dto.siteId ?? null,
     });
+    const versionWarnings = await checkBrokerVersions(
+      m,
+      lands.map((c) => c.id),
+      policyRequirements(dto.applyTo),
+      'applyTo',
+    );
+    const res = await this.conflicts.around(
+      m,
+      lands.map((c) => c.id),
+      () =>
+        m
+          .createQueryBuilder()
+          .insert()
+          .into(PolicyEntity)
+          .values({
+            name: dto.name,
+            scope: dto.scope,
+            clusterId: dto.clusterId ?? null,
+            siteId: dto.siteId ?? null,
+            vhost: dto.vhost,
+            pattern: dto.pattern,
+            applyTo: dto.applyTo,
+            priority: dto.priority ?? 0,
+            definition: dto.definition as never,
+          })
+          .returning('id')
+          .execute(),
+    );
+    const row = await m
+      .getRepository(PolicyEntity)
+      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const target = await this.target(m, row);
+    const view = policyView(row);
+    const after = { ...view, warnings: [...view.warnings, ...versionWarnings] };
+    await this.audit.record(m, { action: 'policy.create', ...target, after });
+    await notifyClustersChanged(m, target.clusterIds);
+    return after;
   }
 
   list(q: PolicyQueryDto): Promise<Page<PolicyView>> {

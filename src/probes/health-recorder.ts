@@ -119,7 +119,8 @@ export class HealthRecorder {
       };
     }
     const mine = f.federationLinks.filter(
-      (l) => l.vhost === link.toVhost && l.upstream === upstreamName(link.name),
+      (l) =>
+        l.vhost === link.toVhost && l.upstream === upstreamName(link.name, link.brokerUpstream),
     );
     let expected = link.targets.length;
     if (link.targetPrefix !== null) {

@@ -52,6 +52,8 @@ export interface RegistrySnapshot {
     upstreamVhost: string;
     targets: string[];
     targetPrefix: string | null;
+    /** Set for a link adopted from a hand-made upstream (definitions import). */
+    brokerUpstreamName?: string | null;
     settings: FederationSettings;
     paused: boolean;
   }[];
@@ -128,7 +130,9 @@ export const policyPriorityBase = 100;
 const uriQuery = 'heartbeat=10&connection_timeout=10000';
 const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
 
-export const upstreamName = (linkName: string) => `${managedPrefix}up.${linkName}`;
+/** The upstream parameter of a link: crossdock's own name, or the adopted upstream's. */
+export const upstreamName = (linkName: string, brokerName?: string | null) =>
+  brokerName ?? `${managedPrefix}up.${linkName}`;
 export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
 
 /** amqp URIs to reach a cluster from another site: its site's load balancer, else its link endpoints. */
@@ -231,7 +235,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       objects.push({
         kind: 'federation-upstream',
         vhost: l.downstreamVhost,
-        name: upstreamName(l.name),
+        name: upstreamName(l.name, l.brokerUpstreamName),
         value: federationValue(l, uris),
         owner: `link:${l.id}`,
       });
@@ -244,7 +248,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
             : { type: 'names', names: l.targets },
         keys: {},
         priority: 0,
-        upstream: upstreamName(l.name),
+        upstream: upstreamName(l.name, l.brokerUpstreamName),
       });
     }
     // A paused link's backlog keeps waiting here (resource-cleanup-mode never): guard it too.

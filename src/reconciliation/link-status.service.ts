@@ -87,7 +87,11 @@ export class LinkStatusService {
         isRecordList(['upstream', 'status'], ['exchange', 'queue', 'node', 'timestamp', 'vhost']),
         'a list of federation links',
       ).body as Row[];
-      const mine = rows.filter((r) => r.upstream === upstreamName(l.name as string));
+      const mine = rows.filter(
+        (r) =>
+          r.upstream ===
+          upstreamName(l.name as string, l.broker_upstream_name as string | null | undefined),
+      );
       const unique = new Map(mine.map((r) => [`${r.exchange ?? r.queue}`, r]));
       let expected = (l.targets as string[]).length;
       if (l.target_prefix) {

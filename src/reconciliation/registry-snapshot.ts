@@ -14,7 +14,7 @@ import { knownNames } from './known-objects';
 /**
  * Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. With
  * `placeholderCredentials` (validation inside a registry transaction) no link secret is read or
- * created: URIs carry a placeholder.
+ * created: URIs carry a placeholder (`placeholderPassword`, default `placeholder`).
  */
 export async function loadSnapshot(
   ds: DataSource | EntityManager,
@@ -23,7 +23,7 @@ export async function loadSnapshot(
   observed: ObservedState,
   linkUserName: string,
   federationQueueMaxBytes: number,
-  opts: { placeholderCredentials?: boolean } = {},
+  opts: { placeholderCredentials?: boolean; placeholderPassword?: string } = {},
 ): Promise<RegistrySnapshot> {
   const cluster = await ds.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
   const clusters = await ds.getRepository(ClusterEntity).find();
@@ -86,7 +86,10 @@ export async function loadSnapshot(
   const linkCredentials: RegistrySnapshot['linkCredentials'] = {};
   for (const id of remote) {
     if (opts.placeholderCredentials || !(ds instanceof DataSource)) {
-      linkCredentials[id] = { username: linkUserName, password: 'placeholder' };
+      linkCredentials[id] = {
+        username: linkUserName,
+        password: opts.placeholderPassword ?? 'placeholder',
+      };
       continue;
     }
     const cred = await activeLinkCredential(ds, box, id, linkUserName);

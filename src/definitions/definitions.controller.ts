@@ -1,0 +1,67 @@
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentActor, RequireRole } from '../auth/auth.decorators';
+import { roleAllows, type Actor } from '../auth/roles';
+import { DomainException } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
+import type { DefinitionsFile } from './definitions-file';
+import { ExportQueryDto, ImportRequestDto } from './definitions.dto';
+import { DefinitionsService, type ImportResult } from './definitions.service';
+
+@ApiTags('definitions')
+@Controller('clusters/:id')
+export class DefinitionsController {
+  constructor(private readonly definitions: DefinitionsService) {}
+
+  /**
+   * The cluster's desired state as a RabbitMQ definitions file (`POST /api/definitions` of a
+   * 3.10 broker loads it). URIs carry a placeholder instead of the link user's password unless
+   * an admin asks for `credentials=include` (audited).
+   */
+  @Get('definitions')
+  @RequireRole('viewer')
+  async export(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Query() q: ExportQueryDto,
+    @CurrentActor() actor: Actor,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<DefinitionsFile> {
+    const include = q.credentials === 'include';
+    if (include && !(actor.kind === 'token' && roleAllows(actor.role, 'admin')))
+      throw new DomainException(
+        ErrorCode.Forbidden,
+        403,
+        'Forbidden',
+        'credentials=include needs the admin role',
+      );
+    const file = await this.definitions.export(id, include);
+    res.setHeader('X-Crossdock-Credentials', include ? 'included' : 'placeholder');
+    res.setHeader('Cache-Control', 'no-store');
+    return file;
+  }
+
+  /**
+   * Adopts the cluster's own upstreams, upstream sets, policies and shovels as crossdock
+   * resources. `dryRun` (the default) returns the preview and writes nothing.
+   */
+  @Post('import')
+  @HttpCode(200)
+  @RequireRole('operator')
+  import(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: ImportRequestDto,
+  ): Promise<ImportResult> {
+    return this.definitions.import(id, dto.dryRun ?? true, dto.vhosts);
+  }
+}

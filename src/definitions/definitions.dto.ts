@@ -1,0 +1,48 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsString,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
+import { IsPrintable, Optional } from '../common/dto/validators';
+
+export class ExportQueryDto {
+  @ApiPropertyOptional({
+    enum: ['placeholder', 'include'],
+    default: 'placeholder',
+    description:
+      'placeholder: URIs carry a placeholder instead of the link user password; include (admin only, audited): the real password',
+  })
+  @Optional()
+  @IsIn(['placeholder', 'include'])
+  credentials?: 'placeholder' | 'include';
+}
+
+export class ImportRequestDto {
+  @ApiPropertyOptional({
+    default: true,
+    description: 'Return the preview only; write nothing (the default)',
+  })
+  @Optional()
+  @IsBoolean()
+  dryRun?: boolean;
+
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Vhosts to import from (default: every vhost crossdock manages on the cluster)',
+  })
+  @Optional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(255, { each: true })
+  @IsPrintable()
+  vhosts?: string[];
+}

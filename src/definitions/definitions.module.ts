@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { ClustersModule } from '../clusters/clusters.module';
+import { LinksModule } from '../links/links.module';
+import { PoliciesModule } from '../policies/policies.module';
+import { DefinitionsController } from './definitions.controller';
+import { DefinitionsService } from './definitions.service';
+
+@Module({
+  imports: [ClustersModule, LinksModule, PoliciesModule],
+  controllers: [DefinitionsController],
+  providers: [DefinitionsService],
+})
+export class DefinitionsModule {}
