@@ -85,8 +85,35 @@ export class TestManagement {
    * password) would otherwise keep reconnecting through the rest of the run.
    */
   async deleteVhost(vhost: string): Promise<void> {
-    for (const v of [vhost, 'crossdock.probe'])
+    for (const v of [vhost, 'crossdock.probe']) {
+      await this.stopLinks(v).catch(() => undefined);
       await this.request('DELETE', `/api/vhosts/${encodeURIComponent(v)}`).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Removes a vhost's policies, upstreams and shovels, and waits (up to 10 s) for its federation
+   * links to stop, before the vhost itself goes. Deleting a vhost under a federation link that is
+   * (re)starting can leave RabbitMQ 3.10's mirrored federation supervisor with a dead child, after
+   * which every federation-upstream write on that cluster answers 500
+   * (`noproc ... which_children`) until the nodes restart: one spec's cleanup would break the
+   * specs after it.
+   */
+  private async stopLinks(vhost: string): Promise<void> {
+    const v = encodeURIComponent(vhost);
+    const list = (path: string) =>
+      this.request<{ name: string }[]>('GET', path).catch(() => [] as { name: string }[]);
+    for (const p of await list(`/api/policies/${v}`))
+      await this.request('DELETE', `/api/policies/${v}/${encodeURIComponent(p.name)}`);
+    for (const component of ['federation-upstream-set', 'federation-upstream', 'shovel'])
+      for (const p of await list(`/api/parameters/${component}/${v}`))
+        await this.request(
+          'DELETE',
+          `/api/parameters/${component}/${v}/${encodeURIComponent(p.name)}`,
+        ).catch(() => undefined);
+    const deadline = Date.now() + 10000;
+    while (Date.now() < deadline && (await list(`/api/federation-links/${v}`)).length > 0)
+      await new Promise((r) => setTimeout(r, 200));
   }
 }
 
