@@ -207,5 +207,5 @@ describe('service process killed with SIGKILL mid-apply (issue #5)', () => {
     );
     expect(upstream.value).toEqual(plantedUpstream.value);
     await second.stop();
-  });
+  }, 240000);
 });

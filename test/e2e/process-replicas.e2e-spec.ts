@@ -90,7 +90,7 @@ describe('replica processes killed and frozen (issue #8)', () => {
     const http = request(procs[0].url);
     dc1 = await registerLocalSite(http, state, site(state, 'dc1'), [vhost]);
     dc2 = await registerLocalSite(http, state, site(state, 'dc2'), [vhost]);
-  });
+  }, 180000);
 
   afterAll(async () => {
     await killAllServiceProcesses();
@@ -416,7 +416,7 @@ describe('replica processes killed and frozen (issue #8)', () => {
       expect(policies).toHaveLength(perCluster);
       expect(new Set(policies.map((p) => p.pattern)).size).toBe(perCluster);
     }
-  });
+  }, 240000);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

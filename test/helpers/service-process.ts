@@ -207,6 +207,8 @@ export function startTestService(env: Record<string, string>): Promise<ServicePr
   };
   return spawnService({
     main: buildServiceForTests(),
+    // Three of them starting at once on a loaded 2-core machine take a while.
+    readyTimeoutMs: 120000,
     logDir: process.env.CROSSDOCK_TEST_LOG_DIR ?? join(repoRoot, '.local', 'test-logs'),
     env: {
       CROSSDOCK_ENCRYPTION_KEY: pick('CROSSDOCK_ENCRYPTION_KEY'),
