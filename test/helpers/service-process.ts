@@ -60,7 +60,10 @@ function installExitHook(): void {
   });
 }
 
-/** Kills every service process started by this test process (frozen ones too). */
+/**
+ * Kills every service process started by this test process (frozen ones too) and removes the
+ * test build they ran (afterAll of every spec that starts one).
+ */
 export async function killAllServiceProcesses(): Promise<void> {
   const all = [...live];
   for (const c of all) {
@@ -74,6 +77,8 @@ export async function killAllServiceProcesses(): Promise<void> {
         : new Promise<void>((r) => c.once('exit', () => r())),
     ),
   );
+  if (built) rmSync(built.dir, { recursive: true, force: true });
+  built = undefined;
 }
 
 /** Starts the service with `env` (and PATH) only; resolves once /health/ready answers 200. */
@@ -191,7 +196,6 @@ export function buildServiceForTests(): string {
     writeFileSync(out, code);
   }
   built = { dir, main: join(dir, 'src', 'main.js') };
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return built.main;
 }
 
