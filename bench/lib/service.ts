@@ -1,18 +1,10 @@
 /**
  * Shared by benchmarks: refuse a stale dist/, start the built service on a free port with only
- * the environment it is given, sample a process's memory from /proc.
+ * the environment it is given (test/helpers/service-process), sample a process's memory from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  createWriteStream,
-  existsSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { join, relative } from 'node:path';
-import { freePort } from '../../test/helpers/ports';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnService, type ServiceProcess } from '../../test/helpers/service-process';
 
 export const root = join(__dirname, '..', '..');
 
@@ -39,13 +31,7 @@ export function checkBuild(allowStale: boolean): void {
   }
 }
 
-export interface Service {
-  url: string;
-  pid: number;
-  child: ChildProcess;
-  logFile: string;
-  stop(): Promise<void>;
-}
+export type Service = ServiceProcess;
 
 export interface StartOptions {
   /** Node.js options before the script, e.g. `-r preload.cjs`. */
@@ -55,59 +41,12 @@ export interface StartOptions {
 }
 
 /** Starts `node dist/src/main.js` with `env` (and PATH) only; resolves once /health/ready is 200. */
-export async function startService(
+export function startService(
   env: Record<string, string>,
   logDir: string,
   options: StartOptions = {},
 ): Promise<Service> {
-  const port = await freePort();
-  const logFile = join(logDir, `service-${Date.now()}.log`);
-  const log = createWriteStream(logFile);
-  const args = [...(options.nodeArgs ?? []), join(root, 'dist', 'src', 'main.js')];
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 60000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      throw new Error(
-        `bench: service exited with ${child.exitCode}; see ${relative(root, logFile)}`,
-      );
-    }
-    try {
-      const res = await fetch(`${url}/health/ready`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`bench: service not ready within 60 s; see ${relative(root, logFile)}`);
-    }
-    await sleep(200);
-  }
-  if (child.pid === undefined) throw new Error('bench: service has no pid');
-  return { url, pid: child.pid, child, logFile, stop };
+  return spawnService({ main: join(root, 'dist', 'src', 'main.js'), env, logDir, ...options });
 }
 
 /** VmRSS and VmHWM of a process in bytes (Linux /proc). */

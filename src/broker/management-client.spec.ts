@@ -381,6 +381,48 @@ describe('ManagementClient', () => {
     expect(inspect(c, { depth: 5, showHidden: true })).not.toContain(password);
     expect(JSON.stringify(c)).not.toContain(password);
   });
+
+  it('runs the write guard before every write attempt (failover included), never before a GET', async () => {
+    const refused = await closedPort();
+    const b = await fake('b', ok);
+    const calls: string[] = [];
+    const guarded = new ManagementClient({
+      nodes: [
+        { name: 'a', host: '127.0.0.1', managementPort: refused },
+        { name: 'b', host: '127.0.0.1', managementPort: b.port },
+      ],
+      scheme: 'http',
+      username,
+      password,
+      timeoutMs: 2000,
+      writeGuard: () => {
+        calls.push('guard');
+      },
+    });
+    await guarded.send('PUT', '/api/policies/v/p', { pattern: '.*' });
+    // Node a refused, node b answered: one guard call per attempt. b is preferred from now on.
+    expect(calls).toEqual(['guard', 'guard']);
+    await guarded.get('/api/overview');
+    expect(calls).toHaveLength(2);
+    await guarded.send('DELETE', '/api/policies/v/p');
+    expect(calls).toHaveLength(3);
+  });
+
+  it('sends nothing when the write guard throws', async () => {
+    const a = await fake('a', ok);
+    const guarded = new ManagementClient({
+      nodes: [{ name: 'a', host: '127.0.0.1', managementPort: a.port }],
+      scheme: 'http',
+      username,
+      password,
+      timeoutMs: 2000,
+      writeGuard: () => Promise.reject(new Error('lock lost')),
+    });
+    await expect(guarded.send('PUT', '/api/policies/v/p', {})).rejects.toThrow('lock lost');
+    expect(a.requests).toHaveLength(0);
+    await guarded.get('/api/overview');
+    expect(a.requests).toHaveLength(1);
+  });
 });
 
 describe('apiPath', () => {

@@ -69,6 +69,7 @@ export class ManagementClient {
   readonly #scheme: string;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
+  readonly #writeGuard?: () => Promise<void> | void;
   #preferred = 0;
 
   constructor(options: ManagementClientOptions) {
@@ -84,6 +85,7 @@ export class ManagementClient {
     this.#scheme = options.scheme;
     this.#timeoutMs = options.timeoutMs;
     this.#maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+    this.#writeGuard = options.writeGuard;
     this.#authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.#secrets = [options.password];
   }
@@ -247,6 +249,7 @@ export class ManagementClient {
     let lastServer: { node: string; status: number; reason: string } | undefined;
     for (const index of order) {
       const node = this.#nodes[index];
+      if (method !== 'GET') await this.#writeGuard?.();
       const { attempt, outcome } = await attemptNode({
         node,
         scheme: this.#scheme,

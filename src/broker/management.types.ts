@@ -20,6 +20,12 @@ export interface ManagementClientOptions {
   timeoutMs: number;
   /** Larger bodies are refused with a BrokerProtocolError. Default 64 MiB. */
   maxResponseBytes?: number;
+  /**
+   * Awaited right before every attempt of a write (anything but GET) on every node, failover
+   * included; a throw stops the request unsent. The reconciler checks its cluster lock's lease
+   * here, so a process resumed after a freeze does not write on a stale lock.
+   */
+  writeGuard?: () => Promise<void> | void;
 }
 
 /** What went wrong on one attempt; `ok` attempts have no kind. */

@@ -1,8 +1,13 @@
 import { ManagementClient } from '../broker/management-client';
+import type { ManagementClientOptions } from '../broker/management.types';
 import type { ClusterAccess } from './clusters.service';
 
 /** A management client for a registered cluster: every node is a failover endpoint. */
-export function managementClientFor(access: ClusterAccess, timeoutMs: number): ManagementClient {
+export function managementClientFor(
+  access: ClusterAccess,
+  timeoutMs: number,
+  extra: Pick<ManagementClientOptions, 'writeGuard'> = {},
+): ManagementClient {
   return new ManagementClient({
     nodes: access.nodes.map((n) => ({
       name: n.name,
@@ -13,5 +18,6 @@ export function managementClientFor(access: ClusterAccess, timeoutMs: number): M
     username: access.username,
     password: access.password,
     timeoutMs,
+    ...extra,
   });
 }

@@ -71,6 +71,19 @@ export class EnvironmentVariables {
   @Max(600000)
   DB_STATEMENT_TIMEOUT_MS = 5000;
 
+  /**
+   * `idle_session_timeout` of the sessions holding advisory locks (reconcile clusters, probe
+   * paths, overflow rules). A frozen or stalled instance loses its locks after this long; live
+   * holders ping every quarter of it, and a reconciler does not write to a broker on a lock
+   * confirmation older than half of it (it re-confirms first).
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  LOCK_SESSION_TIMEOUT_MS = 10000;
+
   /** 32 random bytes, base64: encrypts broker credentials at rest (AES-256-GCM). */
   @Matches(/^[A-Za-z0-9+/]{43}=$/, {
     message: 'CROSSDOCK_ENCRYPTION_KEY must be 32 bytes, base64-encoded',

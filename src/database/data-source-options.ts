@@ -7,6 +7,8 @@ export interface DatabaseSettings {
   poolSize: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
+  /** idle_in_transaction_session_timeout; default twice the statement timeout. */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
@@ -32,7 +34,8 @@ export function buildDataSourceOptions(db: DatabaseSettings): DataSourceOptions 
       // statement_timeout bounds server-side work; query_timeout bounds the wait on a dead socket.
       statement_timeout: db.statementTimeoutMs,
       query_timeout: db.statementTimeoutMs + 1000,
-      idle_in_transaction_session_timeout: db.statementTimeoutMs * 2,
+      idle_in_transaction_session_timeout:
+        db.idleInTransactionTimeoutMs ?? db.statementTimeoutMs * 2,
       connectionTimeoutMillis: db.connectTimeoutMs,
       keepAlive: true,
     },

@@ -14,6 +14,12 @@ import { buildDataSourceOptions } from './data-source-options';
           poolSize: env.DB_POOL_SIZE,
           connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
           statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+          // A frozen instance inside a transaction holds its transaction locks (the audit chain
+          // lock above all) no longer than it holds its session locks.
+          idleInTransactionTimeoutMs: Math.min(
+            env.DB_STATEMENT_TIMEOUT_MS * 2,
+            env.LOCK_SESSION_TIMEOUT_MS,
+          ),
         }),
         // At start-up wait (bounded) for Postgres; once running, an outage gives fast 503s and the
         // pool reconnects by itself when the database returns.

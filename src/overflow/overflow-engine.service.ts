@@ -18,6 +18,7 @@ import { ClustersService } from '../clusters/clusters.service';
 import { SecretBox } from '../common/crypto/secret-box';
 import { AppConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
+import { lockSessionOptions } from '../database/lock-session';
 import { PathLocks } from '../probes/path-locks';
 import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
@@ -100,9 +101,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   onApplicationBootstrap(): void {
     if (this.env.OVERFLOW_ENABLED !== 'true') return;
     this.locks = new PathLocks(
-      this.env.DATABASE_URL,
-      this.env.DB_CONNECT_TIMEOUT_MS,
-      Math.max(10000, 5 * this.env.OVERFLOW_INTERVAL_MS),
+      lockSessionOptions(this.env, 'crossdock-overflow-locks'),
       'overflow',
     );
     this.timer = setInterval(() => void this.tick(), this.env.OVERFLOW_INTERVAL_MS);
@@ -161,8 +160,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     vhost: string;
     name: string;
   }): Promise<void> {
-    const client = await this.client(o.cluster_id);
-    await this.withClusterLock(o.cluster_id, async () => {
+    await this.withClusterLock(o.cluster_id, async (client) => {
       await this.deleteShovel(client, o.vhost, o.name);
       await this.ds.query(
         `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
@@ -244,15 +242,15 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       // The batch limit is a safety net (a spill stops by itself if crossdock is gone), not a
       // pacing device: a batch that ends mid-burst requeues what it had in flight (duplicates).
       const budget = rule.batchLimit;
-      const ok = await this.withClusterLock(rule.clusterId, () =>
-        this.putShovel(client, rule, budget),
+      const ok = await this.withClusterLock(rule.clusterId, (locked) =>
+        this.putShovel(locked, rule, budget),
       );
       if (!ok) return; // a reconcile pass holds the cluster: next tick
       const now = new Date().toISOString();
       batch = { budget, startedAt: now, acked: 0, ackedChangedAt: now };
     } else if (d.action === 'stop') {
-      const ok = await this.withClusterLock(rule.clusterId, async () => {
-        await this.deleteShovel(client, rule.vhost, name);
+      const ok = await this.withClusterLock(rule.clusterId, async (locked) => {
+        await this.deleteShovel(locked, rule.vhost, name);
         await this.ds.query(
           `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
           [rule.clusterId, rule.vhost, name],
@@ -349,11 +347,26 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     return null;
   }
 
-  private async withClusterLock(clusterId: string, fn: () => Promise<void>): Promise<boolean> {
-    const lock = await ClusterLock.tryAcquire(this.ds, clusterId);
+  /**
+   * Runs `fn` under the cluster's reconcile lock with a client whose writes pass the lock's
+   * lease check (a replica resumed after a freeze does not write on a lock it lost).
+   */
+  private async withClusterLock(
+    clusterId: string,
+    fn: (client: ManagementClient) => Promise<void>,
+  ): Promise<boolean> {
+    const lock = await ClusterLock.tryAcquire(
+      lockSessionOptions(this.env, 'crossdock-cluster-lock'),
+      clusterId,
+    );
     if (!lock) return false;
     try {
-      await fn();
+      const client = managementClientFor(
+        await this.clusters.access(clusterId),
+        this.env.BROKER_HTTP_TIMEOUT_MS,
+        { writeGuard: () => lock.guardWrite() },
+      );
+      await fn(client);
       return true;
     } finally {
       await lock.release();

@@ -24,6 +24,7 @@ import {
   type ResolvedProbe,
 } from './link-health';
 import { LinkModel, loadLinkModel, type ProbeModel } from './probe-model';
+import { lockSessionOptions } from '../database/lock-session';
 import { PathLocks } from './path-locks';
 import { ProbeMetrics } from './probe-metrics';
 import {
@@ -120,11 +121,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
-    this.locks = new PathLocks(
-      this.env.DATABASE_URL,
-      this.env.DB_CONNECT_TIMEOUT_MS,
-      Math.max(10000, 5 * this.env.PROBE_INTERVAL_MS),
-    );
+    this.locks = new PathLocks(lockSessionOptions(this.env, 'crossdock-probe-locks'));
     const every = Math.max(25, Math.round(this.env.PROBE_INTERVAL_MS / 4));
     this.timer = setInterval(() => void this.tick(), every);
     this.timer.unref();

@@ -1,39 +1,60 @@
-import type { DataSource, QueryRunner } from 'typeorm';
+import { LockSession, type LockSessionOptions } from '../database/lock-session';
 
 const lockKeySql = `hashtextextended('crossdock:reconcile:' || $1, 0)`;
 
+/** Thrown before a write when the lock is gone or could not be re-confirmed in time. */
+export class ClusterLockLostError extends Error {
+  constructor(clusterId: string, why: string) {
+    super(`the cluster lock of ${clusterId} was lost (${why}); nothing more is written`);
+    this.name = 'ClusterLockLostError';
+  }
+}
+
 /**
- * A session advisory lock on one pinned connection: the lock belongs to that connection, so it
- * is taken, checked and released there (never through the pool), and it vanishes with the
- * connection (a dead replica or a database restart frees it).
+ * A session advisory lock on a dedicated lock session of its own (see LockSession): taken,
+ * checked and released on that one connection, gone with it (a dead replica, a database restart,
+ * or a frozen replica whose idle session Postgres closed).
+ *
+ * Two checks guard broker writes: `stillHeld()` asks Postgres (before each planned write), and
+ * `guardWrite()` runs right before every HTTP write attempt: it passes at once while the last
+ * confirmation is younger than the lease (half the idle timeout, by the monotonic clock) and
+ * re-confirms otherwise. A process frozen after its last check therefore re-confirms when it
+ * resumes, finds its session closed, and does not write.
  */
 export class ClusterLock {
-  private constructor(
-    private readonly runner: QueryRunner,
-    readonly clusterId: string,
-  ) {}
+  private lost = false;
 
-  static async tryAcquire(ds: DataSource, clusterId: string): Promise<ClusterLock | null> {
-    const runner = ds.createQueryRunner();
-    await runner.connect();
+  private constructor(
+    private readonly session: LockSession,
+    readonly clusterId: string,
+  ) {
+    session.onLost(() => (this.lost = true));
+  }
+
+  static async tryAcquire(
+    options: Omit<LockSessionOptions, 'applicationName'>,
+    clusterId: string,
+  ): Promise<ClusterLock | null> {
+    const session = new LockSession({ ...options, applicationName: 'crossdock-cluster-lock' });
     try {
-      const [row] = (await runner.query(`SELECT pg_try_advisory_lock(${lockKeySql}) AS ok`, [
-        clusterId,
-      ])) as { ok: boolean }[];
-      if (row?.ok) return new ClusterLock(runner, clusterId);
+      const [row] = await session.query<{ ok: boolean }>(
+        `SELECT pg_try_advisory_lock(${lockKeySql}) AS ok`,
+        [clusterId],
+      );
+      if (row?.ok) return new ClusterLock(session, clusterId);
     } catch (err) {
-      await runner.release();
+      await session.close();
       throw err;
     }
-    await runner.release();
+    await session.close();
     return null;
   }
 
   private inFlight?: Promise<boolean>;
 
   /**
-   * True while this connection still holds the lock; checked before every broker write.
-   * Concurrent callers share one query: the pinned connection runs one statement at a time.
+   * True while this session still holds the lock; checked before every planned broker write.
+   * Concurrent callers share one query: the session runs one statement at a time.
    */
   stillHeld(): Promise<boolean> {
     this.inFlight ??= this.check().finally(() => (this.inFlight = undefined));
@@ -41,25 +62,45 @@ export class ClusterLock {
   }
 
   private async check(): Promise<boolean> {
+    if (this.lost) return false;
     try {
-      const [row] = (await this.runner.query(
+      const [row] = await this.session.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
            AND ((classid::bigint << 32) | objid::bigint) = (${lockKeySql} & x'ffffffffffffffff'::bigint)`,
         [this.clusterId],
-      )) as { n: number }[];
-      return (row?.n ?? 0) > 0;
+      );
+      if ((row?.n ?? 0) > 0) return true;
     } catch {
-      return false;
+      // The session is gone, and the lock with it.
+    }
+    this.lost = true;
+    return false;
+  }
+
+  /**
+   * The lease check before one HTTP write: resolves while the lock is held and its confirmation
+   * is recent by the monotonic clock, re-confirming as often as needed (a freeze may also happen
+   * during the re-confirmation); throws ClusterLockLostError otherwise. The last test is
+   * synchronous, right before the caller sends.
+   */
+  async guardWrite(): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      if (this.lost) throw new ClusterLockLostError(this.clusterId, 'session closed');
+      if (this.session.fresh()) return;
+      if (tries === 3 || !(await this.stillHeld()))
+        throw new ClusterLockLostError(this.clusterId, 'not confirmed within the lease');
     }
   }
 
   async release(): Promise<void> {
     try {
-      await this.runner.query(`SELECT pg_advisory_unlock(${lockKeySql})`, [this.clusterId]);
+      if (!this.lost)
+        await this.session.query(`SELECT pg_advisory_unlock(${lockKeySql})`, [this.clusterId]);
     } catch {
       // The connection is gone, and the lock with it.
     } finally {
-      await this.runner.release().catch(() => undefined);
+      this.lost = true;
+      await this.session.close();
     }
   }
 }

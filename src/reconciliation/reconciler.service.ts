@@ -15,6 +15,7 @@ import { AppConfig } from '../config/config.module';
 import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
+import { lockSessionOptions } from '../database/lock-session';
 import { objectId, type FederationQueueRef } from './broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { deletable, diffStates, redactPlan } from './diff';
@@ -101,7 +102,10 @@ export class ReconcilerService {
       return busy('a pass for this cluster is already running in this instance');
     this.running.add(clusterId);
     try {
-      const lock = await ClusterLock.tryAcquire(this.ds, clusterId);
+      const lock = await ClusterLock.tryAcquire(
+        lockSessionOptions(this.env, 'crossdock-cluster-lock'),
+        clusterId,
+      );
       if (!lock) return busy('another instance holds this cluster');
       try {
         // Holding the lock proves no other pass is alive: runs left `running` died with their replica.
@@ -171,7 +175,17 @@ export class ReconcilerService {
         error: `reconciliation is suspended for this ${c.reconcileSuspended ? 'cluster' : 'site'}`,
       });
     }
-    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    // Every write of the pass (apply, probe vhost, link users) passes the lock's lease check,
+    // and is logged (debug) once it did, right before it is sent.
+    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS, {
+      writeGuard: async () => {
+        await lock.guardWrite();
+        this.logger.debug(
+          { clusterId, runId: run.id, instanceId: this.instanceId },
+          'broker write',
+        );
+      },
+    });
     let observed;
     try {
       observed = await observeBrokerState(client, [...c.vhosts, probeVhost], { version: true });

@@ -315,7 +315,7 @@ describe('reconcile under faults (two replicas, a stopped broker node, a dead re
       description: 'replica A applying',
     });
     // The crash, seen from the database: every connection of replica A is cut (its lock session
-    // with them) and its pool is closed, so it writes nothing more to Postgres: no ledger row, no
+    // too) and its pool is closed, so it writes nothing more to Postgres: no ledger row, no
     // audit record, no run update. Broker writes already in flight may still land, as they would.
     const dsA = a.app.get(DataSource);
     const pids = poolPids(dsA);
@@ -325,9 +325,15 @@ describe('reconcile under faults (two replicas, a stopped broker node, a dead re
           AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('crossdock:reconcile:' || $1, 0)`,
       [dc2.clusterId],
     );
-    // A holds the cluster lock on one of the connections being cut.
+    // A holds the cluster lock on its own lock session (B runs no pass): it is cut with the rest.
     expect(holders).toHaveLength(1);
-    expect(pids).toContain(holders[0].pid);
+    expect(pids).not.toContain(holders[0].pid);
+    const [holder] = await query<{ application_name: string }>(
+      `SELECT application_name FROM pg_stat_activity WHERE pid = $1`,
+      [holders[0].pid],
+    );
+    expect(holder.application_name).toBe('crossdock-cluster-lock');
+    pids.push(holders[0].pid);
     const closing = dsA.destroy().catch(() => undefined);
     await query(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [pids]);
     const outcome = await Promise.race([
