@@ -52,6 +52,11 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Opens an IPC channel to the service (for a preloaded helper such as a profiler). */
   ipc?: boolean;
+  /**
+   * Another checkout whose `dist/src/main.js` (and `node_modules`) to run instead of this one's,
+   * e.g. a baseline built from an older commit for a before/after comparison in one session.
+   */
+  buildRoot?: string;
 }
 
 /** Starts `node dist/src/main.js` with `env` (and PATH) only; resolves once /health/ready is 200. */
@@ -63,9 +68,10 @@ export async function startService(
   const port = await freePort();
   const logFile = join(logDir, `service-${Date.now()}.log`);
   const log = createWriteStream(logFile);
-  const args = [...(options.nodeArgs ?? []), join(root, 'dist', 'src', 'main.js')];
+  const buildRoot = options.buildRoot ?? root;
+  const args = [...(options.nodeArgs ?? []), join(buildRoot, 'dist', 'src', 'main.js')];
   const child = spawn(process.execPath, args, {
-    cwd: root,
+    cwd: buildRoot,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       NODE_ENV: 'production',
