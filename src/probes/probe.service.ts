@@ -112,6 +112,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   /** When the next probe round is due (performance.now()); unset until the first tick. */
   private nextRound?: number;
   private lastPoll = 0;
+  private polling?: Promise<void>;
+  /** A poll finished since the last evaluation: the next sub-tick evaluates with its facts. */
+  private factsRead = false;
   private lastFlush = 0;
   private lastRetention = 0;
   private model?: ProbeModel;
@@ -145,6 +148,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     this.stopped = true;
     clearInterval(this.timer);
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
+    await this.polling;
     await this.flush().catch(() => undefined);
     for (const { session } of this.sessions.values()) await session.close();
     this.sessions.clear();
@@ -217,7 +221,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       }
       for (const [, l] of this.loops)
         for (const [seq, sent] of l.pending) if (now - sent > 10000) l.pending.delete(seq);
-      if (full || flipped) await this.evaluate();
+      const factsRead = this.factsRead;
+      this.factsRead = false;
+      if (full || flipped || factsRead) await this.evaluate();
       if (Date.now() - this.lastFlush > 2000) await this.flush();
       if (Date.now() - this.lastRetention > 60000) await this.retention();
     } catch (err) {
@@ -261,9 +267,16 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     await Promise.all([...clusters].map((id) => this.session(id, model)));
     await Promise.all([...clusters].map((id) => this.loopback(id)));
     await Promise.all([...this.paths.values()].map((s) => this.send(s)));
-    if (Date.now() - this.lastPoll >= this.env.PROBE_BROKER_POLL_MS) {
+    // The management API can be slow on a loaded broker: the poll runs beside the rounds (one
+    // at a time) so it never delays a probe; evaluations use the newest facts it has read.
+    if (!this.polling && Date.now() - this.lastPoll >= this.env.PROBE_BROKER_POLL_MS) {
       this.lastPoll = Date.now();
-      await this.poll(clusters, model);
+      this.polling = this.poll(clusters, model)
+        .catch(() => undefined)
+        .finally(() => {
+          this.polling = undefined;
+          this.factsRead = true;
+        });
     }
   }
 
@@ -553,6 +566,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         instanceId: this.instanceId,
       });
     }
+    await this.recorder.flushRefreshes();
   }
 
   private async flush(): Promise<void> {
