@@ -30,7 +30,7 @@
  *      C. (not with --quick) the service again with PROBES_ENABLED=false: what the service and
  *         the brokers cost without probes (drift reconcile passes every 30 s);
  *      D. (not with --quick) probes on again, broker polling (link state, alarms, backlog over
- *         the management API, PROBE_BROKER_POLL_MS, default 2 s) slowed to once in 5 minutes:
+ *         the management API, PROBE_BROKER_POLL_MS, default 5 s) slowed to once in 5 minutes:
  *         what the AMQP probes alone cost;
  *    added broker CPU = A - B; the machine's busy CPU (/proc/stat) is printed per phase;
  * 6. with --profile, records a V8 CPU profile of the service over one more window after A (so
