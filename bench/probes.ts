@@ -4,6 +4,7 @@
  *
  *   npx nest build && npx tsx bench/probes.ts [--sites N] [--duration S] [--settle S]
  *                                             [--quick] [--profile] [--allow-stale] [--one-vhost]
+ *                                             [--baseline DIR [--rounds R]]
  *
  * 1. starts N private sites (default 10: dc1 and dc2 with two nodes, dc3..dcN with one) with
  *    `scripts/sites up --sites N` on a free port block, in .local/bench-probe-sites, stopped at
@@ -29,20 +30,27 @@
  *      C. (not with --quick) the service again with PROBES_ENABLED=false: what the service and
  *         the brokers cost without probes (drift reconcile passes every 30 s);
  *      D. (not with --quick) probes on again, broker polling (link state, alarms, backlog over
- *         the management API, PROBE_BROKER_POLL_MS, default 2 s) slowed to once in 5 minutes:
+ *         the management API, PROBE_BROKER_POLL_MS, default 5 s) slowed to once in 5 minutes:
  *         what the AMQP probes alone cost;
  *    added broker CPU = A - B; the machine's busy CPU (/proc/stat) is printed per phase;
  * 6. with --profile, records a V8 CPU profile of the service over one more window after A (so
  *    the profiler's own cost stays out of A) and prints where the time goes.
+ *
+ * With --baseline DIR (a checkout built with `npx nest build`, e.g. `git archive main | tar -x`
+ * into a temporary directory plus a node_modules link), phases A-D are replaced by a comparison
+ * in one session: R rounds (default 2) of one window of this build and one of DIR's, in ABBA
+ * order (new, base, base, new, ...), each on a freshly started service that first re-probes
+ * every path and settles; then B. Load that changes during the session then weighs on both
+ * builds alike; the ratio of the means (this build / baseline) is printed.
  *
  * Target: the service's CPU in A < 10% of one core; exit 1 when missed (or when probes do not
  * flow: fewer than 90% of the expected samples stored in A). Nothing printed carries a
  * credential.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Client } from 'pg';
 import { redactString } from '../src/common/logging/redact';
 import { runMigrations } from '../src/database/migrate';
@@ -68,6 +76,9 @@ interface Options {
   allowStale: boolean;
   /** Every link in one vhost `bench` instead of one vhost per ordered pair. */
   oneVhost: boolean;
+  /** A built checkout to compare against, interleaved with this build (see the header). */
+  baseline?: string;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -79,6 +90,7 @@ function parseArgs(argv: string[]): Options {
     profile: false,
     allowStale: false,
     oneVhost: false,
+    rounds: 2,
   };
   const num = (i: number) => {
     const v = argv[i + 1] ?? '';
@@ -94,10 +106,19 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--profile') opts.profile = true;
     else if (a === '--allow-stale') opts.allowStale = true;
     else if (a === '--one-vhost') opts.oneVhost = true;
-    else throw new Error(`bench: unknown argument ${a}`);
+    else if (a === '--rounds') opts.rounds = num(i++);
+    else if (a === '--baseline') {
+      const dir = argv[++i] ?? '';
+      if (!existsSync(join(dir, 'dist', 'src', 'main.js')))
+        throw new Error(
+          `bench: --baseline needs a built checkout (${dir}/dist/src/main.js missing)`,
+        );
+      opts.baseline = resolve(dir);
+    } else throw new Error(`bench: unknown argument ${a}`);
   }
   if (opts.sites < 2 || opts.sites > 12) throw new Error('bench: --sites must be 2..12');
   if (opts.duration < 10) throw new Error('bench: --duration must be at least 10 s');
+  if (opts.rounds < 1 || opts.rounds > 10) throw new Error('bench: --rounds must be 1..10');
   return opts;
 }
 
@@ -596,6 +617,196 @@ async function healthCounts(dbUrl: string): Promise<string> {
   }
 }
 
+// ------------------------------------------------------------------ --baseline comparison
+
+/** Every expected path has a sample stored since `since` (so by the instance started then). */
+async function waitForOwnSamples(dbUrl: string, since: Date, expected: number): Promise<number> {
+  const t0 = Date.now();
+  const c = new Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    for (;;) {
+      const { rows } = await c.query<{ n: number }>(
+        'SELECT count(DISTINCT path_id)::int AS n FROM probe_samples WHERE at >= $1 AND NOT lost',
+        [since],
+      );
+      if (rows[0].n >= expected) return (Date.now() - t0) / 1000;
+      if (Date.now() - t0 > 240000)
+        throw new Error(`bench: only ${rows[0].n} of ${expected} paths probed after 240 s`);
+      await sleep(2000);
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+interface CompareContext {
+  opts: Options;
+  baseline: string;
+  serviceEnv: Record<string, string>;
+  groups: Omit<Groups, 'service' | 'pg'>;
+  monitor: Client;
+  db: { name: string; url: string };
+  expectedPaths: number;
+  /** Tells main() which service is running (so its cleanup stops it). */
+  setService: (s: Service | undefined) => void;
+}
+
+interface CompareWindow {
+  variant: 'new' | 'base';
+  w: Window;
+  st: SampleStats;
+  health: string;
+  load: number[];
+  probedAfterS: number;
+}
+
+/** ABBA-interleaved windows of this build and the baseline, then B; prints and returns 0/1. */
+async function compareBuilds(ctx: CompareContext): Promise<number> {
+  const { opts, db } = ctx;
+  const order: ('new' | 'base')[] = [];
+  for (let r = 0; r < opts.rounds; r++)
+    order.push(...(r % 2 === 0 ? (['new', 'base'] as const) : (['base', 'new'] as const)));
+  const windows: CompareWindow[] = [];
+  const profiled = new Set<string>();
+  const profileLines: string[] = [];
+  for (const [i, variant] of order.entries()) {
+    const profiling = opts.profile && !profiled.has(variant) ? profilerOptions(workDir) : {};
+    const since = new Date();
+    const svc = await startService(ctx.serviceEnv, workDir, {
+      ...profiling,
+      ...(variant === 'base' ? { buildRoot: ctx.baseline } : {}),
+    });
+    ctx.setService(svc);
+    log(
+      `window ${i + 1}/${order.length}: ${variant} build (pid ${svc.pid}); waiting for its probes`,
+    );
+    const probedAfterS = await waitForOwnSamples(db.url, since, ctx.expectedPaths);
+    await sleep(opts.settle * 1000);
+    const load = loadavg();
+    const w = await measure(`${i + 1}. ${variant}`, opts.duration, {
+      ...ctx.groups,
+      service: svc.pid,
+      pg: await pgPids(ctx.monitor, db.name),
+    });
+    await sleep(3000); // one sample flush (every 2 s)
+    const st = await sampleStats(db.url, w.from, w.to);
+    const health = await healthCounts(db.url);
+    windows.push({ variant, w, st, health, load, probedAfterS });
+    if (opts.profile && !profiled.has(variant)) {
+      profiled.add(variant);
+      const file = join(workDir, `probes-profile-${variant}-${Date.now()}.cpuprofile`);
+      log(`profiling the ${variant} build for ${opts.duration} s (not part of the figures)`);
+      await startProfile(svc.child, file);
+      await sleep(opts.duration * 1000);
+      await stopProfile(svc.child);
+      profileLines.push('', ...summarizeProfile(file, `${opts.duration} s, ${variant} build`, 30));
+    }
+    await svc.stop();
+    ctx.setService(undefined);
+    await sleep(5000); // its AMQP connections and advisory locks go with it
+  }
+  log('service stopped; letting its connections close (10 s)');
+  await sleep(10000);
+  const b = await measure('B. service stopped', opts.duration, { ...ctx.groups, pg: [] });
+  const brokerB = corePct(b.brokers, b) ?? NaN;
+
+  const out: string[] = [''];
+  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  out.push(
+    `Probe benchmark, this build (new) against ${relative(root, ctx.baseline) || ctx.baseline} (base), ` +
+      `${ctx.expectedPaths} paths at ${1000 / probeIntervalMs} Hz, ${opts.rounds} rounds of ${opts.duration} s windows in ABBA order`,
+  );
+  out.push('');
+  out.push(
+    row([
+      'window',
+      'load avg 1/5/15 at start',
+      'service CPU',
+      '10 s slices',
+      'brokers added (- B)',
+      'Postgres',
+      'samples/s',
+      'lost',
+      'lag p50 / p95',
+      'cadence p50 / max',
+      'machine busy',
+      'health at end',
+    ]),
+  );
+  out.push(
+    row([
+      '---',
+      '---',
+      '---:',
+      '---',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---',
+    ]),
+  );
+  for (const x of windows) {
+    const w = x.w;
+    out.push(
+      row([
+        w.label,
+        x.load.map((l) => l.toFixed(1)).join(' / '),
+        pct(corePct(w.service, w) ?? NaN),
+        w.slices.map((v) => v.toFixed(1)).join(', '),
+        ((corePct(w.brokers, w) ?? NaN) - brokerB).toFixed(1),
+        pct(corePct(w.pg, w) ?? NaN),
+        fmt(x.st.rows / w.seconds, 1),
+        String(x.st.lost),
+        `${ms1(x.st.all.p50)} / ${ms1(x.st.all.p95)}`,
+        `${ms1(x.st.gapP50)} / ${ms1(x.st.gapMax)}`,
+        `${w.machineBusy.toFixed(0)}%`,
+        x.health,
+      ]),
+    );
+  }
+  out.push(
+    `B. service stopped: brokers ${pct(brokerB)} (load avg at the end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')})`,
+  );
+  const mean = (v: 'new' | 'base', f: (x: CompareWindow) => number) => {
+    const xs = windows.filter((x) => x.variant === v).map(f);
+    return xs.reduce((a, c) => a + c, 0) / xs.length;
+  };
+  const svcOf = (x: CompareWindow) => corePct(x.w.service, x.w) ?? NaN;
+  const addedOf = (x: CompareWindow) => (corePct(x.w.brokers, x.w) ?? NaN) - brokerB;
+  const [sNew, sBase] = [mean('new', svcOf), mean('base', svcOf)];
+  const [bNew, bBase] = [mean('new', addedOf), mean('base', addedOf)];
+  out.push('');
+  out.push(
+    `service CPU, mean of ${opts.rounds} windows each: new ${pct(sNew)}, base ${pct(sBase)} of one core: ` +
+      `new / base = ${(sNew / sBase).toFixed(2)}`,
+  );
+  out.push(
+    `broker CPU added (window - B), mean: new ${bNew.toFixed(1)}, base ${bBase.toFixed(1)} points of one core: ` +
+      `new / base = ${(bNew / bBase).toFixed(2)}`,
+  );
+  const newWindows = windows.filter((x) => x.variant === 'new');
+  const flowing = newWindows.every(
+    (x) => x.st.rows >= 0.9 * ctx.expectedPaths * x.w.seconds * (1000 / probeIntervalMs),
+  );
+  const met = sNew < target.serviceCorePct;
+  out.push(...profileLines);
+  out.push('');
+  out.push(
+    `target: service CPU < ${target.serviceCorePct}% of one core: new build ${pct(sNew)} = ` +
+      `${(sNew / target.serviceCorePct).toFixed(2)}x the budget -> ${met ? 'MET' : 'MISSED'}` +
+      (flowing ? '' : '; probes did not flow in every window of the new build'),
+  );
+  console.log(out.join('\n'));
+  return met && flowing ? 0 : 1;
+}
+
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<number> {
@@ -677,6 +888,21 @@ async function main(): Promise<number> {
     const pathsAfterS = await waitForPaths(svc, bootstrapToken, expectedPaths);
     log(`all ${expectedPaths} probe paths flowing; settling for ${opts.settle} s`);
     await sleep(opts.settle * 1000);
+
+    if (opts.baseline) {
+      await svc.stop();
+      svc = undefined;
+      return await compareBuilds({
+        opts,
+        baseline: opts.baseline,
+        serviceEnv,
+        groups: { brokers, proxy },
+        monitor,
+        db,
+        expectedPaths,
+        setService: (s) => (svc = s),
+      });
+    }
 
     // A. probes on.
     const a = await measure('A. probes on', opts.duration, {

@@ -38,6 +38,11 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Opens an IPC channel to the service (for a preloaded helper such as a profiler). */
   ipc?: boolean;
+  /**
+   * Another checkout whose `dist/src/main.js` (and `node_modules`) to run instead of this one's,
+   * e.g. a baseline built from an older commit for a before/after comparison in one session.
+   */
+  buildRoot?: string;
 }
 
 /** Starts `node dist/src/main.js` with `env` (and PATH) only; resolves once /health/ready is 200. */
@@ -46,7 +51,13 @@ export function startService(
   logDir: string,
   options: StartOptions = {},
 ): Promise<Service> {
-  return spawnService({ main: join(root, 'dist', 'src', 'main.js'), env, logDir, ...options });
+  const { buildRoot, ...rest } = options;
+  return spawnService({
+    main: join(buildRoot ?? root, 'dist', 'src', 'main.js'),
+    env,
+    logDir,
+    ...rest,
+  });
 }
 
 /** VmRSS and VmHWM of a process in bytes (Linux /proc). */

@@ -28,6 +28,15 @@ export interface AmqpSessionOptions {
 
 export type MessageHandler = (msg: ConsumeMessage) => void;
 
+export interface ConsumeOptions {
+  /**
+   * The broker considers a message delivered once it is sent (no `basic.ack`): for messages
+   * whose loss is itself what is measured (lag probes), not for data. Without acks the
+   * prefetch limit does not apply either.
+   */
+  noAck?: boolean;
+}
+
 /** A typed failure of the session: never carries credentials. */
 export class AmqpSessionError extends Error {
   constructor(message: string) {
@@ -157,19 +166,8 @@ export class AmqpSession {
       channel.on('close', () => {
         if (c.channel === channel) c.channel = undefined;
       });
-      await channel.prefetch(500);
-      await channel.consume(queue, (msg) => {
-        if (!msg) return;
-        try {
-          c.handler(msg);
-        } finally {
-          try {
-            channel.ack(msg);
-          } catch {
-            // The channel went away; the broker redelivers to the next consumer.
-          }
-        }
-      });
+      if (!c.noAck) await channel.prefetch(500);
+      await channel.consume(queue, deliver(channel, c.handler, c.noAck), { noAck: c.noAck });
       c.channel = channel;
     } catch (err) {
       c.notBefore = Date.now() + 2000;
@@ -180,9 +178,13 @@ export class AmqpSession {
     }
   }
 
-  /** Consume a queue (re-established after reconnects); messages are acked after the handler. */
-  consume(queue: string, handler: MessageHandler): void {
-    if (!this.consumers.has(queue)) this.consumers.set(queue, { handler, notBefore: 0 });
+  /**
+   * Consume a queue (re-established after reconnects); messages are acked after the handler
+   * unless `noAck`.
+   */
+  consume(queue: string, handler: MessageHandler, options: ConsumeOptions = {}): void {
+    if (!this.consumers.has(queue))
+      this.consumers.set(queue, { handler, notBefore: 0, noAck: options.noAck === true });
   }
 
   async cancel(queue: string): Promise<void> {
@@ -195,29 +197,23 @@ export class AmqpSession {
    * A server-named exclusive queue, consumed at once; it dies with the connection (check
    * `epoch` to know when a new one is needed).
    */
-  async consumeExclusive(args: Record<string, unknown>, handler: MessageHandler): Promise<string> {
+  async consumeExclusive(
+    args: Record<string, unknown>,
+    handler: MessageHandler,
+    options: ConsumeOptions = {},
+  ): Promise<string> {
     const conn = this.conn;
     if (!conn) throw new AmqpSessionError('not connected');
     const ch = await conn.createChannel();
     ch.on('error', () => undefined);
     const q = await ch.assertQueue('', { exclusive: true, autoDelete: true, arguments: args });
-    const c: Consumer = { handler, notBefore: 0, exclusive: true };
+    const noAck = options.noAck === true;
+    const c: Consumer = { handler, notBefore: 0, exclusive: true, noAck };
     this.consumers.set(q.queue, c);
     ch.on('close', () => {
       if (c.channel === ch) c.channel = undefined;
     });
-    await ch.consume(q.queue, (msg) => {
-      if (!msg) return;
-      try {
-        handler(msg);
-      } finally {
-        try {
-          ch.ack(msg);
-        } catch {
-          // gone with the connection
-        }
-      }
-    });
+    await ch.consume(q.queue, deliver(ch, handler, noAck), { noAck });
     c.channel = ch;
     return q.queue;
   }
@@ -332,4 +328,27 @@ interface Consumer {
   channel?: Channel;
   notBefore: number;
   exclusive?: boolean;
+  noAck: boolean;
+}
+
+/** Runs the handler, then acks the message unless the consumer is ack-less. */
+function deliver(
+  channel: Channel,
+  handler: MessageHandler,
+  noAck: boolean,
+): (msg: ConsumeMessage | null) => void {
+  return (msg) => {
+    if (!msg) return;
+    try {
+      handler(msg);
+    } finally {
+      if (!noAck) {
+        try {
+          channel.ack(msg);
+        } catch {
+          // The channel went away; the broker redelivers to the next consumer.
+        }
+      }
+    }
+  };
 }

@@ -143,13 +143,17 @@ export class EnvironmentVariables {
   @Max(60000)
   PROBE_INTERVAL_MS = 1000;
 
-  /** How often broker link state, alarms and backlog are read per cluster. */
+  /**
+   * How often broker link state, alarms and backlog are read per cluster. The broker's own
+   * statistics (queue depths) refresh every 5 s, so reading them more often mostly re-reads
+   * the same figures.
+   */
   @IsOptional()
   @Transform(toInt)
   @IsInt()
   @Min(200)
   @Max(300000)
-  PROBE_BROKER_POLL_MS = 2000;
+  PROBE_BROKER_POLL_MS = 5000;
 
   /** Window over which probe lag percentiles and loss are judged. */
   @IsOptional()

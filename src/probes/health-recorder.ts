@@ -55,6 +55,8 @@ export interface HealthValues {
 export class HealthRecorder {
   private readonly lastWrite = new Map<string, { at: number; state: HealthState; codes: string }>();
   private readonly history = new Map<string, { readAt: number; messages: number }[]>();
+  /** Refreshes of unchanged verdicts, written together by `flushRefreshes` (one statement). */
+  private refreshes = new Map<string, { row: unknown[]; state: HealthState; codes: string }>();
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -222,6 +224,29 @@ export class HealthRecorder {
     return verdict;
   }
 
+  /**
+   * Writes the refreshes of unchanged verdicts collected since the last call in one statement
+   * (transitions are written at once, with their audit record). A failed write is retried with
+   * the next round's values, since `lastWrite` only moves on success.
+   */
+  async flushRefreshes(): Promise<void> {
+    if (this.refreshes.size === 0) return;
+    const batch = [...this.refreshes.entries()];
+    this.refreshes = new Map();
+    const col = (k: number) => batch.map(([, r]) => r.row[k]);
+    await this.ds.query(
+      `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, evaluated_at, evaluated_by)
+       SELECT l, k, p, st, r, v, now(), b
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+           AS t(l, k, p, st, r, v, b)
+       ON CONFLICT (link_id) DO UPDATE SET path_id = EXCLUDED.path_id, reasons = EXCLUDED.reasons,
+         vals = EXCLUDED.vals, evaluated_at = now(), evaluated_by = EXCLUDED.evaluated_by`,
+      [col(0), col(1), col(2), col(3), col(4), col(5), col(6)],
+    );
+    const at = Date.now();
+    for (const [id, r] of batch) this.lastWrite.set(id, { at, state: r.state, codes: r.codes });
+  }
+
   private async store(
     i: EvaluateInput,
     verdict: LinkHealthVerdict,
@@ -244,41 +269,37 @@ export class HealthRecorder {
       i.instanceId,
     ];
     if (!changed) {
-      await this.ds.query(
-        `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, evaluated_at, evaluated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
-         ON CONFLICT (link_id) DO UPDATE SET path_id = $3, reasons = $5, vals = $6, evaluated_at = now(), evaluated_by = $7`,
+      this.refreshes.set(i.link.id, { row, state: verdict.state, codes });
+      if (stored) stored.reasons = verdict.reasons;
+      return;
+    }
+    await this.ds.transaction(async (m) => {
+      await m.query(
+        `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, since, evaluated_at, evaluated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7)
+         ON CONFLICT (link_id) DO UPDATE SET path_id = $3, state = $4, reasons = $5, vals = $6, since = now(),
+           evaluated_at = now(), evaluated_by = $7`,
         row,
       );
-    } else {
-      await this.ds.transaction(async (m) => {
-        await m.query(
-          `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, since, evaluated_at, evaluated_by)
-           VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7)
-           ON CONFLICT (link_id) DO UPDATE SET path_id = $3, state = $4, reasons = $5, vals = $6, since = now(),
-             evaluated_at = now(), evaluated_by = $7`,
-          row,
-        );
-        await this.audit.record(m, {
-          action: 'link.health.changed',
-          resourceType: i.link.kind === 'federation' ? 'federation-link' : 'shovel',
-          resourceId: i.link.id,
-          resourceName: i.link.name,
-          siteIds: [
-            ...new Set(
-              [
-                i.model.clusterSite(i.link.fromClusterId),
-                i.model.clusterSite(i.link.toClusterId),
-              ].filter((x): x is string => !!x),
-            ),
-          ],
-          clusterIds: [i.link.fromClusterId, i.link.toClusterId],
-          before: { state: prevState, reasons: stored?.reasons ?? [] },
-          after: { state: verdict.state, reasons: verdict.reasons, values },
-          actor: systemActor('probes'),
-        });
+      await this.audit.record(m, {
+        action: 'link.health.changed',
+        resourceType: i.link.kind === 'federation' ? 'federation-link' : 'shovel',
+        resourceId: i.link.id,
+        resourceName: i.link.name,
+        siteIds: [
+          ...new Set(
+            [
+              i.model.clusterSite(i.link.fromClusterId),
+              i.model.clusterSite(i.link.toClusterId),
+            ].filter((x): x is string => !!x),
+          ),
+        ],
+        clusterIds: [i.link.fromClusterId, i.link.toClusterId],
+        before: { state: prevState, reasons: stored?.reasons ?? [] },
+        after: { state: verdict.state, reasons: verdict.reasons, values },
+        actor: systemActor('probes'),
       });
-    }
+    });
     this.lastWrite.set(i.link.id, { at: Date.now(), state: verdict.state, codes });
     if (stored) stored.reasons = verdict.reasons;
   }

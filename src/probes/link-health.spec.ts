@@ -1,6 +1,7 @@
 import {
   defaultThresholds,
   evaluateLinkHealth,
+  pathStatus,
   pathView,
   percentile,
   worst,
@@ -92,6 +93,37 @@ describe('link health', () => {
       thresholds.downAfterMs,
     );
     expect(v).toMatchObject({ status: 'up', lagP95Ms: 12, lost: 1, sent: 4 });
+  });
+
+  it('gives the same up/down as the full view without computing percentiles', () => {
+    const d = thresholds.downAfterMs;
+    const cases: [Parameters<typeof pathStatus>[0], number | null, string][] = [
+      [[], null, 'unknown'],
+      [[], d + 1, 'down'],
+      [[{ at: 1, lagMs: 10 }], null, 'up'],
+      [[{ at: 1, lagMs: 10 }], d, 'up'],
+      [[{ at: 1, lagMs: 10 }], d + 1, 'down'],
+      [
+        [
+          { at: 1, lagMs: 10 },
+          { at: 2, lagMs: null },
+        ],
+        null,
+        'down',
+      ],
+      [
+        [
+          { at: 1, lagMs: null },
+          { at: 2, lagMs: 900, outage: true },
+        ],
+        null,
+        'up',
+      ],
+    ];
+    for (const [window, oldest, status] of cases) {
+      expect(pathStatus(window, oldest, d)).toBe(status);
+      expect(pathView(window, oldest, d).status).toBe(status);
+    }
   });
 
   it('is unknown without probe data or when paused', () => {

@@ -193,19 +193,27 @@ export interface ResolvedProbe {
   outage?: boolean;
 }
 
+/** Up or down: an overdue probe, else the newest resolution decides (no percentiles needed). */
+export function pathStatus(
+  window: readonly ResolvedProbe[],
+  oldestPendingMs: number | null,
+  downAfterMs: number,
+): PathView['status'] {
+  if (oldestPendingMs !== null && oldestPendingMs > downAfterMs) return 'down';
+  const newest = window[window.length - 1];
+  if (!newest) return 'unknown';
+  return newest.lagMs === null ? 'down' : 'up';
+}
+
 /** A path's view over its window: the newest resolution decides up/down. */
 export function pathView(
-  window: ResolvedProbe[],
+  window: readonly ResolvedProbe[],
   oldestPendingMs: number | null,
   downAfterMs: number,
 ): PathView {
   const lags = window.filter((w) => w.lagMs !== null && !w.outage).map((w) => w.lagMs as number);
-  const newest = window[window.length - 1];
-  let status: PathView['status'] = 'unknown';
-  if (oldestPendingMs !== null && oldestPendingMs > downAfterMs) status = 'down';
-  else if (newest) status = newest.lagMs === null ? 'down' : 'up';
   return {
-    status,
+    status: pathStatus(window, oldestPendingMs, downAfterMs),
     lagP50Ms: percentile(lags, 0.5),
     lagP95Ms: percentile(lags, 0.95),
     sent: window.length,

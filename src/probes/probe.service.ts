@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { AmqpSession } from '../broker/amqp-session';
+import type { ManagementClient } from '../broker/management-client';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { AppConfig } from '../config/config.module';
@@ -17,6 +18,7 @@ import { readClusterFacts, type ClusterFacts } from './broker-facts';
 import { HealthRecorder } from './health-recorder';
 import {
   defaultThresholds,
+  pathStatus,
   pathView,
   percentile,
   type HealthThresholds,
@@ -54,6 +56,8 @@ interface LoopState {
   seq: number;
   pending: Map<number, number>;
   window: { at: number; ms: number }[];
+  /** Half the median of `window` (this end's share of a probe's time), kept as it changes. */
+  half: number;
 }
 
 interface SampleRow {
@@ -83,6 +87,12 @@ const loopPathId = (clusterId: string) => `loop:${clusterId}`;
  * the figure is the link's own delay wherever crossdock runs. A probe not received within the
  * path's downAfterMs is lost and the path is down until a probe arrives in time again.
  *
+ * Probes are measurements, not data: they are published transient (the confirm still says the
+ * broker routed and enqueued them; the probe queues' TTL and length limit bound them) and
+ * consumed without acks (an ack would only ask the broker to redeliver a probe whose loss is
+ * exactly what is being measured). That saves a disk write per hop and a socket write per
+ * delivery.
+ *
  * The loop runs four sub-ticks per interval: probes go out on the first one due by the clock
  * (a sub-tick skipped while a slow one runs does not stretch the interval), overdue probes are
  * noticed on every one, so a cut shows within downAfterMs plus a quarter interval.
@@ -94,6 +104,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly paths = new Map<string, PathState>();
   private readonly loops = new Map<string, LoopState>();
   private readonly sessions = new Map<string, { session: AmqpSession; version: number }>();
+  private readonly clients = new Map<string, { client: ManagementClient; version: number }>();
   private readonly facts = new Map<string, ClusterFacts>();
   private samples: SampleRow[] = [];
   private locks?: PathLocks;
@@ -102,6 +113,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   /** When the next probe round is due (performance.now()); unset until the first tick. */
   private nextRound?: number;
   private lastPoll = 0;
+  private polling?: Promise<void>;
+  /** A poll finished since the last evaluation: the next sub-tick evaluates with its facts. */
+  private factsRead = false;
   private lastFlush = 0;
   private lastRetention = 0;
   private model?: ProbeModel;
@@ -131,6 +145,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     this.stopped = true;
     clearInterval(this.timer);
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
+    await this.polling;
     await this.flush().catch(() => undefined);
     for (const { session } of this.sessions.values()) await session.close();
     this.sessions.clear();
@@ -196,14 +211,16 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       let flipped = false;
       for (const s of this.paths.values()) {
         this.expire(s, now);
-        const status = this.view(s).status;
+        const status = pathStatus(s.window, this.oldestPending(s, now), s.downAfterMs);
         if (status !== s.lastStatus) flipped = true;
         if (status === 'down') for (const seq of s.pending.keys()) s.outage.add(seq);
         for (const seq of s.outage) if (!s.pending.has(seq)) s.outage.delete(seq);
       }
       for (const [, l] of this.loops)
         for (const [seq, sent] of l.pending) if (now - sent > 10000) l.pending.delete(seq);
-      if (full || flipped) await this.evaluate();
+      const factsRead = this.factsRead;
+      this.factsRead = false;
+      if (full || flipped || factsRead) await this.evaluate();
       if (Date.now() - this.lastFlush > 2000) await this.flush();
       if (Date.now() - this.lastRetention > 60000) await this.retention();
     } catch (err) {
@@ -241,14 +258,22 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         await this.sessions.get(id)?.session.close();
         this.sessions.delete(id);
         this.loops.delete(id);
+        this.clients.delete(id);
       }
     }
     await Promise.all([...clusters].map((id) => this.session(id, model)));
     await Promise.all([...clusters].map((id) => this.loopback(id)));
     await Promise.all([...this.paths.values()].map((s) => this.send(s)));
-    if (Date.now() - this.lastPoll >= this.env.PROBE_BROKER_POLL_MS) {
+    // The management API can be slow on a loaded broker: the poll runs beside the rounds (one
+    // at a time) so it never delays a probe; evaluations use the newest facts it has read.
+    if (!this.polling && Date.now() - this.lastPoll >= this.env.PROBE_BROKER_POLL_MS) {
       this.lastPoll = Date.now();
-      await this.poll(clusters, model);
+      this.polling = this.poll(clusters, model)
+        .catch(() => undefined)
+        .finally(() => {
+          this.polling = undefined;
+          this.factsRead = true;
+        });
     }
   }
 
@@ -316,12 +341,14 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     if (!session?.up) return;
     let l = this.loops.get(clusterId);
     if (!l || l.epoch !== session.epoch || !l.queue) {
-      l = { epoch: session.epoch, seq: 0, pending: new Map(), window: [] };
+      l = { epoch: session.epoch, seq: 0, pending: new Map(), window: [], half: 0 };
       this.loops.set(clusterId, l);
       const state = l;
       try {
-        state.queue = await session.consumeExclusive(probeQueueArguments, (msg) =>
-          this.received(msg.content),
+        state.queue = await session.consumeExclusive(
+          probeQueueArguments,
+          (msg) => this.received(msg.content),
+          { noAck: true },
         );
       } catch {
         return;
@@ -336,7 +363,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     };
     l.pending.set(seq, body.t);
     await session
-      .publish('', l.queue as string, Buffer.from(JSON.stringify(body)), { persistent: true })
+      .publish('', l.queue as string, Buffer.from(JSON.stringify(body)), { persistent: false })
       .catch(() => l?.pending.delete(seq));
   }
 
@@ -354,7 +381,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       await dst.bind(queue, probeNames.exchange(p.fromClusterId, p.toClusterId));
     // The probe exchange of a source is federated to each of its downstream clusters, so a
     // path's probe also arrives at the others: only the copy at this path's destination counts.
-    dst.consume(queue, (msg) => this.received(msg.content, p.id));
+    dst.consume(queue, (msg) => this.received(msg.content, p.id), { noAck: true });
     await dst.ensure();
     if (!dst.consuming(queue)) {
       s.unmeasurable = `the probe queue at the destination is not consumable yet (not reconciled?)${dst.lastError ? `: ${dst.lastError}` : ''}`;
@@ -372,7 +399,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         ? [probeNames.exchange(p.fromClusterId, p.toClusterId), '']
         : ['', probeNames.shovelSource(p.toClusterId)];
     try {
-      await src.publish(exchange, key, Buffer.from(JSON.stringify(body)), { persistent: true });
+      await src.publish(exchange, key, Buffer.from(JSON.stringify(body)), { persistent: false });
       s.unmeasurable = undefined;
     } catch (err) {
       // Not sent is not lost: crossdock could not hand the probe to the source cluster.
@@ -400,6 +427,11 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       l.window.push({ at: now, ms: now - sent });
       const cutoff = now - this.env.PROBE_WINDOW_MS;
       while (l.window.length && l.window[0].at < cutoff) l.window.shift();
+      l.half =
+        (percentile(
+          l.window.map((w) => w.ms),
+          0.5,
+        ) ?? 0) / 2;
       return;
     }
     const s = this.paths.get(b.p);
@@ -423,9 +455,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** crossdock's own legs: half the loopback time at each end (median over the window). */
   baseline(p: ProbePath): number {
-    const half = (id: string) =>
-      (percentile(this.loops.get(id)?.window.map((w) => w.ms) ?? [], 0.5) ?? 0) / 2;
-    return half(p.fromClusterId) + half(p.toClusterId);
+    return (
+      (this.loops.get(p.fromClusterId)?.half ?? 0) + (this.loops.get(p.toClusterId)?.half ?? 0)
+    );
   }
 
   private resolve(s: PathState, r: ResolvedProbe): void {
@@ -451,11 +483,14 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private view(s: PathState): PathView {
-    const now = performance.now();
+  private oldestPending(s: PathState, now: number): number | null {
     let oldest: number | null = null;
     for (const sent of s.pending.values()) oldest = Math.max(oldest ?? 0, now - sent);
-    const v = pathView(s.window, oldest, s.downAfterMs);
+    return oldest;
+  }
+
+  private view(s: PathState): PathView {
+    const v = pathView(s.window, this.oldestPending(s, performance.now()), s.downAfterMs);
     return s.unmeasurable ? { ...v, unmeasurable: s.unmeasurable } : v;
   }
 
@@ -465,8 +500,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     await Promise.all(
       [...clusters].map(async (id) => {
         try {
-          const access = await this.clusters.access(id);
-          const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+          const client = await this.managementClient(id, model);
           this.facts.set(
             id,
             await readClusterFacts(id, client, {
@@ -490,6 +524,17 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         }
       }),
     );
+  }
+
+  /** One management client per cluster, rebuilt when the cluster (nodes, credentials) changed. */
+  private async managementClient(clusterId: string, model: ProbeModel): Promise<ManagementClient> {
+    const version = model.clusterVersion(clusterId);
+    const cur = this.clients.get(clusterId);
+    if (cur && cur.version === version) return cur.client;
+    const access = await this.clusters.access(clusterId);
+    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    this.clients.set(clusterId, { client, version });
+    return client;
   }
 
   private async evaluate(): Promise<void> {
@@ -518,6 +563,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         instanceId: this.instanceId,
       });
     }
+    await this.recorder.flushRefreshes();
   }
 
   private async flush(): Promise<void> {
