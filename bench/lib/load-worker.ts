@@ -17,6 +17,8 @@ interface Config {
   connections: number;
   duration: number;
   paths: string[];
+  /** Requests per second over all connections (open-loop); absent = as fast as they answer. */
+  rate?: number;
 }
 
 interface Request {
@@ -47,6 +49,7 @@ type Autocannon = (
     url: string;
     connections: number;
     duration: number;
+    overallRate?: number;
     headers: Record<string, string>;
     requests: Request[];
   },
@@ -82,10 +85,12 @@ export function runLoad(
   connections: number,
   duration: number,
   workDir: string,
+  /** Requests per second over all connections; absent = closed loop, as fast as answered. */
+  rate?: number,
 ): Promise<LoadResult> {
   const root = join(__dirname, '..', '..');
   const cfgFile = join(workDir, `load-${Date.now()}-${process.pid}.json`);
-  writeFileSync(cfgFile, JSON.stringify({ url, connections, duration, paths }));
+  writeFileSync(cfgFile, JSON.stringify({ url, connections, duration, paths, rate }));
   const tsx = join(root, 'node_modules', '.bin', 'tsx');
   return new Promise((resolve, reject) => {
     const child = spawn(tsx, [join(root, 'bench', 'lib', 'load-worker.ts'), cfgFile], {
@@ -121,6 +126,7 @@ function main(): void {
       url: cfg.url,
       connections: cfg.connections,
       duration: cfg.duration,
+      ...(cfg.rate ? { overallRate: cfg.rate } : {}),
       headers: { authorization: `Bearer ${token}` },
       requests: [
         {
