@@ -114,6 +114,12 @@ export interface PlanFinding {
 export interface Plan {
   ops: PlanOp[];
   findings: PlanFinding[];
+  /**
+   * Objects in crossdock's own probe vhost that already hold exactly the desired value but are
+   * not in the ledger (the far side's federation link or shovel declared them before this
+   * cluster's first pass): the pass records them as owned, no broker write needed.
+   */
+  adoptions?: LedgerEntry[];
 }
 
 /** Owned objects: the ownership ledger (written before any broker write). */

@@ -235,6 +235,47 @@ describe('diffStates: ownership', () => {
     expect(same.findings[0].detail).toMatch(/adopted/);
   });
 
+  it('adopts probe-vhost objects that already hold the desired value (never a user vhost)', () => {
+    const q = { durable: true, auto_delete: false, arguments: { 'x-message-ttl': 60000 } };
+    const probe = (name: string, value: DesiredObject['value']): DesiredObject => ({
+      ...d('queue', name, value, { owner: 'probe:shovel:abc' }),
+      vhost: 'crossdock.probe',
+    });
+    const plan = diffStates(
+      state(
+        [probe('crossdock.probe.dq.x', q), probe('crossdock.probe.dq.y', q)],
+        ['crossdock.probe'],
+      ),
+      observed([
+        o('queue', 'crossdock.probe.dq.x', q, 'crossdock.probe'),
+        o('queue', 'crossdock.probe.dq.y', { ...q, durable: false }, 'crossdock.probe'),
+      ]),
+      [],
+    );
+    expect(plan.ops).toEqual([]);
+    expect(plan.adoptions).toEqual([
+      {
+        kind: 'queue',
+        vhost: 'crossdock.probe',
+        name: 'crossdock.probe.dq.x',
+        owner: 'probe:shovel:abc',
+      },
+    ]);
+    // A differing value is still only reported: adoption needs an exact match.
+    expect(plan.findings).toEqual([
+      expect.objectContaining({
+        kind: 'unmanaged-conflict',
+        key: expect.objectContaining({ name: 'crossdock.probe.dq.y' }),
+      }),
+    ]);
+    const user = diffStates(
+      state([d('queue', 'crossdock.q', q)]),
+      observed([o('queue', 'crossdock.q', q)]),
+      [],
+    );
+    expect(user.adoptions).toBeUndefined();
+  });
+
   it('never updates or deletes ensure-only objects; reports mismatches', () => {
     const plan = diffStates(
       state([

@@ -23,6 +23,7 @@ import {
   parseFederationQueueName,
   type FederationQueueRef,
 } from './broker-paths';
+import { probeVhost } from '../probes/probe-topology';
 import type { CleanupObject } from './link-cleanup';
 import {
   canonicalText,
@@ -101,6 +102,7 @@ export function diffStates(
 
   const ops: PlanOp[] = [];
   const findings: PlanFinding[] = [];
+  const adoptions: LedgerEntry[] = [];
   const finding = (kind: PlanFinding['kind'], key: ObjectKey, detail: string) =>
     findings.push({ kind, key: keyOf(key), detail: redactString(detail) });
 
@@ -133,7 +135,10 @@ export function diffStates(
     }
     const target = canonicalText(d.kind, d.value);
     if (instances.some((o) => canonicalText(d.kind, o.value) === target)) {
-      if (!entry && !d.ensureOnly) {
+      if (!entry && !d.ensureOnly && key.vhost === probeVhost) {
+        // No user object can live in crossdock's probe vhost: an exact match is ours to adopt.
+        adoptions.push({ ...key, owner: d.owner });
+      } else if (!entry && !d.ensureOnly) {
         finding(
           'unmanaged-conflict',
           key,
@@ -264,7 +269,7 @@ export function diffStates(
       compare(a.key.name, b.key.name) ||
       compare(a.detail, b.detail),
   );
-  return { ops, findings };
+  return adoptions.length ? { ops, findings, adoptions } : { ops, findings };
 }
 
 /** A copy safe to show: credentials stripped from `before`/`after` (changes are redacted at creation). */

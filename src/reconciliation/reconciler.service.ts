@@ -306,6 +306,15 @@ export class ReconcilerService {
     }
     if (opts.dryRun) return finish('planned', { summary, operations: shown, findings });
 
+    // Probe-vhost objects the far side declared first, already as desired: owned from now on.
+    for (const a of plan.adoptions ?? []) {
+      await this.ds.query(
+        `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (cluster_id, kind, vhost, name) DO NOTHING`,
+        [clusterId, a.kind, a.vhost, a.name, a.owner],
+      );
+    }
+
     const actor: Actor =
       opts.trigger === 'manual' && ctx?.actor ? ctx.actor : systemActor('reconciler');
     const applyStarted = new Date();

@@ -3,7 +3,7 @@ import { controlRequest } from '../fixtures/wan-proxy';
 import { bearer, bootstrapToken } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';
-import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
+import { createMigratedDatabase, dropDatabase, withClient } from '../helpers/postgres';
 import { rabbitmqctl } from '../helpers/rabbitmqctl';
 import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
 import {
@@ -179,6 +179,26 @@ describe('lag probes and link health', () => {
       linkIds: string[];
     }[];
     expect(paths.map((p) => p.id).sort()).toEqual([fedPath(), shovelPath()].sort());
+    // Probe objects already on the broker as desired but missing from the ledger (the far
+    // side's link declared them before this cluster's first pass; here: ledger rows removed)
+    // are adopted: a pass reports no unowned object in the probe vhost and owns them again.
+    const probeRows = `SELECT count(*)::int AS n FROM managed_objects WHERE vhost = 'crossdock.probe'`;
+    const owned = (await withClient(db.url, (c) => c.query(probeRows))).rows[0].n as number;
+    await withClient(db.url, (c) =>
+      c.query(`DELETE FROM managed_objects WHERE vhost = 'crossdock.probe'`),
+    );
+    for (const c of [dc1, dc2]) {
+      const run = (
+        await t.http.post('/reconcile').set(admin()).send({ clusterId: c.clusterId }).expect(200)
+      ).body.runs[0] as { status: string; findings: { kind: string; key?: { vhost: string } }[] };
+      expect(['succeeded', 'busy']).toContain(run.status);
+      expect(
+        run.findings.filter(
+          (f) => f.kind === 'unmanaged-conflict' && f.key?.vhost === 'crossdock.probe',
+        ),
+      ).toEqual([]);
+    }
+    expect((await withClient(db.url, (c) => c.query(probeRows))).rows[0].n).toBe(owned);
     // Health is computed from samples in memory; the stored series follows with the next flush
     // (every 2 s).
     const series = await eventually(
