@@ -20,6 +20,7 @@ import type {
 } from './clusters.dto';
 import { NodeEntity } from './node.entity';
 import { validateReplication, type ReplicationInput } from './replication';
+import { clusterAuditTarget } from '../audit/audit-target';
 
 registerConstraintMessage(
   'uq_clusters_site_name',
@@ -53,13 +54,7 @@ export class ClustersService {
   ) {}
 
   private target(c: ClusterView) {
-    return {
-      resourceType: 'cluster',
-      resourceId: c.id,
-      resourceName: c.name,
-      siteIds: [c.siteId],
-      clusterIds: [c.id],
-    };
+    return clusterAuditTarget(c);
   }
 
   private checkReplication(rules: ReplicationInput[] | undefined, nodeNames: string[]) {

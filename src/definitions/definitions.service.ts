@@ -26,6 +26,7 @@ import {
   type ImportItem,
   type ImportWarning,
 } from './import-plan';
+import { clusterAuditTarget } from '../audit/audit-target';
 
 /** What export URIs carry instead of the link user's password (no URI escaping needed). */
 export const linkPasswordPlaceholder = '(link-user-password)';
@@ -78,11 +79,7 @@ export class DefinitionsService {
     if (includeCredentials) {
       await this.audit.recordStandalone({
         action: 'cluster.definitions.export-credentials',
-        resourceType: 'cluster',
-        resourceId: cluster.id,
-        resourceName: cluster.name,
-        siteIds: [cluster.siteId],
-        clusterIds: [cluster.id],
+        ...clusterAuditTarget(cluster),
         details: {
           credentials: 'included',
           parameters: file.parameters.length,
@@ -246,11 +243,7 @@ export class DefinitionsService {
       }
       await this.audit.record(m, {
         action: 'cluster.definitions.import',
-        resourceType: 'cluster',
-        resourceId: c.id,
-        resourceName: c.name,
-        siteIds: [c.siteId],
-        clusterIds: [c.id],
+        ...clusterAuditTarget(c),
         details: {
           vhosts: chosen,
           created: result.created,

@@ -17,6 +17,7 @@ import type { ClusterLock } from './cluster-lock';
 import { linkUris, type RegistrySnapshot } from './compile';
 import { deleteLinkUser, ensureLinkUser, rabbitPasswordHash } from './link-user';
 import { isLinkTarget } from './registry-snapshot';
+import { clusterAuditTarget } from '../audit/audit-target';
 
 export interface LinkUserDeps {
   ds: DataSource;
@@ -156,11 +157,7 @@ export async function syncLinkUsers(
   const audit = (action: string, details: Record<string, unknown>) =>
     d.audit.recordStandalone({
       action,
-      resourceType: 'cluster',
-      resourceId: cluster.id,
-      resourceName: cluster.name,
-      siteIds: [cluster.siteId],
-      clusterIds: [cluster.id],
+      ...clusterAuditTarget(cluster),
       actor: systemActor('reconciler'),
       details,
     });
@@ -289,11 +286,7 @@ export async function syncLinkUsers(
   await d.audit.aroundBrokerCall(
     {
       action: 'cluster.link-user.delete',
-      resourceType: 'cluster',
-      resourceId: cluster.id,
-      resourceName: cluster.name,
-      siteIds: [cluster.siteId],
-      clusterIds: [cluster.id],
+      ...clusterAuditTarget(cluster),
       actor: systemActor('reconciler'),
       details: { rotationId: rotation.id, username: rotation.from_username },
     },
@@ -307,11 +300,7 @@ export async function syncLinkUsers(
     );
     await d.audit.record(m, {
       action: 'cluster.link-user.rotation.complete',
-      resourceType: 'cluster',
-      resourceId: cluster.id,
-      resourceName: cluster.name,
-      siteIds: [cluster.siteId],
-      clusterIds: [cluster.id],
+      ...clusterAuditTarget(cluster),
       actor: systemActor('reconciler'),
       details: {
         rotationId: rotation.id,
