@@ -35,7 +35,7 @@
  * and during passes. Target: GET p99 during the passes < 50 ms; exit 1 when missed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
@@ -47,7 +47,13 @@ import { runMigrations } from '../src/database/migrate';
 import { probeNames, probeVhost } from '../src/probes/probe-topology';
 import { createDatabase, dropDatabase } from '../test/helpers/postgres';
 import { loadSites, TestManagement, type LocalSite, type SitesState } from '../test/helpers/sites';
-import { pickBasePort, startPrivateSites, type AcquiredSites } from './lib/local-sites';
+import {
+  pickBasePort,
+  pinProcesses,
+  siteProcesses,
+  startPrivateSites,
+  type AcquiredSites,
+} from './lib/local-sites';
 import { runLoad, type LoadResult } from './lib/load-worker';
 import { startTenantProxy, type TenantProxy } from './lib/mgmt-proxy';
 import { profilerOptions, startProfile, stopProfile, summarizeProfile } from './lib/profile';
@@ -82,11 +88,21 @@ interface Options {
   setupConcurrency: number;
   sitesState?: string;
   filter: boolean;
+  /**
+   * Pin the sites' processes (brokers, WAN proxy) to the last CPU, off the CPU the service can
+   * have to itself: the 40 clusters stand in for remote data centers, whose background work
+   * (shovels, federation links, statistics) runs on their own hosts. --no-confine shares every CPU.
+   */
+  confine: boolean;
   allowStale: boolean;
   /** Policies through POST /policies too (default: one bulk INSERT of the same rows). */
   apiPolicies: boolean;
   /** A V8 CPU profile of the service over one more full no-op pass, after the figures. */
   profile: boolean;
+  /** Keep sites, service and database up after the report, until Ctrl-C (for investigation). */
+  hold: boolean;
+  /** Extra Node.js options for the service, e.g. `--trace-gc`. */
+  nodeArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -102,9 +118,12 @@ function parseArgs(argv: string[]): Options {
     passes: 3,
     setupConcurrency: 4,
     filter: true,
+    confine: cpus().length >= 2,
     allowStale: false,
     apiPolicies: false,
     profile: false,
+    hold: false,
+    nodeArgs: [],
   };
   const numeric: Record<string, keyof Options> = {
     '--brokers': 'brokers',
@@ -121,9 +140,12 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--no-filter') o.filter = false;
+    else if (a === '--no-confine') o.confine = false;
     else if (a === '--allow-stale') o.allowStale = true;
     else if (a === '--api-policies') o.apiPolicies = true;
     else if (a === '--profile') o.profile = true;
+    else if (a === '--hold') o.hold = true;
+    else if (a === '--node-args') o.nodeArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
     else if (a === '--sites-state') o.sitesState = argv[++i];
     else if (numeric[a] && /^\d+$/.test(argv[i + 1] ?? '')) {
       (o as unknown as Record<string, number>)[numeric[a]] = Number(argv[++i]);
@@ -387,6 +409,7 @@ async function main(): Promise<number> {
   const vhostsMade: { m: TestManagement; vhost: string }[] = [];
   const mgmtOf = new Map<string, TestManagement>();
   let cleaned = false;
+  let pinned: number[] = [];
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
@@ -401,6 +424,7 @@ async function main(): Promise<number> {
         await m.request('DELETE', `/api/vhosts/${enc(probeVhost)}`).catch(() => undefined);
     }
     if (db) await dropDatabase(db.name).catch((e: unknown) => log(`drop ${db?.name}: ${e}`));
+    if (pinned.length) pinProcesses(pinned, `0-${cpus().length - 1}`);
     sites?.release();
   };
   const onSignal = () => void cleanup().then(() => process.exit(130));
@@ -424,6 +448,12 @@ async function main(): Promise<number> {
     }
     const state: SitesState = sites.state;
     const brokers = state.sites.slice(0, opts.brokers);
+    if (opts.confine) {
+      const sideCpu = String(cpus().length - 1);
+      pinned = siteProcesses(state, sites.statePath);
+      if (!pinProcesses(pinned, sideCpu)) throw new Error('bench: taskset failed (--no-confine?)');
+      log(`sites confined to CPU ${sideCpu}: ${pinned.length} processes (brokers, WAN proxy)`);
+    }
 
     db = await createDatabase('crossdock_bench_scale');
     await runMigrations(db.url);
@@ -443,7 +473,12 @@ async function main(): Promise<number> {
         OVERFLOW_ENABLED: 'false',
       },
       workDir,
-      opts.profile ? profilerOptions(workDir) : {},
+      opts.profile
+        ? {
+            ...profilerOptions(workDir),
+            nodeArgs: [...opts.nodeArgs, ...profilerOptions(workDir).nodeArgs],
+          }
+        : { nodeArgs: opts.nodeArgs },
     );
     log(`service up (pid ${svc.pid}, ${relative(root, svc.logFile)})`);
 
@@ -713,7 +748,10 @@ async function main(): Promise<number> {
       `Scale benchmark: ${opts.sites} sites x 2 clusters = ${tenants.length} crossdock clusters as ` +
         `vhost tenants of ${brokers.length} real RabbitMQ brokers (${perBroker}); listings ` +
         `${opts.filter ? 'cut to each tenant’s vhosts' : 'passed whole (--no-filter)'}; ` +
-        `node ${process.version}, ${cpus().length} CPUs`,
+        `node ${process.version}, ${cpus().length} CPUs; ` +
+        (opts.confine
+          ? `sites' processes confined to CPU ${cpus().length - 1} (--no-confine shares every CPU)`
+          : 'sites share every CPU with the service (--no-confine)'),
     );
     out.push(
       `registry: ${opts.links} federation links, ${opts.shovels} shovels, ${opts.policies} ` +
@@ -809,10 +847,23 @@ async function main(): Promise<number> {
     out.push(...profileLines);
     out.push(`GET paths: ${paths.slice(0, 5).join(', ')}, and /clusters/{id} of 8 clusters`);
     console.log(out.join('\n'));
+    if (opts.hold) await hold(svc, token, paths);
     return ok && quietAll ? 0 : 1;
   } finally {
     await cleanup();
   }
+}
+
+/** --hold: everything stays up until Ctrl-C; the token goes to a file only its owner reads. */
+async function hold(svc: Service, token: string, paths: string[]): Promise<void> {
+  const file = join(workDir, 'scale-hold.json');
+  writeFileSync(file, JSON.stringify({ url: svc.url, token, pid: svc.pid, paths }, null, 2), {
+    mode: 0o600,
+  });
+  log(
+    `holding: service ${svc.url} (pid ${svc.pid}); token and GET paths in ${relative(root, file)}; Ctrl-C ends`,
+  );
+  await new Promise(() => undefined);
 }
 
 async function queryDb(db: { url: string }, sql: string, params?: unknown[]): Promise<unknown[]> {

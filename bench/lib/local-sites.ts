@@ -5,8 +5,8 @@
  * broker on the default ports.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { isPortFree } from '../../test/helpers/ports';
 import { loadSites, type SitesState } from '../../test/helpers/sites';
 
@@ -150,4 +150,39 @@ export async function acquireSites(
     );
   }
   return startPrivateSites(log, { sites: 2, dir: benchSitesDir, base: await pickBasePort(2) });
+}
+
+/** PIDs of the processes that make up the sites of `state`: every broker node and the WAN proxy. */
+export function siteProcesses(sites: SitesState, statePath: string): number[] {
+  const nodes = sites.sites.flatMap((s) => s.nodes.map((n) => n.name));
+  const state = resolve(statePath);
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const node = args.indexOf('-crossdock_node');
+    const broker = node >= 0 && nodes.includes(args[node + 1]);
+    const proxy =
+      args.some((a) => a.endsWith('wan-proxy/cli.ts')) && args.some((a) => resolve(a) === state);
+    if (broker || proxy) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * Pins every thread of `pids` to `cpus` (`taskset -a -p -c`), e.g. to keep local stand-ins for
+ * remote sites off the CPU the measured service runs on. Returns false when taskset failed.
+ */
+export function pinProcesses(pids: number[], cpus: string): boolean {
+  let ok = true;
+  for (const pid of pids) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+    if (r.status !== 0) ok = false;
+  }
+  return ok;
 }
