@@ -1,7 +1,20 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Injectable, Module, type OnModuleDestroy } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/config.module';
 import { buildDataSourceOptions } from './data-source-options';
+import { LockSessionPool, lockSessionOptions } from './lock-session';
+
+/** The sessions cluster locks are taken on (reconciler and overflow engine share them). */
+@Injectable()
+export class ClusterLockSessions extends LockSessionPool implements OnModuleDestroy {
+  constructor(env: AppConfig) {
+    super(lockSessionOptions(env, 'crossdock-cluster-lock'));
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.close();
+  }
+}
 
 @Global()
 @Module({
@@ -28,5 +41,7 @@ import { buildDataSourceOptions } from './data-source-options';
       }),
     }),
   ],
+  providers: [ClusterLockSessions],
+  exports: [ClusterLockSessions],
 })
 export class DatabaseModule {}

