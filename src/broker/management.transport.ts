@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { redactBrokerText, type BrokerProtocolProblem } from './management.errors';
 import type {
   BrokerErrorKind,
@@ -47,7 +49,6 @@ export interface AttemptResult {
  */
 export async function attemptNode(req: AttemptRequest): Promise<AttemptResult> {
   const started = performance.now();
-  const signal = AbortSignal.timeout(req.timeoutMs);
   const done = (outcome: AttemptOutcome): AttemptResult => {
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
     const status = outcome.status;
@@ -71,28 +72,10 @@ export async function attemptNode(req: AttemptRequest): Promise<AttemptResult> {
   ) => done({ type: 'failed', kind, detail, reason: extra.reason ?? '', ...extra });
   const timedOut = `timed out after ${req.timeoutMs} ms`;
 
-  let res: Response;
-  try {
-    res = await fetch(requestUrl(req), {
-      method: req.method,
-      headers: {
-        authorization: req.authorization,
-        accept: 'application/json',
-        ...(req.body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: req.body === undefined ? undefined : JSON.stringify(req.body),
-      // A redirect is not something the management API does; following one would carry our
-      // credentials elsewhere.
-      redirect: 'manual',
-      signal,
-    });
-  } catch (err) {
-    if (signal.aborted) return failed('timeout', timedOut);
-    return failed('unreachable', transportError(err, req.secrets));
-  }
-
-  const status = res.status;
-  const read = await readBounded(res, req.maxResponseBytes, signal);
+  const x = await exchange(req);
+  if (x.type === 'timeout') return failed('timeout', timedOut);
+  if (x.type === 'failed') return failed('unreachable', transportError(x.err, req.secrets));
+  const { status, read } = x;
   if (read.type === 'timeout') {
     return failed('timeout', `${timedOut} reading the body`, { status });
   }
@@ -152,17 +135,10 @@ function requestUrl(req: AttemptRequest): string {
   return url;
 }
 
-/** fetch() says "fetch failed"; the useful part (connect ECONNREFUSED ...) is in the cause. */
-function transportError(err: unknown, secrets: string[]): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const message =
-    typeof cause?.message === 'string'
-      ? cause.message
-      : err instanceof Error
-        ? err.message
-        : String(err);
-  const text = code && !message.includes(code) ? `${code} ${message}` : message;
+/** A connection error as its code and message (`ECONNREFUSED connect ECONNREFUSED ...`). */
+function transportError(err: NodeJS.ErrnoException, secrets: string[]): string {
+  const code = typeof err.code === 'string' ? err.code : undefined;
+  const text = code && !err.message.includes(code) ? `${code} ${err.message}` : err.message;
   return redactBrokerText(text, secrets, 200);
 }
 
@@ -187,34 +163,96 @@ type ReadResult =
   | { type: 'not-utf8'; bytes: number }
   | { type: 'timeout' };
 
-/** Reads at most `max` bytes; a connection cut mid-body reads as truncated. */
-async function readBounded(res: Response, max: number, signal: AbortSignal): Promise<ReadResult> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel().catch(() => undefined);
-    return { type: 'too-large' };
-  }
-  if (!res.body) return { type: 'ok', text: '', bytes: 0 };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      bytes += value.byteLength;
-      if (bytes > max) {
-        await reader.cancel().catch(() => undefined);
-        return { type: 'too-large' };
+/** Kept-alive connections to the management listeners, one pool per scheme per process. */
+const agents = {
+  http: new HttpAgent({ keepAlive: true }),
+  https: new HttpsAgent({ keepAlive: true }),
+};
+
+type Exchange =
+  | { type: 'answered'; status: number; read: ReadResult }
+  | { type: 'timeout' }
+  | { type: 'failed'; err: NodeJS.ErrnoException };
+
+/**
+ * One request on node:http (fetch took 2.5x the CPU per request here: 0.64 vs 0.26 ms), under
+ * one deadline over connect, headers and body. At most `maxResponseBytes` are read; a connection
+ * cut mid-body reads as truncated. Redirects are never followed (they would carry our
+ * credentials elsewhere): a 3xx is an answer like any other. A GET sent on a kept-alive socket
+ * the broker had just closed is sent once more, on a new one.
+ */
+function exchange(req: AttemptRequest, retry = true): Promise<Exchange> {
+  return new Promise((resolve) => {
+    let status: number | undefined;
+    let settled = false;
+    const settle = (x: Exchange) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(x);
+    };
+    const answered = (read: ReadResult) => settle({ type: 'answered', status: status ?? 0, read });
+    const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+    const https = req.scheme === 'https';
+    const r = (https ? httpsRequest : httpRequest)(
+      requestUrl(req),
+      {
+        method: req.method,
+        agent: https ? agents.https : agents.http,
+        headers: {
+          authorization: req.authorization,
+          accept: 'application/json',
+          ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
+        },
+      },
+      (res) => {
+        status = res.statusCode ?? 0;
+        const max = req.maxResponseBytes;
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > max) {
+          answered({ type: 'too-large' });
+          res.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > max) {
+            answered({ type: 'too-large' });
+            res.destroy();
+          } else chunks.push(c);
+        });
+        res.on('end', () => answered(decodeUtf8(Buffer.concat(chunks), bytes)));
+        res.on('error', () => answered({ type: 'truncated' }));
+        res.on('close', () => answered({ type: 'truncated' }));
+      },
+    );
+    const timer = setTimeout(() => {
+      settle(
+        status === undefined
+          ? { type: 'timeout' }
+          : { type: 'answered', status, read: { type: 'timeout' } },
+      );
+      r.destroy();
+    }, req.timeoutMs);
+    r.on('error', (err: NodeJS.ErrnoException) => {
+      if (status !== undefined) return; // the response handlers decide
+      if (retry && req.method === 'GET' && r.reusedSocket && err.code === 'ECONNRESET') {
+        clearTimeout(timer);
+        settled = true;
+        void exchange(req, false).then(resolve);
+        return;
       }
-      chunks.push(value);
-    }
-  } catch {
-    return signal.aborted ? { type: 'timeout' } : { type: 'truncated' };
-  }
+      settle({ type: 'failed', err });
+    });
+    r.end(body);
+  });
+}
+
+function decodeUtf8(buf: Buffer, bytes: number): ReadResult {
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-    return { type: 'ok', text, bytes };
+    return { type: 'ok', text: new TextDecoder('utf-8', { fatal: true }).decode(buf), bytes };
   } catch {
     return { type: 'not-utf8', bytes };
   }
