@@ -15,7 +15,7 @@ import { AppConfig } from '../config/config.module';
 import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
-import { lockSessionOptions } from '../database/lock-session';
+import { ClusterLockSessions } from '../database/database.module';
 import { objectId, type FederationQueueRef } from './broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { deletable, diffStates, redactPlan } from './diff';
@@ -78,6 +78,7 @@ export class ReconcilerService {
     private readonly box: SecretBox,
     private readonly audit: AuditService,
     private readonly env: AppConfig,
+    private readonly lockSessions: ClusterLockSessions,
   ) {}
 
   async reconcile(clusterId: string, opts: RunOptions): Promise<RunView> {
@@ -102,18 +103,9 @@ export class ReconcilerService {
       return busy('a pass for this cluster is already running in this instance');
     this.running.add(clusterId);
     try {
-      const lock = await ClusterLock.tryAcquire(
-        lockSessionOptions(this.env, 'crossdock-cluster-lock'),
-        clusterId,
-      );
+      const lock = await ClusterLock.tryAcquire(this.lockSessions, clusterId);
       if (!lock) return busy('another instance holds this cluster');
       try {
-        // Holding the lock proves no other pass is alive: runs left `running` died with their replica.
-        await this.ds.query(
-          `UPDATE reconcile_runs SET status = 'failed', finished_at = now(), error = 'abandoned: its instance lost the cluster lock'
-           WHERE cluster_id = $1 AND status = 'running'`,
-          [clusterId],
-        );
         return await this.pass(clusterId, opts, lock);
       } finally {
         await lock.release();
@@ -126,8 +118,13 @@ export class ReconcilerService {
   private async pass(clusterId: string, opts: RunOptions, lock: ClusterLock): Promise<RunView> {
     const passStarted = new Date();
     const ctx = requestContext.current();
+    // Holding the lock proves no other pass is alive: runs left `running` died with their
+    // replica (closed in the same statement; the new row is not visible to that UPDATE).
     const [run] = (await this.ds.query(
-      `INSERT INTO reconcile_runs (cluster_id, trigger, instance_id, dry_run, status, request_id)
+      `WITH abandoned AS (
+         UPDATE reconcile_runs SET status = 'failed', finished_at = now(), error = 'abandoned: its instance lost the cluster lock'
+          WHERE cluster_id = $1 AND status = 'running')
+       INSERT INTO reconcile_runs (cluster_id, trigger, instance_id, dry_run, status, request_id)
        VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id`,
       [clusterId, opts.trigger, this.instanceId, !!opts.dryRun, ctx?.requestId ?? null],
     )) as { id: string }[];
@@ -141,9 +138,9 @@ export class ReconcilerService {
         apply?: [Date, Date];
       },
     ) => {
-      await this.ds.query(
+      const [rows] = (await this.ds.query(
         `UPDATE reconcile_runs SET status = $2, finished_at = now(), summary = $3, operations = $4, findings = $5, error = $6,
-           apply_started_at = $7, apply_finished_at = $8 WHERE id = $1`,
+           apply_started_at = $7, apply_finished_at = $8 WHERE id = $1 RETURNING *`,
         [
           run.id,
           status,
@@ -154,8 +151,8 @@ export class ReconcilerService {
           extra.apply?.[0] ?? null,
           extra.apply?.[1] ?? null,
         ],
-      );
-      return this.getRun(run.id);
+      )) as [Record<string, unknown>[], number];
+      return runView(rows[0]);
     };
 
     let access;
@@ -167,9 +164,10 @@ export class ReconcilerService {
       });
     }
     const c = access.cluster;
-    const [site] = (await this.ds.query(`SELECT reconcile_suspended FROM sites WHERE id = $1`, [
-      c.siteId,
-    ])) as { reconcile_suspended: boolean }[];
+    const [site] = (await this.ds.query(
+      `SELECT reconcile_suspended, name || '/' || $2 AS name FROM sites WHERE id = $1`,
+      [c.siteId, c.name],
+    )) as { reconcile_suspended: boolean; name: string }[];
     if ((c.reconcileSuspended || site?.reconcile_suspended) && !opts.dryRun) {
       return finish('suspended', {
         error: `reconciliation is suspended for this ${c.reconcileSuspended ? 'cluster' : 'site'}`,
@@ -206,10 +204,11 @@ export class ReconcilerService {
     }
     await storeKnownNames(this.ds, clusterId, observed);
     // Write-time validation and link status judge by the version each pass just saw.
-    await this.ds.query(
-      `UPDATE clusters SET broker_version = $2 WHERE id = $1 AND broker_version IS DISTINCT FROM $2`,
-      [clusterId, observed.brokerVersion ?? null],
-    );
+    if ((c.brokerVersion ?? null) !== (observed.brokerVersion ?? null))
+      await this.ds.query(
+        `UPDATE clusters SET broker_version = $2 WHERE id = $1 AND broker_version IS DISTINCT FROM $2`,
+        [clusterId, observed.brokerVersion ?? null],
+      );
     const loaded = await loadSnapshot(
       this.ds,
       this.box,
@@ -218,15 +217,11 @@ export class ReconcilerService {
       this.env.LINK_USER_NAME,
       this.env.FEDERATION_QUEUE_MAX_BYTES,
     );
-    const [named] = (await this.ds.query(
-      `SELECT s.name || '/' || c.name AS name FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
-      [clusterId],
-    )) as { name: string }[];
     const snapshot = {
       ...loaded,
       cluster: {
         ...loaded.cluster,
-        name: named?.name,
+        name: site?.name,
         brokerVersion: observed.brokerVersion ?? null,
       },
     };
@@ -355,12 +350,11 @@ export class ReconcilerService {
       // Held-back links are not on the broker as the registry says.
       const held = [...heldBackOwners].filter((o) => o.startsWith('link:')).map((o) => o.slice(5));
       await this.ds.query(
-        `UPDATE federation_links SET applied_generation = generation WHERE downstream_cluster_id = $1 AND updated_at <= $2 AND NOT (id = ANY($3::uuid[]))`,
+        `WITH links AS (
+           UPDATE federation_links SET applied_generation = generation
+            WHERE downstream_cluster_id = $1 AND updated_at <= $2 AND NOT (id = ANY($3::uuid[])))
+         UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,
         [clusterId, passStarted, held],
-      );
-      await this.ds.query(
-        `UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,
-        [clusterId, passStarted],
       );
       await settleLinkCleanups(this.ds, clusterId, cleanups);
       await afterConnectingPass(
@@ -454,14 +448,6 @@ export class ReconcilerService {
         writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS,
       },
     );
-  }
-
-  async getRun(id: string): Promise<RunView> {
-    const [r] = (await this.ds.query(`SELECT * FROM reconcile_runs WHERE id = $1`, [id])) as Record<
-      string,
-      unknown
-    >[];
-    return runView(r);
   }
 }
 

@@ -26,8 +26,13 @@ export async function loadSnapshot(
   opts: { placeholderCredentials?: boolean; placeholderPassword?: string } = {},
 ): Promise<RegistrySnapshot> {
   const cluster = await ds.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
-  const clusters = await ds.getRepository(ClusterEntity).find();
-  const sites = await ds.getRepository(SiteEntity).find();
+  // Every cluster and site, but only what link URIs need (not observations): read per pass.
+  const clusters = await ds.getRepository(ClusterEntity).find({
+    select: { id: true, siteId: true, brokerClusterName: true, linkEndpoints: true },
+  });
+  const sites = await ds.getRepository(SiteEntity).find({
+    select: { id: true, loadBalancerHost: true, loadBalancerPort: true },
+  });
   const links = await ds
     .getRepository(FederationLinkEntity)
     .createQueryBuilder('l')
