@@ -59,7 +59,10 @@ import { startTenantProxy, type TenantProxy } from './lib/mgmt-proxy';
 import { profilerOptions, startProfile, stopProfile, summarizeProfile } from './lib/profile';
 import {
   checkBuild,
+  cpuSecondsOf,
+  cpuSecondsOfAll,
   memoryOf,
+  postgresCpuSeconds,
   mib,
   root,
   sampleRss,
@@ -448,11 +451,19 @@ async function main(): Promise<number> {
     }
     const state: SitesState = sites.state;
     const brokers = state.sites.slice(0, opts.brokers);
+    const sitePids = siteProcesses(state, sites.statePath);
+    // With --confine the bench runs beside the sites too (its management fronts stand for the
+    // brokers' own listeners); the service and the load workers get every CPU.
+    const everyCpu = opts.confine ? `0-${cpus().length - 1}` : undefined;
     if (opts.confine) {
       const sideCpu = String(cpus().length - 1);
-      pinned = siteProcesses(state, sites.statePath);
-      if (!pinProcesses(pinned, sideCpu)) throw new Error('bench: taskset failed (--no-confine?)');
-      log(`sites confined to CPU ${sideCpu}: ${pinned.length} processes (brokers, WAN proxy)`);
+      pinned = sitePids;
+      if (!pinProcesses([...pinned, process.pid], sideCpu))
+        throw new Error('bench: taskset failed (--no-confine?)');
+      log(
+        `sites confined to CPU ${sideCpu}: ${pinned.length} processes (brokers, WAN proxy) and ` +
+          `this bench (management fronts)`,
+      );
     }
 
     db = await createDatabase('crossdock_bench_scale');
@@ -477,8 +488,9 @@ async function main(): Promise<number> {
         ? {
             ...profilerOptions(workDir),
             nodeArgs: [...opts.nodeArgs, ...profilerOptions(workDir).nodeArgs],
+            cpus: everyCpu,
           }
-        : { nodeArgs: opts.nodeArgs },
+        : { nodeArgs: opts.nodeArgs, cpus: everyCpu },
     );
     log(`service up (pid ${svc.pid}, ${relative(root, svc.logFile)})`);
 
@@ -674,7 +686,10 @@ async function main(): Promise<number> {
     const heapIdle = await heapUsed(svc);
     const aloneRss = sampleRss(svc.pid, () => 0, 100);
     const alone: PassFigures[] = [];
+    const cpu0 = [cpuSecondsOf(svc.pid), postgresCpuSeconds(), cpuSecondsOfAll(sitePids)];
     for (let i = 0; i < opts.passes; i++) alone.push(await fullPass(svc, token, tenants));
+    const cpu1 = [cpuSecondsOf(svc.pid), postgresCpuSeconds(), cpuSecondsOfAll(sitePids)];
+    const passCpuMs = cpu1.map((x, i) => ((x - cpu0[i]) * 1000) / opts.passes);
     const aloneSamples = aloneRss.stop();
     const heapAfterAlone = await heapUsed(svc);
 
@@ -691,12 +706,30 @@ async function main(): Promise<number> {
     await sleep(2000);
     await loopDelay(svc); // resets the delay histogram
     const loadIdleAvg = loadavg();
-    const idle = await runLoad(svc.url, token, paths, opts.connections, opts.duration, workDir);
+    const idle = await runLoad(
+      svc.url,
+      token,
+      paths,
+      opts.connections,
+      opts.duration,
+      workDir,
+      undefined,
+      everyCpu,
+    );
     const lagIdle = await loopDelay(svc);
     // The same reads at a fixed rate (open loop), well below saturation: what a client sees
     // at an ordinary load, beside the saturated figures above.
     const idleRate = opts.rate
-      ? await runLoad(svc.url, token, paths, opts.connections, opts.duration, workDir, opts.rate)
+      ? await runLoad(
+          svc.url,
+          token,
+          paths,
+          opts.connections,
+          opts.duration,
+          workDir,
+          opts.rate,
+          everyCpu,
+        )
       : undefined;
     let stop = false;
     const during: PassFigures[] = [];
@@ -705,10 +738,28 @@ async function main(): Promise<number> {
       while (!stop) during.push(await fullPass(svc as Service, token, tenants));
     })();
     await sleep(500); // the first pass is under way
-    const busy = await runLoad(svc.url, token, paths, opts.connections, opts.duration, workDir);
+    const busy = await runLoad(
+      svc.url,
+      token,
+      paths,
+      opts.connections,
+      opts.duration,
+      workDir,
+      undefined,
+      everyCpu,
+    );
     const lagBusy = await loopDelay(svc);
     const busyRate = opts.rate
-      ? await runLoad(svc.url, token, paths, opts.connections, opts.duration, workDir, opts.rate)
+      ? await runLoad(
+          svc.url,
+          token,
+          paths,
+          opts.connections,
+          opts.duration,
+          workDir,
+          opts.rate,
+          everyCpu,
+        )
       : undefined;
     stop = true;
     await passes;
@@ -750,7 +801,7 @@ async function main(): Promise<number> {
         `${opts.filter ? 'cut to each tenant’s vhosts' : 'passed whole (--no-filter)'}; ` +
         `node ${process.version}, ${cpus().length} CPUs; ` +
         (opts.confine
-          ? `sites' processes confined to CPU ${cpus().length - 1} (--no-confine shares every CPU)`
+          ? `sites' processes and the bench's management fronts confined to CPU ${cpus().length - 1} (--no-confine shares every CPU)`
           : 'sites share every CPU with the service (--no-confine)'),
     );
     out.push(
@@ -779,6 +830,12 @@ async function main(): Promise<number> {
           `median ${fmtMs(median(noopMs))} (${noopMs.map(fmtMs).join(', ')})`,
           `${noopReq.join(', ')} (${(median(noopReq) / tenants.length).toFixed(1)} per cluster; writes ${alone.reduce((n, p) => n + p.writes, 0)})`,
           `${fmtMs(median(noopMs) / tenants.length)} per cluster`,
+        ],
+        [
+          'CPU per full no-op pass (mean of the passes alone)',
+          `service ${fmtMs(passCpuMs[0])}, Postgres ${fmtMs(passCpuMs[1])}, sites ${fmtMs(passCpuMs[2])}`,
+          '',
+          `${fmtMs(passCpuMs[0] / tenants.length)} service CPU per cluster; /proc utime + stime (Postgres: every backend, with those that exited)`,
         ],
         [
           `full no-op passes during the busy GET window`,

@@ -87,13 +87,17 @@ export function runLoad(
   workDir: string,
   /** Requests per second over all connections; absent = closed loop, as fast as answered. */
   rate?: number,
+  /** CPUs the worker runs on (`taskset -c`), whatever CPUs the caller is pinned to. */
+  cpus?: string,
 ): Promise<LoadResult> {
   const root = join(__dirname, '..', '..');
   const cfgFile = join(workDir, `load-${Date.now()}-${process.pid}.json`);
   writeFileSync(cfgFile, JSON.stringify({ url, connections, duration, paths, rate }));
   const tsx = join(root, 'node_modules', '.bin', 'tsx');
   return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [join(root, 'bench', 'lib', 'load-worker.ts'), cfgFile], {
+    const argv = [tsx, join(root, 'bench', 'lib', 'load-worker.ts'), cfgFile];
+    const [cmd, ...args] = cpus ? ['taskset', '-c', cpus, ...argv] : argv;
+    const child = spawn(cmd, args, {
       cwd: root,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BENCH_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -75,39 +75,51 @@ export async function startTenantProxy(
       if (req.method !== 'GET' && req.method !== 'HEAD') counts.writes++;
       const path = (req.url ?? '/').split('?')[0];
       const cut = scope !== undefined && req.method === 'GET' && listingPaths.has(path);
-      const up = request(
-        {
-          host: target.host,
-          port: target.port,
-          method: req.method,
-          path: req.url,
-          // A cut listing is parsed here: ask for it uncompressed.
-          headers: cut ? { ...req.headers, 'accept-encoding': 'identity' } : req.headers,
-          agent,
-        },
-        (ur: IncomingMessage) => {
-          if (!cut || ur.statusCode !== 200) {
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            ur.pipe(res);
+      const idempotent = req.method === 'GET' || req.method === 'HEAD';
+      const forward = (retry: boolean): void => {
+        const up = request(
+          {
+            host: target.host,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            // A cut listing is parsed here: ask for it uncompressed.
+            headers: cut ? { ...req.headers, 'accept-encoding': 'identity' } : req.headers,
+            agent,
+          },
+          (ur: IncomingMessage) => {
+            if (!cut || ur.statusCode !== 200) {
+              res.writeHead(ur.statusCode ?? 502, ur.headers);
+              ur.pipe(res);
+              return;
+            }
+            const chunks: Buffer[] = [];
+            ur.on('data', (c: Buffer) => chunks.push(c));
+            ur.on('end', () => {
+              const body = filterListing(Buffer.concat(chunks), scope as ListingScope);
+              const headers = { ...ur.headers, 'content-length': String(body.length) };
+              delete headers['transfer-encoding'];
+              res.writeHead(200, headers);
+              res.end(body);
+            });
+          },
+        );
+        up.on('error', (err: NodeJS.ErrnoException) => {
+          // A kept-alive socket the broker closed as it was reused: a GET is sent again once,
+          // as a direct client would (the front must not add failures of its own).
+          if (retry && idempotent && up.reusedSocket && err.code === 'ECONNRESET') {
+            forward(false);
             return;
           }
-          const chunks: Buffer[] = [];
-          ur.on('data', (c: Buffer) => chunks.push(c));
-          ur.on('end', () => {
-            const body = filterListing(Buffer.concat(chunks), scope as ListingScope);
-            const headers = { ...ur.headers, 'content-length': String(body.length) };
-            delete headers['transfer-encoding'];
-            res.writeHead(200, headers);
-            res.end(body);
-          });
-        },
-      );
-      up.on('error', () => {
-        counts.errors++;
-        if (!res.headersSent) res.writeHead(502);
-        res.end();
-      });
-      req.pipe(up);
+          counts.errors++;
+          if (!res.headersSent) res.writeHead(502);
+          res.end();
+        });
+        if (idempotent) up.end();
+        else req.pipe(up);
+      };
+      if (idempotent) req.resume();
+      forward(true);
     });
     servers.push(server);
     ports.push(await listen(server));

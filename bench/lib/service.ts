@@ -43,6 +43,8 @@ export interface StartOptions {
    * e.g. a baseline built from an older commit for a before/after comparison in one session.
    */
   buildRoot?: string;
+  /** CPUs to run on (`taskset -c`), whatever CPUs the bench itself is pinned to. */
+  cpus?: string;
 }
 
 /** Starts `node dist/src/main.js` with `env` (and PATH) only; resolves once /health/ready is 200. */
@@ -112,10 +114,61 @@ export function sampleRss(pid: number, progress: () => number, intervalMs = 100)
 
 export const mib = (bytes: number) => bytes / 1024 / 1024;
 
+/** Fields of /proc/<pid>/stat after the command name (field 3 onwards), or null when gone. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
 /** CPU seconds (user + system) a process has used so far (Linux /proc). */
 export function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
+  if (!fields) throw new Error(`bench: process ${pid} is gone`);
   // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds of the processes that are still there (gone ones count 0). */
+export function cpuSecondsOfAll(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const f = statFields(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100;
+}
+
+/**
+ * CPU seconds used by the local PostgreSQL server so far: every `postgres` process, plus what
+ * the postmaster reaped from backends that exited (cutime, cstime), so a difference of two
+ * readings covers backends that came and went in between (e.g. one connection per lock).
+ */
+export function postgresCpuSeconds(): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm !== 'postgres') continue;
+    const f = statFields(Number(entry));
+    if (!f) continue;
+    ticks += Number(f[11]) + Number(f[12]);
+    // The postmaster: its parent is not a postgres process.
+    let parentComm = '';
+    try {
+      parentComm = readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim();
+    } catch {
+      // parent gone
+    }
+    if (parentComm !== 'postgres') ticks += Number(f[13]) + Number(f[14]);
+  }
+  return ticks / 100;
 }

@@ -39,6 +39,8 @@ export interface SpawnOptions {
   ipc?: boolean;
   /** How long to wait for /health/ready. Default 60 s. */
   readyTimeoutMs?: number;
+  /** CPUs to run on (`taskset -c`), whatever CPUs the caller itself is pinned to. */
+  cpus?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -91,7 +93,10 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
     `service-${Date.now()}-${randomBytes(2).toString('hex')}.log`,
   );
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.main], {
+  const argv = [process.execPath, ...(options.nodeArgs ?? []), options.main];
+  // taskset sets the CPUs and execs node: same pid, and every thread inherits them.
+  const [cmd, ...args] = options.cpus ? ['taskset', '-c', options.cpus, ...argv] : argv;
+  const child = spawn(cmd, args, {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
