@@ -706,31 +706,14 @@ async function main(): Promise<number> {
     await sleep(2000);
     await loopDelay(svc); // resets the delay histogram
     const loadIdleAvg = loadavg();
-    const idle = await runLoad(
-      svc.url,
-      token,
-      paths,
-      opts.connections,
-      opts.duration,
-      workDir,
-      undefined,
-      everyCpu,
-    );
+    const url = svc.url;
+    const load = (rate?: number) =>
+      runLoad(url, token, paths, opts.connections, opts.duration, workDir, rate, everyCpu);
+    const idle = await load();
     const lagIdle = await loopDelay(svc);
     // The same reads at a fixed rate (open loop), well below saturation: what a client sees
     // at an ordinary load, beside the saturated figures above.
-    const idleRate = opts.rate
-      ? await runLoad(
-          svc.url,
-          token,
-          paths,
-          opts.connections,
-          opts.duration,
-          workDir,
-          opts.rate,
-          everyCpu,
-        )
-      : undefined;
+    const idleRate = opts.rate ? await load(opts.rate) : undefined;
     let stop = false;
     const during: PassFigures[] = [];
     const duringRss = sampleRss(svc.pid, () => 0, 100);
@@ -738,29 +721,9 @@ async function main(): Promise<number> {
       while (!stop) during.push(await fullPass(svc as Service, token, tenants));
     })();
     await sleep(500); // the first pass is under way
-    const busy = await runLoad(
-      svc.url,
-      token,
-      paths,
-      opts.connections,
-      opts.duration,
-      workDir,
-      undefined,
-      everyCpu,
-    );
+    const busy = await load();
     const lagBusy = await loopDelay(svc);
-    const busyRate = opts.rate
-      ? await runLoad(
-          svc.url,
-          token,
-          paths,
-          opts.connections,
-          opts.duration,
-          workDir,
-          opts.rate,
-          everyCpu,
-        )
-      : undefined;
+    const busyRate = opts.rate ? await load(opts.rate) : undefined;
     stop = true;
     await passes;
     const duringSamples = duringRss.stop();
