@@ -9,6 +9,7 @@ import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
 import { CryptoModule } from './common/crypto/crypto.module';
 import { DefinitionsModule } from './definitions/definitions.module';
+import { LoadBalancersModule } from './load-balancers/load-balancers.module';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
@@ -40,6 +41,7 @@ import { MetricsModule } from './metrics/metrics.module';
     AuditModule,
     AuthModule,
     SitesModule,
+    LoadBalancersModule,
     ClustersModule,
     LinksModule,
     PoliciesModule,

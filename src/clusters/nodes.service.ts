@@ -6,6 +6,7 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { pgFields } from '../common/errors/postgres-errors';
 import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
+import { LoadBalancersService } from '../load-balancers/load-balancers.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
 import type { NodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
@@ -34,6 +35,7 @@ export class NodesService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly audit: AuditService,
+    private readonly loadBalancers: LoadBalancersService,
   ) {}
 
   private target(c: ClusterEntity, n: NodeView) {
@@ -90,6 +92,7 @@ export class NodesService {
           ...this.target(cluster, after),
           after,
         });
+        await this.loadBalancers.recordRenderChanges(m, clusterId);
         return after;
       })
       .catch(keepDisc);
@@ -114,6 +117,7 @@ export class NodesService {
           before,
           after,
         });
+        await this.loadBalancers.recordRenderChanges(m, clusterId);
         return after;
       })
       .catch(keepDisc);
@@ -137,6 +141,7 @@ export class NodesService {
           ...this.target(cluster, before),
           before,
         });
+        await this.loadBalancers.recordRenderChanges(m, clusterId);
       })
       .catch(keepDisc);
   }

@@ -2,6 +2,7 @@ import { ApiTokenEntity } from '../auth/api-token.entity';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { NodeEntity } from '../clusters/node.entity';
 import { FederationLinkEntity } from '../links/federation-link.entity';
+import { SiteLoadBalancerEntity } from '../load-balancers/site-load-balancer.entity';
 import { ShovelEntity } from '../links/shovel.entity';
 import { OverflowRuleEntity } from '../overflow/overflow-rule.entity';
 import { PolicyEntity } from '../policies/policy.entity';
@@ -17,4 +18,5 @@ export const entities = [
   FederationLinkEntity,
   ShovelEntity,
   PolicyEntity,
+  SiteLoadBalancerEntity,
 ];

@@ -26,6 +26,11 @@ describe('selectors', () => {
     ).toBeNull();
   });
 
+  it('intersects a pattern with itself before any name matches it (queues a link declares later)', () => {
+    const guard = { type: 'regex' as const, patterns: ['^federation: '] };
+    expect(intersect(guard, { ...guard }, [])).toEqual(guard);
+  });
+
   it('writes patterns that select exactly the intersection', () => {
     const words = fc.stringMatching(/^[a-c.]{0,6}$/);
     const selector: fc.Arbitrary<Selector> = fc.oneof(

@@ -67,6 +67,8 @@ export function intersect(a: Selector, b: Selector, known: readonly string[]): S
   }
   const patterns = [...toPatterns(a), ...toPatterns(b)];
   const sel: Selector = { type: 'regex', patterns: [...new Set(patterns)] };
+  // The same pattern twice selects exactly what it selects once, named yet or not.
+  if (sel.patterns.length === 1) return sel;
   // Each pattern is tested against the known names once; intersections are set lookups.
   const sets = sel.patterns.map((p) => matching(known, p)).sort((x, y) => x.size - y.size);
   const [smallest, ...rest] = sets;

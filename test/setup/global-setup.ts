@@ -26,6 +26,9 @@ export default async function globalSetup(): Promise<void> {
   if (spawnSync('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).status !== 0) {
     execFileSync(join(repoRoot, 'scripts', 'ensure-postgres'), { stdio: 'inherit' });
   }
+  if (!existsSync('/usr/sbin/haproxy') || !existsSync('/usr/sbin/keepalived')) {
+    execFileSync(join(repoRoot, 'scripts', 'ensure-lb-tools'), { stdio: 'inherit' });
+  }
   const db = await createDatabase();
   state.databaseName = db.name;
   saveRunState(state);
