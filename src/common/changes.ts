@@ -12,3 +12,12 @@ export async function notifyClustersChanged(m: EntityManager, clusterIds: string
   const ids = [...new Set(clusterIds)];
   if (ids.length) await m.query(`SELECT pg_notify($1, $2)`, [changesChannel, ids.join(',')]);
 }
+
+/** A change every cluster's link URIs may depend on (a site's load-balancer address). */
+export async function notifyAllClustersChanged(m: EntityManager): Promise<void> {
+  const all = (await m.query(`SELECT id FROM clusters`)) as { id: string }[];
+  await notifyClustersChanged(
+    m,
+    all.map((c) => c.id),
+  );
+}

@@ -4,7 +4,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { NodeEntity } from '../clusters/node.entity';
-import { notifyClustersChanged } from '../common/changes';
+import { notifyAllClustersChanged } from '../common/changes';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { SiteEntity } from '../sites/site.entity';
@@ -188,11 +188,7 @@ export class LoadBalancersService {
           : undefined,
       });
       if (moved) {
-        const all = (await m.query(`SELECT id FROM clusters`)) as { id: string }[];
-        await notifyClustersChanged(
-          m,
-          all.map((c) => c.id),
-        );
+        await notifyAllClustersChanged(m);
       }
       return after;
     });
@@ -219,21 +215,24 @@ export class LoadBalancersService {
     });
   }
 
+  private async onlyCluster(m: EntityManager, site: SiteEntity): Promise<ClusterEntity | null> {
+    const clusters = await m
+      .getRepository(ClusterEntity)
+      .find({ where: { siteId: site.id }, take: 2 });
+    if (clusters.length > 1)
+      throw DomainException.conflict(
+        ErrorCode.Conflict,
+        `site ${site.name} has several clusters: set clusterId on its load balancer to name the one behind it`,
+      );
+    return clusters[0] ?? null;
+  }
+
   private async renderInput(m: EntityManager, siteId: string): Promise<RenderInput> {
     const site = await this.site(m, siteId);
     const row = await this.row(m, siteId);
-    let cluster: ClusterEntity | null = null;
-    if (row.clusterId)
-      cluster = await m.getRepository(ClusterEntity).findOneBy({ id: row.clusterId });
-    else {
-      const clusters = await m.getRepository(ClusterEntity).find({ where: { siteId }, take: 2 });
-      if (clusters.length > 1)
-        throw DomainException.conflict(
-          ErrorCode.Conflict,
-          `site ${site.name} has several clusters: set clusterId on its load balancer to name the one behind it`,
-        );
-      cluster = clusters[0] ?? null;
-    }
+    const cluster = row.clusterId
+      ? await m.getRepository(ClusterEntity).findOneBy({ id: row.clusterId })
+      : await this.onlyCluster(m, site);
     const nodes = cluster
       ? await m
           .getRepository(NodeEntity)

@@ -6,6 +6,7 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { pgFields, registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
+import { notifyAllClustersChanged } from '../common/changes';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { SiteEntity } from './site.entity';
 import type { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
@@ -87,6 +88,10 @@ export class SitesService {
         await updateVersioned(m, SiteEntity, 'site', id, expected, columns(dto)),
       );
       await this.audit.record(m, { action: 'site.update', ...this.target(after), before, after });
+      if (JSON.stringify(before.loadBalancer) !== JSON.stringify(after.loadBalancer)) {
+        // Link URIs to this site's clusters change on every cluster that links to them.
+        await notifyAllClustersChanged(m);
+      }
       return after;
     });
   }

@@ -190,9 +190,9 @@ describe('site load balancer (real HAProxy, keepalived config test)', () => {
           'GET',
           `/api/exchanges/${enc(vhost)}/orders/bindings/source`,
         );
-        return b.some((x) => x.destination === backlog.name);
+        return b.some((x) => x.destination.startsWith('federation: orders'));
       },
-      { timeoutMs: 15000, description: 'federation binding on the upstream exchange' },
+      { timeoutMs: 30000, description: 'federation binding on the upstream exchange' },
     );
 
     const survivor = site(state, 'dc1').nodes.find((n) => n.name !== backlog.node)!;
@@ -239,6 +239,15 @@ describe('site load balancer (real HAProxy, keepalived config test)', () => {
       timeoutMs: 60000,
       description: `all ${total} confirmed messages at dc2 (have ${got.size})`,
     });
+
+    // The link reached dc1 through HAProxy, now on the surviving node only.
+    const idx = site(state, 'dc1').nodes.indexOf(survivor);
+    const conns = await TestManagement.forSite(state, 'dc1', idx).request<
+      { user: string; node: string; peer_host: string }[]
+    >('GET', '/api/connections');
+    const linkConns = conns.filter((c) => c.user.startsWith('crossdock-link'));
+    expect(linkConns.length).toBeGreaterThan(0);
+    expect(linkConns.every((c) => c.node === survivor.name)).toBe(true);
 
     await rabbitmqctl(state, stopped!, 'start_app');
     stopped = undefined;
