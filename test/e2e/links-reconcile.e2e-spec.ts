@@ -232,8 +232,10 @@ describe('cross-site links reconciled onto real clusters', () => {
     });
 
     await t.http.post(`/links/shovels/${sh.body.id}/pause`).set(admin()).expect(200);
-    const paused = await reconcile(dc1.clusterId, { confirmDeletes: true });
+    // The audited pause explains the deletes: no confirmDeletes, even for the last shovel.
+    const paused = await reconcile(dc1.clusterId);
     expect(paused.status).toBe('succeeded');
+    expect(paused.summary.unexplainedDeletes).toBe(0);
     expect(await m1.request<unknown[]>('GET', `/api/parameters/shovel/${enc(vhost)}`)).toEqual([]);
     for (let i = 5; i < 8; i++) await publish(m1, '', 'outbox', `m${i}`);
     await new Promise((r) => setTimeout(r, 1500));
