@@ -178,154 +178,217 @@ describe('objects removed by design, prompt deletes and the mass-delete guard (r
     await t.http.delete(`/links/shovels/${id}`).set(admin()).expect(204);
   });
 
-  it('deleting the only federation link removes its broker objects promptly without confirmDeletes', async () => {
-    for (const m of [m1, m2])
-      await m.request('PUT', `/api/exchanges/${enc(vhost)}/events`, {
-        type: 'topic',
-        durable: true,
+  describe('with the default drift schedule (passes start from registry changes)', () => {
+    // A short schedule keeps the clusters busy and a change arriving mid-pass waits for the next
+    // tick; here the pass a change starts is what removes the objects.
+    beforeAll(async () => {
+      await t.close();
+      t = await createTestApp({
+        DATABASE_URL: db.url,
+        RECONCILE_ENABLED: 'true',
+        RECONCILE_INTERVAL_MS: '30000',
       });
-    await m2.request('PUT', `/api/queues/${enc(vhost)}/sink`, { durable: true });
-    await m2.request('POST', `/api/bindings/${enc(vhost)}/e/events/q/sink`, { routing_key: '#' });
-    const link = await t.http
-      .post('/links/federation')
-      .set(admin())
-      .send({
-        name: 'only-link',
-        kind: 'exchange',
-        downstream: { clusterId: dc2.clusterId, vhost },
-        upstream: { clusterId: dc1.clusterId, vhost },
-        targets: ['events'],
-        settings: { reconnectDelaySeconds: 1 },
-      })
-      .expect(201);
-    await eventually(
-      async () => {
-        const o = await crossdockObjects(m2);
-        return o.includes('crossdock.up.only-link') && o.some((n) => n.startsWith('crossdock.p.'));
-      },
-      { timeoutMs: 20000, description: 'link objects on dc2' },
-    );
-    await eventually(async () => (await crossdockObjects(m1)).length > 0, {
-      timeoutMs: 20000,
-      description: 'federation queue guard policy on dc1',
     });
 
-    const deletedAt = Date.now();
-    await t.http.delete(`/links/federation/${link.body.id}`).set(admin()).expect(204);
-    await eventually(async () => (await crossdockObjects(m2)).length === 0, {
-      timeoutMs: 10000,
-      intervalMs: 50,
-      description: 'upstream, upstream set and policy gone from dc2',
+    it('deleting the only federation link removes its broker objects promptly without confirmDeletes', async () => {
+      for (const m of [m1, m2])
+        await m.request('PUT', `/api/exchanges/${enc(vhost)}/events`, {
+          type: 'topic',
+          durable: true,
+        });
+      await m2.request('PUT', `/api/queues/${enc(vhost)}/sink`, { durable: true });
+      await m2.request('POST', `/api/bindings/${enc(vhost)}/e/events/q/sink`, { routing_key: '#' });
+      const link = await t.http
+        .post('/links/federation')
+        .set(admin())
+        .send({
+          name: 'only-link',
+          kind: 'exchange',
+          downstream: { clusterId: dc2.clusterId, vhost },
+          upstream: { clusterId: dc1.clusterId, vhost },
+          targets: ['events'],
+          settings: { reconnectDelaySeconds: 1 },
+        })
+        .expect(201);
+      await eventually(
+        async () => {
+          const o = await crossdockObjects(m2);
+          return (
+            o.includes('crossdock.up.only-link') && o.some((n) => n.startsWith('crossdock.p.'))
+          );
+        },
+        { timeoutMs: 20000, description: 'link objects on dc2' },
+      );
+      await eventually(async () => (await crossdockObjects(m1)).length > 0, {
+        timeoutMs: 20000,
+        description: 'federation queue guard policy on dc1',
+      });
+
+      const deletedAt = Date.now();
+      await t.http.delete(`/links/federation/${link.body.id}`).set(admin()).expect(204);
+      await eventually(async () => (await crossdockObjects(m2)).length === 0, {
+        timeoutMs: 10000,
+        intervalMs: 50,
+        description: 'upstream, upstream set and policy gone from dc2',
+      });
+      const elapsed = Date.now() - deletedAt;
+      // Measured for the record, and the issue's bound.
+      console.log(`link objects gone from the broker ${elapsed} ms after DELETE`);
+      expect(elapsed).toBeLessThanOrEqual(2000);
+      await eventually(async () => (await crossdockObjects(m1)).length === 0, {
+        timeoutMs: 10000,
+        description: 'the upstream side sheds its guard policy too',
+      });
+      for (const c of [dc1, dc2]) {
+        const after = (await runs(c.clusterId)).filter(
+          (r) => new Date(r.startedAt).getTime() >= deletedAt,
+        );
+        expect(after.map((r) => r.status)).not.toContain('blocked');
+        const cluster = await t.http.get(`/clusters/${c.clusterId}`).set(admin()).expect(200);
+        expect(cluster.body.deleteBlocked).toBeNull();
+      }
     });
-    const elapsed = Date.now() - deletedAt;
-    // Measured for the record, and the issue's bound.
-    console.log(`link objects gone from the broker ${elapsed} ms after DELETE`);
-    expect(elapsed).toBeLessThanOrEqual(2000);
-    await eventually(async () => (await crossdockObjects(m1)).length === 0, {
-      timeoutMs: 10000,
-      description: 'the upstream side sheds its guard policy too',
-    });
-    for (const c of [dc1, dc2]) {
-      const after = (await runs(c.clusterId)).filter(
+
+    it('deleting the last policy of a cluster removes it from the broker without confirmDeletes', async () => {
+      const policy = await t.http
+        .post('/policies')
+        .set(admin())
+        .send({
+          name: 'last-policy',
+          scope: 'cluster',
+          clusterId: dc1.clusterId,
+          vhost,
+          pattern: '^batch$',
+          applyTo: 'queues',
+          definition: { 'max-length': 1000 },
+        })
+        .expect(201);
+      await eventually(async () => (await crossdockObjects(m1)).length === 1, {
+        timeoutMs: 20000,
+        description: 'the policy on dc1',
+      });
+      const deletedAt = Date.now();
+      await t.http.delete(`/policies/${policy.body.id}`).set(admin()).expect(204);
+      await eventually(async () => (await crossdockObjects(m1)).length === 0, {
+        timeoutMs: 10000,
+        intervalMs: 50,
+        description: 'the policy gone from dc1',
+      });
+      const after = (await runs(dc1.clusterId)).filter(
         (r) => new Date(r.startedAt).getTime() >= deletedAt,
       );
       expect(after.map((r) => r.status)).not.toContain('blocked');
-      const cluster = await t.http.get(`/clusters/${c.clusterId}`).set(admin()).expect(200);
-      expect(cluster.body.deleteBlocked).toBeNull();
-    }
-  });
-
-  it('registry rows removed behind its back (no audited delete) stay blocked, visibly, until confirmed', async () => {
-    const link = await t.http
-      .post('/links/federation')
-      .set(admin())
-      .send({
-        name: 'wiped-link',
-        kind: 'exchange',
-        downstream: { clusterId: dc2.clusterId, vhost },
-        upstream: { clusterId: dc1.clusterId, vhost },
-        targets: ['events'],
-        settings: { reconnectDelaySeconds: 1 },
-      })
-      .expect(201);
-    const id = link.body.id as string;
-    await eventually(async () => (await crossdockObjects(m2)).includes('crossdock.up.wiped-link'), {
-      timeoutMs: 20000,
-      description: 'link objects on dc2',
     });
-    // A simulated wipe: the row goes by SQL, no audit event, no change notification.
-    await withClient(db.url, (c) => c.query(`DELETE FROM federation_links WHERE id = $1`, [id]));
 
-    const cluster = await eventually(
-      async () => {
-        const c = await t.http.get(`/clusters/${dc2.clusterId}`).set(admin()).expect(200);
-        return c.body.deleteBlocked ? c.body : false;
-      },
-      { timeoutMs: 15000, description: 'dc2 delete-blocked' },
-    );
-    expect(cluster.deleteBlocked).toMatchObject({
-      unexplained: expect.any(Number),
-      owners: expect.arrayContaining([`link:${id}`]),
-      confirm: {
-        method: 'POST',
-        path: '/reconcile',
-        body: { clusterId: dc2.clusterId, confirmDeletes: true },
-      },
-    });
-    expect(cluster.deleteBlocked.reason).toMatch(/confirmDeletes/);
-    const status = await t.http.get(`/links/federation/${id}/status`).set(admin()).expect(200);
-    expect(status.body.verdict).toBe('delete-blocked');
-    expect(status.body.deleteBlocked).toMatchObject({
-      clusterId: dc2.clusterId,
-      confirm: { body: { clusterId: dc2.clusterId, confirmDeletes: true } },
-    });
-    // Still on the broker, over several blocked passes.
-    await eventually(
-      async () =>
-        (await runs(dc2.clusterId)).filter(
-          (r) =>
-            r.status === 'blocked' &&
-            new Date(r.startedAt) >= new Date(cluster.deleteBlocked.since as string),
-        ).length >= 2,
-      { timeoutMs: 15000, description: 'two blocked passes' },
-    );
-    expect(await crossdockObjects(m2)).toContain('crossdock.up.wiped-link');
-    const metrics = await t.http.get('/metrics').expect(200);
-    const line = metrics.text
-      .split('\n')
-      .find((l) =>
-        l.startsWith(`crossdock_reconcile_delete_blocked_total{cluster="${dc2.clusterId}"}`),
-      );
-    expect(Number(line?.split(' ').pop())).toBeGreaterThanOrEqual(2);
-    const audit = await t.http
-      .get('/audit')
-      .query({ action: 'reconcile.delete-blocked' })
-      .set(admin())
-      .expect(200);
-    // Once per block, not once per pass.
-    expect(
-      audit.body.items.filter((e: { resource: { id: string } }) => e.resource.id === dc2.clusterId),
-    ).toHaveLength(1);
-
-    // The confirmed pass proceeds (retried while a scheduled pass holds the cluster).
-    for (const c of [dc2, dc1])
+    it('registry rows removed behind its back (no audited delete) stay blocked, visibly, until confirmed', async () => {
+      const link = await t.http
+        .post('/links/federation')
+        .set(admin())
+        .send({
+          name: 'wiped-link',
+          kind: 'exchange',
+          downstream: { clusterId: dc2.clusterId, vhost },
+          upstream: { clusterId: dc1.clusterId, vhost },
+          targets: ['events'],
+          settings: { reconnectDelaySeconds: 1 },
+        })
+        .expect(201);
+      const id = link.body.id as string;
       await eventually(
-        async () => {
-          const res = await t.http
-            .post('/reconcile')
-            .set(admin())
-            .send({ clusterId: c.clusterId, confirmDeletes: true })
-            .expect(200);
-          return res.body.runs[0].status === 'succeeded';
+        async () => (await crossdockObjects(m2)).includes('crossdock.up.wiped-link'),
+        {
+          timeoutMs: 20000,
+          description: 'link objects on dc2',
         },
-        { timeoutMs: 15000, description: 'confirmed pass succeeded' },
       );
-    await eventually(
-      async () =>
-        !(await crossdockObjects(m2)).includes('crossdock.up.wiped-link') &&
-        (await t.http.get(`/clusters/${dc2.clusterId}`).set(admin()).expect(200)).body
-          .deleteBlocked === null,
-      { timeoutMs: 15000, description: 'confirmed deletes applied, block cleared' },
-    );
+      // A simulated wipe: the row goes by SQL, no audit event, no change notification; the
+      // passes come from the schedule or by hand.
+      const wipedAt = new Date();
+      await withClient(db.url, (c) => c.query(`DELETE FROM federation_links WHERE id = $1`, [id]));
+      for (let i = 0; i < 2; i++)
+        await eventually(
+          async () =>
+            (
+              await t.http
+                .post('/reconcile')
+                .set(admin())
+                .send({ clusterId: dc2.clusterId })
+                .expect(200)
+            ).body.runs[0].status === 'blocked',
+          { timeoutMs: 15000, description: 'a blocked pass' },
+        );
+
+      const cluster = await eventually(
+        async () => {
+          const c = await t.http.get(`/clusters/${dc2.clusterId}`).set(admin()).expect(200);
+          return c.body.deleteBlocked ? c.body : false;
+        },
+        { timeoutMs: 15000, description: 'dc2 delete-blocked' },
+      );
+      expect(cluster.deleteBlocked).toMatchObject({
+        unexplained: expect.any(Number),
+        owners: expect.arrayContaining([`link:${id}`]),
+        confirm: {
+          method: 'POST',
+          path: '/reconcile',
+          body: { clusterId: dc2.clusterId, confirmDeletes: true },
+        },
+      });
+      expect(cluster.deleteBlocked.reason).toMatch(/confirmDeletes/);
+      const status = await t.http.get(`/links/federation/${id}/status`).set(admin()).expect(200);
+      expect(status.body.verdict).toBe('delete-blocked');
+      expect(status.body.deleteBlocked).toMatchObject({
+        clusterId: dc2.clusterId,
+        confirm: { body: { clusterId: dc2.clusterId, confirmDeletes: true } },
+      });
+      // Still on the broker, over the blocked passes.
+      await eventually(
+        async () =>
+          (await runs(dc2.clusterId)).filter(
+            (r) => r.status === 'blocked' && new Date(r.startedAt) >= wipedAt,
+          ).length >= 2,
+        { timeoutMs: 15000, description: 'two blocked passes' },
+      );
+      expect(await crossdockObjects(m2)).toContain('crossdock.up.wiped-link');
+      const metrics = await t.http.get('/metrics').expect(200);
+      const line = metrics.text
+        .split('\n')
+        .find((l) =>
+          l.startsWith(`crossdock_reconcile_delete_blocked_total{cluster="${dc2.clusterId}"}`),
+        );
+      expect(Number(line?.split(' ').pop())).toBeGreaterThanOrEqual(2);
+      const audit = await t.http
+        .get('/audit')
+        .query({ action: 'reconcile.delete-blocked' })
+        .set(admin())
+        .expect(200);
+      // Once per block, not once per pass.
+      expect(
+        audit.body.items.filter(
+          (e: { resource: { id: string } }) => e.resource.id === dc2.clusterId,
+        ),
+      ).toHaveLength(1);
+
+      // The confirmed pass proceeds (retried while a scheduled pass holds the cluster).
+      for (const c of [dc2, dc1])
+        await eventually(
+          async () => {
+            const res = await t.http
+              .post('/reconcile')
+              .set(admin())
+              .send({ clusterId: c.clusterId, confirmDeletes: true })
+              .expect(200);
+            return res.body.runs[0].status === 'succeeded';
+          },
+          { timeoutMs: 15000, description: 'confirmed pass succeeded' },
+        );
+      await eventually(
+        async () =>
+          !(await crossdockObjects(m2)).includes('crossdock.up.wiped-link') &&
+          (await t.http.get(`/clusters/${dc2.clusterId}`).set(admin()).expect(200)).body
+            .deleteBlocked === null,
+        { timeoutMs: 15000, description: 'confirmed deletes applied, block cleared' },
+      );
+    });
   });
 });
