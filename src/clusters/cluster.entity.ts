@@ -8,6 +8,31 @@ export interface Endpoint {
 
 export type PartitionHandling = 'pause_minority' | 'autoheal' | 'ignore';
 
+/**
+ * Why this cluster's passes stop at the mass-delete guard: deletes that no audited registry
+ * deletion, pause or completion since the last successful pass explains.
+ */
+export interface DeleteBlock {
+  /** When passes started stopping at the guard for this set of objects. */
+  since: string;
+  /** The newest blocked run. */
+  runId: string;
+  reason: string;
+  /** Deletes in the plan, and those nothing explains. */
+  deletes: number;
+  unexplained: number;
+  /** Registry rows (`link:<id>`, `shovel:<id>`, `policy:<id>`, ...) whose broker objects would go. */
+  owners: string[];
+  /** The unexplained objects (the first 20). */
+  objects: string[];
+  /** The call that lets the pass proceed. */
+  confirm: {
+    method: 'POST';
+    path: '/reconcile';
+    body: { clusterId: string; confirmDeletes: true };
+  };
+}
+
 @Entity('clusters')
 export class ClusterEntity {
   @PrimaryGeneratedColumn('uuid')
@@ -57,6 +82,10 @@ export class ClusterEntity {
 
   @Column({ name: 'broker_version', type: 'varchar', nullable: true })
   brokerVersion!: string | null;
+
+  /** Set while reconcile passes stop at the mass-delete guard (see DeleteBlock). */
+  @Column({ name: 'delete_blocked', type: 'jsonb', nullable: true, insert: false, update: false })
+  deleteBlocked!: DeleteBlock | null;
 
   @Column({ name: 'reconcile_suspended', type: 'boolean' })
   reconcileSuspended!: boolean;

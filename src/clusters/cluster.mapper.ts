@@ -34,6 +34,7 @@ export function clusterView(c: ClusterEntity, nodes: NodeEntity[]): ClusterView 
     brokerVersion: c.brokerVersion,
     observedAt: c.observedAt?.toISOString() ?? null,
     warnings: replicationWarnings(c.replication),
+    deleteBlocked: c.deleteBlocked ?? null,
     version: c.version,
     createdAt: c.createdAt.toISOString(),
     updatedAt: c.updatedAt.toISOString(),

@@ -198,6 +198,32 @@ export class NodeView {
   @ApiProperty() version!: number;
 }
 
+export class DeleteBlockConfirmView {
+  @ApiProperty({ enum: ['POST'] }) method!: 'POST';
+  @ApiProperty({ enum: ['/reconcile'] }) path!: '/reconcile';
+  @ApiProperty({ example: { clusterId: '<cluster id>', confirmDeletes: true } })
+  body!: { clusterId: string; confirmDeletes: true };
+}
+
+/** Reconcile passes of this cluster stop at the mass-delete guard; how to let them proceed. */
+export class DeleteBlockView {
+  @ApiProperty({ description: 'When passes started stopping for this set of objects' })
+  since!: string;
+  @ApiProperty({ description: 'The newest blocked run' }) runId!: string;
+  @ApiProperty() reason!: string;
+  @ApiProperty({ description: 'Deletes the blocked plan holds' }) deletes!: number;
+  @ApiProperty({ description: 'Deletes no audited deletion, pause or completion explains' })
+  unexplained!: number;
+  @ApiProperty({
+    type: [String],
+    description: 'Owners of the objects the pass would delete (`link:<id>`, `shovel:<id>`, ...)',
+  })
+  owners!: string[];
+  @ApiProperty({ type: [String], description: 'The unexplained objects (first 20)' })
+  objects!: string[];
+  @ApiProperty({ type: DeleteBlockConfirmView }) confirm!: DeleteBlockConfirmView;
+}
+
 export class ClusterView {
   @ApiProperty() id!: string;
   @ApiProperty() siteId!: string;
@@ -215,6 +241,12 @@ export class ClusterView {
   @ApiProperty({ nullable: true, type: String }) brokerVersion!: string | null;
   @ApiProperty({ nullable: true, type: String }) observedAt!: string | null;
   @ApiProperty({ type: [String] }) warnings!: string[];
+  @ApiProperty({
+    type: DeleteBlockView,
+    nullable: true,
+    description: 'Set while reconcile passes stop at the mass-delete guard',
+  })
+  deleteBlocked!: DeleteBlockView | null;
   @ApiProperty() version!: number;
   @ApiProperty() createdAt!: string;
   @ApiProperty() updatedAt!: string;

@@ -143,6 +143,20 @@ export class ShovelsController {
     return this.shovels.setPaused(id, false, v);
   }
 
+  /**
+   * Runs a completed one-shot shovel (numeric or `queue-length` deleteAfter) again: the next
+   * pass re-creates it and it moves its messages once more. 409 unless it has completed.
+   */
+  @Post(':id/rerun')
+  @HttpCode(200)
+  @ApiIfMatch()
+  rerun(
+    @Param('id', ParseUUIDPipe) id: string,
+    @IfMatchVersion() v: number | undefined,
+  ): Promise<ShovelView> {
+    return this.shovels.rerun(id, v);
+  }
+
   @Delete(':id')
   @HttpCode(204)
   @ApiIfMatch()

@@ -9,6 +9,22 @@ export interface ShovelSettings {
   addTimestampHeader?: boolean;
 }
 
+/** What the broker removed, and when, once a one-shot shovel finished (see selfDeletion). */
+export interface ShovelCompletion {
+  /** Why the broker removed it, in its terms. */
+  reason: string;
+  /** Messages moved, when known: a numeric delete-after is removed only after moving that many. */
+  moved: number | null;
+  /** The reconcile run that found it gone. */
+  runId: string | null;
+}
+
+/** A shovel that runs once: the broker deletes it after moving its messages. */
+export function isOneShot(settings: ShovelSettings | undefined): boolean {
+  const d = settings?.deleteAfter;
+  return d === 'queue-length' || typeof d === 'number';
+}
+
 @Entity('shovels')
 export class ShovelEntity {
   @PrimaryGeneratedColumn('uuid') id!: string;
@@ -32,6 +48,9 @@ export class ShovelEntity {
   @Column({ type: 'jsonb' }) settings!: ShovelSettings;
   @Column({ type: 'boolean' }) paused!: boolean;
   @Column({ name: 'deletion_policy', type: 'varchar' }) deletionPolicy!: 'delete' | 'retain';
+  /** Set when the broker removed the one-shot shovel by design; cleared by a rerun. */
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true }) completedAt!: Date | null;
+  @Column({ type: 'jsonb', nullable: true }) completion!: ShovelCompletion | null;
   @Column({ type: 'int' }) generation!: number;
   @Column({ name: 'applied_generation', type: 'int', insert: false, update: false })
   appliedGeneration!: number;

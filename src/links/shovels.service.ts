@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { notifyClustersChanged } from '../common/changes';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
 import { registerConstraintMessage } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
@@ -14,7 +15,12 @@ import type {
   ShovelSettingsDto,
   UpdateShovelDto,
 } from './links.dto';
-import { ShovelEntity, type ShovelSettings } from './shovel.entity';
+import {
+  isOneShot,
+  ShovelEntity,
+  type ShovelCompletion,
+  type ShovelSettings,
+} from './shovel.entity';
 
 registerConstraintMessage('uq_shovels_name', 'A shovel with this name already exists');
 registerConstraintMessage(
@@ -46,6 +52,9 @@ export interface ShovelView {
   settings: ShovelSettings;
   paused: boolean;
   deletionPolicy: 'delete' | 'retain';
+  /** A one-shot shovel (numeric or `queue-length` deleteAfter) the broker removed once done. */
+  completedAt: string | null;
+  completion: ShovelCompletion | null;
   generation: number;
   appliedGeneration: number;
   version: number;
@@ -74,6 +83,8 @@ export function shovelView(s: ShovelEntity): ShovelView {
     settings: s.settings,
     paused: s.paused,
     deletionPolicy: s.deletionPolicy,
+    completedAt: s.completedAt?.toISOString() ?? null,
+    completion: s.completion ?? null,
     generation: s.generation,
     appliedGeneration: s.appliedGeneration,
     version: s.version,
@@ -230,7 +241,26 @@ export class ShovelsService {
       const settings = dto.settings ? { ...before.settings, ...dto.settings } : before.settings;
       const errors = shovelSettingsErrors(settings as ShovelSettingsDto);
       if (errors.length) throw DomainException.validation(errors);
-      return { settings, deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy };
+      // A shovel that no longer deletes itself runs continuously: it is not completed any more.
+      const done = isOneShot(settings) ? {} : { completedAt: null, completion: null };
+      return { settings, deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy, ...done };
+    });
+  }
+
+  /** Runs a completed one-shot shovel again: the next pass re-creates it on the broker. */
+  rerun(id: string, expected: number | undefined): Promise<ShovelView> {
+    return this.change(id, expected, 'shovel.rerun', (before) => {
+      if (!isOneShot(before.settings))
+        throw DomainException.conflict(
+          ErrorCode.Conflict,
+          `shovel ${before.name} runs continuously (deleteAfter never): there is nothing to rerun`,
+        );
+      if (!before.completedAt)
+        throw DomainException.conflict(
+          ErrorCode.Conflict,
+          `shovel ${before.name} has not completed yet: rerun it once the broker has removed it`,
+        );
+      return { completedAt: null, completion: null };
     });
   }
 

@@ -16,12 +16,19 @@ import type { HealthThresholdsDto, SamplesQueryDto } from './probes.dto';
 
 export type LinkKind = 'federation' | 'shovel';
 
+/** A one-shot shovel the broker removed once done: nothing to measure, nothing wrong. */
+export interface CompletedReason {
+  code: 'completed';
+  state: 'completed';
+  detail: string;
+}
+
 export interface LinkHealthView {
   linkId: string;
   kind: LinkKind;
   name: string;
-  state: HealthState;
-  reasons: HealthReason[];
+  state: HealthState | 'completed';
+  reasons: (HealthReason | CompletedReason)[];
   values: Record<string, unknown>;
   thresholds: HealthThresholds;
   pathId: string | null;
@@ -30,18 +37,23 @@ export interface LinkHealthView {
   evaluatedBy: string | null;
 }
 
-const tables: Record<LinkKind, { table: string; from: string; to: string; what: string }> = {
+const tables: Record<
+  LinkKind,
+  { table: string; from: string; to: string; what: string; completedAt: string }
+> = {
   federation: {
     table: 'federation_links',
     from: 'upstream_cluster_id',
     to: 'downstream_cluster_id',
     what: 'federation link',
+    completedAt: 'NULL::timestamptz',
   },
   shovel: {
     table: 'shovels',
     from: 'source_cluster_id',
     to: 'destination_cluster_id',
     what: 'shovel',
+    completedAt: 'l.completed_at',
   },
 };
 
@@ -68,7 +80,7 @@ export class HealthService {
   private async views(kind: LinkKind, ids: string[]): Promise<LinkHealthView[]> {
     const t = tables[kind];
     const rows = (await this.ds.query(
-      `SELECT l.id, l.name, l.paused, l.seq, h.state, h.reasons, h.vals, h.thresholds, h.path_id, h.since,
+      `SELECT l.id, l.name, l.paused, ${t.completedAt} AS completed_at, l.seq, h.state, h.reasons, h.vals, h.thresholds, h.path_id, h.since,
               h.evaluated_at, h.evaluated_by,
               GREATEST(COALESCE(sf.expected_rtt_ms, 50), COALESCE(st.expected_rtt_ms, 50)) AS rtt
          FROM ${t.table} l
@@ -87,9 +99,19 @@ export class HealthService {
         ...((r.thresholds as Partial<HealthThresholds> | null) ?? {}),
       };
       const evaluatedAt = r.evaluated_at as Date | null;
-      let state = (r.state as HealthState | null) ?? 'unknown';
-      let reasons = (r.reasons as HealthReason[] | null) ?? [];
-      if (r.paused) {
+      let state: LinkHealthView['state'] = (r.state as HealthState | null) ?? 'unknown';
+      let reasons: LinkHealthView['reasons'] = (r.reasons as HealthReason[] | null) ?? [];
+      const completedAt = r.completed_at as Date | null;
+      if (completedAt) {
+        state = 'completed';
+        reasons = [
+          {
+            code: 'completed',
+            state: 'completed',
+            detail: `the one-shot shovel finished and the broker removed it (${completedAt.toISOString()}); rerun it to move messages again`,
+          },
+        ];
+      } else if (r.paused) {
         state = 'unknown';
         reasons = [{ code: 'paused', state: 'unknown', detail: 'the link is paused' }];
       } else if (!evaluatedAt) {
@@ -187,14 +209,16 @@ export class HealthService {
       )) as { id: string }[];
       links.push(...(await this.views(kind, [...new Set(ids.map((x) => x.id))])));
     }
-    return { siteId, state: links.length ? worst(links.map((l) => l.state)) : 'unknown', links };
+    // A completed one-shot shovel is done, not unhealthy.
+    const states = links.map((l) => (l.state === 'completed' ? 'healthy' : l.state));
+    return { siteId, state: links.length ? worst(states) : 'unknown', links };
   }
 
   /** The registry's probe paths with their last minute of samples. */
   async paths(): Promise<(ProbePath & { lastMinute: Record<string, unknown> })[]> {
     const rows = (await this.ds.query(
       `SELECT id, upstream_cluster_id AS a, downstream_cluster_id AS b, paused, 'federation' AS k, seq FROM federation_links
-       UNION ALL SELECT id, source_cluster_id, destination_cluster_id, paused, 'shovel', seq FROM shovels
+       UNION ALL SELECT id, source_cluster_id, destination_cluster_id, paused OR completed_at IS NOT NULL, 'shovel', seq FROM shovels
        UNION ALL SELECT id, cluster_id, remote_cluster_id, NOT enabled, 'shovel', seq FROM overflow_rules ORDER BY seq`,
     )) as { id: string; a: string; b: string; paused: boolean; k: LinkKind }[];
     const row = (r: (typeof rows)[number]) => ({

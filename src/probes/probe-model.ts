@@ -48,7 +48,7 @@ export async function loadLinkModel(ds: DataSource): Promise<ProbeModel> {
          FROM federation_links
        UNION ALL
        SELECT id, 'shovel', name, NULL, source_cluster_id, destination_cluster_id, source_vhost,
-              destination_vhost, '{}'::text[], NULL, source_queue, paused, seq, NULL
+              destination_vhost, '{}'::text[], NULL, source_queue, paused OR completed_at IS NOT NULL, seq, NULL
          FROM shovels
        UNION ALL
        SELECT id, 'overflow', name, NULL, cluster_id, remote_cluster_id, vhost, remote_vhost,

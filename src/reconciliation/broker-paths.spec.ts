@@ -11,6 +11,7 @@ import {
   observationListings,
   parseBindingName,
   parseFederationQueueName,
+  selfDeletion,
   federatedExchangeOf,
   federationExchangeName,
   writeRequest,
@@ -239,5 +240,22 @@ describe('helpers', () => {
     expect(describeKey(binding('v', 'x', 'q', 'q1', '#'))).toBe(
       'binding "x" -> queue "q1" key "#" in vhost "v"',
     );
+  });
+});
+
+describe('selfDeletion', () => {
+  it.each([
+    ['shovel', { 'src-delete-after': 50 }, 'once'],
+    ['shovel', { 'src-delete-after': 'queue-length' }, 'once'],
+    ['shovel', { 'src-delete-after': 'never' }, undefined],
+    ['shovel', {}, undefined],
+    ['queue', { durable: true, auto_delete: true }, 'transient'],
+    ['queue', { durable: true, arguments: { 'x-expires': 1000 } }, 'transient'],
+    ['queue', { durable: true, auto_delete: false, arguments: {} }, undefined],
+    ['exchange', { type: 'fanout', auto_delete: true }, 'transient'],
+    ['policy', { pattern: '.*', definition: { expires: 1 } }, undefined],
+    ['federation-upstream', { uri: 'amqp://x', expires: 1000 }, undefined],
+  ] as const)('%s %j -> %s', (kind, value, mode) => {
+    expect(selfDeletion(kind, value)?.mode).toBe(mode);
   });
 });

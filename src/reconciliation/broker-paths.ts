@@ -19,6 +19,42 @@ export function isParameterKind(kind: ObjectKind): kind is ParameterKind {
   return kind === 'federation-upstream' || kind === 'federation-upstream-set' || kind === 'shovel';
 }
 
+/**
+ * How an object removes itself on the broker by design (trap 3.19), or undefined when it never
+ * does. `once`: it finishes and is gone for good (a shovel with a numeric or `queue-length`
+ * `src-delete-after`): its disappearance is a completion, never drift, and nothing re-creates it.
+ * `transient`: the broker drops it when it falls idle (an auto-delete exchange or queue, a queue
+ * with `x-expires`): not drift either, re-created only when still wanted.
+ */
+export interface SelfDeletion {
+  mode: 'once' | 'transient';
+  /** Why, in the broker's terms (for findings and the audit trail). */
+  reason: string;
+}
+
+export function selfDeletion(kind: ObjectKind, value: unknown): SelfDeletion | undefined {
+  if (!isRecord(value)) return undefined;
+  if (kind === 'shovel') {
+    const after = value['src-delete-after'];
+    if (typeof after === 'number' && after > 0)
+      return {
+        mode: 'once',
+        reason: `src-delete-after ${after}: removed after moving ${after} message(s)`,
+      };
+    if (after === 'queue-length')
+      return {
+        mode: 'once',
+        reason: 'src-delete-after queue-length: removed after moving what its queue held at start',
+      };
+    return undefined;
+  }
+  if ((kind === 'queue' || kind === 'exchange') && value.auto_delete === true)
+    return { mode: 'transient', reason: `auto-delete ${kind}: removed when its last user left` };
+  if (kind === 'queue' && isRecord(value.arguments) && value.arguments['x-expires'] !== undefined)
+    return { mode: 'transient', reason: 'queue with x-expires: removed after being unused' };
+  return undefined;
+}
+
 /** Stable map key of an object (kind, vhost, name). */
 export function objectId(key: ObjectKey): string {
   return `${key.kind}\u0001${key.vhost}\u0001${key.name}`;

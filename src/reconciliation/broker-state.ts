@@ -106,7 +106,8 @@ export interface PlanFinding {
     | 'orphan-federation-queue'
     | 'ensure-mismatch'
     | 'pending-cleanup'
-    | 'held-back';
+    | 'held-back'
+    | 'self-deleted';
   key: ObjectKey;
   detail: string;
 }
@@ -120,9 +121,26 @@ export interface Plan {
    * cluster's first pass): the pass records them as owned, no broker write needed.
    */
   adoptions?: LedgerEntry[];
+  /**
+   * Owned objects the broker removed by design once done (selfDeletion mode `once`, e.g. a
+   * shovel with a numeric src-delete-after): not re-created; their owners are completed.
+   */
+  completions?: Completion[];
+}
+
+export interface Completion {
+  key: ObjectKey;
+  owner: string;
+  /** Why the broker removed it (selfDeletion's reason). */
+  reason: string;
 }
 
 /** Owned objects: the ownership ledger (written before any broker write). */
 export interface LedgerEntry extends ObjectKey {
   owner: string;
+  /**
+   * The broker accepted a write of the object (or a pass saw it there) at least once; false
+   * while only the ledger-first row exists. Absent: true.
+   */
+  confirmed?: boolean;
 }

@@ -72,6 +72,8 @@ export interface RegistrySnapshot {
     destinationExchangeKey: string | null;
     settings: ShovelSettings;
     paused: boolean;
+    /** A one-shot shovel the broker removed once done: not compiled until rerun. */
+    completedAt?: Date | null;
   }[];
   policies: {
     id: string;
@@ -266,7 +268,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   }
 
   for (const sh of s.shovels) {
-    if (sh.paused || sh.sourceClusterId !== me) continue;
+    if (sh.paused || sh.completedAt || sh.sourceClusterId !== me) continue;
     const dest = linkUris(s, sh.destinationClusterId, sh.destinationVhost);
     if (dest.length === 0) {
       warnings.push(
@@ -346,7 +348,11 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   const probes = compileProbeObjects({
     clusterId: me,
     federationLinks: s.federationLinks,
-    shovels: [...s.shovels, ...(s.overflowShovels ?? [])],
+    // A completed shovel needs no probe path, like a paused one.
+    shovels: [
+      ...s.shovels.map((sh) => (sh.completedAt ? { ...sh, paused: true } : sh)),
+      ...(s.overflowShovels ?? []),
+    ],
     uris: (id) => linkUris(s, id, probeVhost),
   });
   objects.push(...probes.objects);

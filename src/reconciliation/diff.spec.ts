@@ -799,3 +799,75 @@ describe('diffStates: properties', () => {
     );
   });
 });
+
+describe('diffStates: objects the broker removes by design', () => {
+  const oneShot = { 'src-queue': 'q', 'src-delete-after': 50, 'dest-queue': 'd' };
+  const shovel = (value: Record<string, unknown>) =>
+    d('shovel', 'crossdock.sh.s', value, { owner: 'shovel:s' });
+
+  it('a confirmed one-shot shovel that is gone is completed: no create, no drift', () => {
+    const plan = diffStates(state([shovel(oneShot)]), observed([]), [
+      own('shovel', 'crossdock.sh.s', { owner: 'shovel:s', confirmed: true }),
+    ]);
+    expect(plan.ops).toEqual([]);
+    expect(plan.completions).toEqual([
+      {
+        key: { kind: 'shovel', vhost: 'v', name: 'crossdock.sh.s' },
+        owner: 'shovel:s',
+        reason: expect.stringContaining('src-delete-after 50'),
+      },
+    ]);
+    expect(plan.findings.map((f) => f.kind)).toEqual(['self-deleted']);
+  });
+
+  it('queue-length counts as one-shot too; a ledger row without the flag is confirmed', () => {
+    const plan = diffStates(
+      state([shovel({ ...oneShot, 'src-delete-after': 'queue-length' })]),
+      observed([]),
+      [own('shovel', 'crossdock.sh.s', { owner: 'shovel:s' })],
+    );
+    expect(plan.ops).toEqual([]);
+    expect(plan.completions?.[0].reason).toMatch(/queue-length/);
+  });
+
+  it('a one-shot shovel the broker never accepted is created again (an earlier write failed)', () => {
+    const plan = diffStates(state([shovel(oneShot)]), observed([]), [
+      own('shovel', 'crossdock.sh.s', { owner: 'shovel:s', confirmed: false }),
+    ]);
+    expect(plan.ops.map((op) => op.op)).toEqual(['create']);
+    expect(plan.completions).toBeUndefined();
+    expect(plan.findings.map((f) => f.kind)).toEqual(['drift']);
+  });
+
+  it('a first run (not owned yet) is created; a continuous shovel that is gone is drift', () => {
+    expect(diffStates(state([shovel(oneShot)]), observed([]), []).ops).toHaveLength(1);
+    const plan = diffStates(
+      state([shovel({ ...oneShot, 'src-delete-after': 'never' })]),
+      observed([]),
+      [own('shovel', 'crossdock.sh.s', { owner: 'shovel:s' })],
+    );
+    expect(plan.ops.map((op) => op.op)).toEqual(['create']);
+    expect(plan.findings.map((f) => f.kind)).toEqual(['drift']);
+  });
+
+  it('a one-shot shovel still running is left alone', () => {
+    const plan = diffStates(
+      state([shovel(oneShot)]),
+      observed([o('shovel', 'crossdock.sh.s', oneShot)]),
+      [own('shovel', 'crossdock.sh.s', { owner: 'shovel:s' })],
+    );
+    expect(plan.ops).toEqual([]);
+    expect(plan.completions).toBeUndefined();
+  });
+
+  it('an auto-delete queue that went away is re-created while wanted, reported as by design', () => {
+    const plan = diffStates(
+      state([d('queue', 'tmp', { durable: false, auto_delete: true, arguments: {} })]),
+      observed([]),
+      [own('queue', 'tmp')],
+    );
+    expect(plan.ops.map((op) => op.op)).toEqual(['create']);
+    expect(plan.findings.map((f) => f.kind)).toEqual(['self-deleted']);
+    expect(plan.completions).toBeUndefined();
+  });
+});

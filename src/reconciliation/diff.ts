@@ -2,6 +2,7 @@ import { fieldDiff } from '../audit/field-diff';
 import { redactString } from '../common/logging/redact';
 import {
   managedPrefix,
+  type Completion,
   objectKinds,
   type DesiredObject,
   type DesiredState,
@@ -21,6 +22,7 @@ import {
   objectId,
   parseBindingName,
   parseFederationQueueName,
+  selfDeletion,
   type FederationQueueRef,
 } from './broker-paths';
 import { probeVhost } from '../probes/probe-topology';
@@ -103,6 +105,7 @@ export function diffStates(
   const ops: PlanOp[] = [];
   const findings: PlanFinding[] = [];
   const adoptions: LedgerEntry[] = [];
+  const completions: Completion[] = [];
   const finding = (kind: PlanFinding['kind'], key: ObjectKey, detail: string) =>
     findings.push({ kind, key: keyOf(key), detail: redactString(detail) });
 
@@ -116,6 +119,17 @@ export function diffStates(
     const instances = present.get(id) ?? [];
     const entry = owned.get(id);
     if (instances.length === 0) {
+      // Gone by design is not drift: a one-shot object the broker accepted has finished.
+      const gone = entry ? selfDeletion(d.kind, d.value) : undefined;
+      if (entry && gone?.mode === 'once' && entry.confirmed !== false) {
+        completions.push({ key, owner: entry.owner, reason: gone.reason });
+        finding(
+          'self-deleted',
+          key,
+          `${what} was removed by the broker by design (${gone.reason}): completed, not re-created`,
+        );
+        continue;
+      }
       const op: CreateOp = {
         op: 'create',
         key,
@@ -124,7 +138,13 @@ export function diffStates(
       };
       if (d.ensureOnly) op.ensureOnly = true;
       ops.push(op);
-      if (entry) {
+      if (entry && gone?.mode === 'transient') {
+        finding(
+          'self-deleted',
+          key,
+          `${what} was removed by the broker by design (${gone.reason}): re-created because it is still wanted`,
+        );
+      } else if (entry) {
         finding(
           'drift',
           key,
@@ -269,7 +289,9 @@ export function diffStates(
       compare(a.key.name, b.key.name) ||
       compare(a.detail, b.detail),
   );
-  return adoptions.length ? { ops, findings, adoptions } : { ops, findings };
+  const plan: Plan = adoptions.length ? { ops, findings, adoptions } : { ops, findings };
+  if (completions.length) plan.completions = completions;
+  return plan;
 }
 
 /** A copy safe to show: credentials stripped from `before`/`after` (changes are redacted at creation). */

@@ -11,6 +11,8 @@ import { AppConfig } from '../config/config.module';
 import { upstreamName, shovelName } from './compile';
 import { checkVersion, federationRequirements, unmetText } from '../common/broker-versions';
 import type { FederationSettings } from '../links/federation-link.entity';
+import type { ShovelCompletion } from '../links/shovel.entity';
+import type { DeleteBlock } from '../clusters/cluster.entity';
 
 export interface LinkStatus {
   id: string;
@@ -28,7 +30,30 @@ export interface LinkStatus {
   unavailableKind?: string;
   /** Why the reconciler does not apply the link: keys the cluster's RabbitMQ version does not know. */
   heldBack?: string;
-  verdict: 'running' | 'partial' | 'down' | 'paused' | 'not-applied' | 'held-back' | 'unknown';
+  /** A one-shot shovel the broker removed once done (`completed`): when, and what it moved. */
+  completedAt?: string;
+  completion?: ShovelCompletion;
+  /**
+   * Passes stop at the mass-delete guard before removing this link's broker objects: why, and
+   * the call that lets them proceed (`delete-blocked`).
+   */
+  deleteBlocked?: {
+    clusterId: string;
+    since: string;
+    reason: string;
+    runId: string;
+    confirm: DeleteBlock['confirm'];
+  };
+  verdict:
+    | 'running'
+    | 'partial'
+    | 'down'
+    | 'paused'
+    | 'not-applied'
+    | 'held-back'
+    | 'completed'
+    | 'delete-blocked'
+    | 'unknown';
 }
 
 /**
@@ -48,6 +73,8 @@ export class LinkStatusService {
     const [l] = (await this.ds.query(`SELECT * FROM federation_links WHERE id = $1`, [
       id,
     ])) as Record<string, unknown>[];
+    const blocked = await this.blocked(`link:${id}`);
+    if (blocked) return { ...(l ? this.base(l) : this.gone(id)), ...blocked };
     if (!l) throw DomainException.notFound('federation link', id);
     const plain = this.base(l);
     if (l.paused) return { ...plain, verdict: 'paused' };
@@ -136,9 +163,18 @@ export class LinkStatusService {
       string,
       unknown
     >[];
+    const blocked = await this.blocked(`shovel:${id}`);
+    if (blocked) return { ...(s ? this.base(s) : this.gone(id)), ...blocked };
     if (!s) throw DomainException.notFound('shovel', id);
     const base = this.base(s);
     if (s.paused) return { ...base, verdict: 'paused' };
+    if (s.completed_at instanceof Date)
+      return {
+        ...base,
+        verdict: 'completed',
+        completedAt: s.completed_at.toISOString(),
+        completion: s.completion as ShovelCompletion,
+      };
     const access = await this.clusters.access(s.source_cluster_id as string);
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     try {
@@ -181,6 +217,46 @@ export class LinkStatusService {
         };
       throw err;
     }
+  }
+
+  /**
+   * The mass-delete block that holds back this owner's broker objects, if any. It also answers
+   * for a row that is gone from the registry while its objects stay (rows removed by hand).
+   */
+  private async blocked(
+    owner: string,
+  ): Promise<Pick<LinkStatus, 'verdict' | 'deleteBlocked'> | null> {
+    const [row] = (await this.ds.query(
+      `SELECT id, delete_blocked FROM clusters
+        WHERE delete_blocked IS NOT NULL AND delete_blocked -> 'owners' ? $1 ORDER BY seq LIMIT 1`,
+      [owner],
+    )) as { id: string; delete_blocked: DeleteBlock }[];
+    if (!row) return null;
+    const b = row.delete_blocked;
+    return {
+      verdict: 'delete-blocked',
+      deleteBlocked: {
+        clusterId: row.id,
+        since: b.since,
+        reason: b.reason,
+        runId: b.runId,
+        confirm: b.confirm,
+      },
+    };
+  }
+
+  private gone(id: string): LinkStatus {
+    return {
+      id,
+      name: '(not in the registry)',
+      generation: 0,
+      appliedGeneration: 0,
+      paused: false,
+      expectedLinks: 0,
+      observedLinks: 0,
+      broker: [],
+      verdict: 'unknown',
+    };
   }
 
   private base(row: Record<string, unknown>): LinkStatus {

@@ -7,6 +7,7 @@ import { AuditService, systemActor } from '../audit/audit.service';
 import type { Actor } from '../auth/roles';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
+import type { ClusterEntity } from '../clusters/cluster.entity';
 import { ClustersService } from '../clusters/clusters.service';
 import { requestContext } from '../common/context/request-context';
 import { SecretBox } from '../common/crypto/secret-box';
@@ -27,6 +28,10 @@ import { ensureProbeVhost } from './probe-vhost';
 import { probeNames, probeVhost } from '../probes/probe-topology';
 import { isLinkTarget, loadSnapshot } from './registry-snapshot';
 import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
+import { recordCompletions } from './completions';
+import { deleteBlock, loadExplanations, unexplainedDeletes } from './delete-guard';
+import { MetricsService } from '../metrics/metrics.service';
+import { Counter } from 'prom-client';
 
 export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
 export type RunStatus =
@@ -71,6 +76,7 @@ export class ReconcilerService {
   private readonly logger = new Logger('Reconciler');
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly running = new Set<string>();
+  private readonly deleteBlocks: Counter<'cluster'>;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -79,7 +85,15 @@ export class ReconcilerService {
     private readonly audit: AuditService,
     private readonly env: AppConfig,
     private readonly lockSessions: ClusterLockSessions,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    this.deleteBlocks = new Counter({
+      name: 'crossdock_reconcile_delete_blocked_total',
+      help: 'Reconcile passes stopped by the mass-delete guard (unexplained deletes), per cluster',
+      labelNames: ['cluster'],
+      registers: [metrics.registry],
+    });
+  }
 
   async reconcile(clusterId: string, opts: RunOptions): Promise<RunView> {
     const started = new Date();
@@ -228,7 +242,7 @@ export class ReconcilerService {
     const desired = compileCluster(snapshot);
     const heldBackOwners = new Set(desired.heldBack.map((h) => h.owner));
     const fullLedger = (await this.ds.query(
-      `SELECT kind, vhost, name, owner FROM managed_objects WHERE cluster_id = $1`,
+      `SELECT kind, vhost, name, owner, confirmed FROM managed_objects WHERE cluster_id = $1`,
       [clusterId],
     )) as LedgerEntry[];
     // Spill shovels belong to the overflow engine: a pass neither recreates one that ended by
@@ -255,6 +269,14 @@ export class ReconcilerService {
       );
     }
     const liveLedger = ledger.filter((e) => !stale.includes(e));
+    // Seen on the broker: accepted at least once, even if the write that put it there timed out.
+    for (const e of liveLedger.filter((x) => x.confirmed === false && present.has(objectId(x)))) {
+      await this.ds.query(
+        `UPDATE managed_objects SET confirmed = true WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
+        [clusterId, e.kind, e.vhost, e.name],
+      );
+      e.confirmed = true;
+    }
     const cleanups = await loadLinkCleanups(this.ds, clusterId);
     const plan = diffStates(desired, observed, liveLedger, {
       expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
@@ -291,15 +313,27 @@ export class ReconcilerService {
     const deletableOwned = liveLedger.filter((e) => deletable(e)).length;
     const wipesAll =
       ownedDeletes > 0 && ownedDeletes >= deletableOwned && desired.objects.length === 0;
-    if ((deletes > this.env.RECONCILE_MAX_DELETES || wipesAll) && !opts.confirmDeletes) {
-      return finish('blocked', {
-        summary,
-        operations: shown,
-        findings,
-        error: `the pass would delete ${deletes} managed object(s)${wipesAll ? ' (every managed object of this cluster)' : ''}: confirm with confirmDeletes to proceed`,
-      });
+    // What the broker removed by design is recorded even when the guard stops the writes.
+    if (!opts.dryRun && plan.completions?.length)
+      await recordCompletions(this.ds, this.audit, clusterId, run.id, plan.completions);
+    // Backlog queues of deleted links are not in the ledger: their cleanup rows explain them.
+    const owned = plan.ops.filter((o) => o.op === 'delete' && inLedger.has(objectId(o.key)));
+    const unexplained = owned.length
+      ? unexplainedDeletes(owned, snapshot, await loadExplanations(this.ds, clusterId))
+      : [];
+    Object.assign(summary, { unexplainedDeletes: unexplained.length });
+    if (
+      (unexplained.length > this.env.RECONCILE_MAX_DELETES ||
+        (wipesAll && unexplained.length > 0)) &&
+      !opts.confirmDeletes
+    ) {
+      const error = `the pass would delete ${unexplained.length} managed object(s) that no audited registry deletion, pause or completion explains${wipesAll ? ' (every managed object of this cluster)' : ''}: confirm with confirmDeletes to proceed`;
+      if (!opts.dryRun)
+        await this.recordDeleteBlock(c, run.id, error, owned, unexplained, actorOf(opts));
+      return finish('blocked', { summary, operations: shown, findings, error });
     }
     if (opts.dryRun) return finish('planned', { summary, operations: shown, findings });
+    if (c.deleteBlocked) await this.clearDeleteBlock(c, run.id, actorOf(opts));
 
     // Probe-vhost objects the far side declared first, already as desired: owned from now on.
     for (const a of plan.adoptions ?? []) {
@@ -310,8 +344,7 @@ export class ReconcilerService {
       );
     }
 
-    const actor: Actor =
-      opts.trigger === 'manual' && ctx?.actor ? ctx.actor : systemActor('reconciler');
+    const actor = actorOf(opts);
     const applyStarted = new Date();
     let result: ApplyResult;
     try {
@@ -387,6 +420,67 @@ export class ReconcilerService {
     });
   }
 
+  /** Shows the block on the cluster (GET /clusters/{id}, link status), counts and audits it. */
+  private async recordDeleteBlock(
+    c: ClusterEntity,
+    runId: string,
+    reason: string,
+    deletes: PlanOp[],
+    unexplained: PlanOp[],
+    actor: Actor,
+  ): Promise<void> {
+    this.deleteBlocks.inc({ cluster: c.id });
+    const block = deleteBlock({
+      clusterId: c.id,
+      runId,
+      reason,
+      deletes,
+      unexplained,
+      previous: c.deleteBlocked,
+      now: new Date(),
+    });
+    await this.ds.transaction(async (m) => {
+      await m.query(`UPDATE clusters SET delete_blocked = $2 WHERE id = $1`, [
+        c.id,
+        JSON.stringify(block),
+      ]);
+      // Once per block, not per pass: the drift schedule repeats a blocked pass.
+      if (c.deleteBlocked?.since === block.since) return;
+      await this.audit.record(m, {
+        action: 'reconcile.delete-blocked',
+        actor,
+        resourceType: 'cluster',
+        resourceId: c.id,
+        resourceName: c.name,
+        siteIds: [c.siteId],
+        clusterIds: [c.id],
+        after: { deleteBlocked: block },
+        details: { runId },
+      });
+    });
+    this.logger.warn(
+      { clusterId: c.id, runId, unexplained: unexplained.length },
+      'reconcile pass blocked by the mass-delete guard',
+    );
+  }
+
+  private async clearDeleteBlock(c: ClusterEntity, runId: string, actor: Actor): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      await m.query(`UPDATE clusters SET delete_blocked = NULL WHERE id = $1`, [c.id]);
+      await this.audit.record(m, {
+        action: 'reconcile.delete-block.cleared',
+        actor,
+        resourceType: 'cluster',
+        resourceId: c.id,
+        resourceName: c.name,
+        siteIds: [c.siteId],
+        clusterIds: [c.id],
+        before: { deleteBlocked: c.deleteBlocked },
+        details: { runId },
+      });
+    });
+  }
+
   private apply(
     clusterId: string,
     runId: string,
@@ -414,9 +508,11 @@ export class ReconcilerService {
             throw new Error('the cluster lock was lost; stopping before the next write');
           if (op.op === 'create') {
             // Ledger first: a crash after the broker write never leaves an object we do not own.
+            // Unconfirmed until the broker accepts it: a one-shot object that never got there
+            // must not count as completed.
             await this.ds.query(
-              `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner`,
+              `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner, confirmed) VALUES ($1, $2, $3, $4, $5, false)
+               ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner, confirmed = false`,
               [clusterId, op.key.kind, op.key.vhost, op.key.name, op.owner],
             );
           }
@@ -432,6 +528,11 @@ export class ReconcilerService {
           if (op.op === 'delete' && outcome.ok) {
             await this.ds.query(
               `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
+              [clusterId, op.key.kind, op.key.vhost, op.key.name],
+            );
+          } else if (outcome.ok) {
+            await this.ds.query(
+              `UPDATE managed_objects SET confirmed = true WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4 AND NOT confirmed`,
               [clusterId, op.key.kind, op.key.vhost, op.key.name],
             );
           }
@@ -494,6 +595,12 @@ export function expectedFederationQueues(
       });
   }
   return refs;
+}
+
+/** Who a pass acts as: the caller of a manual pass, else the reconciler. */
+function actorOf(opts: RunOptions): Actor {
+  const ctx = requestContext.current();
+  return opts.trigger === 'manual' && ctx?.actor ? ctx.actor : systemActor('reconciler');
 }
 
 export function runView(r: Record<string, unknown>): RunView {

@@ -181,20 +181,12 @@ describe('cross-site links reconciled onto real clusters', () => {
     expect(shadow.summary).toMatchObject({ creates: 0, updates: 0, deletes: 0 });
     await m2.request('DELETE', `/api/policies/${enc(vhost)}/hand-shadow`);
 
-    // Deleting the link: the change would remove every managed object of dc2, so the guard stops it.
+    // Deleting the link removes every managed object of dc2: the audited delete explains it,
+    // so the guard lets the pass through without confirmDeletes.
     await t.http.delete(`/links/federation/${link.body.id}`).set(admin()).expect(204);
-    const blocked = await reconcile(dc2.clusterId);
-    expect(blocked.status).toBe('blocked');
-    expect(
-      (
-        await m2.request<{ name: string }[]>(
-          'GET',
-          `/api/parameters/federation-upstream/${enc(vhost)}`,
-        )
-      ).map((p) => p.name),
-    ).toContain('crossdock.up.events-dc1-dc2');
-    const confirmed = await reconcile(dc2.clusterId, { confirmDeletes: true });
-    expect(confirmed.status).toBe('succeeded');
+    const removed = await reconcile(dc2.clusterId);
+    expect(removed.status).toBe('succeeded');
+    expect(removed.summary.unexplainedDeletes).toBe(0);
     const upstreams = (
       await m2.request<{ name: string }[]>(
         'GET',
@@ -240,8 +232,10 @@ describe('cross-site links reconciled onto real clusters', () => {
     });
 
     await t.http.post(`/links/shovels/${sh.body.id}/pause`).set(admin()).expect(200);
-    const paused = await reconcile(dc1.clusterId, { confirmDeletes: true });
+    // The audited pause explains the deletes: no confirmDeletes, even for the last shovel.
+    const paused = await reconcile(dc1.clusterId);
     expect(paused.status).toBe('succeeded');
+    expect(paused.summary.unexplainedDeletes).toBe(0);
     expect(await m1.request<unknown[]>('GET', `/api/parameters/shovel/${enc(vhost)}`)).toEqual([]);
     for (let i = 5; i < 8; i++) await publish(m1, '', 'outbox', `m${i}`);
     await new Promise((r) => setTimeout(r, 1500));
