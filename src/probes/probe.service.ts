@@ -108,8 +108,10 @@ const loopPathId = (clusterId: string) => `loop:${clusterId}`;
  * Probes are isolated: the loop itself only reads the registry, starts work and evaluates. Every
  * piece of broker work (a cluster's session, its loopback, each path's probe with its confirm,
  * each cluster's broker poll and alarm reads) runs in the background under a key of its own, one
- * at a time per key, with its own deadline; a cluster that is blocked by an alarm (trap 22:
- * confirms wait until it clears), slow or unreachable holds up only the paths that touch it.
+ * at a time per key; a cluster that is blocked by an alarm (trap 22: confirms wait until it
+ * clears), slow or unreachable holds up only the paths that touch it. Connects and confirms
+ * have deadlines; channel operations on a blocked connection have none, so a path task running
+ * longer than downAfterMs counts as an overdue probe (`busySince`).
  */
 @Injectable()
 export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
