@@ -51,9 +51,10 @@ interface PathState {
   /** Probes in flight while the path was down (their lag measures the outage). */
   outage: Set<number>;
   /**
-   * When this path's probe task got its sessions and started binding, consuming, publishing
-   * (performance.now); unset when idle. A task still there after downAfterMs counts as an
-   * overdue probe, whatever holds it (a blocked connection answers no channel operation).
+   * When this path's probe task got its sessions and started binding and consuming
+   * (performance.now); unset once it publishes (the probe is pending then) or ends. A task still
+   * there after downAfterMs counts as an overdue probe (a blocked connection answers no channel
+   * operation).
    */
   busySince?: number;
 }
@@ -461,6 +462,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       s.unmeasurable = blockedReason(src.blocked);
       return;
     }
+    // From here the probe itself is pending: a confirm slowed by flow control is not a stuck task
+    // (the probe may well have crossed already).
+    s.busySince = undefined;
     const seq = ++s.seq;
     const body: ProbeBody = { i: this.instanceId, p: p.id, s: seq, t: performance.now() };
     s.pending.set(seq, body.t);
