@@ -391,7 +391,15 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         confirmTimeoutMs: Math.max(5000, 5 * this.env.PROBE_INTERVAL_MS),
         // An alarm anywhere in the cluster blocks this connection on its next publish (the
         // loopback publishes every interval): read the alarms now, not at the next poll.
-        onBlocked: () => this.alarms.check(clusterId),
+        onBlocked: (reason) => {
+          this.logger.log(
+            { clusterId, blocked: reason ?? null },
+            reason
+              ? 'the broker blocks the probe connection: reading its alarms'
+              : 'the broker unblocked the probe connection: reading its alarms',
+          );
+          this.alarms.check(clusterId);
+        },
       });
       this.sessions.set(clusterId, { session, version });
       this.loops.delete(clusterId);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect } from 'amqplib';
 import { bearer, bootstrapToken } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
@@ -210,6 +211,18 @@ describe('probe isolation: a memory alarm on one site', () => {
         );
         expect(h.state).not.toBe('healthy');
       }
+      // The trigger: the alarm blocked crossdock's own probe connection to dc3 (not only the
+      // broker poll, every 5 s here, found it).
+      await eventually(
+        () =>
+          readFileSync(t.logFile, 'utf8')
+            .split('\n')
+            .some(
+              (l) =>
+                l.includes('the broker blocks the probe connection') && l.includes(dc[2].clusterId),
+            ),
+        { timeoutMs: 5000, intervalMs: 100, description: 'connection.blocked logged for dc3' },
+      );
       // Data still crosses into the alarmed downstream (federation publishes there over a
       // connection alarms do not block), published on dc1 with confirms while the alarm lasts.
       const conn = await connect({
