@@ -24,6 +24,13 @@ export interface AmqpSessionOptions {
   confirmTimeoutMs?: number;
   /** Told about every loss of the connection (already redacted). */
   onDown?: (reason: string) => void;
+  /**
+   * Told when the broker blocks this connection (`connection.blocked`, with its reason, e.g.
+   * "low on memory") and when it lifts the block (undefined). A resource alarm anywhere in the
+   * cluster blocks every connection that publishes: publishes and channel operations then wait
+   * until the alarm clears, so a caller must not wait on them for other work.
+   */
+  onBlocked?: (reason: string | undefined) => void;
 }
 
 export type MessageHandler = (msg: ConsumeMessage) => void;
@@ -64,6 +71,8 @@ export class AmqpSession {
   /** Bumped on every new connection (exclusive queues die with the old one). */
   epoch = 0;
   lastError?: string;
+  /** Why the broker blocks this connection right now (`connection.blocked`), if it does. */
+  blocked?: string;
 
   constructor(private readonly opts: AmqpSessionOptions) {}
 
@@ -105,6 +114,16 @@ export class AmqpSession {
       const c = conn;
       c.on('error', (err: Error) => this.lost(c, `connection error: ${err.message}`));
       c.on('close', () => this.lost(c, 'connection closed'));
+      c.on('blocked', (reason: unknown) => {
+        if (this.conn !== c) return;
+        this.blocked = redactString(typeof reason === 'string' && reason ? reason : 'blocked');
+        this.opts.onBlocked?.(this.blocked);
+      });
+      c.on('unblocked', () => {
+        if (this.conn !== c || this.blocked === undefined) return;
+        this.blocked = undefined;
+        this.opts.onBlocked?.(undefined);
+      });
       if (this.closed) {
         await c.close().catch(() => undefined);
         return false;
@@ -134,6 +153,8 @@ export class AmqpSession {
     if (this.conn !== conn) return;
     this.conn = undefined;
     this.pub = undefined;
+    const wasBlocked = this.blocked !== undefined;
+    this.blocked = undefined;
     for (const [q, c] of this.consumers) {
       c.channel = undefined;
       if (c.exclusive) this.consumers.delete(q);
@@ -142,6 +163,7 @@ export class AmqpSession {
     this.backoff();
     conn.close().catch(() => undefined);
     this.opts.onDown?.(this.lastError);
+    if (wasBlocked) this.opts.onBlocked?.(undefined);
   }
 
   /**
@@ -313,13 +335,28 @@ export class AmqpSession {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the connection, waiting at most `waitMs` for the broker's close-ok: a broker that
+   * does not answer (a silent network cut) must not hold the caller; its socket then goes with
+   * the heartbeat. A blocked connection is closed at once by amqplib.
+   */
+  async close(waitMs = 2000): Promise<void> {
     this.closed = true;
     const conn = this.conn;
     this.conn = undefined;
     this.pub = undefined;
+    this.blocked = undefined;
     this.consumers.clear();
-    await conn?.close().catch(() => undefined);
+    if (!conn) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      conn.close().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
 

@@ -1,7 +1,7 @@
 import { ManagementClient } from '../broker/management-client';
 import { startFakeCluster, type FakeCluster } from '../broker/testing/fake-cluster';
 import { sendJson } from '../broker/testing/fake-management-server';
-import { readClusterFacts } from './broker-facts';
+import { readAlarms, readClusterFacts } from './broker-facts';
 
 const all = { federationLinks: true, shovels: true, queues: true, exchanges: true };
 
@@ -20,13 +20,43 @@ describe('readClusterFacts: broker answers of the wrong shape', () => {
   });
   afterAll(() => fake.close());
 
-  const answer = (path: string, body: unknown) => {
+  const answer = (path: string, body: unknown, status = 200) => {
     const node = fake.nodes[0];
     const healthy = node.handle;
     node.handle = (req, res, b) =>
-      (req.url ?? '').split('?')[0] === path ? sendJson(res, 200, body) : healthy(req, res, b);
+      (req.url ?? '').split('?')[0] === path ? sendJson(res, status, body) : healthy(req, res, b);
     return () => (node.handle = healthy);
   };
+
+  it('reads alarms from the live alarm health check, naming node and resource', async () => {
+    const restore = answer(
+      '/api/health/checks/alarms',
+      {
+        status: 'failed',
+        reason: 'There are alarms in effect in the cluster',
+        alarms: [
+          { node: 'rabbit@f1', resource: 'memory' },
+          { node: 'rabbit@f2', resource: 'disk space' },
+        ],
+      },
+      503,
+    );
+    try {
+      expect(await readAlarms(client)).toEqual([
+        { node: 'rabbit@f1', alarm: 'memory' },
+        { node: 'rabbit@f2', alarm: 'disk' },
+      ]);
+      const facts = await readClusterFacts('c', client, all);
+      expect(facts.error).toBeUndefined();
+      expect(facts.alarms).toEqual([
+        { node: 'rabbit@f1', alarm: 'memory' },
+        { node: 'rabbit@f2', alarm: 'disk' },
+      ]);
+    } finally {
+      restore();
+    }
+    expect(await readAlarms(client)).toEqual([]);
+  });
 
   it('reads well-formed listings', async () => {
     const restore = answer('/api/federation-links', [
@@ -57,7 +87,7 @@ describe('readClusterFacts: broker answers of the wrong shape', () => {
     ],
     ['/api/queues', [{ vhost: '/', messages: '5' }], /queues: item 0 lacks string "name"/],
     ['/api/shovels', ['x'], /shovels: item 0 is not an object/],
-    ['/api/nodes', [{ name: 7 }], /nodes: item 0 lacks string "name"/],
+    ['/api/health/checks/alarms', { alarms: [{ node: 7 }] }, /a list of alarms/],
   ])('fails the whole read on %s answering %j', async (path, body, why) => {
     const restore = answer(path, body);
     try {

@@ -1,11 +1,18 @@
 import type { ManagementClient } from '../broker/management-client';
 import { redactString } from '../common/logging/redact';
+import { alarmResource } from '../observation/observation.parse';
+
+/** A resource alarm in effect on one node (`memory`, `disk`, or the broker's own resource name). */
+export interface NodeAlarm {
+  node: string;
+  alarm: string;
+}
 
 /** What the health evaluation reads from one cluster, in a few bulk GETs per poll. */
 export interface ClusterFacts {
   clusterId: string;
   readAt: number;
-  alarms: { node: string; alarm: 'memory' | 'disk' }[];
+  alarms: NodeAlarm[];
   federationLinks: {
     vhost: string;
     upstream: string;
@@ -58,6 +65,20 @@ const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined ? '' : 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /**
+ * The cluster's resource alarms, live: `GET /api/health/checks/alarms` asks the alarm handler,
+ * where the `mem_alarm` / `disk_free_alarm` flags of `/api/nodes` come from the statistics
+ * database and lag up to one statistics interval (5 s) behind. One small request, cheap enough
+ * to repeat every probe interval while a cluster is in alarm.
+ */
+export async function readAlarms(client: ManagementClient): Promise<NodeAlarm[]> {
+  const res = await client.healthAlarms();
+  return res.body.alarms.map((a) => {
+    const kind = alarmResource(a.resource);
+    return { node: a.node, alarm: kind === 'other' ? a.resource : kind };
+  });
+}
+
+/**
  * Reads alarms always, and links, shovels, queue depths and exchange names when asked. A reply
  * that is not a list fails the whole read (an empty list would look like "no links").
  */
@@ -76,10 +97,8 @@ export async function readClusterFacts(
     exchanges: new Set(),
   };
   try {
-    const [nodes, links, shovels, queues, exchanges] = await Promise.all([
-      client.get<unknown>('/api/nodes', {
-        query: { columns: 'name,running,mem_alarm,disk_free_alarm' },
-      }),
+    const [alarms, links, shovels, queues, exchanges] = await Promise.all([
+      readAlarms(client),
       want.federationLinks ? client.get<unknown>('/api/federation-links') : Promise.resolve([]),
       want.shovels ? client.get<unknown>('/api/shovels') : Promise.resolve([]),
       want.queues
@@ -93,10 +112,7 @@ export async function readClusterFacts(
           })
         : Promise.resolve([]),
     ]);
-    for (const n of rows(nodes, 'nodes', ['name'])) {
-      if (n.mem_alarm === true) facts.alarms.push({ node: str(n.name), alarm: 'memory' });
-      if (n.disk_free_alarm === true) facts.alarms.push({ node: str(n.name), alarm: 'disk' });
-    }
+    facts.alarms = alarms;
     const seenLinks = new Set<string>();
     for (const l of rows(
       links,

@@ -73,7 +73,8 @@ export interface AlarmView {
   side: 'upstream' | 'downstream' | 'source' | 'destination';
   cluster: string;
   node: string;
-  alarm: 'memory' | 'disk';
+  /** `memory`, `disk`, or the broker's own resource name. */
+  alarm: string;
 }
 
 export interface BacklogView {

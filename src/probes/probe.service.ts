@@ -14,6 +14,8 @@ import type { ManagementClient } from '../broker/management-client';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { AppConfig } from '../config/config.module';
+import { AlarmWatch } from './alarm-watch';
+import { BackgroundWork } from './background-work';
 import { readClusterFacts, type ClusterFacts } from './broker-facts';
 import { HealthRecorder } from './health-recorder';
 import {
@@ -48,6 +50,13 @@ interface PathState {
   lastStatus?: PathView['status'];
   /** Probes in flight while the path was down (their lag measures the outage). */
   outage: Set<number>;
+  /**
+   * When this path's probe task got its sessions and started binding and consuming
+   * (performance.now); unset once it publishes (the probe is pending then) or ends. A task still
+   * there after downAfterMs counts as an overdue probe (a blocked connection answers no channel
+   * operation).
+   */
+  busySince?: number;
 }
 
 interface LoopState {
@@ -96,6 +105,14 @@ const loopPathId = (clusterId: string) => `loop:${clusterId}`;
  * The loop runs four sub-ticks per interval: probes go out on the first one due by the clock
  * (a sub-tick skipped while a slow one runs does not stretch the interval), overdue probes are
  * noticed on every one, so a cut shows within downAfterMs plus a quarter interval.
+ *
+ * Probes are isolated: the loop itself only reads the registry, starts work and evaluates. Every
+ * piece of broker work (a cluster's session, its loopback, each path's probe with its confirm,
+ * each cluster's broker poll and alarm reads) runs in the background under a key of its own, one
+ * at a time per key; a cluster that is blocked by an alarm (trap 22: confirms wait until it
+ * clears), slow or unreachable holds up only the paths that touch it. Connects and confirms
+ * have deadlines; channel operations on a blocked connection have none, so a path task running
+ * longer than downAfterMs counts as an overdue probe (`busySince`).
  */
 @Injectable()
 export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -106,15 +123,27 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly sessions = new Map<string, { session: AmqpSession; version: number }>();
   private readonly clients = new Map<string, { client: ManagementClient; version: number }>();
   private readonly facts = new Map<string, ClusterFacts>();
+  /** The newest session ensure per cluster: what a path's probe task waits for. */
+  private readonly ensuring = new Map<string, Promise<AmqpSession | undefined>>();
+  private readonly lastPoll = new Map<string, number>();
+  private readonly work = new BackgroundWork((key, err) =>
+    this.logger.debug(
+      { key, err: err instanceof Error ? err.message : String(err) },
+      'probe work failed',
+    ),
+  );
+  private readonly alarms = new AlarmWatch(
+    this.work,
+    (id) => this.managementClient(id, this.model as ProbeModel),
+    () => (this.factsRead = true),
+  );
   private samples: SampleRow[] = [];
   private locks?: PathLocks;
   private timer?: NodeJS.Timeout;
   private ticking = false;
   /** When the next probe round is due (performance.now()); unset until the first tick. */
   private nextRound?: number;
-  private lastPoll = 0;
-  private polling?: Promise<void>;
-  /** A poll finished since the last evaluation: the next sub-tick evaluates with its facts. */
+  /** A poll or an alarm read finished since the last evaluation: the next sub-tick evaluates. */
   private factsRead = false;
   private lastFlush = 0;
   private lastRetention = 0;
@@ -145,9 +174,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     this.stopped = true;
     clearInterval(this.timer);
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
-    await this.polling;
+    await this.work.stop(3000);
     await this.flush().catch(() => undefined);
-    for (const { session } of this.sessions.values()) await session.close();
+    await Promise.all([...this.sessions.values()].map(({ session }) => session.close()));
     this.sessions.clear();
     await this.locks?.close();
   }
@@ -233,6 +262,10 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /**
+   * Reads the registry and the path locks, then starts this round's broker work in the
+   * background and returns: nothing here waits for a broker.
+   */
   private async sendRound(): Promise<void> {
     this.model = await loadLinkModel(this.ds);
     const model = this.model;
@@ -241,7 +274,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       model.links.filter((l) => l.kind !== 'federation').map(toRow),
     );
     const held = await (this.locks as PathLocks).sync(all.map((p) => p.id));
-    for (const id of [...this.paths.keys()]) if (!held.has(id)) await this.dropPath(id);
+    for (const id of [...this.paths.keys()]) if (!held.has(id)) this.dropPath(id);
     for (const p of all) {
       if (!held.has(p.id)) continue;
       const s = this.paths.get(p.id) ?? this.addPath(p);
@@ -255,25 +288,55 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
     for (const id of [...this.sessions.keys()]) {
       if (!clusters.has(id)) {
-        await this.sessions.get(id)?.session.close();
+        void this.sessions.get(id)?.session.close();
         this.sessions.delete(id);
         this.loops.delete(id);
         this.clients.delete(id);
+        this.ensuring.delete(id);
+        this.lastPoll.delete(id);
+        this.alarms.forget(id);
       }
     }
-    await Promise.all([...clusters].map((id) => this.session(id, model)));
-    await Promise.all([...clusters].map((id) => this.loopback(id)));
-    await Promise.all([...this.paths.values()].map((s) => this.send(s)));
-    // The management API can be slow on a loaded broker: the poll runs beside the rounds (one
-    // at a time) so it never delays a probe; evaluations use the newest facts it has read.
-    if (!this.polling && Date.now() - this.lastPoll >= this.env.PROBE_BROKER_POLL_MS) {
-      this.lastPoll = Date.now();
-      this.polling = this.poll(clusters, model)
-        .catch(() => undefined)
-        .finally(() => {
-          this.polling = undefined;
-          this.factsRead = true;
-        });
+    for (const id of clusters) {
+      // A session ensure still running (a connect, or channels on a blocked connection) is
+      // what this round's paths of that cluster wait for; no second one is started beside it.
+      if (!this.work.busy(`session:${id}`)) {
+        const ensured = this.session(id, model).catch(() => undefined);
+        this.ensuring.set(id, ensured);
+        this.work.start(`session:${id}`, async () => void (await ensured));
+      }
+      this.work.start(`loop:${id}`, async () => {
+        if (await this.ensuring.get(id)) await this.loopback(id);
+      });
+      if (this.sessions.get(id)?.session.blocked || this.alarms.inAlarm(id)) this.alarms.check(id);
+    }
+    for (const s of this.paths.values()) {
+      const blocked = this.sessions.get(s.path.fromClusterId)?.session.blocked;
+      if (blocked) s.unmeasurable = blockedReason(blocked);
+      this.work.start(`path:${s.path.id}`, async () => {
+        await Promise.all([
+          this.ensuring.get(s.path.fromClusterId),
+          this.ensuring.get(s.path.toClusterId),
+        ]);
+        s.busySince = performance.now();
+        try {
+          await this.send(s);
+        } finally {
+          s.busySince = undefined;
+        }
+      });
+    }
+    // The management API can be slow on a loaded broker: each cluster's poll runs on its own,
+    // beside the rounds; evaluations use the newest facts read.
+    const wanted = this.heldLinks(model);
+    const now = Date.now();
+    for (const id of clusters) {
+      if (now - (this.lastPoll.get(id) ?? 0) < this.env.PROBE_BROKER_POLL_MS) continue;
+      if (this.work.busy(`poll:${id}`)) continue;
+      this.lastPoll.set(id, now);
+      this.work.start(`poll:${id}`, () =>
+        this.poll(id, wanted, model).finally(() => (this.factsRead = true)),
+      );
     }
   }
 
@@ -290,12 +353,12 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     return s;
   }
 
-  private async dropPath(id: string): Promise<void> {
+  private dropPath(id: string): void {
     const s = this.paths.get(id);
     this.paths.delete(id);
     if (!s) return;
-    const dest = this.sessions.get(s.path.toClusterId)?.session;
-    await dest?.cancel(consumeQueue(s.path));
+    // Not awaited: closing a channel waits for the broker, which a blocked connection is not.
+    void this.sessions.get(s.path.toClusterId)?.session.cancel(consumeQueue(s.path));
   }
 
   private thresholdsFor(model: ProbeModel, linkId: string): HealthThresholds {
@@ -315,7 +378,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       await cur.session.ensure();
       return cur.session;
     }
-    if (cur) await cur.session.close();
+    if (cur) void cur.session.close();
     try {
       const access = await this.clusters.access(clusterId);
       const session = new AmqpSession({
@@ -326,6 +389,17 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         heartbeatSeconds: 5,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
         confirmTimeoutMs: Math.max(5000, 5 * this.env.PROBE_INTERVAL_MS),
+        // An alarm anywhere in the cluster blocks this connection on its next publish (the
+        // loopback publishes every interval): read the alarms now, not at the next poll.
+        onBlocked: (reason) => {
+          this.logger.log(
+            { clusterId, blocked: reason ?? null },
+            reason
+              ? 'the broker blocks the probe connection: reading its alarms'
+              : 'the broker unblocked the probe connection: reading its alarms',
+          );
+          this.alarms.check(clusterId);
+        },
       });
       this.sessions.set(clusterId, { session, version });
       this.loops.delete(clusterId);
@@ -391,6 +465,14 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       s.unmeasurable = `crossdock cannot reach the source cluster over AMQP${src?.lastError ? `: ${src.lastError}` : ''}`;
       return;
     }
+    if (src.blocked) {
+      // Nothing published at the source gets in while the alarm lasts: not a lost probe.
+      s.unmeasurable = blockedReason(src.blocked);
+      return;
+    }
+    // From here the probe itself is pending: a confirm slowed by flow control is not a stuck task
+    // (the probe may well have crossed already).
+    s.busySince = undefined;
     const seq = ++s.seq;
     const body: ProbeBody = { i: this.instanceId, p: p.id, s: seq, t: performance.now() };
     s.pending.set(seq, body.t);
@@ -404,7 +486,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     } catch (err) {
       // Not sent is not lost: crossdock could not hand the probe to the source cluster.
       s.pending.delete(seq);
-      s.unmeasurable = `the source cluster did not confirm a probe: ${err instanceof Error ? err.message : 'failed'}`;
+      s.unmeasurable = src.blocked
+        ? blockedReason(src.blocked)
+        : `the source cluster did not confirm a probe: ${err instanceof Error ? err.message : 'failed'}`;
     }
   }
 
@@ -484,7 +568,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private oldestPending(s: PathState, now: number): number | null {
-    let oldest: number | null = null;
+    let oldest: number | null = s.busySince === undefined ? null : now - s.busySince;
     for (const sent of s.pending.values()) oldest = Math.max(oldest ?? 0, now - sent);
     return oldest;
   }
@@ -494,36 +578,36 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     return s.unmeasurable ? { ...v, unmeasurable: s.unmeasurable } : v;
   }
 
-  private async poll(clusters: Set<string>, model: ProbeModel): Promise<void> {
-    const held = [...this.paths.values()].flatMap((s) => s.path.linkIds);
-    const links = model.links.filter((l) => held.includes(l.id));
-    await Promise.all(
-      [...clusters].map(async (id) => {
-        try {
-          const client = await this.managementClient(id, model);
-          this.facts.set(
-            id,
-            await readClusterFacts(id, client, {
-              federationLinks: links.some((l) => l.kind === 'federation' && l.toClusterId === id),
-              shovels: links.some((l) => l.kind === 'shovel' && l.fromClusterId === id),
-              queues: links.some((l) => l.fromClusterId === id),
-              exchanges: links.some((l) => l.targetPrefix !== null && l.toClusterId === id),
-            }),
-          );
-        } catch (err) {
-          this.facts.set(id, {
-            clusterId: id,
-            readAt: Date.now(),
-            alarms: [],
-            federationLinks: [],
-            shovels: [],
-            queues: new Map(),
-            exchanges: new Set(),
-            error: err instanceof Error ? err.message : 'cluster not readable',
-          });
-        }
-      }),
-    );
+  /** The user links of the paths this instance holds. */
+  private heldLinks(model: ProbeModel): LinkModel[] {
+    const held = new Set([...this.paths.values()].flatMap((s) => s.path.linkIds));
+    return model.links.filter((l) => held.has(l.id));
+  }
+
+  /** One cluster's broker facts (its alarms recorded with them). */
+  private async poll(id: string, links: LinkModel[], model: ProbeModel): Promise<void> {
+    try {
+      const client = await this.managementClient(id, model);
+      const facts = await readClusterFacts(id, client, {
+        federationLinks: links.some((l) => l.kind === 'federation' && l.toClusterId === id),
+        shovels: links.some((l) => l.kind === 'shovel' && l.fromClusterId === id),
+        queues: links.some((l) => l.fromClusterId === id),
+        exchanges: links.some((l) => l.targetPrefix !== null && l.toClusterId === id),
+      });
+      if (!facts.error) this.alarms.record(id, facts.readAt, facts.alarms);
+      this.facts.set(id, facts);
+    } catch (err) {
+      this.facts.set(id, {
+        clusterId: id,
+        readAt: Date.now(),
+        alarms: [],
+        federationLinks: [],
+        shovels: [],
+        queues: new Map(),
+        exchanges: new Set(),
+        error: err instanceof Error ? err.message : 'cluster not readable',
+      });
+    }
   }
 
   /** One management client per cluster, rebuilt when the cluster (nodes, credentials) changed. */
@@ -550,6 +634,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     const held = [...this.paths.values()].flatMap((s) =>
       s.path.linkIds.map((id) => [id, s] as const),
     );
+    const facts = this.alarms.apply(this.facts);
     for (const [linkId, s] of held) {
       const link = model.links.find((l) => l.id === linkId);
       if (!link || link.kind === 'overflow') continue;
@@ -558,7 +643,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         model,
         pathId: s.path.id,
         path: views.get(s.path.id) ?? null,
-        facts: this.facts,
+        facts,
         thresholds: this.thresholdsFor(model, linkId),
         instanceId: this.instanceId,
       });
@@ -616,6 +701,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 }
+
+const blockedReason = (reason: string) =>
+  `the source cluster blocks publishing (connection.blocked: ${reason}): no probe can be sent until its alarm clears`;
 
 const toRow = (l: LinkModel) => ({
   id: l.id,
