@@ -8,7 +8,7 @@ import { paginate, type Page, type PageQueryDto } from '../common/http/paginatio
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
-import type { NodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
+import type { AddNodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
 import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
 import { NodeEntity } from './node.entity';
@@ -69,7 +69,13 @@ export class NodesService {
     return nodeView(await this.node(clusterId, id));
   }
 
-  async add(clusterId: string, dto: NodeDto): Promise<NodeView> {
+  /**
+   * A new node is a new endpoint for the admin credentials: unless they come with the request,
+   * the cluster needs them entered again before crossdock talks to it.
+   */
+  async add(clusterId: string, dto: AddNodeDto): Promise<NodeView> {
+    const { credentials, ...node } = dto;
+    await this.clusters.checkNetworks([{ field: 'host', host: node.host }]);
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);
@@ -77,7 +83,7 @@ export class NodesService {
           .createQueryBuilder()
           .insert()
           .into(NodeEntity)
-          .values({ ...dto, type: dto.type ?? 'disc', clusterId })
+          .values({ ...node, type: node.type ?? 'disc', clusterId })
           .returning('id')
           .execute();
         const after = nodeView(
@@ -90,6 +96,7 @@ export class NodesService {
           ...this.target(cluster, after),
           after,
         });
+        if (credentials) await this.clusters.rebindCredentials(m, clusterId, credentials);
         return after;
       })
       .catch(keepDisc);
@@ -101,12 +108,14 @@ export class NodesService {
     dto: UpdateNodeDto,
     expected: number | undefined,
   ): Promise<NodeView> {
+    const { credentials, ...changes } = dto;
+    if (changes.host) await this.clusters.checkNetworks([{ field: 'host', host: changes.host }]);
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);
         const before = nodeView(await this.node(clusterId, id, m));
         const after = nodeView(
-          await updateVersioned(m, NodeEntity, 'node', id, expected, { ...dto }),
+          await updateVersioned(m, NodeEntity, 'node', id, expected, { ...changes }),
         );
         await this.audit.record(m, {
           action: 'node.update',
@@ -114,6 +123,7 @@ export class NodesService {
           before,
           after,
         });
+        if (credentials) await this.clusters.rebindCredentials(m, clusterId, credentials);
         return after;
       })
       .catch(keepDisc);

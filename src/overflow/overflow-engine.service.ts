@@ -180,6 +180,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
         username: access.username,
         password: access.password,
+        networks: access.networks,
         vhost,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
