@@ -87,24 +87,26 @@ export class ClustersService {
         }
       }
     }
-    if (errors.length) throw DomainException.validation(errors, 'Endpoint outside BROKER_ALLOWED_NETWORKS');
+    if (errors.length)
+      throw DomainException.validation(errors, 'Endpoint outside BROKER_ALLOWED_NETWORKS');
   }
 
   /**
    * Re-enters the admin credentials for the cluster's endpoints as they are now (inside the
    * transaction of an endpoint change that carried them), recording only the fact.
    */
-  async rebindCredentials(
-    m: EntityManager,
-    id: string,
-    dto: CredentialsDto,
-  ): Promise<void> {
+  async rebindCredentials(m: EntityManager, id: string, dto: CredentialsDto): Promise<void> {
     const c = await m.getRepository(ClusterEntity).findOneByOrFail({ id });
     const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
     await m.query(
       `UPDATE clusters SET admin_username = $2, admin_password_enc = $3, credentials_endpoints = $4,
          credentials_version = credentials_version + 1 WHERE id = $1`,
-      [id, dto.username, this.box.encrypt(dto.password, id), credentialEndpoints(c.managementScheme, nodes)],
+      [
+        id,
+        dto.username,
+        this.box.encrypt(dto.password, id),
+        credentialEndpoints(c.managementScheme, nodes),
+      ],
     );
     await this.audit.record(m, {
       action: 'cluster.credentials.update',

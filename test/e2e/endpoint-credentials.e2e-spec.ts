@@ -109,7 +109,10 @@ describe('admin credentials are bound to their endpoints', () => {
       .set(bearer(tok.operator))
       .send({ clusterId })
       .expect(200);
-    const plan = await t.http.get(`/clusters/${clusterId}/plan`).set(bearer(tok.viewer)).expect(200);
+    const plan = await t.http
+      .get(`/clusters/${clusterId}/plan`)
+      .set(bearer(tok.viewer))
+      .expect(200);
     return { observation, pass: pass.body.runs[0], plan: plan.body };
   }
 
@@ -229,10 +232,7 @@ describe('admin credentials are bound to their endpoints', () => {
     attacker.reset();
     await triggerEverything(c.id);
     expect(attacker.authorizations.length).toBeGreaterThan(0);
-    const events = await t.http
-      .get(`/audit?clusterId=${c.id}`)
-      .set(bearer(tok.admin))
-      .expect(200);
+    const events = await t.http.get(`/audit?clusterId=${c.id}`).set(bearer(tok.admin)).expect(200);
     expect(JSON.stringify(events.body)).not.toContain(password);
   });
 
@@ -289,9 +289,7 @@ describe('admin credentials are bound to their endpoints', () => {
     it('refuses to connect outside the list, even to endpoints stored before', async () => {
       const c = await boundCluster(); // written by the unfenced app
       legit.reset();
-      const obs = await fenced.http
-        .post(`/clusters/${c.id}/observation`)
-        .set(bearer(tok.operator));
+      const obs = await fenced.http.post(`/clusters/${c.id}/observation`).set(bearer(tok.operator));
       expect(obs.status).toBeLessThan(500);
       expect(JSON.stringify(obs.body)).toMatch(/outside BROKER_ALLOWED_NETWORKS/);
       const plan = await fenced.http

@@ -100,7 +100,8 @@ export class AllowedNetworks {
         callback(new EndpointNotAllowedError(hostname, bad.address), '', 0);
         return;
       }
-      if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      if (options.all)
+        (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
       else callback(null, addresses[0].address, addresses[0].family);
     });
   };
