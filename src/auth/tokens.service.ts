@@ -55,19 +55,19 @@ export class TokensService {
   ) {
     if (env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN)
       this.bootstrapHash = hashToken(env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN);
-    if (env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_EXPIRES_AT)
-      this.bootstrapExpiresAt = Date.parse(env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_EXPIRES_AT);
+    if (env.CROSSDOCK_BOOTSTRAP_EXPIRES_AT)
+      this.bootstrapExpiresAt = Date.parse(env.CROSSDOCK_BOOTSTRAP_EXPIRES_AT);
   }
 
   /**
    * The bootstrap token exists to create the first real tokens: it stops at its optional
-   * expiry, and (unless CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_AFTER_ADMIN=allow) as soon as a real
+   * expiry, and (unless CROSSDOCK_BOOTSTRAP_AFTER_ADMIN=allow) as soon as a real
    * admin token is usable. Checked on every use, never cached: it is rare and must stop at once.
    */
   private async bootstrapUsable(): Promise<boolean> {
     if (this.bootstrapExpiresAt !== undefined && Date.now() >= this.bootstrapExpiresAt)
       return false;
-    if (this.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_AFTER_ADMIN === 'allow') return true;
+    if (this.env.CROSSDOCK_BOOTSTRAP_AFTER_ADMIN === 'allow') return true;
     const [row] = (await this.ds.query(
       `SELECT EXISTS (SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL
          AND (expires_at IS NULL OR expires_at > now())) AS admin`,

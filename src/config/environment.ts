@@ -254,10 +254,10 @@ export class EnvironmentVariables {
   /** When set (ISO 8601), the bootstrap token stops working at this instant. */
   @IsOptional()
   @Matches(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/, {
-    message: 'CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_EXPIRES_AT must be an ISO 8601 time with a zone',
+    message: 'CROSSDOCK_BOOTSTRAP_EXPIRES_AT must be an ISO 8601 time with a zone',
   })
   @IsValidInstant()
-  CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_EXPIRES_AT?: string;
+  CROSSDOCK_BOOTSTRAP_EXPIRES_AT?: string;
 
   /**
    * `refuse` (default): the bootstrap token stops working as soon as a real admin token (not
@@ -265,7 +265,7 @@ export class EnvironmentVariables {
    */
   @IsOptional()
   @IsIn(['refuse', 'allow'])
-  CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_AFTER_ADMIN: 'refuse' | 'allow' = 'refuse';
+  CROSSDOCK_BOOTSTRAP_AFTER_ADMIN: 'refuse' | 'allow' = 'refuse';
 
   /**
    * Comma-separated CIDR list. When set, broker endpoints (node hosts for management and

@@ -128,7 +128,7 @@ describe('the bootstrap token is for bootstrap only', () => {
     db = await createMigratedDatabase('crossdock_bootstrap');
     t = await createTestApp({
       DATABASE_URL: db.url,
-      CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_AFTER_ADMIN: 'refuse',
+      CROSSDOCK_BOOTSTRAP_AFTER_ADMIN: 'refuse',
     });
   });
   afterAll(async () => {
@@ -158,13 +158,13 @@ describe('the bootstrap token is for bootstrap only', () => {
   it('stops at its configured expiry', async () => {
     const expired = await createTestApp({
       DATABASE_URL: db.url,
-      CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_AFTER_ADMIN: 'allow',
-      CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_EXPIRES_AT: new Date(Date.now() - 1000).toISOString(),
+      CROSSDOCK_BOOTSTRAP_AFTER_ADMIN: 'allow',
+      CROSSDOCK_BOOTSTRAP_EXPIRES_AT: new Date(Date.now() - 1000).toISOString(),
     });
     const allowed = await createTestApp({
       DATABASE_URL: db.url,
-      CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_AFTER_ADMIN: 'allow',
-      CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN_EXPIRES_AT: new Date(Date.now() + 3600000).toISOString(),
+      CROSSDOCK_BOOTSTRAP_AFTER_ADMIN: 'allow',
+      CROSSDOCK_BOOTSTRAP_EXPIRES_AT: new Date(Date.now() + 3600000).toISOString(),
     });
     try {
       await expired.http.get('/sites').set(bearer(bootstrapToken())).expect(401);
