@@ -61,6 +61,8 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   private readonly logger = new Logger('Overflow');
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly sessions = new Map<string, AmqpSession>();
+  /** What each session was opened with (credentials version, endpoints). */
+  private readonly sessionIdentity = new Map<string, string>();
   private locks?: PathLocks;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -173,9 +175,25 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
 
   private async session(clusterId: string, vhost: string): Promise<AmqpSession> {
     const key = `${clusterId}\u0000${vhost}`;
+    // Every use re-reads the access: credentials not bound to the current endpoints (or new
+    // credentials, or moved nodes) must end a session opened before the change.
+    let access;
+    try {
+      access = await this.clusters.access(clusterId);
+    } catch (err) {
+      await this.dropSession(key);
+      throw err;
+    }
+    const identity = JSON.stringify([
+      access.cluster.credentialsVersion,
+      access.nodes.map((n) => [n.host, n.amqpPort]),
+    ]);
     let s = this.sessions.get(key);
+    if (s && this.sessionIdentity.get(key) !== identity) {
+      await this.dropSession(key);
+      s = undefined;
+    }
     if (!s) {
-      const access = await this.clusters.access(clusterId);
       s = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
         username: access.username,
@@ -185,9 +203,17 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
       this.sessions.set(key, s);
+      this.sessionIdentity.set(key, identity);
     }
     await s.ensure();
     return s;
+  }
+
+  private async dropSession(key: string): Promise<void> {
+    const s = this.sessions.get(key);
+    this.sessions.delete(key);
+    this.sessionIdentity.delete(key);
+    await s?.close();
   }
 
   private async client(clusterId: string): Promise<ManagementClient> {
