@@ -97,6 +97,7 @@ export class AuditQueryService implements OnModuleInit {
       add('seq <= ?', range.hi);
     }
     if (q.requestId) add('request_id = ?', q.requestId);
+    if (q.clientRequestId) add(`(payload::jsonb ->> 'clientRequestId') = ?`, q.clientRequestId);
     const limit = q.limit ?? defaultPageSize;
     params.push(limit + 1);
     const rows = (await this.ds.query(

@@ -64,6 +64,13 @@ export class AuditQueryDto extends PageQueryDto {
   @MaxLength(128)
   @Matches(/^[A-Za-z0-9._:-]+$/, { message: 'requestId must be a request id' })
   requestId?: string;
+
+  @ApiPropertyOptional({ description: "The caller's own X-Request-Id, kept beside requestId" })
+  @Optional()
+  @IsString()
+  @MaxLength(128)
+  @Matches(/^[A-Za-z0-9._:-]+$/, { message: 'clientRequestId must be a request id' })
+  clientRequestId?: string;
 }
 
 export class AuditExportQueryDto {

@@ -64,6 +64,8 @@ export class AuditService {
       siteIds: [...new Set(input.siteIds ?? [])].sort(),
       clusterIds: [...new Set(input.clusterIds ?? [])].sort(),
       requestId: ctx?.requestId ?? null,
+      // Only when given, so events without one keep the payload shape they always had.
+      ...(ctx?.clientRequestId ? { clientRequestId: ctx.clientRequestId } : {}),
       reason: ctx?.reason ?? null,
       before,
       after,

@@ -27,6 +27,8 @@ export interface AuditPayload {
   siteIds: string[];
   clusterIds: string[];
   requestId: string | null;
+  /** The caller's X-Request-Id, when one was sent (absent otherwise). */
+  clientRequestId?: string;
   reason: string | null;
   before: unknown;
   after: unknown;

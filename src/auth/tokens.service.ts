@@ -7,7 +7,7 @@ import { paginate, type Page, type PageQueryDto } from '../common/http/paginatio
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/config.module';
 import { ApiTokenEntity } from './api-token.entity';
-import type { Actor } from './roles';
+import { type Actor, isReservedActorName, reservedActorNames } from './roles';
 import { hashToken, newTokenSecret } from './token-secret';
 import type { CreatedTokenView, CreateTokenDto, TokenView } from './tokens.dto';
 
@@ -16,8 +16,18 @@ interface CachedLookup {
   until: number;
 }
 
-/** Revocation reaches every replica within this many ms (the price of not querying per request). */
+/**
+ * Revocation reaches every replica within this many ms (the price of not querying per request).
+ * Expiry is exact: a cached token is never served past its own expiresAt.
+ */
 export const tokenCacheTtlMs = 5000;
+
+const bootstrapActor: Actor = {
+  kind: 'token',
+  tokenId: null,
+  name: 'bootstrap-admin',
+  role: 'admin',
+};
 
 function view(t: ApiTokenEntity): TokenView {
   return {
@@ -36,21 +46,40 @@ function view(t: ApiTokenEntity): TokenView {
 export class TokensService {
   private readonly cache = new Map<string, CachedLookup>();
   private readonly bootstrapHash?: Buffer;
+  private readonly bootstrapExpiresAt?: number;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
-    env: AppConfig,
+    private readonly env: AppConfig,
     private readonly audit: AuditService,
   ) {
     if (env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN)
       this.bootstrapHash = hashToken(env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN);
+    if (env.CROSSDOCK_BOOTSTRAP_EXPIRES_AT)
+      this.bootstrapExpiresAt = Date.parse(env.CROSSDOCK_BOOTSTRAP_EXPIRES_AT);
+  }
+
+  /**
+   * The bootstrap token exists to create the first real tokens: it stops at its optional
+   * expiry, and (unless CROSSDOCK_BOOTSTRAP_AFTER_ADMIN=allow) as soon as a real
+   * admin token is usable. Checked on every use, never cached: it is rare and must stop at once.
+   */
+  private async bootstrapUsable(): Promise<boolean> {
+    if (this.bootstrapExpiresAt !== undefined && Date.now() >= this.bootstrapExpiresAt)
+      return false;
+    if (this.env.CROSSDOCK_BOOTSTRAP_AFTER_ADMIN === 'allow') return true;
+    const [row] = (await this.ds.query(
+      `SELECT EXISTS (SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL
+         AND (expires_at IS NULL OR expires_at > now())) AS admin`,
+    )) as { admin: boolean }[];
+    return !row.admin;
   }
 
   /** Resolves a presented secret to an actor, or null. Only hashes are compared and cached. */
   async authenticate(secret: string): Promise<Actor | null> {
     const hash = hashToken(secret);
     if (this.bootstrapHash && timingSafeEqual(hash, this.bootstrapHash)) {
-      return { kind: 'token', tokenId: null, name: 'bootstrap-admin', role: 'admin' };
+      return (await this.bootstrapUsable()) ? bootstrapActor : null;
     }
     const key = hash.toString('hex');
     const now = Date.now();
@@ -63,11 +92,13 @@ export class TokensService {
       .andWhere('t.revoked_at IS NULL')
       .andWhere('(t.expires_at IS NULL OR t.expires_at > now())')
       .getOne();
-    const actor: Actor | null = row
+    const live = row && !(row.expiresAt && row.expiresAt.getTime() <= now);
+    const actor: Actor | null = live
       ? { kind: 'token', tokenId: row.id, name: row.name, role: row.role }
       : null;
     if (this.cache.size > 10000) this.cache.clear();
-    this.cache.set(key, { actor, until: now + tokenCacheTtlMs });
+    const expires = row?.expiresAt?.getTime() ?? Infinity;
+    this.cache.set(key, { actor, until: Math.min(now + tokenCacheTtlMs, expires) });
     if (row && (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60000)) {
       // Throttled, fire-and-forget: a usage timestamp is not worth failing a request over.
       void this.ds
@@ -78,6 +109,17 @@ export class TokensService {
   }
 
   async create(dto: CreateTokenDto): Promise<CreatedTokenView> {
+    if (isReservedActorName(dto.name)) {
+      throw DomainException.validation(
+        [
+          {
+            field: 'name',
+            message: `name is reserved for the service's own actors (${reservedActorNames.join(', ')})`,
+          },
+        ],
+        'Token name is reserved',
+      );
+    }
     const { secret, prefix } = newTokenSecret();
     return this.ds.transaction(async (m) => {
       const repo = m.getRepository(ApiTokenEntity);

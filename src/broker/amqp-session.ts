@@ -6,6 +6,7 @@ import {
   type ConsumeMessage,
 } from 'amqplib';
 import { redactString } from '../common/logging/redact';
+import type { AllowedNetworks } from '../common/net/allowed-networks';
 
 export interface AmqpEndpoint {
   host: string;
@@ -22,6 +23,8 @@ export interface AmqpSessionOptions {
   connectTimeoutMs?: number;
   /** Publisher confirms older than this fail the publish. */
   confirmTimeoutMs?: number;
+  /** BROKER_ALLOWED_NETWORKS: no connection to an address outside it. */
+  networks?: AllowedNetworks;
   /** Told about every loss of the connection (already redacted). */
   onDown?: (reason: string) => void;
   /**
@@ -99,6 +102,7 @@ export class AmqpSession {
     const ep = this.opts.endpoints[this.next++ % this.opts.endpoints.length];
     let conn: ChannelModel | undefined;
     try {
+      this.opts.networks?.checkLiteral(ep.host);
       conn = await connect(
         {
           protocol: 'amqp',
@@ -109,7 +113,10 @@ export class AmqpSession {
           vhost: this.opts.vhost,
           heartbeat: this.opts.heartbeatSeconds ?? 5,
         },
-        { timeout: this.opts.connectTimeoutMs ?? 3000 },
+        {
+          timeout: this.opts.connectTimeoutMs ?? 3000,
+          ...(this.opts.networks?.restricted ? { lookup: this.opts.networks.lookup } : {}),
+        },
       );
       const c = conn;
       c.on('error', (err: Error) => this.lost(c, `connection error: ${err.message}`));

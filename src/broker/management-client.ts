@@ -1,3 +1,4 @@
+import type { AllowedNetworks } from '../common/net/allowed-networks';
 import {
   BrokerAuthError,
   BrokerError,
@@ -70,6 +71,7 @@ export class ManagementClient {
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #writeGuard?: () => Promise<void> | void;
+  readonly #networks?: AllowedNetworks;
   #preferred = 0;
 
   constructor(options: ManagementClientOptions) {
@@ -86,6 +88,7 @@ export class ManagementClient {
     this.#timeoutMs = options.timeoutMs;
     this.#maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
     this.#writeGuard = options.writeGuard;
+    this.#networks = options.networks;
     this.#authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.#secrets = [options.password];
   }
@@ -261,6 +264,7 @@ export class ManagementClient {
         opts,
         timeoutMs,
         maxResponseBytes: this.#maxResponseBytes,
+        networks: this.#networks,
       });
       attempts.push(attempt);
       if (outcome.type === 'ok') {

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { AllowedNetworks } from '../common/net/allowed-networks';
 import { redactBrokerText, type BrokerProtocolProblem } from './management.errors';
 import type {
   BrokerErrorKind,
@@ -22,6 +23,8 @@ export interface AttemptRequest {
   opts: RequestOptions;
   timeoutMs: number;
   maxResponseBytes: number;
+  /** BROKER_ALLOWED_NETWORKS; nothing is sent to an address outside it. */
+  networks?: AllowedNetworks;
 }
 
 export type AttemptOutcome =
@@ -192,6 +195,13 @@ function exchange(req: AttemptRequest, retry = true): Promise<Exchange> {
       resolve(x);
     };
     const answered = (read: ReadResult) => settle({ type: 'answered', status: status ?? 0, read });
+    try {
+      // IP literals never reach `lookup`: check them here; names are checked once resolved.
+      req.networks?.checkLiteral(req.node.host);
+    } catch (err) {
+      resolve({ type: 'failed', err: err as NodeJS.ErrnoException });
+      return;
+    }
     const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
     const https = req.scheme === 'https';
     const r = (https ? httpsRequest : httpRequest)(
@@ -199,6 +209,7 @@ function exchange(req: AttemptRequest, retry = true): Promise<Exchange> {
       {
         method: req.method,
         agent: https ? agents.https : agents.http,
+        ...(req.networks?.restricted ? { lookup: req.networks.lookup } : {}),
         headers: {
           authorization: req.authorization,
           accept: 'application/json',

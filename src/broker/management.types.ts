@@ -1,3 +1,4 @@
+import type { AllowedNetworks } from '../common/net/allowed-networks';
 /** Types of the narrow RabbitMQ management HTTP API client (3.10 payloads, subset we read). */
 
 export type ManagementScheme = 'http' | 'https';
@@ -26,6 +27,8 @@ export interface ManagementClientOptions {
    * here, so a process resumed after a freeze does not write on a stale lock.
    */
   writeGuard?: () => Promise<void> | void;
+  /** BROKER_ALLOWED_NETWORKS: every connection's resolved address is checked against it. */
+  networks?: AllowedNetworks;
 }
 
 /** What went wrong on one attempt; `ok` attempts have no kind. */

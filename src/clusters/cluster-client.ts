@@ -18,6 +18,7 @@ export function managementClientFor(
     username: access.username,
     password: access.password,
     timeoutMs,
+    networks: access.networks,
     ...extra,
   });
 }

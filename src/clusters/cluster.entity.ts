@@ -68,6 +68,10 @@ export class ClusterEntity {
   @Column({ name: 'credentials_version', type: 'int' })
   credentialsVersion!: number;
 
+  /** Endpoints the admin credentials were entered for (see credential-binding.ts). */
+  @Column({ name: 'credentials_endpoints', type: 'text', array: true })
+  credentialsEndpoints!: string[];
+
   @Column({ type: 'jsonb' })
   replication!: ReplicationRule[];
 

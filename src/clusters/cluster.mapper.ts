@@ -2,6 +2,7 @@ import type { ClusterEntity } from './cluster.entity';
 import type { ClusterView, NodeView } from './clusters.dto';
 import type { NodeEntity } from './node.entity';
 import { replicationWarnings } from './replication';
+import { unboundEndpoints } from './credential-binding';
 
 export function nodeView(n: NodeEntity): NodeView {
   return {
@@ -28,6 +29,7 @@ export function clusterView(c: ClusterEntity, nodes: NodeEntity[]): ClusterView 
     vhosts: c.vhosts,
     adminUsername: c.adminUsername,
     credentialsVersion: c.credentialsVersion,
+    credentialsRebindRequired: unboundEndpoints(c, nodes).length > 0,
     replication: c.replication,
     partitionHandling: c.partitionHandling,
     nodes: nodes.map(nodeView),

@@ -20,7 +20,7 @@ import {
   ClusterView,
   CreateClusterDto,
   CredentialsDto,
-  NodeDto,
+  AddNodeDto,
   NodeView,
   UpdateClusterDto,
   UpdateNodeDto,
@@ -127,7 +127,7 @@ export class ClustersController {
   }
 
   @Post(':id/nodes')
-  addNode(@Param('id', ParseUUIDPipe) id: string, @Body() dto: NodeDto): Promise<NodeView> {
+  addNode(@Param('id', ParseUUIDPipe) id: string, @Body() dto: AddNodeDto): Promise<NodeView> {
     return this.nodes.add(id, dto);
   }
 

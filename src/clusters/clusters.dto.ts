@@ -70,7 +70,32 @@ export class NodeDto {
   type?: 'disc' | 'ram';
 }
 
-export class UpdateNodeDto extends PartialType(NodeDto, { skipNullProperties: false }) {}
+/** Adding a node adds an endpoint the admin credentials would be sent to. */
+export class AddNodeDto extends NodeDto {
+  @ApiPropertyOptional({
+    type: CredentialsDto,
+    description:
+      'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
+  })
+  @Optional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => CredentialsDto)
+  credentials?: CredentialsDto;
+}
+
+export class UpdateNodeDto extends PartialType(NodeDto, { skipNullProperties: false }) {
+  @ApiPropertyOptional({
+    type: CredentialsDto,
+    description:
+      'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
+  })
+  @Optional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => CredentialsDto)
+  credentials?: CredentialsDto;
+}
 
 export class ReplicationRuleDto {
   @ApiProperty({ example: '^orders\\.', description: 'Queue name pattern (portable PCRE subset)' })
@@ -185,7 +210,18 @@ export class CreateClusterDto {
 export class UpdateClusterDto extends PartialType(
   OmitType(CreateClusterDto, ['siteId', 'credentials', 'nodes'] as const),
   { skipNullProperties: false },
-) {}
+) {
+  @ApiPropertyOptional({
+    type: CredentialsDto,
+    description:
+      'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
+  })
+  @Optional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => CredentialsDto)
+  credentials?: CredentialsDto;
+}
 
 export class NodeView {
   @ApiProperty() id!: string;
@@ -235,6 +271,11 @@ export class ClusterView {
   @ApiProperty({ description: 'Admin username (the password is write-only)' })
   adminUsername!: string;
   @ApiProperty({ description: 'Bumped on every credential change' }) credentialsVersion!: number;
+  @ApiProperty({
+    description:
+      'True when a node or the management scheme changed since the admin credentials were entered: crossdock does not use them (no observation, pass, plan, probe or overflow) until they are entered again',
+  })
+  credentialsRebindRequired!: boolean;
   @ApiProperty({ type: [ReplicationRuleDto] }) replication!: ReplicationRule[];
   @ApiProperty() partitionHandling!: string;
   @ApiProperty({ type: [NodeView] }) nodes!: NodeView[];

@@ -21,6 +21,10 @@ import type {
 import { NodeEntity } from './node.entity';
 import { validateReplication, type ReplicationInput } from './replication';
 import { clusterAuditTarget } from '../audit/audit-target';
+import { AppConfig } from '../config/config.module';
+import { ErrorCode } from '../common/errors/error-codes';
+import { AllowedNetworks } from '../common/net/allowed-networks';
+import { credentialEndpoints, unboundEndpoints } from './credential-binding';
 
 registerConstraintMessage(
   'uq_clusters_site_name',
@@ -42,16 +46,79 @@ export interface ClusterAccess {
   nodes: NodeEntity[];
   username: string;
   password: string;
+  /** BROKER_ALLOWED_NETWORKS, for every connection made with these credentials. */
+  networks: AllowedNetworks;
+}
+
+/** Hosts a write introduces, with the field that names each, for the network check. */
+export interface WrittenHost {
+  field: string;
+  host: string;
 }
 
 @Injectable()
 export class ClustersService {
+  readonly networks: AllowedNetworks;
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly box: SecretBox,
     private readonly audit: AuditService,
     private readonly conflicts: RegistryConflictCheck,
-  ) {}
+    private readonly env: AppConfig,
+  ) {
+    this.networks = AllowedNetworks.fromEnv(env.BROKER_ALLOWED_NETWORKS);
+  }
+
+  /**
+   * BROKER_ALLOWED_NETWORKS on write: a host outside the list (as written, or as it resolves
+   * now) is refused. A name that does not resolve yet passes here: the check on connect, after
+   * resolution, is the one that holds.
+   */
+  async checkNetworks(hosts: WrittenHost[]): Promise<void> {
+    if (!this.networks.restricted) return;
+    const errors = [];
+    for (const { field, host } of hosts) {
+      try {
+        await this.networks.check(host, this.env.BROKER_HTTP_TIMEOUT_MS);
+      } catch (err) {
+        if (err instanceof Error && err.name === 'EndpointNotAllowedError') {
+          errors.push({ field, message: err.message });
+        }
+      }
+    }
+    if (errors.length)
+      throw DomainException.validation(errors, 'Endpoint outside BROKER_ALLOWED_NETWORKS');
+  }
+
+  /**
+   * Re-enters the admin credentials for the cluster's endpoints as they are now (inside the
+   * transaction of an endpoint change that carried them), recording only the fact.
+   */
+  async rebindCredentials(m: EntityManager, id: string, dto: CredentialsDto): Promise<void> {
+    const c = await m.getRepository(ClusterEntity).findOneByOrFail({ id });
+    const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
+    await m.query(
+      `UPDATE clusters SET admin_username = $2, admin_password_enc = $3, credentials_endpoints = $4,
+         credentials_version = credentials_version + 1 WHERE id = $1`,
+      [
+        id,
+        dto.username,
+        this.box.encrypt(dto.password, id),
+        credentialEndpoints(c.managementScheme, nodes),
+      ],
+    );
+    await this.audit.record(m, {
+      action: 'cluster.credentials.update',
+      ...clusterAuditTarget(clusterView(c, nodes)),
+      before: { adminUsername: c.adminUsername, credentialsVersion: c.credentialsVersion },
+      after: {
+        adminUsername: dto.username,
+        credentialsVersion: c.credentialsVersion + 1,
+        credentials: '(changed)',
+      },
+    });
+  }
 
   private target(c: ClusterView) {
     return clusterAuditTarget(c);
@@ -69,6 +136,10 @@ export class ClustersService {
         { field: 'nodes', message: 'a cluster needs at least one disc node' },
       ]);
     }
+    await this.checkNetworks([
+      ...dto.nodes.map((n, i) => ({ field: `nodes.${i}.host`, host: n.host })),
+      ...dto.linkEndpoints.map((e, i) => ({ field: `linkEndpoints.${i}.host`, host: e.host })),
+    ]);
     const nodeNames = dto.nodes.map((n) => n.name);
     const replication = this.checkReplication(dto.replication, nodeNames);
     const id = randomUUID();
@@ -88,6 +159,7 @@ export class ClustersService {
           adminUsername: dto.credentials.username,
           adminPasswordEnc: this.box.encrypt(dto.credentials.password, id),
           credentialsVersion: 1,
+          credentialsEndpoints: credentialEndpoints(dto.managementScheme ?? 'http', dto.nodes),
           replication,
           partitionHandling: dto.partitionHandling ?? 'pause_minority',
         })
@@ -147,6 +219,11 @@ export class ClustersService {
     dto: UpdateClusterDto,
     expected: number | undefined,
   ): Promise<ClusterView> {
+    if (dto.linkEndpoints) {
+      await this.checkNetworks(
+        dto.linkEndpoints.map((e, i) => ({ field: `linkEndpoints.${i}.host`, host: e.host })),
+      );
+    }
     return this.ds.transaction(async (m) => {
       await lockVersioned(m, ClusterEntity, 'cluster', id, expected);
       const before = await this.load(m, id);
@@ -170,6 +247,7 @@ export class ClustersService {
       // Classic replication rules add ha-* keys to this cluster's policies.
       if (values.replication !== undefined) await this.conflicts.around(m, [id], write);
       else await write();
+      if (dto.credentials) await this.rebindCredentials(m, id, dto.credentials);
       const after = await this.load(m, id);
       await this.audit.record(m, {
         action: 'cluster.update',
@@ -191,6 +269,8 @@ export class ClustersService {
       await lockVersioned(m, ClusterEntity, 'cluster', id, expected);
       const before = await this.load(m, id);
       await updateVersioned(m, ClusterEntity, 'cluster', id, expected, {
+        // Entered now, for the endpoints the cluster has now.
+        credentialsEndpoints: credentialEndpoints(before.managementScheme, before.nodes),
         adminUsername: dto.username,
         adminPasswordEnc: this.box.encrypt(dto.password, id),
         credentialsVersion: () => 'credentials_version + 1',
@@ -245,11 +325,24 @@ export class ClustersService {
     const nodes = await this.ds
       .getRepository(NodeEntity)
       .find({ where: { clusterId: id }, order: { seq: 'ASC' } });
+    const unbound = unboundEndpoints(cluster, nodes);
+    if (unbound.length) {
+      // Not even decrypted: the password goes nowhere it was not entered for.
+      throw new DomainException(
+        ErrorCode.CredentialsRebindRequired,
+        409,
+        'Credentials must be entered again',
+        `The admin credentials of cluster ${cluster.name} were entered for other endpoints (changed since: ${unbound.join(', ')}); enter them again with PUT /clusters/${id}/credentials`,
+        [],
+        { unboundEndpoints: unbound },
+      );
+    }
     return {
       cluster,
       nodes,
       username: cluster.adminUsername,
       password: this.box.decrypt(cluster.adminPasswordEnc, id),
+      networks: this.networks,
     };
   }
 }

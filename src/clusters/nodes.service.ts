@@ -9,7 +9,7 @@ import { AuditService } from '../audit/audit.service';
 import { LoadBalancersService } from '../load-balancers/load-balancers.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
-import type { NodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
+import type { AddNodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
 import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
 import { NodeEntity } from './node.entity';
@@ -71,7 +71,13 @@ export class NodesService {
     return nodeView(await this.node(clusterId, id));
   }
 
-  async add(clusterId: string, dto: NodeDto): Promise<NodeView> {
+  /**
+   * A new node is a new endpoint for the admin credentials: unless they come with the request,
+   * the cluster needs them entered again before crossdock talks to it.
+   */
+  async add(clusterId: string, dto: AddNodeDto): Promise<NodeView> {
+    const { credentials, ...node } = dto;
+    await this.clusters.checkNetworks([{ field: 'host', host: node.host }]);
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);
@@ -79,7 +85,7 @@ export class NodesService {
           .createQueryBuilder()
           .insert()
           .into(NodeEntity)
-          .values({ ...dto, type: dto.type ?? 'disc', clusterId })
+          .values({ ...node, type: node.type ?? 'disc', clusterId })
           .returning('id')
           .execute();
         const after = nodeView(
@@ -92,6 +98,7 @@ export class NodesService {
           ...this.target(cluster, after),
           after,
         });
+        if (credentials) await this.clusters.rebindCredentials(m, clusterId, credentials);
         await this.loadBalancers.recordRenderChanges(m, clusterId);
         return after;
       })
@@ -104,12 +111,14 @@ export class NodesService {
     dto: UpdateNodeDto,
     expected: number | undefined,
   ): Promise<NodeView> {
+    const { credentials, ...changes } = dto;
+    if (changes.host) await this.clusters.checkNetworks([{ field: 'host', host: changes.host }]);
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);
         const before = nodeView(await this.node(clusterId, id, m));
         const after = nodeView(
-          await updateVersioned(m, NodeEntity, 'node', id, expected, { ...dto }),
+          await updateVersioned(m, NodeEntity, 'node', id, expected, { ...changes }),
         );
         await this.audit.record(m, {
           action: 'node.update',
@@ -117,6 +126,7 @@ export class NodesService {
           before,
           after,
         });
+        if (credentials) await this.clusters.rebindCredentials(m, clusterId, credentials);
         await this.loadBalancers.recordRenderChanges(m, clusterId);
         return after;
       })

@@ -1,6 +1,8 @@
 import { plainToInstance, Transform } from 'class-transformer';
+import { parseCidrList } from '../common/net/allowed-networks';
 import {
   getMetadataStorage,
+  registerDecorator,
   IsIn,
   IsInt,
   IsOptional,
@@ -13,6 +15,30 @@ import {
   validateSync,
   ValidationError,
 } from 'class-validator';
+
+function IsValidInstant(): PropertyDecorator {
+  return (target, property) =>
+    registerDecorator({
+      name: 'isValidInstant',
+      target: target.constructor,
+      propertyName: property as string,
+      options: { message: `${String(property)} must be a valid date and time` },
+      validator: { validate: (v: unknown) => typeof v === 'string' && !isNaN(Date.parse(v)) },
+    });
+}
+
+function IsCidrList(): PropertyDecorator {
+  return (target, property) =>
+    registerDecorator({
+      name: 'isCidrList',
+      target: target.constructor,
+      propertyName: property as string,
+      options: {
+        message: `${String(property)} must be a comma-separated list of CIDR networks (10.0.0.0/8, fd00::/8)`,
+      },
+      validator: { validate: (v: unknown) => typeof v === 'string' && parseCidrList(v) !== null },
+    });
+}
 
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -224,6 +250,32 @@ export class EnvironmentVariables {
   @MinLength(32, { message: 'CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN must be at least 32 characters' })
   @MaxLength(256)
   CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN?: string;
+
+  /** When set (ISO 8601), the bootstrap token stops working at this instant. */
+  @IsOptional()
+  @Matches(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/, {
+    message: 'CROSSDOCK_BOOTSTRAP_EXPIRES_AT must be an ISO 8601 time with a zone',
+  })
+  @IsValidInstant()
+  CROSSDOCK_BOOTSTRAP_EXPIRES_AT?: string;
+
+  /**
+   * `refuse` (default): the bootstrap token stops working as soon as a real admin token (not
+   * revoked, not expired) exists; `allow` keeps it working alongside real admin tokens.
+   */
+  @IsOptional()
+  @IsIn(['refuse', 'allow'])
+  CROSSDOCK_BOOTSTRAP_AFTER_ADMIN: 'refuse' | 'allow' = 'refuse';
+
+  /**
+   * Comma-separated CIDR list. When set, broker endpoints (node hosts for management and
+   * AMQP) must lie in one of these networks: checked when written and again on every
+   * connection, after DNS resolution.
+   */
+  @IsOptional()
+  @IsString()
+  @IsCidrList()
+  BROKER_ALLOWED_NETWORKS?: string;
 
   /** Timeout for one management API request to one node. */
   @IsOptional()

@@ -14,7 +14,7 @@ import { AmqpSession } from '../broker/amqp-session';
 import { apiPath, type ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
-import { ClustersService } from '../clusters/clusters.service';
+import { type ClusterAccess, ClustersService } from '../clusters/clusters.service';
 import { SecretBox } from '../common/crypto/secret-box';
 import { AppConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
@@ -61,6 +61,8 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   private readonly logger = new Logger('Overflow');
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly sessions = new Map<string, AmqpSession>();
+  /** What each session was opened with (credentials version, endpoints). */
+  private readonly sessionIdentity = new Map<string, string>();
   private locks?: PathLocks;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -171,22 +173,51 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     });
   }
 
-  private async session(clusterId: string, vhost: string): Promise<AmqpSession> {
+  private async session(
+    clusterId: string,
+    vhost: string,
+    current?: ClusterAccess,
+  ): Promise<AmqpSession> {
     const key = `${clusterId}\u0000${vhost}`;
+    // Every use re-reads the access: credentials not bound to the current endpoints (or new
+    // credentials, or moved nodes) must end a session opened before the change.
+    let access;
+    try {
+      access = current ?? (await this.clusters.access(clusterId));
+    } catch (err) {
+      await this.dropSession(key);
+      throw err;
+    }
+    const identity = JSON.stringify([
+      access.cluster.credentialsVersion,
+      access.nodes.map((n) => [n.host, n.amqpPort]),
+    ]);
     let s = this.sessions.get(key);
+    if (s && this.sessionIdentity.get(key) !== identity) {
+      await this.dropSession(key);
+      s = undefined;
+    }
     if (!s) {
-      const access = await this.clusters.access(clusterId);
       s = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
         username: access.username,
         password: access.password,
+        networks: access.networks,
         vhost,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
       this.sessions.set(key, s);
+      this.sessionIdentity.set(key, identity);
     }
     await s.ensure();
     return s;
+  }
+
+  private async dropSession(key: string): Promise<void> {
+    const s = this.sessions.get(key);
+    this.sessions.delete(key);
+    this.sessionIdentity.delete(key);
+    await s?.close();
   }
 
   private async client(clusterId: string): Promise<ManagementClient> {
@@ -197,8 +228,18 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   }
 
   private async evaluate(rule: OverflowRuleEntity): Promise<void> {
-    const depth = await (await this.session(rule.clusterId, rule.vhost)).messageCount(rule.queue);
-    const client = await this.client(rule.clusterId);
+    // One read of the access serves the session and the client of this evaluation.
+    let access: ClusterAccess;
+    try {
+      access = await this.clusters.access(rule.clusterId);
+    } catch (err) {
+      await this.dropSession(`${rule.clusterId}\u0000${rule.vhost}`);
+      throw err;
+    }
+    const depth = await (
+      await this.session(rule.clusterId, rule.vhost, access)
+    ).messageCount(rule.queue);
+    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     const name = spillShovelName(rule.name);
     let shovelPresent = rule.batch !== null;
     try {

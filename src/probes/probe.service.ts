@@ -385,6 +385,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
         username: access.username,
         password: access.password,
+        networks: access.networks,
         vhost: probeVhost,
         heartbeatSeconds: 5,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,

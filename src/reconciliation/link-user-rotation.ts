@@ -1,4 +1,5 @@
 import { connect } from 'amqplib';
+import type { AllowedNetworks } from '../common/net/allowed-networks';
 import type { DataSource } from 'typeorm';
 import { systemActor, type AuditService } from '../audit/audit.service';
 import { apiPath, type ManagementClient } from '../broker/management-client';
@@ -27,6 +28,8 @@ export interface LinkUserDeps {
   baseUsername: string;
   /** Bound on one AMQP login attempt. */
   timeoutMs: number;
+  /** BROKER_ALLOWED_NETWORKS, applied to the verifying logins too. */
+  networks?: AllowedNetworks;
 }
 
 export interface RotationRow {
@@ -102,11 +105,19 @@ async function uris(
  * channel: the credential is proven where links will use it, not only written. Errors name the
  * endpoint, never the password.
  */
-export async function verifyAmqpLogin(list: string[], timeoutMs: number): Promise<void> {
+export async function verifyAmqpLogin(
+  list: string[],
+  timeoutMs: number,
+  networks?: AllowedNetworks,
+): Promise<void> {
   for (const uri of list) {
     const where = redactString(uri.replace(/\?.*$/, ''));
     try {
-      const conn = await connect(uri, { timeout: timeoutMs });
+      if (networks?.restricted) networks.checkLiteral(new URL(uri).hostname);
+      const conn = await connect(uri, {
+        timeout: timeoutMs,
+        ...(networks?.restricted ? { lookup: networks.lookup } : {}),
+      });
       conn.on('error', () => undefined);
       try {
         const ch = await conn.createChannel();
@@ -181,7 +192,7 @@ export async function syncLinkUsers(
             vhosts,
           });
         const list = await uris(d.ds, cluster, cred, vhosts);
-        await verifyAmqpLogin(list, d.timeoutMs);
+        await verifyAmqpLogin(list, d.timeoutMs, d.networks);
         checked = list.length;
       }
     } catch (err) {

@@ -362,6 +362,7 @@ export class ReconcilerService {
           audit: this.audit,
           baseUsername: this.env.LINK_USER_NAME,
           timeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
+          networks: access.networks,
         },
         c,
         client,

@@ -14,8 +14,9 @@ import { createMigratedDatabase, dropDatabase, withClient } from '../helpers/pos
 
 const admin = () => bearer(bootstrapToken());
 
-async function eventsFor(t: TestApp, requestId: string) {
-  const res = await t.http.get('/audit').query({ requestId }).set(admin()).expect(200);
+/** Events of the requests sent with this X-Request-Id (kept as their clientRequestId). */
+async function eventsFor(t: TestApp, clientRequestId: string) {
+  const res = await t.http.get('/audit').query({ clientRequestId }).set(admin()).expect(200);
   return res.body.items as {
     action: string;
     before: Record<string, unknown> | null;

@@ -223,6 +223,7 @@ export function startTestService(env: Record<string, string>): Promise<ServicePr
       CROSSDOCK_ENCRYPTION_KEY: pick('CROSSDOCK_ENCRYPTION_KEY'),
       CROSSDOCK_AUDIT_HMAC_KEY: pick('CROSSDOCK_AUDIT_HMAC_KEY'),
       CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN: pick('CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN'),
+      CROSSDOCK_BOOTSTRAP_AFTER_ADMIN: pick('CROSSDOCK_BOOTSTRAP_AFTER_ADMIN'),
       LOG_LEVEL: 'info',
       ...env,
     },

@@ -36,6 +36,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.DATABASE_URL = db.url;
   process.env.CROSSDOCK_ENCRYPTION_KEY ??= randomBytes(32).toString('base64');
   process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN ??= `bootstrap-${randomBytes(24).toString('hex')}`;
+  // Specs share one database and create real admin tokens while still using the bootstrap
+  // token; the default (refuse once a real admin token exists) has its own spec.
+  process.env.CROSSDOCK_BOOTSTRAP_AFTER_ADMIN ??= 'allow';
   process.env.CROSSDOCK_AUDIT_HMAC_KEY ??= randomBytes(32).toString('hex');
   process.env.LOG_LEVEL ??= 'info';
   mkdirSync(join(repoRoot, '.local', 'test-logs'), { recursive: true });

@@ -10,7 +10,11 @@ const reasonPattern = /^[^\u0000-\u001f\u007f]{1,500}$/u;
 /** Opens the request context: request id (from pino-http) and the optional X-Change-Reason. */
 @Injectable()
 export class RequestContextMiddleware implements NestMiddleware {
-  use(req: Request & { id?: unknown }, res: Response, next: NextFunction): void {
+  use(
+    req: Request & { id?: unknown; clientRequestId?: string },
+    res: Response,
+    next: NextFunction,
+  ): void {
     const header = req.headers['x-change-reason'];
     const raw = Array.isArray(header) ? header.join(', ') : header;
     let reason: string | undefined;
@@ -37,7 +41,11 @@ export class RequestContextMiddleware implements NestMiddleware {
       return json(body);
     };
     requestContext.run(
-      { requestId: req.id === undefined ? undefined : String(req.id), reason },
+      {
+        requestId: req.id === undefined ? undefined : String(req.id),
+        clientRequestId: req.clientRequestId,
+        reason,
+      },
       () => next(),
     );
   }

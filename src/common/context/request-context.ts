@@ -4,6 +4,8 @@ import type { Actor } from '../../auth/roles';
 /** Per-request facts that deep layers (audit) need without threading them through every call. */
 export interface RequestContext {
   requestId?: string;
+  /** The caller's own X-Request-Id, when well-formed (never used as the request id). */
+  clientRequestId?: string;
   actor?: Actor;
   reason?: string;
 }

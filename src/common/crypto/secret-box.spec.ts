@@ -24,6 +24,18 @@ describe('SecretBox', () => {
     expect(() => box.decrypt(parts.join(':'))).toThrow(/failed authentication/);
   });
 
+  it('refuses a truncated tag (GCM tag length pinned to 16 bytes)', () => {
+    const box = new SecretBox(key());
+    const parts = box.encrypt('pw', 'cluster-1').split(':');
+    expect(Buffer.from(parts[3], 'base64')).toHaveLength(16);
+    for (const len of [4, 8, 12, 15]) {
+      // The first bytes of the genuine tag: GCM without a pinned length would accept them.
+      const cut = [...parts];
+      cut[3] = Buffer.from(parts[3], 'base64').subarray(0, len).toString('base64');
+      expect(() => box.decrypt(cut.join(':'), 'cluster-1')).toThrow(/failed authentication/);
+    }
+  });
+
   it('reads values sealed with a previous key during rotation', () => {
     const oldKey = key();
     const sealed = new SecretBox(oldKey).encrypt('pw');

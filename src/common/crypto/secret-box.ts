@@ -8,6 +8,9 @@ export class SecretBoxError extends Error {
   }
 }
 
+/** GCM tag length in bytes, pinned on both sides. */
+const tagBytes = 16;
+
 function keyId(key: Buffer): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8);
 }
@@ -38,7 +41,7 @@ export class SecretBox {
 
   encrypt(plain: string, associatedData = ''): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.current.key, iv, { authTagLength: tagBytes });
     cipher.setAAD(Buffer.from(associatedData));
     const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
@@ -59,10 +62,17 @@ export class SecretBox {
     const key = this.keys.get(id);
     if (!key)
       throw new SecretBoxError(`stored secret was sealed with key ${id}, which is not configured`);
+    const tagBuf = Buffer.from(tag, 'base64');
+    // GCM accepts tags as short as 4 bytes unless told otherwise: a truncated tag is forgeable.
+    if (tagBuf.length !== tagBytes) {
+      throw new SecretBoxError('stored secret failed authentication (wrong key or tampered)');
+    }
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'), {
+        authTagLength: tagBytes,
+      });
       decipher.setAAD(Buffer.from(associatedData));
-      decipher.setAuthTag(Buffer.from(tag, 'base64'));
+      decipher.setAuthTag(tagBuf);
       return Buffer.concat([
         decipher.update(Buffer.from(data, 'base64')),
         decipher.final(),

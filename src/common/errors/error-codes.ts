@@ -14,6 +14,7 @@ export enum ErrorCode {
   UnsupportedByBrokerVersion = 'unsupported-by-broker-version',
   ReferenceNotFound = 'reference-not-found',
   PreconditionFailed = 'precondition-failed',
+  CredentialsRebindRequired = 'credentials-rebind-required',
   PayloadTooLarge = 'payload-too-large',
   UnsupportedMediaType = 'unsupported-media-type',
   DatabaseUnavailable = 'database-unavailable',

@@ -5,13 +5,22 @@ import pino from 'pino';
 import type { Options } from 'pino-http';
 import { redactDeep, redactString } from './redact';
 
-const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+const clientRequestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Accept a caller's X-Request-Id when it is well-formed, so ids follow a call across systems. */
+export type RequestWithIds = IncomingMessage & { id?: unknown; clientRequestId?: string };
+
+/**
+ * The request id is always the server's own (unique, not chosen by a caller). A caller's
+ * well-formed X-Request-Id is kept beside it as `clientRequestId`, so ids still follow a call
+ * across systems; a malformed one is ignored.
+ */
 export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
   const header = req.headers['x-request-id'];
   const given = Array.isArray(header) ? header[0] : header;
-  const id = given && requestIdPattern.test(given) ? given : randomUUID();
+  if (given && clientRequestIdPattern.test(given)) {
+    (req as RequestWithIds).clientRequestId = given;
+  }
+  const id = randomUUID();
   res.setHeader('X-Request-Id', id);
   return id;
 }
@@ -20,7 +29,12 @@ export function loggerOptions(level: string, file?: string): Params {
   const options: Options = {
     level,
     genReqId: requestIdFor,
-    customProps: (req) => ({ requestId: (req as IncomingMessage & { id?: string }).id }),
+    customProps: (req) => {
+      const r = req as RequestWithIds;
+      return r.clientRequestId === undefined
+        ? { requestId: r.id }
+        : { requestId: r.id, clientRequestId: r.clientRequestId };
+    },
     redact: {
       paths: [
         'req.headers.authorization',

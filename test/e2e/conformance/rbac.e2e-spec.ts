@@ -78,9 +78,14 @@ const matrix: Record<string, Row> = {
       host: '10.0.0.7',
       amqpPort: 5672,
       managementPort: 15672,
+      // With the credentials again, so the fixture cluster stays usable for the routes below.
+      credentials: clusterBody('').credentials,
     }),
   },
-  'PATCH /clusters/{id}/nodes/{nodeId}': { need: 'admin', body: () => ({ host: '10.0.0.8' }) },
+  'PATCH /clusters/{id}/nodes/{nodeId}': {
+    need: 'admin',
+    body: () => ({ host: '10.0.0.8', credentials: clusterBody('').credentials }),
+  },
   'DELETE /clusters/{id}/nodes/{nodeId}': { need: 'admin' },
   // The fixture clusters' brokers are unreachable: observing stores "unreachable" and answers 200.
   'POST /clusters/{id}/observation': { need: 'operator' },

@@ -108,6 +108,8 @@ const make = {
           amqpPort: 5672,
           managementPort: 15672,
           type: 'ram',
+          // A new endpoint: the credentials come along, or the cluster stops using them.
+          credentials: clusterBody('').credentials,
         })
       ).id,
     ),
