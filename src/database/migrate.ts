@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
+import { redactString } from '../common/logging/redact';
 import { buildDataSourceOptions, databaseSettingsFromEnv } from './data-source-options';
 
 /** Runs pending migrations (or reverts the last with `revert`); a separate step from start-up. */
@@ -39,7 +40,7 @@ if (require.main === module) {
     })
     .catch((err: unknown) => {
       console.error(
-        `migrate: failed: ${err instanceof Error ? err.message.replace(/\/\/[^@\s]*@/g, '//(redacted)@') : 'unknown error'}`,
+        `migrate: failed: ${err instanceof Error ? redactString(err.message) : 'unknown error'}`,
       );
       process.exit(1);
     });
