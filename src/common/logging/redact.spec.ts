@@ -79,7 +79,7 @@ describe('redactString: credentials by shape', () => {
     }
   });
 
-  it('stays linear on hostile input (1 MB each)', () => {
+  it('stays linear on hostile input (1 MB each, cut at 256 KiB)', () => {
     const hostile = [
       'a://a:'.repeat(200_000),
       '%3a%2f%2f'.repeat(120_000),
@@ -87,18 +87,21 @@ describe('redactString: credentials by shape', () => {
       'Basic '.repeat(180_000),
       'password='.repeat(120_000),
       'A1b'.repeat(350_000),
+      'Basic AAAAAAAA '.repeat(70_000),
+      'Bearer '.repeat(150_000),
       `amqp://u:${'x'.repeat(1_000_000)}`,
     ];
     for (const s of hostile) {
       const t0 = process.hrtime.bigint();
       redactString(s);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      expect({ s: s.slice(0, 12), fast: ms < 1500 }).toEqual({ s: s.slice(0, 12), fast: true });
+      expect({ s: s.slice(0, 12), fast: ms < 1000 }).toEqual({ s: s.slice(0, 12), fast: true });
     }
   });
 
   it('hides the rest of an over-long user information section', () => {
     const out = redactString(`amqp://u:${'p'.repeat(5000)}@h`);
+    expect(redactString('x'.repeat(300_000)).length).toBe(256 * 1024 + 3);
     expect(out.startsWith('amqp://u:(redacted)')).toBe(true);
     expect(out).not.toContain('p'.repeat(100));
   });

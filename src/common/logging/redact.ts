@@ -15,14 +15,16 @@
 export const redactedPlaceholder = '(redacted)';
 
 /** Longer strings are cut before scanning (logs and stored records never need more). */
-export const maxRedactedLength = 1024 * 1024;
+export const maxRedactedLength = 256 * 1024;
 
 /** `:` then `//`, also as `\/\/` (JSON), `\\\/\\\/` (JSON of JSON) or `%3A%2F%2F`. */
 const uriSeparator = /(?::|%3a)(?:\/\/|\\{1,3}\/\\{1,3}\/|%2f%2f)/gi;
 /** How far past `://` the `@` of the user information may be. */
 const maxUserInfo = 2048;
 
-const basicOrBearer = /\b(basic|bearer)(\s{1,8}|%20|\+)([A-Za-z0-9+/_.~-]{4,4096}={0,2})/gi;
+const maxBasicDecodes = 256;
+const basicValue = /\b(basic)(\s{1,8}|%20|\+)([A-Za-z0-9+/_-]{6,4096}={0,2})/gi;
+const bearerValue = /\b(bearer)(\s{1,8}|%20|\+)([A-Za-z0-9+/_.~-]{16,4096}={0,2})/gi;
 /** A secret-named key inside text: JSON (also escaped), query strings, `key: value`. */
 const secretPairInText =
   /(pass(?:word)?(?:_hash|hash|_enc)?|passwd|secret|api[_-]?key)(\\{0,3}["']?[ \t]{0,4}[:=][ \t]{0,4}\\{0,3}["']?)([^\s"'&,;}\\]{1,1024})/gi;
@@ -125,12 +127,21 @@ function looksRandom(s: string): boolean {
 export function redactString(input: string): string {
   let value = input.length > maxRedactedLength ? `${input.slice(0, maxRedactedLength)}...` : input;
   value = mapUriPasswords(value, (pw) => (placeholderValue.test(pw) ? pw : redactedPlaceholder));
-  if (/basic|bearer/i.test(value)) {
-    value = value.replace(basicOrBearer, (m, scheme: string, sep: string, cred: string) => {
-      const bearer = scheme.toLowerCase() === 'bearer';
-      if (bearer ? cred.length < 16 : !looksLikeCredentials(cred)) return m;
-      return `${scheme}${sep}${redactedPlaceholder}`;
-    });
+  if (/basic/i.test(value)) {
+    // Decoding is the costly part: past the first few hundred candidates in one string
+    // (hostile or degenerate input), every candidate is redacted without looking.
+    let decoded = 0;
+    value = value.replace(basicValue, (m, scheme: string, sep: string, cred: string) =>
+      decoded++ >= maxBasicDecodes || looksLikeCredentials(cred)
+        ? `${scheme}${sep}${redactedPlaceholder}`
+        : m,
+    );
+  }
+  if (/bearer/i.test(value)) {
+    value = value.replace(
+      bearerValue,
+      (_m, scheme: string, sep: string) => `${scheme}${sep}${redactedPlaceholder}`,
+    );
   }
   if (/pass|secret|api.?key/i.test(value)) {
     value = value.replace(secretPairInText, (m, key: string, sep: string, v: string) =>
