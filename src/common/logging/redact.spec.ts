@@ -89,6 +89,8 @@ describe('redactString: credentials by shape', () => {
       'A1b'.repeat(350_000),
       'Basic AAAAAAAA '.repeat(70_000),
       'Bearer '.repeat(150_000),
+      `a://x:${'\\'.repeat(1_000_000)}`,
+      ':\\\\\\/\\\\\\/x:'.repeat(60_000),
       `amqp://u:${'x'.repeat(1_000_000)}`,
     ];
     for (const s of hostile) {

@@ -51,8 +51,9 @@ function isAuthorityStop(s: string, i: number): boolean {
   if (c === ' ' || c === '\t' || c === '\n' || c === '\r') return true;
   if (c === '\\') {
     // `\/` ends a JSON-escaped authority; `\"` may be part of an escaped password.
-    let j = i;
-    while (j < s.length && s[j] === '\\') j++;
+    // At most three backslashes (the escaping depths recognised), so a long run stays linear.
+    let j = i + 1;
+    while (j < i + 3 && s[j] === '\\') j++;
     return s[j] === '/';
   }
   // The next `%2F%2F` starts another URI: stop, so the scan per URI stays bounded by the input.
