@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { buildDataSourceOptions, databaseSettingsFromEnv } from '../database/data-source-options';
 import { checkpointSignature } from './audit-chain';
 import { auditChainLockKey, type AuditRow } from './audit.types';
+import { CheckpointSink, sinkFromEnv } from './checkpoint-sink';
 
 export interface PruneResult {
   archived: number;
@@ -15,17 +16,19 @@ export interface PruneResult {
 /**
  * Retention: archives and deletes the oldest events (a prefix of the chain, all older than
  * `before`), then writes a signed `prune` checkpoint at the last deleted event so the remaining
- * chain still verifies from there. Needs a role allowed to set session_replication_role (the
- * append-only triggers stay armed for the service's own role). The archive is written and
- * flushed before anything is deleted.
+ * chain still verifies from there (and appends it to the external sink when one is given). Runs
+ * as the owner of the audit tables (DATABASE_MIGRATION_URL): the append-only triggers are
+ * disabled inside the transaction only, so no other session ever sees them off. The archive is
+ * written and flushed before anything is deleted.
  */
 export async function pruneAuditEvents(
   ds: DataSource,
   key: string,
   before: Date,
   archivePath: string,
+  sink?: CheckpointSink,
 ): Promise<PruneResult> {
-  return ds.transaction(async (m) => {
+  const result = await ds.transaction(async (m) => {
     await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
     const [last] = (await m.query(
       `SELECT max(seq) AS seq FROM audit_events e
@@ -60,8 +63,9 @@ export async function pruneAuditEvents(
     out.end();
     await once(out, 'finish');
     if (!tail) return { archived: 0, prunedThroughSeq: null, archive: archivePath };
-    await m.query(`SET LOCAL session_replication_role = replica`);
+    await m.query(`ALTER TABLE audit_events DISABLE TRIGGER tr_audit_events_no_change`);
     await m.query(`DELETE FROM audit_events WHERE seq <= $1`, [tail.seq]);
+    await m.query(`ALTER TABLE audit_events ENABLE TRIGGER tr_audit_events_no_change`);
     await m.query(
       `INSERT INTO audit_checkpoints (kind, seq, hash, signature, note) VALUES ('prune', $1, $2, $3, $4)`,
       [
@@ -71,9 +75,19 @@ export async function pruneAuditEvents(
         `archived ${archived} events`,
       ],
     );
-    await m.query(`SET LOCAL session_replication_role = origin`);
-    return { archived, prunedThroughSeq: tail.seq, archive: archivePath };
+    return { archived, prunedThroughSeq: tail.seq, archive: archivePath, hash: tail.hash };
   });
+  const { hash, ...out } = result as PruneResult & { hash?: string };
+  if (sink?.configured && out.prunedThroughSeq && hash) {
+    await sink.append({
+      kind: 'prune',
+      seq: out.prunedThroughSeq,
+      hash,
+      signature: checkpointSignature(key, 'prune', out.prunedThroughSeq, hash),
+      at: new Date().toISOString(),
+    });
+  }
+  return out;
 }
 
 function usage(): never {
@@ -91,17 +105,22 @@ if (require.main === module) {
   const archive = arg('archive');
   const key = process.env.CROSSDOCK_AUDIT_HMAC_KEY;
   if (command !== 'prune' || !before || !archive || Number.isNaN(Date.parse(before))) usage();
-  if (!key || !process.env.DATABASE_URL) {
+  const url = process.env.DATABASE_MIGRATION_URL || process.env.DATABASE_URL;
+  if (!key || !url) {
     console.error(
-      'audit-maintenance: DATABASE_URL (a privileged role) and CROSSDOCK_AUDIT_HMAC_KEY must be set',
+      'audit-maintenance: DATABASE_MIGRATION_URL (the owner role) and CROSSDOCK_AUDIT_HMAC_KEY must be set',
     );
     process.exit(2);
   }
   const ds = new DataSource(
-    buildDataSourceOptions({ ...databaseSettingsFromEnv(process.env), statementTimeoutMs: 600000 }),
+    buildDataSourceOptions({
+      ...databaseSettingsFromEnv({ ...process.env, DATABASE_URL: url }),
+      statementTimeoutMs: 600000,
+    }),
   );
+  const sink = new CheckpointSink(sinkFromEnv(process.env), key);
   ds.initialize()
-    .then(() => pruneAuditEvents(ds, key, new Date(before), archive))
+    .then(() => pruneAuditEvents(ds, key, new Date(before), archive, sink))
     .then((r) => console.error(JSON.stringify({ msg: 'audit prune done', ...r })))
     .catch((err: unknown) => {
       console.error(

@@ -8,6 +8,7 @@ import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../commo
 import { AppConfig } from '../config/config.module';
 import { checkpointSignature } from './audit-chain';
 import { verifyChain, type VerifyResult } from './audit-verifier';
+import { CheckpointSink, sinkFromEnv } from './checkpoint-sink';
 import type { AuditExportQueryDto, AuditQueryDto, AuditVerifyQueryDto } from './audit.dto';
 import { genesisHash, type AuditEventView, type AuditPayload, type AuditRow } from './audit.types';
 
@@ -50,6 +51,9 @@ export class AuditQueryService implements OnModuleInit {
   private readonly logger = new Logger('AuditHead');
   private readonly key: string;
   private readonly checkpointIntervalMs: number;
+  private readonly sink: CheckpointSink;
+  /** The newest checkpoint this instance has put into the external sink. */
+  private sunkSeq: string | undefined;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -58,6 +62,7 @@ export class AuditQueryService implements OnModuleInit {
   ) {
     this.key = env.CROSSDOCK_AUDIT_HMAC_KEY;
     this.checkpointIntervalMs = env.AUDIT_CHECKPOINT_INTERVAL_MS;
+    this.sink = new CheckpointSink(sinkFromEnv(env), this.key);
   }
 
   /**
@@ -171,7 +176,7 @@ export class AuditQueryService implements OnModuleInit {
     res.end();
   }
 
-  verify(q: AuditVerifyQueryDto): Promise<VerifyResult> {
+  async verify(q: AuditVerifyQueryDto): Promise<VerifyResult> {
     if ((q.anchorSeq === undefined) !== (q.anchorHash === undefined)) {
       throw DomainException.validation([
         { field: 'query.anchorSeq', message: 'anchorSeq and anchorHash go together' },
@@ -181,6 +186,7 @@ export class AuditQueryService implements OnModuleInit {
       this.ds,
       this.key,
       q.anchorSeq ? { seq: q.anchorSeq, hash: q.anchorHash as string } : undefined,
+      await this.sink.read(),
     );
   }
 
@@ -218,7 +224,30 @@ export class AuditQueryService implements OnModuleInit {
       );
       this.logger.log({ auditHead: { seq: head.seq, hash: head.hash } }, 'audit head checkpoint');
     }
-    return this.head();
+    const now = await this.head();
+    await this.sinkCheckpoint(now.checkpoint);
+    return now;
+  }
+
+  /**
+   * Copies the newest signed checkpoint to the external sink (once per checkpoint per
+   * instance). A failed write is logged and retried with the next checkpoint; it never blocks
+   * the audit trail itself.
+   */
+  private async sinkCheckpoint(cp: AuditHead['checkpoint']): Promise<void> {
+    if (!this.sink.configured || !cp || cp.seq === this.sunkSeq) return;
+    try {
+      await this.sink.append({
+        kind: 'head',
+        seq: cp.seq,
+        hash: cp.hash,
+        signature: cp.signature,
+        at: cp.createdAt,
+      });
+      this.sunkSeq = cp.seq;
+    } catch (err) {
+      this.logger.error({ err }, 'audit checkpoint not written to the external sink');
+    }
   }
 
   onModuleInit(): void {

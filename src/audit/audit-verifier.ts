@@ -1,6 +1,22 @@
 import type { DataSource } from 'typeorm';
 import { chainHash, checkpointSignature, rowInconsistency } from './audit-chain';
 import { genesisHash, type AuditRow } from './audit.types';
+import type { SinkReading } from './checkpoint-sink';
+
+/** Whether the database still enforces what the chain relies on. */
+export interface AuditProtection {
+  /** Both append-only triggers exist and are enabled on both audit tables. */
+  triggersArmed: boolean;
+  /**
+   * The role verify runs as (the service's) could change or remove audit rows: it owns the
+   * tables, is a member of their owner, is a superuser, or holds UPDATE/DELETE/TRUNCATE.
+   */
+  serviceRoleCanModify: boolean;
+  /** The external checkpoint sink as read: not-configured, empty, ok or unreadable. */
+  externalSink: SinkReading['status'];
+  /** The newest correctly signed entry of the external sink. */
+  externalHead?: { seq: string; hash: string; at: string };
+}
 
 export interface VerifyResult {
   ok: boolean;
@@ -11,8 +27,80 @@ export interface VerifyResult {
   /** The first link that does not hold. */
   broken?: { seq: string; reason: string };
   /** Events missing at the end compared with an anchored head. */
-  truncated?: { anchoredSeq: string; lastSeq: string | null; source: 'checkpoint' | 'external' };
+  truncated?: {
+    anchoredSeq: string;
+    lastSeq: string | null;
+    source: 'checkpoint' | 'external' | 'external-sink';
+  };
   checkpointsChecked: number;
+  protection?: AuditProtection;
+  /** What makes the result untrustworthy even when the chain holds (ok is then false). */
+  problems?: string[];
+  /** Weaker set-ups that verify cannot rule out tampering in (ok is not affected). */
+  warnings?: string[];
+}
+
+/**
+ * Reads the protection state: trigger status from pg_trigger and the current role's rights on
+ * the audit tables. Cheap (two catalog queries).
+ */
+export async function readProtection(
+  ds: DataSource,
+  sink?: SinkReading,
+): Promise<{ protection: AuditProtection; problems: string[]; warnings: string[] }> {
+  const rows = (await ds.query(
+    `SELECT c.relname AS table,
+            (SELECT count(*) FROM pg_trigger t
+              WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled = 'O'
+                AND t.tgname IN ('tr_' || c.relname || '_no_change', 'tr_' || c.relname || '_no_truncate'))::int AS armed,
+            pg_has_role(current_user, c.relowner, 'USAGE')
+              OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+              OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE')
+              OR has_table_privilege(c.oid, 'TRUNCATE') AS can_modify
+       FROM pg_class c
+      WHERE c.relname IN ('audit_events', 'audit_checkpoints') AND c.relkind = 'r'
+        AND c.relnamespace = current_schema()::regnamespace`,
+  )) as { table: string; armed: number; can_modify: boolean }[];
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const unarmed = ['audit_events', 'audit_checkpoints'].filter(
+    (t) => (rows.find((r) => r.table === t)?.armed ?? 0) !== 2,
+  );
+  if (unarmed.length) {
+    problems.push(`append-only triggers are disabled or missing on ${unarmed.join(', ')}`);
+  }
+  const canModify = rows.some((r) => r.can_modify);
+  if (canModify) {
+    warnings.push(
+      'the service role can modify or remove audit rows (it owns the audit tables or holds UPDATE/DELETE/TRUNCATE): run migrations as a separate owner role (DATABASE_MIGRATION_URL)',
+    );
+  }
+  const status = sink?.status ?? 'not-configured';
+  if (status === 'not-configured') {
+    warnings.push(
+      'no external checkpoint sink is configured (AUDIT_CHECKPOINT_FILE): a deleted tail is detected only against checkpoints in the database or an anchor you pass',
+    );
+  } else if (status === 'unreadable') {
+    problems.push('the external checkpoint file cannot be read');
+  } else if (status === 'empty') {
+    warnings.push('the external checkpoint file holds no signed checkpoint yet');
+  }
+  if (sink?.badLines) {
+    problems.push(
+      `the external checkpoint file has ${sink.badLines} line(s) with an invalid signature`,
+    );
+  }
+  const latest = sink?.latest;
+  return {
+    protection: {
+      triggersArmed: unarmed.length === 0,
+      serviceRoleCanModify: canModify,
+      externalSink: status,
+      ...(latest ? { externalHead: { seq: latest.seq, hash: latest.hash, at: latest.at } } : {}),
+    },
+    problems,
+    warnings,
+  };
 }
 
 interface Checkpoint {
@@ -32,6 +120,24 @@ export async function verifyChain(
   ds: DataSource,
   key: string,
   anchor?: { seq: string; hash: string },
+  sink?: SinkReading,
+): Promise<VerifyResult> {
+  const checked = await verifyChainOnly(ds, key, anchor, sink?.latest);
+  const { protection, problems, warnings } = await readProtection(ds, sink);
+  return {
+    ...checked,
+    ok: checked.ok && problems.length === 0,
+    protection,
+    ...(problems.length ? { problems } : {}),
+    ...(warnings.length ? { warnings } : {}),
+  };
+}
+
+async function verifyChainOnly(
+  ds: DataSource,
+  key: string,
+  anchor: { seq: string; hash: string } | undefined,
+  sinkHead: { seq: string; hash: string } | undefined,
 ): Promise<VerifyResult> {
   const checkpoints = (await ds.query(
     `SELECT kind, seq, hash, signature FROM audit_checkpoints ORDER BY seq, id`,
@@ -63,6 +169,7 @@ export async function verifyChain(
   const hashAt = new Map<string, string>();
   const wanted = new Set(checkpoints.filter((c) => c.kind === 'head').map((c) => c.seq));
   if (anchor) wanted.add(anchor.seq);
+  if (sinkHead) wanted.add(sinkHead.seq);
 
   for (;;) {
     const rows = (await ds.query(
@@ -102,6 +209,7 @@ export async function verifyChain(
       .filter((c) => c.kind === 'head')
       .map((c) => ({ ...c, source: 'checkpoint' as const })),
     ...(anchor ? [{ ...anchor, source: 'external' as const }] : []),
+    ...(sinkHead ? [{ ...sinkHead, source: 'external-sink' as const }] : []),
   ];
   for (const a of anchors) {
     if (BigInt(a.seq) > prevSeq) {

@@ -212,13 +212,23 @@ const htmlEntities: Record<string, string> = {
  * echo upstream URIs with their passwords), removes literal occurrences of our own secrets and
  * bounds the length.
  */
+/** How a known secret may appear in echoed text besides verbatim. */
+function secretForms(secret: string): Set<string> {
+  return new Set([
+    secret,
+    encodeURIComponent(secret),
+    JSON.stringify(secret).slice(1, -1),
+    Buffer.from(secret).toString('base64'),
+  ]);
+}
+
 export function redactBrokerText(text: string, secrets: string[] = [], maxLength = 500): string {
   let out = text.replace(/&(lt|gt|quot|#39|amp);/g, (m) => htmlEntities[m] ?? m);
   out = redactString(out.replace(/\s+/g, ' ').trim());
   for (const secret of secrets) {
     // Secrets this short would match ordinary words; URIs are still redacted above.
     if (secret.length < 3) continue;
-    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+    for (const form of secretForms(secret)) {
       out = out.split(form).join(redactedPlaceholder);
     }
   }

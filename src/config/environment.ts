@@ -138,6 +138,34 @@ export class EnvironmentVariables {
   @Max(86400000)
   AUDIT_CHECKPOINT_INTERVAL_MS = 60000;
 
+  /**
+   * Append-only file that receives every signed audit checkpoint, outside the database;
+   * `GET /audit/verify` reads its newest entry back and reports a deleted tail against it.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(/^\/[^\0]{0,4095}$/, { message: 'AUDIT_CHECKPOINT_FILE must be an absolute path' })
+  AUDIT_CHECKPOINT_FILE?: string;
+
+  /** `udp://host:port` of a syslog collector that also receives every signed checkpoint. */
+  @IsOptional()
+  @Matches(/^udp:\/\/([A-Za-z0-9.-]{1,253}|\[[0-9a-fA-F:]{2,45}\]):\d{1,5}$/, {
+    message: 'AUDIT_CHECKPOINT_SYSLOG must be udp://host:port',
+  })
+  AUDIT_CHECKPOINT_SYSLOG?: string;
+
+  /**
+   * Read by the migration command only: the role that owns the schema. When set, migrations run
+   * as this role and the role of DATABASE_URL is granted read and write on the registry but only
+   * SELECT and INSERT on the audit tables.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, {
+    message: 'DATABASE_MIGRATION_URL must be a postgres:// URL',
+  })
+  DATABASE_MIGRATION_URL?: string;
+
   /** Whether this instance runs reconciliation at all (scheduled, on change and on demand). */
   @IsOptional()
   @IsIn(['true', 'false'])

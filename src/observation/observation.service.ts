@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { DomainException } from '../common/errors/domain.exception';
+import { redactValue } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
 import type { ClusterObservation } from './observation.types';
 import { observeCluster } from './observe-cluster';
@@ -42,11 +43,12 @@ export class ObservationService {
           [observation.clusterName, clusterId],
         )) as { name: string }[])
       : [];
-    const stored: StoredObservation = {
+    // Broker text (errors, alarms) may echo credentials in any encoding: scrub before storing.
+    const stored: StoredObservation = redactValue({
       clusterId,
       ...observation,
       clusterNameAlsoRegisteredBy: sameName.map((r) => r.name),
-    };
+    });
     if (sameName.length) {
       stored.differences = [
         ...stored.differences,
@@ -56,7 +58,7 @@ export class ObservationService {
         } as ClusterObservation['differences'][number],
       ];
     }
-    // The observation never contains credentials; stored for later validation (broker version).
+    // Stored scrubbed, for later validation (broker version) and GET .../observation.
     await this.ds.query(
       `UPDATE clusters SET last_observation = $2, observed_at = now(), broker_version = COALESCE($3, broker_version) WHERE id = $1`,
       [clusterId, JSON.stringify(stored), observation.rabbitmqVersion],

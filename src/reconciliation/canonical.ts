@@ -1,5 +1,5 @@
 import { canonicalJson } from '../audit/canonical-json';
-import { redactString, redactedPlaceholder } from '../common/logging/redact';
+import { mapUriPasswords, redactValue, redactedPlaceholder } from '../common/logging/redact';
 import type { BrokerValue, ObjectKind } from './broker-state';
 
 /**
@@ -146,27 +146,15 @@ export function writeValue(kind: ObjectKind, value: BrokerValue): BrokerValue {
   return out;
 }
 
-/** Deep copy with credentials stripped from every string (URIs carry passwords, trap 3.5). */
+/**
+ * Deep copy with credentials stripped from every string (URIs carry passwords, trap 3.5) and
+ * secret-named members (`password_hash`) hidden: the shared shape-based redactor.
+ */
 export function redactBrokerValue<T>(value: T): T {
-  return redactAll(value, 0) as T;
-}
-
-function redactAll(value: unknown, depth: number): unknown {
-  if (depth > 32) return '(truncated)';
-  if (typeof value === 'string') return redactString(value);
-  if (Array.isArray(value)) return value.map((v) => redactAll(v, depth + 1));
-  if (isRecord(value)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redactAll(v, depth + 1);
-    return out;
-  }
-  return value;
+  return redactValue(value);
 }
 
 export const changedPlaceholder = '(changed)';
-
-/** Same shape as the shared redactor's pattern: scheme, user, password, `@`. */
-const credentialInUri = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi;
 
 /**
  * Redacts `after` for display next to a redacted `before`. A URI whose password is none of the
@@ -178,13 +166,17 @@ export function redactAfter(before: unknown, after: unknown): unknown {
   const strings = new Set<string>();
   collectStrings(before, strings, 0);
   for (const s of strings) {
-    for (const m of s.matchAll(credentialInUri)) known.add(m[3]);
+    mapUriPasswords(s, (password) => {
+      known.add(password);
+      return password;
+    });
   }
+  // Passwords are marked first; then the shared redactor hides every other credential shape.
   return mapStrings(after, (s) =>
-    s.replace(
-      credentialInUri,
-      (_m, scheme: string, user: string, password: string) =>
-        `${scheme}${user}:${known.has(password) ? redactedPlaceholder : changedPlaceholder}@`,
+    redactValue(
+      mapUriPasswords(s, (password) =>
+        known.has(password) ? redactedPlaceholder : changedPlaceholder,
+      ),
     ),
   );
 }

@@ -11,7 +11,7 @@ import type { ClusterEntity } from '../clusters/cluster.entity';
 import { ClustersService } from '../clusters/clusters.service';
 import { requestContext } from '../common/context/request-context';
 import { SecretBox } from '../common/crypto/secret-box';
-import { redactDeep } from '../common/logging/redact';
+import { redactDeep, redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
 import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
@@ -161,7 +161,7 @@ export class ReconcilerService {
           JSON.stringify(redactDeep(extra.summary ?? {})),
           JSON.stringify(redactDeep(extra.operations ?? [])),
           JSON.stringify(redactDeep(extra.findings ?? [])),
-          extra.error ?? null,
+          extra.error === undefined ? null : redactString(extra.error),
           extra.apply?.[0] ?? null,
           extra.apply?.[1] ?? null,
         ],

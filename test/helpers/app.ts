@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basename, join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -41,13 +43,22 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       bodyParser: false,
       bufferLogs: true,
     });
+    // In a subdirectory: specs that read the log files directly read only the top level.
+    mkdirSync(join(logDir, 'responses'), { recursive: true });
+    const responses = captureResponses(
+      app,
+      join(logDir, 'responses', basename(logFile).replace(/\.log$/, '.txt')),
+    );
     configureApp(app);
     await app.init();
     return {
       app,
       http: request(app.getHttpServer()),
       logFile,
-      close: () => app.close(),
+      close: async () => {
+        await app.close();
+        await new Promise<void>((resolve) => responses.end(resolve));
+      },
     };
   } finally {
     for (const [k, v] of Object.entries(saved)) {
@@ -55,4 +66,41 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       else process.env[k] = v;
     }
   }
+}
+
+/**
+ * Copies every response (status, headers, body) into the log directory, where the e2e global
+ * teardown's secret scan reads it. The one response meant to carry secrets is left out: an
+ * admin's definitions export with `credentials=include`.
+ */
+function captureResponses(app: NestExpressApplication, file: string): WriteStream {
+  const out = createWriteStream(file, { flags: 'a' });
+  app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    if (/[?&]credentials=include(&|$)/.test(req.url ?? '')) {
+      next();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    const keep = (chunk: unknown) => {
+      if (typeof chunk === 'string') chunks.push(Buffer.from(chunk));
+      else if (Buffer.isBuffer(chunk)) chunks.push(chunk);
+    };
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      keep(chunk);
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== 'function') keep(chunk);
+      if (!out.writableEnded) {
+        out.write(
+          `${req.method} ${req.url} ${res.statusCode} ${JSON.stringify(res.getHeaders())}\n${Buffer.concat(chunks).toString('utf8')}\n`,
+        );
+      }
+      return end(chunk, ...rest);
+    }) as typeof res.end;
+    next();
+  });
+  return out;
 }

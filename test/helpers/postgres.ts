@@ -43,3 +43,28 @@ export async function createMigratedDatabase(
   await runMigrations(db.url);
   return db;
 }
+
+/** The URL of `base` logged in as `role` instead. */
+export function urlAs(base: string, role: string): string {
+  const url = new URL(base);
+  url.username = encodeURIComponent(role);
+  url.password = '';
+  return url.toString();
+}
+
+/**
+ * The production two-role layout for a database: an owner role (`ownerUrl`, here the admin)
+ * runs the migrations and grants a new login role, the service role, registry access and
+ * append-only audit access. Returns the service role's URL.
+ */
+export async function createServiceRole(
+  db: { name: string; url: string },
+  role = `${db.name}_svc`,
+): Promise<{ role: string; url: string }> {
+  await withClient(adminUrl, (c) => c.query(`CREATE ROLE "${role}" LOGIN`));
+  return { role, url: urlAs(db.url, role) };
+}
+
+export async function dropRole(role: string): Promise<void> {
+  await withClient(adminUrl, (c) => c.query(`DROP ROLE IF EXISTS "${role}"`));
+}

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runMigrations } from '../../src/database/migrate';
-import { createDatabase } from '../helpers/postgres';
+import { createDatabase, createServiceRole } from '../helpers/postgres';
 import { isPortFree } from '../helpers/ports';
 import { repoRoot, saveRunState, type RunState } from './run-state';
 
@@ -32,8 +32,14 @@ export default async function globalSetup(): Promise<void> {
   const db = await createDatabase();
   state.databaseName = db.name;
   saveRunState(state);
-  await runMigrations(db.url);
-  process.env.DATABASE_URL = db.url;
+  // Two roles, as in production: the owner (the admin here) migrates; the app's role may only
+  // insert and read audit rows. Specs that act as the owner use DATABASE_MIGRATION_URL.
+  const service = await createServiceRole(db);
+  state.serviceRole = service.role;
+  saveRunState(state);
+  await runMigrations(db.url, 'up', service.role);
+  process.env.DATABASE_URL = service.url;
+  process.env.DATABASE_MIGRATION_URL = db.url;
   process.env.CROSSDOCK_ENCRYPTION_KEY ??= randomBytes(32).toString('base64');
   process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN ??= `bootstrap-${randomBytes(24).toString('hex')}`;
   // Specs share one database and create real admin tokens while still using the bootstrap

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 /** What global setup created, so global teardown removes exactly that. */
 export interface RunState {
   databaseName?: string;
+  /** The service role created for the run's database (dropped with it). */
+  serviceRole?: string;
   sitesDir?: string;
   startedSites: boolean;
 }

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { DomainException, FieldError } from './domain.exception';
 import { ErrorCode, problemTypeBase } from './error-codes';
 import { isDatabaseUnavailable, mapPostgresError } from './postgres-errors';
+import { redactValue } from '../logging/redact';
 
 export interface ProblemDetails {
   type: string;
@@ -158,6 +159,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return;
     }
     if (problem.status === 503) res.setHeader('Retry-After', '2');
-    res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+    // Details may quote input or broker text: the shared redactor scrubs every credential shape.
+    res
+      .status(problem.status)
+      .type('application/problem+json')
+      .send(JSON.stringify(redactValue(problem)));
   }
 }

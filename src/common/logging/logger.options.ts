@@ -54,7 +54,16 @@ export function loggerOptions(level: string, file?: string): Params {
     },
     formatters: {
       level: (label: string) => ({ level: label }),
-      log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown>,
+      // `req` and `res` are the raw node objects here (body included); their serializers below
+      // keep only scrubbed fields, so walking them would cost time for nothing.
+      log: (object: Record<string, unknown>) => {
+        const { req, res, ...rest } = object;
+        return {
+          ...(redactDeep(rest) as Record<string, unknown>),
+          ...(req === undefined ? {} : { req }),
+          ...(res === undefined ? {} : { res }),
+        };
+      },
     },
     hooks: {
       logMethod(args, method) {
