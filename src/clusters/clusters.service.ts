@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
-import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { AuditService } from '../audit/audit.service';
@@ -34,7 +34,11 @@ registerConstraintMessage(
   'uq_nodes_cluster_name',
   'This cluster already has a node with that name',
 );
-registerConstraintMessage('fk_nodes_cluster', 'The cluster does not exist');
+registerForeignKey('fk_nodes_cluster', {
+  field: 'clusterId',
+  missing: 'The cluster does not exist',
+  dependents: 'The cluster still has nodes',
+});
 
 /** Decrypted admin access to one cluster; only for broker clients, never serialised. */
 export interface ClusterAccess {

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { notifyClustersChanged } from '../common/changes';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
-import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { resolveLinkEnds } from './link-endpoints';
@@ -17,14 +17,16 @@ import type {
 import { ShovelEntity, type ShovelSettings } from './shovel.entity';
 
 registerConstraintMessage('uq_shovels_name', 'A shovel with this name already exists');
-registerConstraintMessage(
-  'fk_shovels_source',
-  'The source cluster does not exist or still has shovels',
-);
-registerConstraintMessage(
-  'fk_shovels_destination',
-  'The destination cluster does not exist or still has shovels',
-);
+registerForeignKey('fk_shovels_source', {
+  field: 'source.clusterId',
+  missing: 'The source cluster does not exist',
+  dependents: 'The cluster is the source of shovels; delete them first',
+});
+registerForeignKey('fk_shovels_destination', {
+  field: 'destination.clusterId',
+  missing: 'The destination cluster does not exist',
+  dependents: 'The cluster is the destination of shovels; delete them first',
+});
 
 export interface ShovelView {
   id: string;
