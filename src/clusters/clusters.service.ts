@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, In } from 'typeorm';
+import { notifyClustersChanged } from '../common/changes';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
@@ -127,7 +128,12 @@ export class ClustersService {
 
   async list(query: ClusterQueryDto): Promise<Page<ClusterView>> {
     const qb = this.ds.getRepository(ClusterEntity).createQueryBuilder('c');
-    if (query.siteId) qb.where('c.site_id = :siteId', { siteId: query.siteId });
+    if (query.siteId) qb.andWhere('c.site_id = :siteId', { siteId: query.siteId });
+    if (query.site !== undefined)
+      qb.andWhere('c.site_id IN (SELECT id FROM sites WHERE id::text = :site OR name = :site)', {
+        site: query.site,
+      });
+    if (query.name !== undefined) qb.andWhere('c.name = :name', { name: query.name });
     const page = await paginate(qb, query, (c) => c);
     const ids = page.items.map((c) => c.id);
     const nodes = ids.length
@@ -215,6 +221,8 @@ export class ClustersService {
           credentials: '(changed)',
         },
       });
+      // New credentials usually mean the last passes failed to log in: try again now.
+      await notifyClustersChanged(m, [id]);
       return after;
     });
   }

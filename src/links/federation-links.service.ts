@@ -199,7 +199,10 @@ export class FederationLinksService {
   async list(q: LinkQueryDto): Promise<Page<FederationLinkView>> {
     const qb = this.ds.getRepository(FederationLinkEntity).createQueryBuilder('l');
     if (q.clusterId)
-      qb.where('(l.downstream_cluster_id = :c OR l.upstream_cluster_id = :c)', { c: q.clusterId });
+      qb.andWhere('(l.downstream_cluster_id = :c OR l.upstream_cluster_id = :c)', {
+        c: q.clusterId,
+      });
+    if (q.name !== undefined) qb.andWhere('l.name = :name', { name: q.name });
     return paginate(qb, q, (l) => federationLinkView(l));
   }
 

@@ -193,7 +193,10 @@ export class ShovelsService {
   async list(q: LinkQueryDto): Promise<Page<ShovelView>> {
     const qb = this.ds.getRepository(ShovelEntity).createQueryBuilder('s');
     if (q.clusterId)
-      qb.where('(s.source_cluster_id = :c OR s.destination_cluster_id = :c)', { c: q.clusterId });
+      qb.andWhere('(s.source_cluster_id = :c OR s.destination_cluster_id = :c)', {
+        c: q.clusterId,
+      });
+    if (q.name !== undefined) qb.andWhere('s.name = :name', { name: q.name });
     return paginate(qb, q, shovelView);
   }
 

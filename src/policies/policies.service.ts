@@ -179,6 +179,7 @@ export class PoliciesService {
     const qb = this.ds.getRepository(PolicyEntity).createQueryBuilder('p');
     if (q.clusterId) qb.andWhere('p.cluster_id = :c', { c: q.clusterId });
     if (q.siteId) qb.andWhere('p.site_id = :s', { s: q.siteId });
+    if (q.name !== undefined) qb.andWhere('p.name = :name', { name: q.name });
     return paginate(qb, q, policyView);
   }
 

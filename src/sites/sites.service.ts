@@ -3,8 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
-import { pgFields, registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
-import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import {
+  pgFields,
+  registerConstraintMessage,
+  registerForeignKey,
+} from '../common/errors/postgres-errors';
+import { paginate, type NamedPageQueryDto, type Page } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { SiteEntity } from './site.entity';
@@ -74,8 +78,10 @@ export class SitesService {
     });
   }
 
-  list(query: PageQueryDto): Promise<Page<SiteView>> {
-    return paginate(this.ds.getRepository(SiteEntity).createQueryBuilder('s'), query, siteView);
+  list(query: NamedPageQueryDto): Promise<Page<SiteView>> {
+    const qb = this.ds.getRepository(SiteEntity).createQueryBuilder('s');
+    if (query.name !== undefined) qb.andWhere('s.name = :name', { name: query.name });
+    return paginate(qb, query, siteView);
   }
 
   async get(id: string): Promise<SiteView> {
