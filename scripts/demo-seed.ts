@@ -30,6 +30,8 @@ interface SitesState {
 
 /** One-way delay the demo puts on each site's WAN link (RTT about twice that). */
 const demoLatencyMs = 10;
+/** Probe lag p95 above this makes a demo link degraded. */
+const demoLagDegradedMs = 500;
 
 const base = process.env.CROSSDOCK_URL ?? 'http://127.0.0.1:3000';
 const token = process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN;
@@ -253,6 +255,13 @@ async function demoLinks(state: SitesState): Promise<DemoLinks | undefined> {
     });
     if (res.status !== 201) throw new Error(`creating the demo shovel: HTTP ${res.status}`);
     shovel = res.body as { id: string; name: string };
+  }
+  // Degraded means "slower than this WAN should be": the demo's RTT is about 20 ms, and a busy
+  // laptop adds its own delay, so the bar sits well above both.
+  for (const path of [`/links/federation/${fed.id}`, `/links/shovels/${shovel.id}`]) {
+    const res = await api('PUT', `${path}/health/thresholds`, { lagDegradedMs: demoLagDegradedMs });
+    if (res.status !== 200)
+      throw new Error(`setting health thresholds on ${path}: HTTP ${res.status}`);
   }
   for (const id of [c1, c2]) await api('POST', '/reconcile', { clusterId: id });
   for (const s of [dc1, dc2]) {
