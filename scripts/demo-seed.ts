@@ -69,16 +69,9 @@ async function findByName<T extends { name: string }>(
   path: string,
   name: string,
 ): Promise<T | undefined> {
-  let cursor: string | null = null;
-  do {
-    const q: string = cursor ? `?limit=200&cursor=${cursor}` : '?limit=200';
-    const res = await api('GET', `${path}${q}`);
-    const page = res.body as { items: T[]; nextCursor: string | null };
-    const hit = page.items.find((x) => x.name === name);
-    if (hit) return hit;
-    cursor = page.nextCursor;
-  } while (cursor);
-  return undefined;
+  const res = await api('GET', `${path}?name=${encodeURIComponent(name)}`);
+  if (res.status !== 200) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  return (res.body as { items: T[] }).items[0];
 }
 
 async function main(): Promise<void> {
