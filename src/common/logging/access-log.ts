@@ -5,6 +5,7 @@ import { requestIdFor } from './logger.options';
 
 /** Probed every few seconds by orchestrators and scrapers: logged at debug, not info. */
 const quietPaths = new Set(['/health/live', '/metrics']);
+const clientClosedRequest = 499;
 
 export interface AccessLine {
   requestId: string;
@@ -50,6 +51,8 @@ export function accessLog(logger: () => Logger | undefined) {
       if (!log) return;
       const line = accessLineOf(req, res, started);
       const aborted = !res.writableFinished;
+      // The client left before an answer was sent: nginx's 499, not Node's default 200.
+      if (aborted && !res.headersSent) line.status = clientClosedRequest;
       const level =
         line.status >= 500
           ? 'error'
