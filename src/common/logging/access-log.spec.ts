@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import type { Actor } from '../../auth/roles';
 import { accessLog } from './access-log';
 
 type Call = { level: string; obj: Record<string, unknown>; msg: string };
@@ -18,7 +19,7 @@ function fakeExchange(url: string, headers: Record<string, string> = {}) {
     originalUrl: url,
     baseUrl: '',
     headers,
-  }) as unknown as Request & { id?: unknown; actor?: unknown; route?: unknown };
+  }) as unknown as Request & { id?: unknown; actor?: Actor; route?: unknown };
   const res = Object.assign(new EventEmitter(), {
     statusCode: 200,
     headersSent: false,
