@@ -17,7 +17,7 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { PageQueryDto } from '../common/http/pagination';
+import { NamedPageQueryDto } from '../common/http/pagination';
 import {
   Optional,
   EndpointDto,
@@ -293,9 +293,15 @@ export class ClusterView {
   @ApiProperty() updatedAt!: string;
 }
 
-export class ClusterQueryDto extends PageQueryDto {
-  @ApiPropertyOptional()
+export class ClusterQueryDto extends NamedPageQueryDto {
+  @ApiPropertyOptional({ description: 'Clusters of the site with this id' })
   @Optional()
   @IsUUID()
   siteId?: string;
+
+  @ApiPropertyOptional({ description: 'Clusters of the site with this id or name' })
+  @Optional()
+  @IsString()
+  @MaxLength(255)
+  site?: string;
 }

@@ -2,9 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, In } from 'typeorm';
+import { notifyClustersChanged } from '../common/changes';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
-import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { AuditService } from '../audit/audit.service';
@@ -38,7 +39,11 @@ registerConstraintMessage(
   'uq_nodes_cluster_name',
   'This cluster already has a node with that name',
 );
-registerConstraintMessage('fk_nodes_cluster', 'The cluster does not exist');
+registerForeignKey('fk_nodes_cluster', {
+  field: 'clusterId',
+  missing: 'The cluster does not exist',
+  dependents: 'The cluster still has nodes',
+});
 
 /** Decrypted admin access to one cluster; only for broker clients, never serialised. */
 export interface ClusterAccess {
@@ -195,7 +200,12 @@ export class ClustersService {
 
   async list(query: ClusterQueryDto): Promise<Page<ClusterView>> {
     const qb = this.ds.getRepository(ClusterEntity).createQueryBuilder('c');
-    if (query.siteId) qb.where('c.site_id = :siteId', { siteId: query.siteId });
+    if (query.siteId) qb.andWhere('c.site_id = :siteId', { siteId: query.siteId });
+    if (query.site !== undefined)
+      qb.andWhere('c.site_id IN (SELECT id FROM sites WHERE id::text = :site OR name = :site)', {
+        site: query.site,
+      });
+    if (query.name !== undefined) qb.andWhere('c.name = :name', { name: query.name });
     const page = await paginate(qb, query, (c) => c);
     const ids = page.items.map((c) => c.id);
     const nodes = ids.length
@@ -291,6 +301,8 @@ export class ClustersService {
           credentials: '(changed)',
         },
       });
+      // New credentials usually mean the last passes failed to log in: try again now.
+      await notifyClustersChanged(m, [id]);
       return after;
     });
   }

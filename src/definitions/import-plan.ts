@@ -400,7 +400,15 @@ export function planImport(input: ImportInput): ImportPlan {
     }
     const names = upstreamsOfPolicy.get(objectId(p)) ?? [];
     if (names.length === 0) {
-      skip(p, 'its upstream set does not exist or is empty');
+      const setName = d['federation-upstream-set'];
+      skip(
+        p,
+        typeof setName !== 'string'
+          ? 'it names no upstream'
+          : find('federation-upstream-set', p.vhost, setName)
+            ? `its upstream set ${JSON.stringify(setName)} is empty`
+            : `its upstream set ${JSON.stringify(setName)} does not exist`,
+      );
       continue;
     }
     const links: LinkImport[] = [];

@@ -7,7 +7,7 @@ import { federationRequirements } from '../common/broker-versions';
 import { notifyClustersChanged } from '../common/changes';
 import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException } from '../common/errors/domain.exception';
-import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
@@ -19,14 +19,16 @@ registerConstraintMessage(
   'uq_federation_links_name',
   'A federation link with this name already exists',
 );
-registerConstraintMessage(
-  'fk_federation_links_downstream',
-  'The downstream cluster does not exist or still has links',
-);
-registerConstraintMessage(
-  'fk_federation_links_upstream',
-  'The upstream cluster does not exist or still has links',
-);
+registerForeignKey('fk_federation_links_downstream', {
+  field: 'downstream.clusterId',
+  missing: 'The downstream cluster does not exist',
+  dependents: 'The cluster is downstream of federation links; delete them first',
+});
+registerForeignKey('fk_federation_links_upstream', {
+  field: 'upstream.clusterId',
+  missing: 'The upstream cluster does not exist',
+  dependents: 'The cluster is upstream of federation links; delete them first',
+});
 
 export interface FederationLinkView {
   id: string;
@@ -197,7 +199,10 @@ export class FederationLinksService {
   async list(q: LinkQueryDto): Promise<Page<FederationLinkView>> {
     const qb = this.ds.getRepository(FederationLinkEntity).createQueryBuilder('l');
     if (q.clusterId)
-      qb.where('(l.downstream_cluster_id = :c OR l.upstream_cluster_id = :c)', { c: q.clusterId });
+      qb.andWhere('(l.downstream_cluster_id = :c OR l.upstream_cluster_id = :c)', {
+        c: q.clusterId,
+      });
+    if (q.name !== undefined) qb.andWhere('l.name = :name', { name: q.name });
     return paginate(qb, q, (l) => federationLinkView(l));
   }
 

@@ -19,10 +19,7 @@ export async function resolveLinkEnds(
   const out: ResolvedEndpoint[] = [];
   for (const end of ends) {
     const cluster = await m.getRepository(ClusterEntity).findOneBy({ id: end.clusterId });
-    if (!cluster) {
-      errors.push({ field: `${end.field}.clusterId`, message: 'no such cluster' });
-      continue;
-    }
+    if (!cluster) throw DomainException.referenceNotFound(`${end.field}.clusterId`, 'cluster');
     if (!cluster.vhosts.includes(end.vhost)) {
       errors.push({
         field: `${end.field}.vhost`,

@@ -19,7 +19,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { Optional, IsDnsLabel, IsPrintable } from '../common/dto/validators';
-import { PageQueryDto } from '../common/http/pagination';
+import { NamedPageQueryDto } from '../common/http/pagination';
 
 export class ClusterVhostDto {
   @ApiProperty()
@@ -210,7 +210,7 @@ export class UpdateShovelDto extends PartialType(
   { skipNullProperties: false },
 ) {}
 
-export class LinkQueryDto extends PageQueryDto {
+export class LinkQueryDto extends NamedPageQueryDto {
   @ApiPropertyOptional({ description: 'Links touching this cluster' })
   @Optional()
   @IsUUID()

@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import { notifyClustersChanged } from '../common/changes';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
-import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { resolveLinkEnds } from './link-endpoints';
@@ -23,14 +23,16 @@ import {
 } from './shovel.entity';
 
 registerConstraintMessage('uq_shovels_name', 'A shovel with this name already exists');
-registerConstraintMessage(
-  'fk_shovels_source',
-  'The source cluster does not exist or still has shovels',
-);
-registerConstraintMessage(
-  'fk_shovels_destination',
-  'The destination cluster does not exist or still has shovels',
-);
+registerForeignKey('fk_shovels_source', {
+  field: 'source.clusterId',
+  missing: 'The source cluster does not exist',
+  dependents: 'The cluster is the source of shovels; delete them first',
+});
+registerForeignKey('fk_shovels_destination', {
+  field: 'destination.clusterId',
+  missing: 'The destination cluster does not exist',
+  dependents: 'The cluster is the destination of shovels; delete them first',
+});
 
 export interface ShovelView {
   id: string;
@@ -202,7 +204,10 @@ export class ShovelsService {
   async list(q: LinkQueryDto): Promise<Page<ShovelView>> {
     const qb = this.ds.getRepository(ShovelEntity).createQueryBuilder('s');
     if (q.clusterId)
-      qb.where('(s.source_cluster_id = :c OR s.destination_cluster_id = :c)', { c: q.clusterId });
+      qb.andWhere('(s.source_cluster_id = :c OR s.destination_cluster_id = :c)', {
+        c: q.clusterId,
+      });
+    if (q.name !== undefined) qb.andWhere('s.name = :name', { name: q.name });
     return paginate(qb, q, shovelView);
   }
 

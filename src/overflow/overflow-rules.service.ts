@@ -178,7 +178,8 @@ export class OverflowRulesService {
 
   list(q: OverflowQueryDto): Promise<Page<OverflowRuleView>> {
     const qb = this.ds.getRepository(OverflowRuleEntity).createQueryBuilder('r');
-    if (q.clusterId) qb.where('r.cluster_id = :c', { c: q.clusterId });
+    if (q.clusterId) qb.andWhere('r.cluster_id = :c', { c: q.clusterId });
+    if (q.name !== undefined) qb.andWhere('r.name = :name', { name: q.name });
     return paginate(qb, q, overflowView);
   }
 

@@ -14,7 +14,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsDnsLabel, IsPrintable, Optional } from '../common/dto/validators';
-import { PageQueryDto } from '../common/http/pagination';
+import { NamedPageQueryDto } from '../common/http/pagination';
 
 export class OverflowSourceDto {
   @ApiProperty() @IsUUID() clusterId!: string;
@@ -119,7 +119,7 @@ export class UpdateOverflowRuleDto extends OverflowLimitsDto {
   lowWatermark?: number;
 }
 
-export class OverflowQueryDto extends PageQueryDto {
+export class OverflowQueryDto extends NamedPageQueryDto {
   @ApiPropertyOptional({ description: 'Rules on this cluster' })
   @Optional()
   @IsUUID()

@@ -13,7 +13,7 @@ import {
 } from 'class-validator';
 import { IsDnsLabel } from '../common/dto/validators';
 import { policyApplyTos, type PolicyApplyTo } from '../common/broker-versions';
-import { PageQueryDto } from '../common/http/pagination';
+import { NamedPageQueryDto } from '../common/http/pagination';
 
 export class CreatePolicyDto {
   @ApiProperty({ example: 'orders-limits' }) @IsDnsLabel() name!: string;
@@ -51,7 +51,7 @@ export class UpdatePolicyDto {
   @ApiPropertyOptional() @Optional() @IsObject() definition?: Record<string, unknown>;
 }
 
-export class PolicyQueryDto extends PageQueryDto {
+export class PolicyQueryDto extends NamedPageQueryDto {
   @ApiPropertyOptional() @Optional() @IsUUID() clusterId?: string;
   @ApiPropertyOptional() @Optional() @IsUUID() siteId?: string;
 }

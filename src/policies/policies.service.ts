@@ -7,7 +7,7 @@ import { policyRequirements, type PolicyApplyTo } from '../common/broker-version
 import { notifyClustersChanged } from '../common/changes';
 import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
-import { registerConstraintMessage } from '../common/errors/postgres-errors';
+import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
@@ -16,11 +16,16 @@ import { checkDefinition } from './policy-definition';
 import { PolicyEntity } from './policy.entity';
 
 registerConstraintMessage('uq_policies_name', 'A policy with this name already exists');
-registerConstraintMessage(
-  'fk_policies_cluster',
-  'The cluster does not exist or still has policies',
-);
-registerConstraintMessage('fk_policies_site', 'The site does not exist or still has policies');
+registerForeignKey('fk_policies_cluster', {
+  field: 'clusterId',
+  missing: 'The cluster does not exist',
+  dependents: 'The cluster still has policies; delete them first',
+});
+registerForeignKey('fk_policies_site', {
+  field: 'siteId',
+  missing: 'The site does not exist',
+  dependents: 'The site still has policies; delete them first',
+});
 
 export interface PolicyView {
   id: string;
@@ -174,6 +179,7 @@ export class PoliciesService {
     const qb = this.ds.getRepository(PolicyEntity).createQueryBuilder('p');
     if (q.clusterId) qb.andWhere('p.cluster_id = :c', { c: q.clusterId });
     if (q.siteId) qb.andWhere('p.site_id = :s', { s: q.siteId });
+    if (q.name !== undefined) qb.andWhere('p.name = :name', { name: q.name });
     return paginate(qb, q, policyView);
   }
 

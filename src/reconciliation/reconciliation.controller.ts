@@ -51,7 +51,11 @@ export class ReconciliationController {
       dto.clusterId ? [dto.clusterId] : dto.siteId ? [dto.siteId] : [],
     )) as { id: string }[];
     if (dto.clusterId && rows.length === 0)
-      throw DomainException.notFound('cluster', dto.clusterId);
+      throw DomainException.referenceNotFound('clusterId', 'cluster', dto.clusterId);
+    if (dto.siteId && rows.length === 0) {
+      const site = (await this.ds.query(`SELECT 1 FROM sites WHERE id = $1`, [dto.siteId])) as [];
+      if (site.length === 0) throw DomainException.referenceNotFound('siteId', 'site', dto.siteId);
+    }
     const runs: RunView[] = [];
     for (const r of rows) {
       runs.push(

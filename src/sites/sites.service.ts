@@ -3,8 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
-import { pgFields, registerConstraintMessage } from '../common/errors/postgres-errors';
-import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import {
+  pgFields,
+  registerConstraintMessage,
+  registerForeignKey,
+} from '../common/errors/postgres-errors';
+import { paginate, type NamedPageQueryDto, type Page } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
 import { notifyAllClustersChanged } from '../common/changes';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
@@ -12,7 +16,11 @@ import { SiteEntity } from './site.entity';
 import type { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
 
 registerConstraintMessage('uq_sites_name', 'A site with this name already exists');
-registerConstraintMessage('fk_clusters_site', 'The site does not exist or still has clusters');
+registerForeignKey('fk_clusters_site', {
+  field: 'siteId',
+  missing: 'The site does not exist',
+  dependents: 'The site still has clusters; delete them first',
+});
 
 export function siteView(s: SiteEntity): SiteView {
   return {
@@ -71,8 +79,10 @@ export class SitesService {
     });
   }
 
-  list(query: PageQueryDto): Promise<Page<SiteView>> {
-    return paginate(this.ds.getRepository(SiteEntity).createQueryBuilder('s'), query, siteView);
+  list(query: NamedPageQueryDto): Promise<Page<SiteView>> {
+    const qb = this.ds.getRepository(SiteEntity).createQueryBuilder('s');
+    if (query.name !== undefined) qb.andWhere('s.name = :name', { name: query.name });
+    return paginate(qb, query, siteView);
   }
 
   async get(id: string): Promise<SiteView> {

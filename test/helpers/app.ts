@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
+import type { Type } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -20,7 +21,10 @@ export interface TestApp {
  * Boots the real AppModule in-process (real Postgres from global setup) with the same HTTP
  * configuration as main.ts. Logs go to a per-app file that the secret scan reads later.
  */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+  extra: { controllers?: Type[] } = {},
+): Promise<TestApp> {
   const logDir = process.env.CROSSDOCK_TEST_LOG_DIR ?? '/tmp';
   const logFile = join(logDir, `app-${Date.now()}-${randomBytes(3).toString('hex')}.log`);
   const saved: Record<string, string | undefined> = {};
@@ -38,7 +42,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     process.env[k] = v;
   }
   try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule],
+      controllers: extra.controllers ?? [],
+    }).compile();
     const app = moduleRef.createNestApplication<NestExpressApplication>({
       bodyParser: false,
       bufferLogs: true,

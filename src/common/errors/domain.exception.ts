@@ -39,6 +39,20 @@ export class DomainException extends Error {
     );
   }
 
+  /**
+   * A reference in the request body (a siteId, a clusterId) names nothing: 409, the same answer
+   * the database's foreign keys give, with the field named. A missing resource in the URL is 404.
+   */
+  static referenceNotFound(field: string, resource: string, id?: string): DomainException {
+    return new DomainException(
+      ErrorCode.ReferenceNotFound,
+      409,
+      'Conflict',
+      id ? `${resource} ${id} does not exist` : `The referenced ${resource} does not exist`,
+      [{ field, message: `no such ${resource}` }],
+    );
+  }
+
   static conflict(
     code: ErrorCode,
     detail: string,

@@ -53,8 +53,24 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 /** Human names for constraints, so a 409 says what clashed without echoing values. */
 const constraintMessages: Record<string, string> = {};
 
+/**
+ * A foreign key fails for one of two causes, and the answer says which: a write names a row that
+ * does not exist (`missing`, about the request `field`), or a delete would orphan rows that still
+ * point at it (`dependents`).
+ */
+export interface ForeignKeyMessages {
+  field: string;
+  missing: string;
+  dependents: string;
+}
+const foreignKeyMessages: Record<string, ForeignKeyMessages> = {};
+
 export function registerConstraintMessage(constraint: string, message: string): void {
   constraintMessages[constraint] = message;
+}
+
+export function registerForeignKey(constraint: string, messages: ForeignKeyMessages): void {
+  foreignKeyMessages[constraint] = messages;
 }
 
 /**
@@ -74,17 +90,22 @@ export function mapPostgresError(err: unknown): DomainException | undefined {
   }
   if (code === '23503') {
     const isDelete = /update or delete/.test(err.message);
-    return isDelete
-      ? DomainException.conflict(
-          ErrorCode.DependentsExist,
-          named ?? 'Other resources still depend on this one',
-          { constraint },
-        )
-      : DomainException.conflict(
-          ErrorCode.ReferenceNotFound,
-          named ?? 'A referenced resource does not exist',
-          { constraint },
-        );
+    const fk = constraint ? foreignKeyMessages[constraint] : undefined;
+    if (isDelete) {
+      return DomainException.conflict(
+        ErrorCode.DependentsExist,
+        fk?.dependents ?? named ?? 'Other resources still depend on this one',
+        { constraint },
+      );
+    }
+    return new DomainException(
+      ErrorCode.ReferenceNotFound,
+      409,
+      'Conflict',
+      fk?.missing ?? named ?? 'A referenced resource does not exist',
+      fk ? [{ field: fk.field, message: fk.missing }] : [],
+      { constraint },
+    );
   }
   if (code === '23514') {
     // Check constraints and the deferred registry rules (e.g. a cluster keeps a disc node).

@@ -26,6 +26,15 @@ export class PageQueryDto {
   cursor?: string;
 }
 
+/** `?name=`: the one resource with exactly this name (names are unique), as a list. */
+export class NamedPageQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ description: 'Only the resource with exactly this name' })
+  @Optional()
+  @IsString()
+  @MaxLength(255)
+  name?: string;
+}
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
-import pino from 'pino';
-import type { Options } from 'pino-http';
+import pino, { type Logger } from 'pino';
 import { redactDeep, redactString } from './redact';
 
 const clientRequestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -25,61 +24,79 @@ export function requestIdFor(req: IncomingMessage, res: ServerResponse): string 
   return id;
 }
 
+/** The service's root logger: JSON lines, secrets scrubbed from every field and message. */
+export function rootLogger(level: string, file?: string): Logger {
+  return pino(
+    {
+      level,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-api-key"]',
+          'res.headers["set-cookie"]',
+        ],
+        censor: '(redacted)',
+      },
+      serializers: {
+        req: (req: { id?: string; method?: string; url?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url && redactString(req.url),
+        }),
+        err: (err: unknown) => redactDeep(err),
+      },
+      formatters: {
+        level: (label: string) => ({ level: label }),
+        // `req` and `res` are the raw node objects here (body included); their serializers keep
+        // only scrubbed fields, so walking them would cost time for nothing.
+        log: (object: Record<string, unknown>) => {
+          const { req, res, ...rest } = object;
+          return {
+            ...(redactDeep(rest) as Record<string, unknown>),
+            ...(req === undefined ? {} : { req }),
+            ...(res === undefined ? {} : { res }),
+          };
+        },
+      },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((a) =>
+            typeof a === 'string' ? redactString(a) : a,
+          ) as typeof args;
+          method.apply(this, scrubbed);
+        },
+      },
+    },
+    // LOG_FILE sends logs to a file (tests scan it for leaked secrets); stdout otherwise.
+    file ? pino.destination({ dest: file, sync: true, mkdir: true }) : pino.destination(1),
+  );
+}
+
+/**
+ * nestjs-pino binds a per-request child logger (with the request id) for application logs. The
+ * access line is not pino-http's: `accessLog` writes it from the outermost middleware, so
+ * requests that fail before routing (body parser, unknown route) get one too.
+ */
 export function loggerOptions(level: string, file?: string): Params {
-  const options: Options = {
-    level,
-    genReqId: requestIdFor,
-    customProps: (req) => {
-      const r = req as RequestWithIds;
-      return r.clientRequestId === undefined
-        ? { requestId: r.id }
-        : { requestId: r.id, clientRequestId: r.clientRequestId };
-    },
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        'req.headers["x-api-key"]',
-        'res.headers["set-cookie"]',
-      ],
-      censor: '(redacted)',
-    },
-    serializers: {
-      req: (req: { id?: string; method?: string; url?: string }) => ({
-        id: req.id,
-        method: req.method,
-        url: req.url && redactString(req.url),
-      }),
-      err: (err: unknown) => redactDeep(err),
-    },
-    formatters: {
-      level: (label: string) => ({ level: label }),
-      // `req` and `res` are the raw node objects here (body included); their serializers below
-      // keep only scrubbed fields, so walking them would cost time for nothing.
-      log: (object: Record<string, unknown>) => {
-        const { req, res, ...rest } = object;
-        return {
-          ...(redactDeep(rest) as Record<string, unknown>),
-          ...(req === undefined ? {} : { req }),
-          ...(res === undefined ? {} : { res }),
-        };
-      },
-    },
-    hooks: {
-      logMethod(args, method) {
-        const scrubbed = args.map((a) =>
-          typeof a === 'string' ? redactString(a) : a,
-        ) as typeof args;
-        method.apply(this, scrubbed);
-      },
-    },
-    customLogLevel: (_req, res, err) =>
-      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-    autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
-    quietReqLogger: true,
-  };
-  // LOG_FILE sends logs to a file (tests scan it for leaked secrets); stdout otherwise.
   return {
-    pinoHttp: file ? [options, pino.destination({ dest: file, sync: true, mkdir: true })] : options,
+    pinoHttp: {
+      logger: rootLogger(level, file),
+      genReqId: requestIdFor,
+      customProps: (req) => {
+        const r = req as RequestWithIds;
+        return r.clientRequestId === undefined
+          ? { requestId: r.id }
+          : { requestId: r.id, clientRequestId: r.clientRequestId };
+      },
+      autoLogging: false,
+      quietReqLogger: true,
+    },
   };
+}
+
+/** The root logger inside the params `loggerOptions` built. */
+export function loggerOf(params: Params): Logger | undefined {
+  const http = params.pinoHttp;
+  return http && !Array.isArray(http) && 'logger' in http ? (http.logger as Logger) : undefined;
 }
