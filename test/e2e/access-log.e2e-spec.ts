@@ -64,11 +64,14 @@ describe('access log and request ids', () => {
       .set(bearer(tokens.viewer))
       .set('X-Request-Id', 'alog-2xx-1')
       .expect(200);
-    expect(res.headers['x-request-id']).toBe('alog-2xx-1');
-    const lines = await linesFor('alog-2xx-1');
+    // The request id is the server's own; the caller's is kept beside it.
+    const id = res.headers['x-request-id'] as string;
+    expect(id).not.toBe('alog-2xx-1');
+    const lines = await linesFor(id);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       level: 'info',
+      clientRequestId: 'alog-2xx-1',
       method: 'GET',
       route: '/sites/:id',
       path: `/sites/${site.body.id}`,
@@ -121,7 +124,7 @@ describe('access log and request ids', () => {
     expect(lines[0]).toMatchObject({ method: 'POST', path: '/sites', status: 400 });
   });
 
-  it('keeps a caller-supplied request id on a malformed body', async () => {
+  it('keeps a caller-supplied request id beside its own on a malformed body', async () => {
     const res = await t.http
       .post('/sites')
       .set(bearer(bootstrapToken()))
@@ -129,8 +132,9 @@ describe('access log and request ids', () => {
       .set('X-Request-Id', 'alog-bad-json')
       .send('{')
       .expect(400);
-    expect(res.body.requestId).toBe('alog-bad-json');
-    expect(res.headers['x-request-id']).toBe('alog-bad-json');
+    expect(res.body.clientRequestId).toBe('alog-bad-json');
+    expect(res.body.requestId).toBe(res.headers['x-request-id']);
+    expect(res.body.requestId).not.toBe('alog-bad-json');
   });
 
   it('gives an unknown route a request id and an access line', async () => {

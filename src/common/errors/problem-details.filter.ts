@@ -14,6 +14,8 @@ export interface ProblemDetails {
   code: ErrorCode;
   errors?: FieldError[];
   requestId?: string;
+  /** The caller's own X-Request-Id, when it sent a well-formed one. */
+  clientRequestId?: string;
   [extension: string]: unknown;
 }
 
@@ -142,10 +144,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request & { id?: string }>();
+    const req = ctx.getRequest<Request & { id?: string; clientRequestId?: string }>();
     const { problem, unexpected } = toProblem(exception);
     problem.instance = req.originalUrl?.split('?')[0];
     if (req.id !== undefined) problem.requestId = String(req.id);
+    if (req.clientRequestId !== undefined) problem.clientRequestId = req.clientRequestId;
     if (unexpected) {
       this.logger.error(
         { err: exception, requestId: problem.requestId },

@@ -59,7 +59,8 @@ describe('accessLog', () => {
     expect(calls[0].level).toBe('info');
     expect(calls[0].msg).toBe('request completed');
     expect(calls[0].obj).toMatchObject({
-      requestId: 'rid-1',
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      clientRequestId: 'rid-1',
       method: 'GET',
       route: '/sites/:id',
       path: '/sites/abc',
@@ -67,7 +68,8 @@ describe('accessLog', () => {
       tokenName: 'ci-pipeline',
     });
     expect(typeof calls[0].obj.durationMs).toBe('number');
-    expect(res.setHeader).toHaveBeenCalledWith('X-Request-Id', 'rid-1');
+    // The server's own id goes back; the caller's is kept beside it, never in its place.
+    expect(res.setHeader).toHaveBeenCalledWith('X-Request-Id', calls[0].obj.requestId);
   });
 
   it('logs 4xx at warn and 5xx at error, unmatched routes without a route', () => {

@@ -9,6 +9,8 @@ const clientClosedRequest = 499;
 
 export interface AccessLine {
   requestId: string;
+  /** A caller's own well-formed X-Request-Id, kept beside the server's id. */
+  clientRequestId?: string;
   method: string;
   route: string | null;
   path: string;
@@ -18,12 +20,13 @@ export interface AccessLine {
   tokenName: string | null;
 }
 
-type AccessRequest = Request & { id?: unknown; actor?: Actor };
+type AccessRequest = Request & { id?: unknown; actor?: Actor; clientRequestId?: string };
 
 export function accessLineOf(req: AccessRequest, res: Response, startedNs: bigint): AccessLine {
   const route = (req.route as { path?: unknown } | undefined)?.path;
   return {
     requestId: String(req.id),
+    ...(req.clientRequestId === undefined ? {} : { clientRequestId: req.clientRequestId }),
     method: req.method,
     // Catch-all middleware routes (`/{*path}`) name no endpoint: the request matched none.
     route: typeof route === 'string' && !route.includes('*') ? `${req.baseUrl}${route}` : null,
