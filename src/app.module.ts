@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuditModule } from './audit/audit.module';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
+import { RateLimitMiddleware, WriteAdmissionMiddleware } from './common/limits/limits.middleware';
 import { RequestContextMiddleware } from './common/context/request-context.middleware';
 import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
@@ -65,6 +66,14 @@ import { MetricsModule } from './metrics/metrics.module';
 })
 export class AppModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestContextMiddleware, JsonBodyMiddleware).forRoutes('*path');
+    // Limits first: a refused request costs no validation, no token lookup, no connection.
+    consumer
+      .apply(
+        RequestContextMiddleware,
+        RateLimitMiddleware,
+        WriteAdmissionMiddleware,
+        JsonBodyMiddleware,
+      )
+      .forRoutes('*path');
   }
 }

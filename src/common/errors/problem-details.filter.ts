@@ -1,5 +1,15 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  Logger,
+  Optional,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { poolCheckoutTimeout, poolSaturated } from '../../database/pool-pressure';
 import { DomainException, FieldError } from './domain.exception';
 import { ErrorCode, problemTypeBase } from './error-codes';
 import { isDatabaseUnavailable, mapPostgresError } from './postgres-errors';
@@ -29,7 +39,10 @@ const httpStatusCodes: Record<number, ErrorCode> = {
   503: ErrorCode.ServiceUnavailable,
 };
 
-export function toProblem(exception: unknown): { problem: ProblemDetails; unexpected: boolean } {
+export function toProblem(
+  exception: unknown,
+  poolBusy: () => boolean = () => false,
+): { problem: ProblemDetails; unexpected: boolean } {
   const mapped = mapPostgresError(exception);
   const domain = exception instanceof DomainException ? exception : mapped;
   if (domain) {
@@ -47,6 +60,21 @@ export function toProblem(exception: unknown): { problem: ProblemDetails; unexpe
     };
   }
   if (isDatabaseUnavailable(exception)) {
+    const message = (exception as { message?: unknown }).message;
+    if (typeof message === 'string' && poolCheckoutTimeout.test(message) && poolBusy()) {
+      // Postgres is up and every connection is busy: the caller should slow down, not fail over.
+      return {
+        problem: {
+          type: problemTypeBase + ErrorCode.Overloaded,
+          title: 'Too many requests',
+          status: 429,
+          detail: 'Every database connection is busy; retry after the delay in Retry-After',
+          code: ErrorCode.Overloaded,
+          retryAfter: 1,
+        },
+        unexpected: false,
+      };
+    }
     return {
       problem: {
         type: problemTypeBase + ErrorCode.DatabaseUnavailable,
@@ -138,11 +166,13 @@ export function toProblem(exception: unknown): { problem: ProblemDetails; unexpe
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemDetails');
 
+  constructor(@Optional() @InjectDataSource() private readonly ds?: DataSource) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { id?: string }>();
-    const { problem, unexpected } = toProblem(exception);
+    const { problem, unexpected } = toProblem(exception, () => poolSaturated(this.ds));
     problem.instance = req.originalUrl?.split('?')[0];
     if (req.id !== undefined) problem.requestId = String(req.id);
     if (unexpected) {
@@ -158,6 +188,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return;
     }
     if (problem.status === 503) res.setHeader('Retry-After', '2');
+    if (problem.status === 429) {
+      const after = typeof problem.retryAfter === 'number' ? problem.retryAfter : 1;
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(after))));
+    }
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
   }
 }
