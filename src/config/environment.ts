@@ -281,7 +281,7 @@ export class EnvironmentVariables {
 
   /**
    * Writes (POST, PUT, PATCH, DELETE) served at once by this instance; the rest wait in a queue.
-   * 0 = a quarter of DB_POOL_SIZE (at least 1), so reads and background work keep connections.
+   * 0 = automatic: 2 (1 when DB_POOL_SIZE < 8); registry writes are serialised in Postgres.
    */
   @IsOptional()
   @Transform(toInt)

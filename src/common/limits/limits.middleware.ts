@@ -70,11 +70,15 @@ export class RateLimitMiddleware implements NestMiddleware {
 
 const writeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** The writes served at once: a quarter of the pool unless configured. */
+/**
+ * The writes served at once. Registry writes are serialised in Postgres anyway (the validation
+ * and audit-chain advisory locks), so more slots only make transactions wait on those locks while
+ * holding a connection, and a long wait ends in a statement timeout: two by default (one
+ * running, one ready), one on a pool smaller than 8.
+ */
 export function writeSlots(env: Pick<AppConfig, 'WRITE_CONCURRENCY' | 'DB_POOL_SIZE'>): number {
-  return env.WRITE_CONCURRENCY > 0
-    ? env.WRITE_CONCURRENCY
-    : Math.max(1, Math.floor(env.DB_POOL_SIZE / 4));
+  if (env.WRITE_CONCURRENCY > 0) return env.WRITE_CONCURRENCY;
+  return env.DB_POOL_SIZE >= 8 ? 2 : 1;
 }
 
 /**
