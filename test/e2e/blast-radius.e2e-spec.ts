@@ -118,7 +118,7 @@ describe('blast-radius guard on policies', () => {
     await t.http
       .post('/policies')
       .set(admin())
-      .send(policy({ definition: { 'message-ttl': 60000, 'max-length': 100000 } }))
+      .send(policy({ priority: 9, definition: { 'message-ttl': 60000, 'max-length': 100000 } }))
       .expect(201);
   });
 

@@ -12,7 +12,7 @@ import type { DataSource } from 'typeorm';
 import { poolCheckoutTimeout, poolSaturated } from '../../database/pool-pressure';
 import { DomainException, FieldError } from './domain.exception';
 import { ErrorCode, problemTypeBase } from './error-codes';
-import { isDatabaseUnavailable, mapPostgresError } from './postgres-errors';
+import { isDatabaseUnavailable, mapPostgresError, pgFields } from './postgres-errors';
 
 export interface ProblemDetails {
   type: string;
@@ -61,8 +61,10 @@ export function toProblem(
   }
   if (isDatabaseUnavailable(exception)) {
     const message = (exception as { message?: unknown }).message;
-    if (typeof message === 'string' && poolCheckoutTimeout.test(message) && poolBusy()) {
-      // Postgres is up and every connection is busy: the caller should slow down, not fail over.
+    const busyPool = typeof message === 'string' && poolCheckoutTimeout.test(message) && poolBusy();
+    // Postgres is up and at capacity (every pooled connection busy, or its own connection limit
+    // reached, 53300): the caller should slow down and retry, not treat it as an outage.
+    if (busyPool || pgFields(exception).code === '53300') {
       return {
         problem: {
           type: problemTypeBase + ErrorCode.Overloaded,
@@ -181,7 +183,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         'unhandled error while serving request',
       );
     } else if (problem.status === 503) {
-      this.logger.warn({ requestId: problem.requestId, code: problem.code }, problem.detail ?? '');
+      // The driver's error code or first words (never values): what made the database unusable.
+      const cause =
+        pgFields(exception).code ??
+        String((exception as { message?: unknown })?.message ?? '').slice(0, 80);
+      this.logger.warn(
+        { requestId: problem.requestId, code: problem.code, cause },
+        problem.detail ?? '',
+      );
     }
     if (res.headersSent) {
       res.end();

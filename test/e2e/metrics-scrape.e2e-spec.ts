@@ -1,0 +1,90 @@
+import type { AddressInfo } from 'node:net';
+import { createTestApp, type TestApp } from '../helpers/app';
+
+const metricsToken = 'mt_'.padEnd(40, 'x7');
+
+async function listen(t: TestApp): Promise<string> {
+  await t.app.listen(0, '127.0.0.1');
+  const { port } = t.app.getHttpServer().address() as AddressInfo;
+  return `http://127.0.0.1:${port}`;
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+describe('/metrics: optional token, cached rendering, no starvation under a scrape storm', () => {
+  let t: TestApp;
+  let base: string;
+  beforeAll(async () => {
+    t = await createTestApp({ METRICS_TOKEN: metricsToken, METRICS_CACHE_MS: '2000' });
+    base = await listen(t);
+  });
+  afterAll(() => t?.close());
+
+  const scrape = (token?: string) =>
+    fetch(`${base}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  it('answers 401 problem+json without the metrics token or with another one', async () => {
+    for (const token of [undefined, 'not-the-token', `${metricsToken}x`]) {
+      const res = await scrape(token);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.text()).not.toContain('crossdock_');
+    }
+    const ok = await scrape(metricsToken);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('crossdock_http_request_duration_seconds_bucket');
+  });
+
+  it('renders once per cache window: scrapes in between get the same text', async () => {
+    const first = await (await scrape(metricsToken)).text();
+    // Requests in between change the latency histogram, but not the cached rendering.
+    for (let i = 0; i < 5; i++) await fetch(`${base}/health/live`);
+    const second = await (await scrape(metricsToken)).text();
+    expect(second).toBe(first);
+    // Status classes, not exact statuses: bounded series per route.
+    expect(first).toMatch(/status="2xx"/);
+    expect(first).not.toMatch(/status="200"/);
+  });
+
+  it('1,000 scrapes (50 at a time) leave /health/live p50 < 100 ms and p99 < 1 s', async () => {
+    let scrapes = 0;
+    let bytes = 0;
+    const storm = async () => {
+      while (scrapes < 1000) {
+        scrapes += 1;
+        const res = await scrape(metricsToken);
+        bytes += (await res.arrayBuffer()).byteLength;
+        expect(res.status).toBe(200);
+      }
+    };
+    const started = performance.now();
+    const running = Promise.all(Array.from({ length: 50 }, storm));
+    const latencies: number[] = [];
+    let done = false;
+    void running.then(() => (done = true));
+    while (!done) {
+      const s = performance.now();
+      const res = await fetch(`${base}/health/live`);
+      await res.text();
+      latencies.push(performance.now() - s);
+    }
+    await running;
+    const seconds = (performance.now() - started) / 1000;
+    const figures = {
+      scrapes,
+      seconds: Math.round(seconds * 10) / 10,
+      kbPerScrape: Math.round(bytes / scrapes / 1024),
+      liveRequests: latencies.length,
+      p50: Math.round(pct(latencies, 50)),
+      p99: Math.round(pct(latencies, 99)),
+      max: Math.round(Math.max(...latencies)),
+    };
+    process.stderr.write(`metrics storm: ${JSON.stringify(figures)}\n`);
+    expect(figures.liveRequests).toBeGreaterThan(0);
+    expect(figures.p50).toBeLessThan(100);
+    expect(figures.p99).toBeLessThan(1000);
+  });
+});
