@@ -281,7 +281,8 @@ export class EnvironmentVariables {
 
   /**
    * Writes (POST, PUT, PATCH, DELETE) served at once by this instance; the rest wait in a queue.
-   * 0 = automatic: 2 (1 when DB_POOL_SIZE < 8); registry writes are serialised in Postgres.
+   * 0 = automatic: 1 (registry writes are serialised in Postgres anyway). Writes that spend their
+   * time on brokers (reconcile, observation, import) do not queue.
    */
   @IsOptional()
   @Transform(toInt)

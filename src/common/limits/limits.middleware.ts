@@ -4,7 +4,6 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from '../../config/config.module';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-codes';
-import { AdmissionQueue, AdmissionRefused } from './admission-queue';
 import { BoundedSet, TokenBuckets } from './token-buckets';
 
 /** Seconds for a Retry-After header: whole seconds, at least 1. */
@@ -64,63 +63,6 @@ export class RateLimitMiddleware implements NestMiddleware {
           : 'This address sent more unauthenticated requests than the limit allows; retry after the delay in Retry-After',
         taken.retryAfterMs,
       ),
-    );
-  }
-}
-
-const writeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-/**
- * The writes served at once. Registry writes are serialised in Postgres anyway (the validation
- * and audit-chain advisory locks), so more slots only make transactions wait on those locks while
- * holding a connection, and a long wait ends in a statement timeout: two by default (one
- * running, one ready), one on a pool smaller than 8.
- */
-export function writeSlots(env: Pick<AppConfig, 'WRITE_CONCURRENCY' | 'DB_POOL_SIZE'>): number {
-  if (env.WRITE_CONCURRENCY > 0) return env.WRITE_CONCURRENCY;
-  return env.DB_POOL_SIZE >= 8 ? 2 : 1;
-}
-
-/**
- * Writes queue for a slot (bounded count, bounded wait) instead of all reaching for a database
- * connection at once: a burst of writes is served in order, and what cannot be served within
- * WRITE_QUEUE_TIMEOUT_MS is answered 429 with Retry-After rather than a pool-exhaustion 503.
- */
-@Injectable()
-export class WriteAdmissionMiddleware implements NestMiddleware {
-  readonly queue: AdmissionQueue;
-
-  constructor(env: AppConfig) {
-    this.queue = new AdmissionQueue(
-      writeSlots(env),
-      env.WRITE_QUEUE_MAX,
-      env.WRITE_QUEUE_TIMEOUT_MS,
-    );
-  }
-
-  use(req: Request, res: Response, next: NextFunction): void {
-    if (!writeMethods.has(req.method)) return next();
-    this.queue.acquire({ onAbort: (fn) => res.once('close', fn) }).then(
-      (release) => {
-        res.once('finish', release);
-        res.once('close', release);
-        if (res.destroyed) release();
-        else next();
-      },
-      (err: unknown) => {
-        if (res.destroyed) return;
-        if (err instanceof AdmissionRefused) {
-          next(
-            tooManyRequests(
-              ErrorCode.Overloaded,
-              err.reason === 'queue-full'
-                ? 'Too many writes are waiting; retry after the delay in Retry-After'
-                : 'The write waited too long for its turn; retry after the delay in Retry-After',
-              err.retryAfterMs,
-            ),
-          );
-        } else next(err);
-      },
     );
   }
 }
