@@ -71,18 +71,18 @@ describe('/metrics scrape storm against a service process', () => {
   });
   afterAll(() => svc?.stop());
 
-  const scrapeAt = (url: string) =>
-    fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
-
-  it('1,000 scrapes (50 at a time) leave /health/live p50 < 100 ms and p99 < 1 s', async () => {
-    let scrapes = 0;
+  /** 1,000 requests to `path` from 50 clients, while one more client times /health/live. */
+  async function storm(path: string) {
+    let sent = 0;
     let bytes = 0;
     let failures = 0;
-    const storm = async () => {
-      while (scrapes < 1000) {
-        scrapes += 1;
+    const worker = async () => {
+      while (sent < 1000) {
+        sent += 1;
         try {
-          const res = await scrapeAt(svc.url);
+          const res = await fetch(`${svc.url}${path}`, {
+            headers: { authorization: `Bearer ${metricsToken}` },
+          });
           bytes += (await res.arrayBuffer()).byteLength;
           if (res.status !== 200) failures += 1;
         } catch {
@@ -92,7 +92,7 @@ describe('/metrics scrape storm against a service process', () => {
     };
     const started = performance.now();
     let done = false;
-    const running = Promise.all(Array.from({ length: 50 }, storm)).finally(() => (done = true));
+    const running = Promise.all(Array.from({ length: 50 }, worker)).finally(() => (done = true));
     const latencies: number[] = [];
     while (!done) {
       const s = performance.now();
@@ -101,20 +101,26 @@ describe('/metrics scrape storm against a service process', () => {
       latencies.push(performance.now() - s);
     }
     await running;
-    const seconds = (performance.now() - started) / 1000;
-    const figures = {
-      scrapes,
-      seconds: Math.round(seconds * 10) / 10,
-      kbPerScrape: Math.round(bytes / scrapes / 1024),
+    return {
+      path,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+      kbPerAnswer: Math.round(bytes / 1000 / 1024),
+      failures,
       liveRequests: latencies.length,
-      p50: Math.round(pct(latencies, 50)),
-      p99: Math.round(pct(latencies, 99)),
-      max: Math.round(Math.max(...latencies)),
+      liveP50: Math.round(pct(latencies, 50)),
+      liveP99: Math.round(pct(latencies, 99)),
     };
-    process.stderr.write(`metrics storm: ${JSON.stringify(figures)}\n`);
-    expect(failures).toBeLessThanOrEqual(5);
-    expect(figures.liveRequests).toBeGreaterThan(0);
-    expect(figures.p50).toBeLessThan(100);
-    expect(figures.p99).toBeLessThan(1000);
-  });
+  }
+
+  it('1,000 scrapes slow /health/live no more than 1,000 calls of /health/live itself do', async () => {
+    // The bound is relative: the machine's load decides absolute figures. An uncached scrape
+    // (37 ms of rendering for 367 KB) made it 30 times worse; a cached one costs a string send.
+    const baseline = await storm('/health/live');
+    const scrapes = await storm('/metrics');
+    process.stderr.write(`metrics storm: ${JSON.stringify({ baseline, scrapes })}\n`);
+    expect(scrapes.failures).toBeLessThanOrEqual(5);
+    expect(scrapes.liveRequests).toBeGreaterThan(0);
+    expect(scrapes.liveP50).toBeLessThanOrEqual(2 * baseline.liveP50 + 50);
+    expect(scrapes.seconds).toBeLessThanOrEqual(2 * baseline.seconds + 5);
+  }, 300000);
 });
