@@ -496,8 +496,10 @@ describe('ManagementClient', () => {
       expect(err.message).toMatch(/exceeds 16777216 bytes/);
       // Reading stopped at the listing bound, far short of the 60 MB on offer.
       expect(sent).toBeLessThan(total);
-      expect((rssPeak - rssBefore) / 1024 / 1024).toBeLessThan(150);
-      expect(delay.max / 1e6).toBeLessThan(500);
+      // Unbounded, this took RSS up by 484 MB and held the loop 4.2 s; the margins are for a
+      // loaded machine (the listing bound itself is 16 MiB).
+      expect((rssPeak - rssBefore) / 1024 / 1024).toBeLessThan(200);
+      expect(delay.max / 1e6).toBeLessThan(1000);
     });
 
     it('parses a 12 MB listing in slices: the loop is never held for long', async () => {
