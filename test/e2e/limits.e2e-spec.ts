@@ -124,6 +124,9 @@ describe('rate and concurrency limits', () => {
     const t = await createTestApp({
       DATABASE_URL: db.url,
       DB_POOL_SIZE: '4',
+      // 400 requests share this process's event loop with the service: a new connection's
+      // handshake can be read late, and a connect timeout is an outage signal (503) by design.
+      DB_CONNECT_TIMEOUT_MS: '5000',
       WRITE_QUEUE_TIMEOUT_MS: '20000',
     });
     try {
