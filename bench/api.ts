@@ -139,6 +139,9 @@ async function startService(env: Record<string, string>, profilePrefix?: string)
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: 'warn',
+      // Capacity is measured here, not the per-caller rate limits.
+      RATE_LIMIT_TOKEN_PER_SECOND: '0',
+      RATE_LIMIT_ADDRESS_PER_SECOND: '0',
       ...(profilePrefix ? { BENCH_PROFILE_PREFIX: profilePrefix } : {}),
       ...env,
     },

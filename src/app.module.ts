@@ -1,9 +1,11 @@
 import { MiddlewareConsumer, Module, NestModule, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuditModule } from './audit/audit.module';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
+import { RateLimitMiddleware } from './common/limits/limits.middleware';
+import { WriteAdmissionInterceptor } from './common/limits/write-admission.interceptor';
 import { RequestContextMiddleware } from './common/context/request-context.middleware';
 import { AuthModule } from './auth/auth.module';
 import { ClustersModule } from './clusters/clusters.module';
@@ -54,6 +56,7 @@ import { MetricsModule } from './metrics/metrics.module';
   ],
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+    { provide: APP_INTERCEPTOR, useClass: WriteAdmissionInterceptor },
     {
       provide: APP_PIPE,
       useValue: new ValidationPipe({
@@ -67,6 +70,9 @@ import { MetricsModule } from './metrics/metrics.module';
 })
 export class AppModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestContextMiddleware, JsonBodyMiddleware).forRoutes('*path');
+    // Limits first: a refused request costs no validation, no token lookup, no connection.
+    consumer
+      .apply(RequestContextMiddleware, RateLimitMiddleware, JsonBodyMiddleware)
+      .forRoutes('*path');
   }
 }

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
-import { apiPath, ManagementClient } from './management-client';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { apiPath, ManagementClient, responseKind } from './management-client';
 import {
   BrokerAuthError,
   BrokerError,
@@ -283,7 +284,8 @@ describe('ManagementClient', () => {
     const err = await failure(client([declared]).get('/api/queues'));
     expect(err).toBeInstanceOf(BrokerProtocolError);
     expect((err as BrokerProtocolError).problem).toBe('too-large');
-    expect(err.message).toMatch(/exceeds 67108864 bytes/);
+    // A listing: 16 MiB.
+    expect(err.message).toMatch(/exceeds 16777216 bytes/);
 
     const streamed = await fake('b@h', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -422,6 +424,102 @@ describe('ManagementClient', () => {
     expect(a.requests).toHaveLength(0);
     await guarded.get('/api/overview');
     expect(a.requests).toHaveLength(1);
+  });
+
+  describe('answers bounded per endpoint kind', () => {
+    it.each([
+      ['GET', '/api/queues', 'listing'],
+      ['GET', '/api/queues/%2F', 'listing'],
+      ['GET', '/api/queues/%2F/orders', 'object'],
+      ['GET', '/api/parameters/shovel', 'listing'],
+      ['GET', '/api/parameters/shovel/%2F', 'listing'],
+      ['GET', '/api/parameters/shovel/%2F/s1', 'object'],
+      ['GET', '/api/bindings/%2F/e/x/q/y', 'listing'],
+      ['GET', '/api/bindings/%2F/e/x/q/y/~', 'object'],
+      ['GET', '/api/users/u/permissions', 'listing'],
+      ['GET', '/api/users/u', 'object'],
+      ['GET', '/api/connections/username/u', 'listing'],
+      ['GET', '/api/overview', 'object'],
+      ['GET', '/api/health/checks/alarms', 'object'],
+      ['PUT', '/api/policies/%2F/p', 'object'],
+      ['DELETE', '/api/queues/%2F/q', 'object'],
+    ] as const)('%s %s is read as %s', (method, path, kind) => {
+      expect(responseKind(method, path)).toBe(kind);
+    });
+
+    it('refuses an object answer over 2 MiB that a listing could have', async () => {
+      const big = `[${'"x",'.repeat(700 * 1024)}"x"]`; // ~2.8 MB
+      const n = await fake('a@h', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(big);
+      });
+      const err = await failure(client([n]).get('/api/overview'));
+      expect((err as BrokerProtocolError).problem).toBe('too-large');
+      expect(err.message).toMatch(/exceeds 2097152 bytes/);
+      expect(await client([n]).get<unknown[]>('/api/queues')).toHaveLength(700 * 1024 + 1);
+    });
+
+    it('refuses a 60 MB listing with a typed error, bounded memory and no stalled loop', async () => {
+      const chunk = Buffer.from(`{"name":"${'q'.repeat(200)}","vhost":"/"},`.repeat(256));
+      const total = 60 * 1024 * 1024;
+      let sent = 0;
+      const n = await fake('a@h', (_req, res) => {
+        // Streamed, no content-length: the client has to count.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('[');
+        const more = (): void => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!res.write(chunk)) {
+              res.once('drain', more);
+              return;
+            }
+          }
+          res.end('{}]');
+        };
+        res.on('error', () => undefined);
+        more();
+      });
+      global.gc?.();
+      const rssBefore = process.memoryUsage().rss;
+      let rssPeak = rssBefore;
+      const sampler = setInterval(() => {
+        rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      }, 5);
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const err = await failure(client([n], { timeoutMs: 30000 }).get('/api/queues'));
+      delay.disable();
+      clearInterval(sampler);
+      expect(err).toBeInstanceOf(BrokerProtocolError);
+      expect((err as BrokerProtocolError).problem).toBe('too-large');
+      expect(err.message).toMatch(/exceeds 16777216 bytes/);
+      // Reading stopped at the listing bound, far short of the 60 MB on offer.
+      expect(sent).toBeLessThan(total);
+      // Unbounded, this took RSS up by 484 MB and held the loop 4.2 s; the margins are for a
+      // loaded machine (the listing bound itself is 16 MiB).
+      expect((rssPeak - rssBefore) / 1024 / 1024).toBeLessThan(200);
+      expect(delay.max / 1e6).toBeLessThan(1000);
+    });
+
+    it('parses a 12 MB listing in slices: the loop is never held for long', async () => {
+      const items = Array.from({ length: 60000 }, (_, i) => ({
+        name: `queue-${i}-${'x'.repeat(150)}`,
+        vhost: '/',
+      }));
+      const text = JSON.stringify(items);
+      const n = await fake('a@h', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(text);
+      });
+      let ticks = 0;
+      const timer = setInterval(() => (ticks += 1), 2);
+      const got = await client([n], { timeoutMs: 30000 }).get<unknown[]>('/api/queues');
+      clearInterval(timer);
+      expect(got).toHaveLength(60000);
+      expect(got[59999]).toEqual(items[59999]);
+      expect(ticks).toBeGreaterThan(3);
+    });
   });
 });
 

@@ -23,7 +23,60 @@ import type {
   RequestOptions,
 } from './management.types';
 
-export const defaultMaxResponseBytes = 64 * 1024 * 1024;
+/** What a request reads: one object (or a write's answer), or a bulk listing. */
+export type ResponseKind = 'object' | 'listing';
+
+/**
+ * Largest answer read per kind, bytes. Listings are read with `columns=` and `disable_stats`
+ * where it matters, so 16 MiB is a cluster with tens of thousands of objects; anything bigger
+ * is refused (BrokerProtocolError `too-large`) before it is buffered in full.
+ */
+export const defaultResponseLimits: Readonly<Record<ResponseKind, number>> = {
+  object: 2 * 1024 * 1024,
+  listing: 16 * 1024 * 1024,
+};
+
+const listingCollections = new Set([
+  'queues',
+  'exchanges',
+  'bindings',
+  'policies',
+  'operator-policies',
+  'parameters',
+  'global-parameters',
+  'federation-links',
+  'shovels',
+  'connections',
+  'channels',
+  'consumers',
+  'vhosts',
+  'users',
+  'permissions',
+  'nodes',
+  'definitions',
+]);
+
+/** The kind of a request, from its method and path: only GETs of collections are listings. */
+export function responseKind(method: HttpMethod, path: string): ResponseKind {
+  if (method !== 'GET') return 'object';
+  const [collection, ...rest] = path.split('?')[0].split('/').filter(Boolean).slice(1);
+  if (!listingCollections.has(collection)) return 'object';
+  switch (collection) {
+    case 'definitions':
+    case 'federation-links':
+    case 'shovels':
+    case 'connections':
+      return 'listing';
+    case 'parameters':
+      return rest.length <= 2 ? 'listing' : 'object';
+    case 'bindings':
+      return rest.length <= 5 ? 'listing' : 'object';
+    case 'users':
+      return rest.length === 0 || rest[1] === 'permissions' ? 'listing' : 'object';
+    default:
+      return rest.length <= 1 ? 'listing' : 'object';
+  }
+}
 
 /** Columns of GET /api/nodes that observation needs; the full payload is ~10 KB per node. */
 export const nodeColumns = [
@@ -69,7 +122,7 @@ export class ManagementClient {
   readonly #nodes: readonly ManagementNodeEndpoint[];
   readonly #scheme: string;
   readonly #timeoutMs: number;
-  readonly #maxResponseBytes: number;
+  readonly #limits: Record<ResponseKind, number>;
   readonly #writeGuard?: () => Promise<void> | void;
   readonly #networks?: AllowedNetworks;
   #preferred = 0;
@@ -86,7 +139,12 @@ export class ManagementClient {
     this.#nodes = options.nodes.map((n) => ({ ...n }));
     this.#scheme = options.scheme;
     this.#timeoutMs = options.timeoutMs;
-    this.#maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
+    // `maxResponseBytes` caps every kind (tests and callers that know better).
+    const cap = options.maxResponseBytes ?? Infinity;
+    this.#limits = {
+      object: Math.min(options.responseLimits?.object ?? defaultResponseLimits.object, cap),
+      listing: Math.min(options.responseLimits?.listing ?? defaultResponseLimits.listing, cap),
+    };
     this.#writeGuard = options.writeGuard;
     this.#networks = options.networks;
     this.#authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
@@ -263,7 +321,7 @@ export class ManagementClient {
         body,
         opts,
         timeoutMs,
-        maxResponseBytes: this.#maxResponseBytes,
+        maxResponseBytes: this.#limits[responseKind(method, path)],
         networks: this.#networks,
       });
       attempts.push(attempt);

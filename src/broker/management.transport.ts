@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AllowedNetworks } from '../common/net/allowed-networks';
+import { parseJson, parseJsonYielding } from './json-yielding';
 import { redactBrokerText, type BrokerProtocolProblem } from './management.errors';
 import type {
   BrokerErrorKind,
@@ -9,6 +10,9 @@ import type {
   NodeAttempt,
   RequestOptions,
 } from './management.types';
+
+/** Bodies above this are parsed in slices that give the event loop turns. */
+export const yieldingParseBytes = 256 * 1024;
 
 /** Everything one HTTP attempt against one node needs. */
 export interface AttemptRequest {
@@ -99,7 +103,9 @@ export async function attemptNode(req: AttemptRequest): Promise<AttemptResult> {
     });
   }
 
-  const parsed = parseJson(read.text);
+  // Large answers (listings) are parsed in slices, so the loop keeps serving meanwhile.
+  const parsed =
+    read.bytes > yieldingParseBytes ? await parseJsonYielding(read.text) : parseJson(read.text);
   if (status >= 200 && status < 300) {
     if (parsed.type === 'error') {
       return failed('protocol', `response body is not valid JSON (${read.bytes} bytes)`, {
@@ -266,22 +272,5 @@ function decodeUtf8(buf: Buffer, bytes: number): ReadResult {
     return { type: 'ok', text: new TextDecoder('utf-8', { fatal: true }).decode(buf), bytes };
   } catch {
     return { type: 'not-utf8', bytes };
-  }
-}
-
-type ParseResult =
-  { type: 'ok'; value: unknown } | { type: 'error'; problem: 'invalid-json' | 'truncated' };
-
-/** Never echoes the parser's message: V8 quotes the offending input, which may hold secrets. */
-function parseJson(text: string): ParseResult {
-  if (text.trim() === '') return { type: 'ok', value: undefined };
-  try {
-    return { type: 'ok', value: JSON.parse(text) as unknown };
-  } catch (err) {
-    const message = err instanceof Error ? err.message : '';
-    return {
-      type: 'error',
-      problem: /end of JSON input|Unterminated/i.test(message) ? 'truncated' : 'invalid-json',
-    };
   }
 }

@@ -19,8 +19,10 @@ export interface ManagementClientOptions {
   password: string;
   /** Per node attempt, covering connect, headers and body. */
   timeoutMs: number;
-  /** Larger bodies are refused with a BrokerProtocolError. Default 64 MiB. */
+  /** Caps every answer (on top of the per-kind limits): larger ones are a BrokerProtocolError. */
   maxResponseBytes?: number;
+  /** Per-kind limits (default 2 MiB for one object or a write's answer, 16 MiB for a listing). */
+  responseLimits?: Partial<Record<'object' | 'listing', number>>;
   /**
    * Awaited right before every attempt of a write (anything but GET) on every node, failover
    * included; a throw stops the request unsent. The reconciler checks its cluster lock's lease

@@ -324,6 +324,84 @@ export class EnvironmentVariables {
   @Min(100)
   @Max(300000)
   BROKER_WRITE_TIMEOUT_MS = 30000;
+  /**
+   * Requests per second one API token may make (token bucket; 0 = no limit). Over it: 429 with
+   * Retry-After.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100000)
+  RATE_LIMIT_TOKEN_PER_SECOND = 50;
+
+  /** Requests one token may make at once before the per-second rate applies. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000000)
+  RATE_LIMIT_TOKEN_BURST = 200;
+
+  /** Requests per second one client address may make without a token (0 = no limit). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100000)
+  RATE_LIMIT_ADDRESS_PER_SECOND = 20;
+
+  /** Requests one address may make at once without a token before the rate applies. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000000)
+  RATE_LIMIT_ADDRESS_BURST = 100;
+
+  /**
+   * Writes (POST, PUT, PATCH, DELETE) served at once by this instance; the rest wait in a queue.
+   * 0 = automatic: 1 (registry writes are serialised in Postgres anyway). Writes that spend their
+   * time on brokers (reconcile, observation, import) do not queue.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(200)
+  WRITE_CONCURRENCY = 0;
+
+  /** Writes allowed to wait for a slot; more are answered 429 at once. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100000)
+  WRITE_QUEUE_MAX = 1000;
+
+  /** Longest wait of a queued write for a slot before it is answered 429. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600000)
+  WRITE_QUEUE_TIMEOUT_MS = 15000;
+
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9._~+/=-]{32,512}$/, {
+    message: 'METRICS_TOKEN must be 32-512 characters of A-Z a-z 0-9 . _ ~ + / = -',
+  })
+  METRICS_TOKEN?: string;
+
+  /** A rendered /metrics answer is reused this long (0 = render every scrape). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60000)
+  METRICS_CACHE_MS = 1000;
 }
 
 export class EnvironmentError extends Error {

@@ -12,6 +12,7 @@ import {
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentActor, RequireRole } from '../auth/auth.decorators';
+import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
 import { roleAllows, type Actor } from '../auth/roles';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
@@ -58,6 +59,7 @@ export class DefinitionsController {
   @Post('import')
   @HttpCode(200)
   @RequireRole('operator')
+  @SkipWriteQueue()
   import(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: ImportRequestDto,

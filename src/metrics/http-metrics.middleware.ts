@@ -14,7 +14,7 @@ export class HttpMetricsMiddleware implements NestMiddleware {
       end({
         method: req.method,
         route: route ? `${req.baseUrl}${route}` : 'unmatched',
-        status: String(res.statusCode),
+        status: `${Math.floor(res.statusCode / 100)}xx`,
       });
     });
     next();

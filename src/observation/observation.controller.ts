@@ -1,6 +1,7 @@
 import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
+import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
 import { ObservationService, type StoredObservation } from './observation.service';
 
 @ApiTags('clusters')
@@ -12,6 +13,7 @@ export class ObservationController {
   @Post()
   @HttpCode(200)
   @RequireRole('operator')
+  @SkipWriteQueue()
   observe(@Param('id', ParseUUIDPipe) id: string): Promise<StoredObservation> {
     return this.observations.observe(id);
   }

@@ -1,6 +1,7 @@
 import { Optional } from '../common/dto/validators';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsObject,
@@ -43,12 +44,26 @@ export class CreatePolicyDto {
   @ApiProperty({ example: { 'max-length': 100000, overflow: 'reject-publish' } })
   @IsObject()
   definition!: Record<string, unknown>;
+  @ApiPropertyOptional({
+    description:
+      'Pass the blast-radius guard: needed when destructive keys (message-ttl 0, max-length or max-length-bytes 0, expires under an hour, reject-publish overflow) would reach every queue of the vhost on more than one cluster (409 confirmation-required otherwise)',
+  })
+  @Optional()
+  @IsBoolean()
+  confirm?: boolean;
 }
 
 export class UpdatePolicyDto {
   @ApiPropertyOptional() @Optional() @IsString() @MaxLength(255) pattern?: string;
   @ApiPropertyOptional() @Optional() @IsInt() @Min(0) @Max(100) priority?: number;
   @ApiPropertyOptional() @Optional() @IsObject() definition?: Record<string, unknown>;
+  @ApiPropertyOptional({
+    description:
+      'Pass the blast-radius guard: needed when destructive keys (message-ttl 0, max-length or max-length-bytes 0, expires under an hour, reject-publish overflow) would reach every queue of the vhost on more than one cluster (409 confirmation-required otherwise)',
+  })
+  @Optional()
+  @IsBoolean()
+  confirm?: boolean;
 }
 
 export class PolicyQueryDto extends NamedPageQueryDto {

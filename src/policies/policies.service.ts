@@ -7,11 +7,18 @@ import { policyRequirements, type PolicyApplyTo } from '../common/broker-version
 import { notifyClustersChanged } from '../common/changes';
 import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
 import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import type { CreatePolicyDto, PolicyQueryDto, UpdatePolicyDto } from './policies.dto';
+import {
+  describeBlastRadius,
+  needsConfirmation,
+  type BlastRadius,
+  type BlastRadiusCluster,
+} from './blast-radius';
 import { checkDefinition } from './policy-definition';
 import { PolicyEntity } from './policy.entity';
 
@@ -70,6 +77,14 @@ function validate(applyTo: PolicyApplyTo, pattern: string, def: Record<string, u
   if (errors.length) throw DomainException.validation(errors);
 }
 
+interface GuardedPolicy {
+  name: string;
+  vhost: string;
+  pattern: string;
+  applyTo: PolicyApplyTo;
+  definition: Record<string, unknown>;
+}
+
 @Injectable()
 export class PoliciesService {
   constructor(
@@ -103,6 +118,54 @@ export class PoliciesService {
       siteIds: [...new Set(clusters.map((c) => c.site_id).concat(p.siteId ? [p.siteId] : []))],
       clusterIds: clusters.map((c) => c.id),
     };
+  }
+
+  /**
+   * The blast-radius guard: destructive keys on every queue of a vhost on several clusters need
+   * `confirm`, as mass deletes need `confirmDeletes`. Returns the warning for the answer (and
+   * the audit event) when confirmed; `before` exempts a change that widens nothing.
+   */
+  private async guardBlastRadius(
+    m: EntityManager,
+    clusterIds: string[],
+    p: GuardedPolicy,
+    confirm: boolean | undefined,
+    before?: GuardedPolicy,
+  ): Promise<string[]> {
+    const rows = (await m.query(
+      `SELECT id, name,
+              CASE WHEN observed_objects IS NULL THEN NULL
+                   ELSE COALESCE(jsonb_array_length(observed_objects->'known'->$2->'queues'), 0) END AS queues
+         FROM clusters WHERE id = ANY($1::uuid[]) AND $2 = ANY(vhosts) ORDER BY seq`,
+      [clusterIds, p.vhost],
+    )) as { id: string; name: string; queues: number | null }[];
+    const keys = needsConfirmation(p, rows.length);
+    if (keys.length === 0) return [];
+    if (before) {
+      const was = needsConfirmation(before, rows.length);
+      if (was.length > 0 && keys.every((k) => was.includes(k))) return [];
+    }
+    const clusters: BlastRadiusCluster[] = rows.map((r) => ({
+      clusterId: r.id,
+      name: r.name,
+      queues: r.queues === null ? null : Number(r.queues),
+    }));
+    const radius: BlastRadius = {
+      vhost: p.vhost,
+      keys,
+      clusters,
+      objects: clusters.reduce((n, c) => n + (c.queues ?? 0), 0),
+      unobservedClusters: clusters.filter((c) => c.queues === null).length,
+    };
+    const text = describeBlastRadius(p.name, radius);
+    if (!confirm) {
+      throw DomainException.conflict(
+        ErrorCode.ConfirmationRequired,
+        `${text}: send "confirm": true to proceed`,
+        { blastRadius: radius },
+      );
+    }
+    return [`confirmed: ${text}`];
   }
 
   async create(dto: CreatePolicyDto): Promise<PolicyView> {
@@ -142,6 +205,12 @@ export class PoliciesService {
       policyRequirements(dto.applyTo),
       'applyTo',
     );
+    const radiusWarnings = await this.guardBlastRadius(
+      m,
+      lands.map((c) => c.id),
+      { ...dto, definition: dto.definition },
+      dto.confirm,
+    );
     const res = await this.conflicts.around(
       m,
       lands.map((c) => c.id),
@@ -169,7 +238,10 @@ export class PoliciesService {
       .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
     const target = await this.target(m, row);
     const view = policyView(row);
-    const after = { ...view, warnings: [...view.warnings, ...versionWarnings] };
+    const after = {
+      ...view,
+      warnings: [...view.warnings, ...versionWarnings, ...radiusWarnings],
+    };
     await this.audit.record(m, { action: 'policy.create', ...target, after });
     await notifyClustersChanged(m, target.clusterIds);
     return after;
@@ -200,6 +272,13 @@ export class PoliciesService {
       const definition = dto.definition ?? before.definition;
       validate(before.applyTo, pattern, definition);
       const lands = await this.clustersOf(m, before);
+      const radiusWarnings = await this.guardBlastRadius(
+        m,
+        lands.map((c) => c.id),
+        { ...before, pattern, definition },
+        dto.confirm,
+        before,
+      );
       const row = await this.conflicts.around(
         m,
         lands.map((c) => c.id),
@@ -211,7 +290,8 @@ export class PoliciesService {
           } as never),
       );
       const target = await this.target(m, row);
-      const after = policyView(row);
+      const view = policyView(row);
+      const after = { ...view, warnings: [...view.warnings, ...radiusWarnings] };
       await this.audit.record(m, {
         action: 'policy.update',
         ...target,

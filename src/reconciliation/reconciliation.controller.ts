@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { RequireRole } from '../auth/auth.decorators';
+import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
 import { DomainException } from '../common/errors/domain.exception';
 import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';
 import { LinkStatusService, type LinkStatus } from './link-status.service';
@@ -37,6 +38,7 @@ export class ReconciliationController {
   @Post('reconcile')
   @HttpCode(200)
   @RequireRole('operator')
+  @SkipWriteQueue()
   async reconcile(@Body() dto: ReconcileRequestDto): Promise<{ runs: RunView[] }> {
     if (dto.clusterId && dto.siteId)
       throw DomainException.validation([

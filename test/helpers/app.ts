@@ -35,6 +35,9 @@ export async function createTestApp(
     RECONCILE_ENABLED: 'false',
     PROBES_ENABLED: 'false',
     OVERFLOW_ENABLED: 'false',
+    // Suites fire requests far faster than a client should; limits are tested where asked for.
+    RATE_LIMIT_TOKEN_PER_SECOND: '0',
+    RATE_LIMIT_ADDRESS_PER_SECOND: '0',
     ...env,
   };
   for (const [k, v] of Object.entries(merged)) {

@@ -104,6 +104,8 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: 'warn',
+      RATE_LIMIT_TOKEN_PER_SECOND: '0',
+      RATE_LIMIT_ADDRESS_PER_SECOND: '0',
       ...options.env,
     },
     stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,18 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  Logger,
+  Optional,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { poolCheckoutTimeout, poolSaturated } from '../../database/pool-pressure';
 import { DomainException, FieldError } from './domain.exception';
 import { ErrorCode, problemTypeBase } from './error-codes';
-import { isDatabaseUnavailable, mapPostgresError } from './postgres-errors';
+import { isDatabaseUnavailable, mapPostgresError, pgFields } from './postgres-errors';
 import { redactValue } from '../logging/redact';
 
 export interface ProblemDetails {
@@ -32,7 +42,10 @@ const httpStatusCodes: Record<number, ErrorCode> = {
   503: ErrorCode.ServiceUnavailable,
 };
 
-export function toProblem(exception: unknown): { problem: ProblemDetails; unexpected: boolean } {
+export function toProblem(
+  exception: unknown,
+  poolBusy: () => boolean = () => false,
+): { problem: ProblemDetails; unexpected: boolean } {
   const mapped = mapPostgresError(exception);
   const domain = exception instanceof DomainException ? exception : mapped;
   if (domain) {
@@ -50,6 +63,23 @@ export function toProblem(exception: unknown): { problem: ProblemDetails; unexpe
     };
   }
   if (isDatabaseUnavailable(exception)) {
+    const message = (exception as { message?: unknown }).message;
+    const busyPool = typeof message === 'string' && poolCheckoutTimeout.test(message) && poolBusy();
+    // Postgres is up and at capacity (every pooled connection busy, or its own connection limit
+    // reached, 53300): the caller should slow down and retry, not treat it as an outage.
+    if (busyPool || pgFields(exception).code === '53300') {
+      return {
+        problem: {
+          type: problemTypeBase + ErrorCode.Overloaded,
+          title: 'Too many requests',
+          status: 429,
+          detail: 'Every database connection is busy; retry after the delay in Retry-After',
+          code: ErrorCode.Overloaded,
+          retryAfter: 1,
+        },
+        unexpected: false,
+      };
+    }
     return {
       problem: {
         type: problemTypeBase + ErrorCode.DatabaseUnavailable,
@@ -141,11 +171,13 @@ export function toProblem(exception: unknown): { problem: ProblemDetails; unexpe
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemDetails');
 
+  constructor(@Optional() @InjectDataSource() private readonly ds?: DataSource) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { id?: string; clientRequestId?: string }>();
-    const { problem, unexpected } = toProblem(exception);
+    const { problem, unexpected } = toProblem(exception, () => poolSaturated(this.ds));
     problem.instance = req.originalUrl?.split('?')[0];
     if (req.id !== undefined) problem.requestId = String(req.id);
     if (req.clientRequestId !== undefined) problem.clientRequestId = req.clientRequestId;
@@ -155,13 +187,24 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         'unhandled error while serving request',
       );
     } else if (problem.status === 503) {
-      this.logger.warn({ requestId: problem.requestId, code: problem.code }, problem.detail ?? '');
+      // The driver's error code or first words (never values): what made the database unusable.
+      const cause =
+        pgFields(exception).code ??
+        String((exception as { message?: unknown })?.message ?? '').slice(0, 80);
+      this.logger.warn(
+        { requestId: problem.requestId, code: problem.code, cause },
+        problem.detail ?? '',
+      );
     }
     if (res.headersSent) {
       res.end();
       return;
     }
     if (problem.status === 503) res.setHeader('Retry-After', '2');
+    if (problem.status === 429) {
+      const after = typeof problem.retryAfter === 'number' ? problem.retryAfter : 1;
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(after))));
+    }
     // Details may quote input or broker text: the shared redactor scrubs every credential shape.
     res
       .status(problem.status)
