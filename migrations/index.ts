@@ -8,6 +8,7 @@ import { ObservedObjects1763789400000 } from './1763789400000-ObservedObjects';
 import { Overflow1763791200000 } from './1763791200000-Overflow';
 import { LinkBrokerUpstreamName1763800000000 } from './1763800000000-LinkBrokerUpstreamName';
 import { PolicyQueueTypes1763810000000 } from './1763810000000-PolicyQueueTypes';
+import { ReconcileRequests1765001000000 } from './1765001000000-ReconcileRequests';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   Overflow1763791200000,
   LinkBrokerUpstreamName1763800000000,
   PolicyQueueTypes1763810000000,
+  ReconcileRequests1765001000000,
 ];

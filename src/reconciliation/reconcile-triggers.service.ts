@@ -14,7 +14,13 @@ import { ReconcilerService } from './reconciler.service';
 
 /**
  * What starts a pass: committed registry changes (Postgres NOTIFY, so every replica hears them;
- * debounced, only the affected clusters) and a schedule that heals drift on every cluster.
+ * debounced, only the affected clusters), follow-ups, and a schedule that heals drift on every
+ * cluster.
+ *
+ * A change whose pass finds the cluster busy (a pass already running here or in another
+ * replica) is not dropped: it leaves a follow-up request in Postgres, then tries once more (the
+ * holder may have finished in between). The holder takes the request after releasing the lock
+ * and starts one follow-up pass at once, however many changes arrived (see README, Triggers).
  */
 @Injectable()
 export class ReconcileTriggersService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -24,6 +30,7 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
   private debounce?: NodeJS.Timeout;
   private stopped = false;
   private reconnect?: NodeJS.Timeout;
+  private readonly followUps = new Set<string>();
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -38,6 +45,7 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.enabled) return;
+    this.reconciler.onFollowUp = (id) => this.followUp(id);
     await this.listen();
     if (this.env.RECONCILE_INTERVAL_MS > 0) {
       const timer = setInterval(() => void this.all('schedule'), this.env.RECONCILE_INTERVAL_MS);
@@ -48,6 +56,7 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
+    this.reconciler.onFollowUp = undefined;
     clearTimeout(this.debounce);
     clearTimeout(this.reconnect);
     await this.listener?.end().catch(() => undefined);
@@ -103,10 +112,30 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
     }
   }
 
-  private async run(clusterId: string, trigger: 'change' | 'schedule'): Promise<void> {
+  /** One follow-up per cluster at a time, started as soon as the finished pass returns. */
+  private followUp(clusterId: string): void {
+    if (this.stopped || this.followUps.has(clusterId)) return;
+    this.followUps.add(clusterId);
+    setImmediate(() => {
+      this.followUps.delete(clusterId);
+      void this.run(clusterId, 'follow-up');
+    });
+  }
+
+  private async run(
+    clusterId: string,
+    trigger: 'change' | 'follow-up' | 'schedule',
+    retried = false,
+  ): Promise<void> {
     if (this.stopped) return;
     try {
       const run = await this.reconciler.reconcile(clusterId, { trigger });
+      // A busy follow-up or schedule pass needs nothing: the holder started after the change
+      // that caused it, or will take the request it left.
+      if (run.status === 'busy' && trigger === 'change' && !retried) {
+        await this.reconciler.requestFollowUp(clusterId);
+        return await this.run(clusterId, trigger, true);
+      }
       if (run.status === 'failed' || run.status === 'blocked')
         this.logger.warn(
           { clusterId, runId: run.id, status: run.status, error: run.error },

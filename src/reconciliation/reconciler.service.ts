@@ -27,8 +27,9 @@ import { ensureProbeVhost } from './probe-vhost';
 import { probeNames, probeVhost } from '../probes/probe-topology';
 import { isLinkTarget, loadSnapshot } from './registry-snapshot';
 import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
+import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 
-export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
+export type RunTrigger = 'change' | 'follow-up' | 'schedule' | 'manual' | 'dry-run';
 export type RunStatus =
   'running' | 'succeeded' | 'failed' | 'blocked' | 'suspended' | 'planned' | 'busy';
 
@@ -71,6 +72,11 @@ export class ReconcilerService {
   private readonly logger = new Logger('Reconciler');
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly running = new Set<string>();
+  /**
+   * Called after a pass released its cluster when a change found the cluster busy meanwhile (a
+   * follow-up request, see `requestFollowUp`); set by the triggers when this instance reconciles.
+   */
+  onFollowUp?: (clusterId: string) => void;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -79,7 +85,43 @@ export class ReconcilerService {
     private readonly audit: AuditService,
     private readonly env: AppConfig,
     private readonly lockSessions: ClusterLockSessions,
+    private readonly metrics: ReconcileTriggerMetrics,
   ) {}
+
+  /**
+   * Records that a change of this cluster found it busy. Whoever holds the cluster reads the
+   * request after releasing it (`afterPass`), in whichever replica it runs, and starts one
+   * follow-up pass for any number of requests. Idempotent; a deleted cluster is skipped.
+   */
+  async requestFollowUp(clusterId: string): Promise<void> {
+    await this.ds.query(
+      `INSERT INTO reconcile_requests (cluster_id) SELECT id FROM clusters WHERE id = $1
+       ON CONFLICT (cluster_id) DO UPDATE SET requested_at = now()`,
+      [clusterId],
+    );
+  }
+
+  /**
+   * After the lock is released (so a request written while this pass held the cluster is
+   * seen): takes the cluster's follow-up request, if any, and hands it to the triggers.
+   */
+  private async afterPass(clusterId: string): Promise<void> {
+    // An instance that does not reconcile in the background leaves the request to one that does.
+    if (!this.onFollowUp) return;
+    try {
+      const [rows] = (await this.ds.query(
+        `DELETE FROM reconcile_requests WHERE cluster_id = $1 RETURNING cluster_id`,
+        [clusterId],
+      )) as [unknown[], number];
+      if (rows.length) {
+        this.metrics.followUps.inc();
+        this.onFollowUp?.(clusterId);
+      }
+    } catch (err) {
+      // The request stays for the next pass (or the drift schedule) to take.
+      this.logger.warn({ err, clusterId }, 'follow-up request not read');
+    }
+  }
 
   async reconcile(clusterId: string, opts: RunOptions): Promise<RunView> {
     const started = new Date();
@@ -99,12 +141,19 @@ export class ReconcilerService {
       findings: [],
       error: why,
     });
+    const held = (holder: 'this-instance' | 'another-instance', why: string): RunView => {
+      this.metrics.busy.inc({ trigger: opts.trigger, holder });
+      this.logger.debug({ clusterId, trigger: opts.trigger, holder }, 'reconcile pass busy');
+      return busy(why);
+    };
     if (this.running.has(clusterId))
-      return busy('a pass for this cluster is already running in this instance');
+      return held('this-instance', 'a pass for this cluster is already running in this instance');
     this.running.add(clusterId);
+    let ran = false;
     try {
       const lock = await ClusterLock.tryAcquire(this.lockSessions, clusterId);
-      if (!lock) return busy('another instance holds this cluster');
+      if (!lock) return held('another-instance', 'another instance holds this cluster');
+      ran = true;
       try {
         return await this.pass(clusterId, opts, lock);
       } finally {
@@ -112,10 +161,15 @@ export class ReconcilerService {
       }
     } finally {
       this.running.delete(clusterId);
+      if (ran) await this.afterPass(clusterId);
     }
   }
 
   private async pass(clusterId: string, opts: RunOptions, lock: ClusterLock): Promise<RunView> {
+    // This pass reads the registry after this point, so it covers every change that asked for a
+    // follow-up so far; requests written from now on are taken after it (afterPass).
+    if (!opts.dryRun)
+      await this.ds.query(`DELETE FROM reconcile_requests WHERE cluster_id = $1`, [clusterId]);
     const passStarted = new Date();
     const ctx = requestContext.current();
     // Holding the lock proves no other pass is alive: runs left `running` died with their

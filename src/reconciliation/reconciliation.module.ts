@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ClustersModule } from '../clusters/clusters.module';
 import { LinkStatusService } from './link-status.service';
+import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
 import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
@@ -8,7 +9,12 @@ import { ReconciliationController } from './reconciliation.controller';
 @Module({
   imports: [ClustersModule],
   controllers: [ReconciliationController],
-  providers: [ReconcilerService, ReconcileTriggersService, LinkStatusService],
+  providers: [
+    ReconcilerService,
+    ReconcileTriggersService,
+    ReconcileTriggerMetrics,
+    LinkStatusService,
+  ],
   exports: [ReconcilerService],
 })
 export class ReconciliationModule {}
