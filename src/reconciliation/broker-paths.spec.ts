@@ -5,11 +5,13 @@ import {
   bindingName,
   bindingPath,
   describeKey,
+  federationLinkRestartPath,
   federationQueueName,
   isBuiltinExchange,
   objectPath,
   observationListings,
   parseBindingName,
+  shovelRestartPath,
   parseFederationQueueName,
   federatedExchangeOf,
   federationExchangeName,
@@ -238,6 +240,20 @@ describe('helpers', () => {
     expect(describeKey({ kind: 'policy', vhost: '/', name: 'p' })).toBe('policy "p" in vhost "/"');
     expect(describeKey(binding('v', 'x', 'q', 'q1', '#'))).toBe(
       'binding "x" -> queue "q1" key "#" in vhost "v"',
+    );
+  });
+});
+
+describe('restart paths', () => {
+  it('addresses one federation link by vhost, link id and node, every part one segment', () => {
+    expect(federationLinkRestartPath('/', '5f1a9c', 'rabbit@dc2-a')).toBe(
+      '/api/federation-links/vhost/%2F/5f1a9c/rabbit%40dc2-a/restart',
+    );
+  });
+
+  it('addresses one shovel by vhost and name', () => {
+    expect(shovelRestartPath('v/1', 'crossdock.sh.a b')).toBe(
+      '/api/shovels/vhost/v%2F1/crossdock.sh.a%20b/restart',
     );
   });
 });

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ClustersModule } from '../clusters/clusters.module';
+import { LinkRestartController } from './link-restart.controller';
+import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
@@ -8,12 +10,13 @@ import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
   imports: [ClustersModule],
-  controllers: [ReconciliationController],
+  controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,
     ReconcileTriggersService,
     ReconcileTriggerMetrics,
     LinkStatusService,
+    LinkRestartService,
   ],
   exports: [ReconcilerService],
 })
