@@ -205,10 +205,17 @@ describe('restart one link (issue #14)', () => {
         'GET',
         `/api/shovels/${enc(vhost)}`,
       );
+    // The shovel's own connections (named after it), on either cluster.
+    const shovelConnections = async (name: string) => {
+      const all: { name: string; client_properties?: unknown }[] = [];
+      for (const m of [m1, m2])
+        all.push(...(await m.request<typeof all>('GET', '/api/connections')));
+      return all.filter((c) => JSON.stringify(c.client_properties ?? {}).includes(name));
+    };
     const before = await eventually(
       async () => {
-        const conns = await connectionsIn(vhost);
         const running = (await shovels()).find((s) => s.state === 'running');
+        const conns = running ? await shovelConnections(running.name) : [];
         return running && conns.length > 0 ? { running, conns } : false;
       },
       { timeoutMs: 30000, intervalMs: 250, description: 'shovel running' },
@@ -218,11 +225,11 @@ describe('restart one link (issue #14)', () => {
     expect(res.body.brokerLinks).toEqual([
       { node: before.running.node, object: before.running.name, restarted: true },
     ]);
-    // The shovel's source connection is replaced.
+    // The shovel's connections are replaced.
     const oldNames = new Set(before.conns.map((c) => c.name));
     await eventually(
       async () => {
-        const conns = await connectionsIn(vhost);
+        const conns = await shovelConnections(before.running.name);
         const running = (await shovels()).some((s) => s.state === 'running');
         return running && conns.length > 0 && conns.every((c) => !oldNames.has(c.name));
       },
