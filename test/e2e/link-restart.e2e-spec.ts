@@ -83,6 +83,18 @@ describe('restart one link (issue #14)', () => {
     ] as const)
       await m.request('PUT', `/api/exchanges/${enc(v)}/orders`, { type: 'fanout', durable: true });
     const ids: Record<'a' | 'b', string> = { a: '', b: '' };
+    const runningOn = (count: number) =>
+      eventually(
+        async () => {
+          const rows = (await linkRows()).filter((r) => r.exchange === 'orders');
+          const conns = [...(await connectionsIn(vhostA)), ...(await connectionsIn(vhostB))];
+          if (rows.length !== count || rows.some((r) => r.status !== 'running'))
+            throw new Error(`links ${JSON.stringify(rows)}, ${conns.length} connection(s)`);
+          return conns.length === count ? rows : false;
+        },
+        { timeoutMs: 30000, intervalMs: 250, description: `${count} running link(s) on orders` },
+      );
+    // One upstream after the other, each converged before the next.
     for (const [key, upstreamVhost] of [
       ['a', vhostA],
       ['b', vhostB],
@@ -100,20 +112,11 @@ describe('restart one link (issue #14)', () => {
         })
         .expect(201);
       ids[key] = res.body.id as string;
+      await reconcileClusters(t.http, [dc1, dc2]);
+      await runningOn(key === 'a' ? 1 : 2);
     }
-    await reconcileClusters(t.http, [dc1, dc2]);
-
     // Two running broker links on `orders`, one per upstream, and one connection per upstream vhost.
-    const running = await eventually(
-      async () => {
-        const rows = (await linkRows()).filter((r) => r.exchange === 'orders');
-        const conns = [...(await connectionsIn(vhostA)), ...(await connectionsIn(vhostB))];
-        return rows.length === 2 && rows.every((r) => r.status === 'running') && conns.length === 2
-          ? rows
-          : false;
-      },
-      { timeoutMs: 30000, intervalMs: 250, description: 'two running links on orders' },
-    );
+    const running = await runningOn(2);
     const upstreams = new Set(running.map((r) => r.upstream));
     expect(upstreams.size).toBe(2);
     const [connA] = await connectionsIn(vhostA);
@@ -187,7 +190,8 @@ describe('restart one link (issue #14)', () => {
   });
 
   it('restarts one shovel where it runs, audited', async () => {
-    await m1.request('PUT', `/api/queues/${enc(vhost)}/jobs`, { durable: true });
+    for (const m of [m1, m2])
+      await m.request('PUT', `/api/queues/${enc(vhost)}/jobs`, { durable: true });
     const created = await t.http
       .post('/links/shovels')
       .set(admin())
@@ -214,9 +218,12 @@ describe('restart one link (issue #14)', () => {
     };
     const before = await eventually(
       async () => {
-        const running = (await shovels()).find((s) => s.state === 'running');
+        const listed = await shovels();
+        const running = listed.find((s) => s.state === 'running');
         const conns = running ? await shovelConnections(running.name) : [];
-        return running && conns.length > 0 ? { running, conns } : false;
+        if (!running || conns.length === 0)
+          throw new Error(`shovels ${JSON.stringify(listed)}, ${conns.length} connection(s)`);
+        return { running, conns };
       },
       { timeoutMs: 30000, intervalMs: 250, description: 'shovel running' },
     );

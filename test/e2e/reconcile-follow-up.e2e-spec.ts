@@ -59,15 +59,16 @@ describe('changes during a running pass get a follow-up pass (issue #14)', () =>
   beforeAll(async () => {
     state = loadSites();
     [m1, m2] = await createSharedVhost(state, ['dc1', 'dc2'], vhost);
-    await m2.request('POST', '/api/definitions', {
-      queues: Array.from({ length: seededQueues }, (_, i) => ({
-        name: `idle.${i}`,
-        vhost,
-        durable: true,
-        auto_delete: false,
-        arguments: {},
-      })),
-    });
+    for (let from = 0; from < seededQueues; from += 250)
+      await m2.request('POST', '/api/definitions', {
+        queues: Array.from({ length: Math.min(250, seededQueues - from) }, (_, i) => ({
+          name: `idle.${from + i}`,
+          vhost,
+          durable: true,
+          auto_delete: false,
+          arguments: {},
+        })),
+      });
     db = await createMigratedDatabase('crossdock_followup');
     pg = new Client({ connectionString: db.url });
     await pg.connect();
