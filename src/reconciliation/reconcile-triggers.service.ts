@@ -26,7 +26,8 @@ import { ReconcilerService } from './reconciler.service';
 export class ReconcileTriggersService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('ReconcileTriggers');
   private listener?: Client;
-  private pending = new Set<string>();
+  /** Clusters changed since the last flush, and when (monotonic ms) each was last heard. */
+  private pending = new Map<string, number>();
   private debounce?: NodeJS.Timeout;
   private stopped = false;
   private reconnect?: NodeJS.Timeout;
@@ -71,7 +72,9 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
     client.on('end', () => this.scheduleReconnect());
     client.on('notification', (msg) => {
       if (msg.channel !== changesChannel || !msg.payload) return;
-      for (const id of msg.payload.split(',')) if (/^[0-9a-f-]{36}$/.test(id)) this.pending.add(id);
+      const heard = performance.now();
+      for (const id of msg.payload.split(','))
+        if (/^[0-9a-f-]{36}$/.test(id)) this.pending.set(id, heard);
       clearTimeout(this.debounce);
       this.debounce = setTimeout(() => void this.flush(), this.env.RECONCILE_DEBOUNCE_MS);
     });
@@ -96,9 +99,9 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
   }
 
   private async flush(): Promise<void> {
-    const ids = [...this.pending];
+    const heard = [...this.pending];
     this.pending.clear();
-    await Promise.all(ids.map((id) => this.run(id, 'change')));
+    await Promise.all(heard.map(([id, at]) => this.run(id, 'change', at)));
   }
 
   private async all(trigger: 'schedule'): Promise<void> {
@@ -122,9 +125,11 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
     });
   }
 
+  /** `heardAt` (monotonic ms): when the change that asks for this pass was heard. */
   private async run(
     clusterId: string,
     trigger: 'change' | 'follow-up' | 'schedule',
+    heardAt?: number,
     retried = false,
   ): Promise<void> {
     if (this.stopped) return;
@@ -133,8 +138,11 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
       // A busy follow-up or schedule pass needs nothing: the holder started after the change
       // that caused it, or will take the request it left.
       if (run.status === 'busy' && trigger === 'change' && !retried) {
-        await this.reconciler.requestFollowUp(clusterId);
-        return await this.run(clusterId, trigger, true);
+        await this.reconciler.requestFollowUp(
+          clusterId,
+          heardAt === undefined ? 0 : performance.now() - heardAt,
+        );
+        return await this.run(clusterId, trigger, heardAt, true);
       }
       if (run.status === 'failed' || run.status === 'blocked')
         this.logger.warn(
