@@ -16,7 +16,7 @@ import {
 
 const enc = encodeURIComponent;
 /** Idle queues seeded at the downstream cluster: its passes take about a second. */
-const seededQueues = Number(process.env.FOLLOW_UP_SEEDED_QUEUES ?? 4000);
+const seededQueues = Number(process.env.FOLLOW_UP_SEEDED_QUEUES ?? 6000);
 const gapsMs = [100, 300, 500, 900];
 
 interface RunRow {
@@ -227,5 +227,6 @@ describe('changes during a running pass get a follow-up pass (issue #14)', () =>
     const results = [];
     for (const gap of gapsMs) results.push(await scenario(a, b, gap));
     check(results);
+    expect(results.some((r) => r.passes.some((p) => p.trigger === 'follow-up'))).toBe(true);
   });
 });
