@@ -9,6 +9,7 @@ import { Overflow1763791200000 } from './1763791200000-Overflow';
 import { LinkBrokerUpstreamName1763800000000 } from './1763800000000-LinkBrokerUpstreamName';
 import { PolicyQueueTypes1763810000000 } from './1763810000000-PolicyQueueTypes';
 import { OneShotShovelsAndDeleteBlocks1765000000000 } from './1765000000000-OneShotShovelsAndDeleteBlocks';
+import { ReconcileRequests1765001000000 } from './1765001000000-ReconcileRequests';
 import { CredentialsEndpoints1765004000000 } from './1765004000000-CredentialsEndpoints';
 import { SiteLoadBalancers1765008000000 } from './1765008000000-SiteLoadBalancers';
 
@@ -25,6 +26,7 @@ export const migrations = [
   LinkBrokerUpstreamName1763800000000,
   PolicyQueueTypes1763810000000,
   OneShotShovelsAndDeleteBlocks1765000000000,
+  ReconcileRequests1765001000000,
   CredentialsEndpoints1765004000000,
   SiteLoadBalancers1765008000000,
 ];

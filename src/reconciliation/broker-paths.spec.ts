@@ -5,11 +5,13 @@ import {
   bindingName,
   bindingPath,
   describeKey,
+  federationLinkRestartPath,
   federationQueueName,
   isBuiltinExchange,
   objectPath,
   observationListings,
   parseBindingName,
+  shovelRestartPath,
   parseFederationQueueName,
   selfDeletion,
   federatedExchangeOf,
@@ -257,5 +259,19 @@ describe('selfDeletion', () => {
     ['federation-upstream', { uri: 'amqp://x', expires: 1000 }, undefined],
   ] as const)('%s %j -> %s', (kind, value, mode) => {
     expect(selfDeletion(kind, value)?.mode).toBe(mode);
+  });
+});
+
+describe('restart paths', () => {
+  it('addresses one federation link by vhost, link id and node, every part one segment', () => {
+    expect(federationLinkRestartPath('/', '5f1a9c', 'rabbit@dc2-a')).toBe(
+      '/api/federation-links/vhost/%2F/5f1a9c/rabbit%40dc2-a/restart',
+    );
+  });
+
+  it('addresses one shovel by vhost and name', () => {
+    expect(shovelRestartPath('v/1', 'crossdock.sh.a b')).toBe(
+      '/api/shovels/vhost/v%2F1/crossdock.sh.a%20b/restart',
+    );
   });
 });

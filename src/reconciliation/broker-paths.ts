@@ -282,3 +282,17 @@ export function parseFederationQueueName(
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/**
+ * Restarts one running federation link (3.10 federation_management): `id` is the link's `id`
+ * in `GET /api/federation-links` (one per upstream and federated exchange or queue) and `node`
+ * the node running it. Other links of the same exchange or queue are not touched.
+ */
+export function federationLinkRestartPath(vhost: string, id: string, node: string): string {
+  return apiPath`/api/federation-links/vhost/${vhost}/${id}/${node}/restart`;
+}
+
+/** Restarts a dynamic shovel where it runs (3.10 shovel_management). */
+export function shovelRestartPath(vhost: string, name: string): string {
+  return apiPath`/api/shovels/vhost/${vhost}/${name}/restart`;
+}

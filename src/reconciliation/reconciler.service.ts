@@ -32,8 +32,9 @@ import { recordCompletions } from './completions';
 import { deleteBlock, loadExplanations, unexplainedDeletes } from './delete-guard';
 import { MetricsService } from '../metrics/metrics.service';
 import { Counter } from 'prom-client';
+import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 
-export type RunTrigger = 'change' | 'schedule' | 'manual' | 'dry-run';
+export type RunTrigger = 'change' | 'follow-up' | 'schedule' | 'manual' | 'dry-run';
 export type RunStatus =
   'running' | 'succeeded' | 'failed' | 'blocked' | 'suspended' | 'planned' | 'busy';
 
@@ -77,6 +78,11 @@ export class ReconcilerService {
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly running = new Set<string>();
   private readonly deleteBlocks: Counter<'cluster'>;
+  /**
+   * Called after a pass released its cluster when a change found the cluster busy meanwhile (a
+   * follow-up request, see `requestFollowUp`); set by the triggers when this instance reconciles.
+   */
+  onFollowUp?: (clusterId: string) => void;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -86,6 +92,7 @@ export class ReconcilerService {
     private readonly env: AppConfig,
     private readonly lockSessions: ClusterLockSessions,
     metrics: MetricsService,
+    private readonly triggerMetrics: ReconcileTriggerMetrics,
   ) {
     this.deleteBlocks = new Counter({
       name: 'crossdock_reconcile_delete_blocked_total',
@@ -93,6 +100,48 @@ export class ReconcilerService {
       labelNames: ['cluster'],
       registers: [metrics.registry],
     });
+  }
+
+  /**
+   * Records that a change of this cluster, heard `heardMsAgo` ms ago, found it busy. Whoever
+   * holds the cluster reads the request after releasing it (`afterPass`), in whichever replica
+   * it runs, and starts one follow-up pass for any number of requests. The request keeps when
+   * its newest change was heard (database clock): a pass that started reading the registry after
+   * that already covered it. Idempotent; a deleted cluster is skipped.
+   */
+  async requestFollowUp(clusterId: string, heardMsAgo = 0): Promise<void> {
+    await this.ds.query(
+      `INSERT INTO reconcile_requests (cluster_id, requested_at)
+       SELECT id, now() - make_interval(secs => $2::float8 / 1000) FROM clusters WHERE id = $1
+       ON CONFLICT (cluster_id) DO UPDATE
+         SET requested_at = greatest(reconcile_requests.requested_at, EXCLUDED.requested_at)`,
+      [clusterId, Math.max(0, heardMsAgo)],
+    );
+  }
+
+  /**
+   * After the lock is released (so a request written while this pass held the cluster is
+   * seen): takes the cluster's follow-up request, if any, and hands it to the triggers unless
+   * every change it stands for was heard before this pass started reading the registry
+   * (`coveredFrom`; a dry run covers nothing).
+   */
+  private async afterPass(clusterId: string, coveredFrom?: Date): Promise<void> {
+    // An instance that does not reconcile in the background leaves the request to one that does.
+    if (!this.onFollowUp) return;
+    try {
+      const [rows] = (await this.ds.query(
+        `DELETE FROM reconcile_requests WHERE cluster_id = $1
+         RETURNING ($2::timestamptz IS NULL OR requested_at >= $2::timestamptz) AS due`,
+        [clusterId, coveredFrom ?? null],
+      )) as [{ due: boolean }[], number];
+      if (rows[0]?.due) {
+        this.triggerMetrics.followUps.inc();
+        this.onFollowUp?.(clusterId);
+      }
+    } catch (err) {
+      // The request stays for the next pass (or the drift schedule) to take.
+      this.logger.warn({ err, clusterId }, 'follow-up request not read');
+    }
   }
 
   async reconcile(clusterId: string, opts: RunOptions): Promise<RunView> {
@@ -113,23 +162,47 @@ export class ReconcilerService {
       findings: [],
       error: why,
     });
+    const held = (holder: 'this-instance' | 'another-instance', why: string): RunView => {
+      this.triggerMetrics.busy.inc({ trigger: opts.trigger, holder });
+      this.logger.debug({ clusterId, trigger: opts.trigger, holder }, 'reconcile pass busy');
+      return busy(why);
+    };
     if (this.running.has(clusterId))
-      return busy('a pass for this cluster is already running in this instance');
+      return held('this-instance', 'a pass for this cluster is already running in this instance');
     this.running.add(clusterId);
+    let ran = false;
+    const covered: { from?: Date } = {};
     try {
       const lock = await ClusterLock.tryAcquire(this.lockSessions, clusterId);
-      if (!lock) return busy('another instance holds this cluster');
+      if (!lock) return held('another-instance', 'another instance holds this cluster');
+      ran = true;
       try {
-        return await this.pass(clusterId, opts, lock);
+        return await this.pass(clusterId, opts, lock, covered);
       } finally {
         await lock.release();
       }
     } finally {
       this.running.delete(clusterId);
+      if (ran) await this.afterPass(clusterId, covered.from);
     }
   }
 
-  private async pass(clusterId: string, opts: RunOptions, lock: ClusterLock): Promise<RunView> {
+  private async pass(
+    clusterId: string,
+    opts: RunOptions,
+    lock: ClusterLock,
+    covered: { from?: Date },
+  ): Promise<RunView> {
+    // This pass reads the registry after this point, so it covers every change heard so far:
+    // their requests go now, later ones are judged after it (afterPass).
+    if (!opts.dryRun) {
+      const [at] = (await this.ds.query(
+        `WITH taken AS (DELETE FROM reconcile_requests WHERE cluster_id = $1)
+         SELECT clock_timestamp() AS at`,
+        [clusterId],
+      )) as { at: Date }[];
+      covered.from = at.at;
+    }
     const passStarted = new Date();
     const ctx = requestContext.current();
     // Holding the lock proves no other pass is alive: runs left `running` died with their

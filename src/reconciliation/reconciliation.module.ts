@@ -1,14 +1,23 @@
 import { Module } from '@nestjs/common';
 import { ClustersModule } from '../clusters/clusters.module';
+import { LinkRestartController } from './link-restart.controller';
+import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
+import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
 import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
   imports: [ClustersModule],
-  controllers: [ReconciliationController],
-  providers: [ReconcilerService, ReconcileTriggersService, LinkStatusService],
+  controllers: [ReconciliationController, LinkRestartController],
+  providers: [
+    ReconcilerService,
+    ReconcileTriggersService,
+    ReconcileTriggerMetrics,
+    LinkStatusService,
+    LinkRestartService,
+  ],
   exports: [ReconcilerService],
 })
 export class ReconciliationModule {}

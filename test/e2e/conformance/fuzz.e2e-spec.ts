@@ -55,7 +55,11 @@ const slowMs = Number(process.env.FUZZ_SLOW_MS ?? 3000);
  * Routes that must read a broker to answer: against the fixture clusters (no broker behind
  * them) a 502/503 `broker-unavailable` problem is their correct answer, not a crash.
  */
-const brokerReadingRoutes = new Set(['POST /clusters/{id}/import']);
+const brokerReadingRoutes = new Set([
+  'POST /clusters/{id}/import',
+  'POST /links/federation/{id}/restart',
+  'POST /links/shovels/{id}/restart',
+]);
 const brokerUnavailable = (status: number, text: string) =>
   (status === 502 || status === 503) && /"code":"broker-unavailable"/.test(text);
 

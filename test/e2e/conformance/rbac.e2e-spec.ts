@@ -106,6 +106,8 @@ const matrix: Record<string, Row> = {
   'PATCH /links/federation/{id}': { need: 'operator', body: () => ({ deletionPolicy: 'retain' }) },
   'POST /links/federation/{id}/pause': { need: 'operator' },
   'POST /links/federation/{id}/resume': { need: 'operator' },
+  // Restarts ask the broker, which is unreachable for the fixture clusters.
+  'POST /links/federation/{id}/restart': { need: 'operator', reached: [409, 502, 503] },
   'DELETE /links/federation/{id}': { need: 'operator' },
 
   'POST /links/shovels': {
@@ -124,6 +126,7 @@ const matrix: Record<string, Row> = {
   },
   'POST /links/shovels/{id}/pause': { need: 'operator' },
   'POST /links/shovels/{id}/resume': { need: 'operator' },
+  'POST /links/shovels/{id}/restart': { need: 'operator', reached: [409, 502, 503] },
   'DELETE /links/shovels/{id}': { need: 'operator' },
 
   'POST /policies': {

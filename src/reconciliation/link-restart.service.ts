@@ -1,0 +1,208 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { apiPath, expectShape, type ManagementClient } from '../broker/management-client';
+import { BrokerError } from '../broker/management.errors';
+import { managementClientFor } from '../clusters/cluster-client';
+import { ClustersService } from '../clusters/clusters.service';
+import { DomainException } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
+import { redactString } from '../common/logging/redact';
+import { AppConfig } from '../config/config.module';
+import { federationLinkRestartPath, shovelRestartPath } from './broker-paths';
+import { shovelName, upstreamName } from './compile';
+
+/** One broker link the restart addressed, and how it went. */
+export interface BrokerLinkRestart {
+  /** The node running the broker link (the restart happens there). */
+  node: string;
+  /** The federated exchange or queue (federation), or the shovel's broker name. */
+  object: string;
+  /** The broker's id of a federation link (`GET /api/federation-links`). */
+  brokerLinkId?: string;
+  restarted: boolean;
+  /** Why the broker refused or could not be asked (redacted). */
+  error?: string;
+}
+
+export interface LinkRestartView {
+  linkId: string;
+  kind: 'federation' | 'shovel';
+  name: string;
+  /** The cluster whose broker runs the link: downstream (federation) or source (shovel). */
+  clusterId: string;
+  vhost: string;
+  brokerLinks: BrokerLinkRestart[];
+}
+
+interface Target {
+  node: string;
+  object: string;
+  brokerLinkId?: string;
+  path: string;
+}
+
+const isObjectList = (b: unknown): b is Record<string, unknown>[] =>
+  Array.isArray(b) && b.every((x: unknown) => typeof x === 'object' && x !== null);
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Restarts exactly one registry link's broker links through the management API: the federation
+ * links of the link's own upstream (one per federated exchange or queue, on the node running
+ * it), or its shovel. Links of the same exchange or queue from other upstreams are not touched,
+ * nothing in the desired state changes, and the restart is audited as intent and outcome. A
+ * restart is an action on a running process, not a state the reconciler converges to, so it is
+ * not a plan operation and does not wait for the cluster lock.
+ */
+@Injectable()
+export class LinkRestartService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly audit: AuditService,
+    private readonly env: AppConfig,
+  ) {}
+
+  async federation(id: string): Promise<LinkRestartView> {
+    const [l] = (await this.ds.query(
+      `SELECT id, name, paused, downstream_cluster_id, upstream_cluster_id, downstream_vhost, broker_upstream_name
+         FROM federation_links WHERE id = $1`,
+      [id],
+    )) as Record<string, unknown>[];
+    if (!l) throw DomainException.notFound('federation link', id);
+    const name = l.name as string;
+    const clusterId = l.downstream_cluster_id as string;
+    const vhost = l.downstream_vhost as string;
+    if (l.paused) throw this.nothingToRestart('federation link', name, 'it is paused');
+    const client = await this.client(clusterId);
+    const upstream = upstreamName(name, l.broker_upstream_name as string | null);
+    const rows = expectShape(
+      await client.send('GET', apiPath`/api/federation-links/${vhost}`),
+      isObjectList,
+      'a list of federation links',
+    ).body;
+    const targets = new Map<string, Target>();
+    for (const r of rows) {
+      const linkId = str(r.id);
+      const node = str(r.node);
+      if (str(r.upstream) !== upstream || !linkId || !node) continue;
+      if (r.vhost !== undefined && r.vhost !== vhost) continue;
+      targets.set(`${linkId}\u0000${node}`, {
+        node,
+        object: str(r.exchange) ?? str(r.queue) ?? '',
+        brokerLinkId: linkId,
+        path: federationLinkRestartPath(vhost, linkId, node),
+      });
+    }
+    return this.restart(
+      { linkId: id, kind: 'federation', name, clusterId, vhost },
+      [clusterId, l.upstream_cluster_id as string],
+      client,
+      [...targets.values()],
+    );
+  }
+
+  async shovel(id: string): Promise<LinkRestartView> {
+    const [s] = (await this.ds.query(
+      `SELECT id, name, paused, source_cluster_id, destination_cluster_id, source_vhost FROM shovels WHERE id = $1`,
+      [id],
+    )) as Record<string, unknown>[];
+    if (!s) throw DomainException.notFound('shovel', id);
+    const name = s.name as string;
+    const clusterId = s.source_cluster_id as string;
+    const vhost = s.source_vhost as string;
+    if (s.paused) throw this.nothingToRestart('shovel', name, 'it is paused');
+    const client = await this.client(clusterId);
+    const broker = shovelName(name);
+    const rows = expectShape(
+      await client.send('GET', apiPath`/api/shovels/${vhost}`),
+      isObjectList,
+      'a list of shovels',
+    ).body;
+    // 3.10 can list a shovel twice after an update from another node: it runs once.
+    const mine = rows.find(
+      (r) => str(r.name) === broker && (r.vhost === undefined || r.vhost === vhost),
+    );
+    const targets: Target[] = mine
+      ? [{ node: str(mine.node) ?? '', object: broker, path: shovelRestartPath(vhost, broker) }]
+      : [];
+    return this.restart(
+      { linkId: id, kind: 'shovel', name, clusterId, vhost },
+      [clusterId, s.destination_cluster_id as string],
+      client,
+      targets,
+    );
+  }
+
+  private async client(clusterId: string): Promise<ManagementClient> {
+    const access = await this.clusters.access(clusterId);
+    return managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+  }
+
+  private nothingToRestart(label: string, name: string, why: string): DomainException {
+    return DomainException.conflict(
+      ErrorCode.Conflict,
+      `${label} ${name} has no broker link to restart: ${why}`,
+    );
+  }
+
+  private async restart(
+    view: Omit<LinkRestartView, 'brokerLinks'>,
+    clusterIds: string[],
+    client: ManagementClient,
+    targets: Target[],
+  ): Promise<LinkRestartView> {
+    const label = view.kind === 'federation' ? 'federation link' : 'shovel';
+    if (targets.length === 0)
+      throw this.nothingToRestart(
+        label,
+        view.name,
+        'the broker lists none (not applied yet, or the broker removed it)',
+      );
+    const siteRows = (await this.ds.query(
+      `SELECT DISTINCT site_id FROM clusters WHERE id = ANY($1::uuid[])`,
+      [clusterIds],
+    )) as { site_id: string }[];
+    const base = {
+      resourceType: view.kind === 'federation' ? 'federation-link' : 'shovel',
+      resourceId: view.linkId,
+      resourceName: view.name,
+      siteIds: siteRows.map((r) => r.site_id),
+      clusterIds,
+    };
+    const action = `${base.resourceType}.restart`;
+    const shown = targets.map(({ node, object, brokerLinkId }) => ({ node, object, brokerLinkId }));
+    const intent = await this.audit.recordStandalone({
+      ...base,
+      action: `${action}.intent`,
+      details: { clusterId: view.clusterId, vhost: view.vhost, brokerLinks: shown },
+    });
+    const brokerLinks: BrokerLinkRestart[] = [];
+    let firstError: BrokerError | undefined;
+    for (const [i, t] of targets.entries()) {
+      try {
+        await client.send('DELETE', t.path);
+        brokerLinks.push({ ...shown[i], restarted: true });
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        firstError ??= err;
+        brokerLinks.push({
+          ...shown[i],
+          restarted: false,
+          error: redactString(err.message).slice(0, 500),
+        });
+      }
+    }
+    const ok = brokerLinks.every((b) => b.restarted);
+    await this.audit.recordStandalone({
+      ...base,
+      action: `${action}.${ok ? 'succeeded' : 'failed'}`,
+      details: { intentSeq: intent.seq, clusterId: view.clusterId, vhost: view.vhost, brokerLinks },
+    });
+    // Nothing restarted: the broker's own answer says why (404 gone meanwhile, 5xx, unreachable).
+    if (firstError && !brokerLinks.some((b) => b.restarted)) throw firstError;
+    return { ...view, brokerLinks };
+  }
+}
