@@ -165,8 +165,12 @@ function redactAll(value: unknown, depth: number): unknown {
 
 export const changedPlaceholder = '(changed)';
 
-/** Same shape as the shared redactor's pattern: scheme, user, password, `@`. */
-const credentialInUri = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi;
+/**
+ * Same shape and bounds as the shared redactor's pattern: scheme, user, password, `@`. Every
+ * repetition is bounded, so a match attempt costs a bounded number of steps per position: linear in
+ * the value (an unbounded form made a 120 KB broker value cost seconds of a viewer's plan).
+ */
+const credentialInUri = /([a-z][a-z0-9+.-]{0,31}:\/\/)([^\s/@:]{0,256}):([^\s/@]{0,1024})@/gi;
 
 /**
  * Redacts `after` for display next to a redacted `before`. A URI whose password is none of the
@@ -178,14 +182,16 @@ export function redactAfter(before: unknown, after: unknown): unknown {
   const strings = new Set<string>();
   collectStrings(before, strings, 0);
   for (const s of strings) {
-    for (const m of s.matchAll(credentialInUri)) known.add(m[3]);
+    if (s.includes('://')) for (const m of s.matchAll(credentialInUri)) known.add(m[3]);
   }
   return mapStrings(after, (s) =>
-    s.replace(
-      credentialInUri,
-      (_m, scheme: string, user: string, password: string) =>
-        `${scheme}${user}:${known.has(password) ? redactedPlaceholder : changedPlaceholder}@`,
-    ),
+    !s.includes('://')
+      ? s
+      : s.replace(
+          credentialInUri,
+          (_m, scheme: string, user: string, password: string) =>
+            `${scheme}${user}:${known.has(password) ? redactedPlaceholder : changedPlaceholder}@`,
+        ),
   );
 }
 
