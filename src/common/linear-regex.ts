@@ -52,7 +52,9 @@ function compile(pattern: string): NameMatcher | Error {
 
 /** RE2's own words name the construct ("invalid perl operator: (?=", "invalid escape sequence: \\1"). */
 function engineMessage(err: unknown): string {
-  const raw = err instanceof Error ? err.message : String(err);
+  // Not `instanceof Error`: the addon's errors may come from another realm (e.g. under jest).
+  const message = (err as { message?: unknown } | undefined)?.message;
+  const raw = typeof message === 'string' ? message : String(err);
   return raw.slice(0, 120);
 }
 
