@@ -40,6 +40,10 @@ export function configureApp(app: NestExpressApplication): void {
  * trickled in byte by byte cannot hold a connection for minutes), and at most
  * HTTP_MAX_CONNECTIONS connections are open at once (Node closes further ones at once).
  */
+export interface CheckingInterval {
+  connectionsCheckingInterval: number;
+}
+
 export function limitListener(
   server: Server,
   env: Pick<
@@ -49,7 +53,11 @@ export function limitListener(
 ): void {
   server.requestTimeout = env.HTTP_REQUEST_TIMEOUT_MS;
   server.headersTimeout = Math.min(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_REQUEST_TIMEOUT_MS);
-  // Read by Node when the server starts listening (configureApp runs before listen).
-  server.connectionsCheckingInterval = Math.min(250, env.HTTP_HEADERS_TIMEOUT_MS / 4);
+  // Read by Node when the server starts listening (configureApp runs before listen); the typings
+  // know it only as a createServer option.
+  (server as Server & CheckingInterval).connectionsCheckingInterval = Math.min(
+    250,
+    env.HTTP_HEADERS_TIMEOUT_MS / 4,
+  );
   server.maxConnections = env.HTTP_MAX_CONNECTIONS;
 }

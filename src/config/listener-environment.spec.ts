@@ -1,5 +1,5 @@
 import { Server } from 'node:http';
-import { limitListener } from '../bootstrap';
+import { limitListener, type CheckingInterval } from '../bootstrap';
 import { EnvironmentError, validateEnvironment } from './environment';
 
 const required = {
@@ -43,7 +43,9 @@ describe('listener limits from the environment', () => {
     });
     expect(server.requestTimeout).toBe(20000);
     expect(server.headersTimeout).toBe(20000);
-    expect(server.connectionsCheckingInterval).toBeLessThanOrEqual(250);
+    expect((server as Server & CheckingInterval).connectionsCheckingInterval).toBeLessThanOrEqual(
+      250,
+    );
     expect(server.maxConnections).toBe(7);
   });
 });
