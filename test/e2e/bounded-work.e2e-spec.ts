@@ -2,9 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { Agent, get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { bearer, bootstrapToken } from '../helpers/api';
+import request from 'supertest';
+import type TestAgent from 'supertest/lib/agent';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
 import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
+import {
+  killAllServiceProcesses,
+  startTestService,
+  type ServiceProcess,
+} from '../helpers/service-process';
 import { createSharedVhost, loadSites, site, type TestManagement } from '../helpers/sites';
 
 const enc = encodeURIComponent;
@@ -40,7 +47,10 @@ function percentile(values: number[], p: number): number {
  * may take to send a request and how many connections it holds.
  */
 describe('bounded work: linear-time patterns, sizes before validators', () => {
-  let t: TestApp;
+  // The real service in its own process (main.ts, its listener): the health latency measured is
+  // the service's, not that of a test client sharing its event loop.
+  let svc: ServiceProcess;
+  let http: TestAgent;
   let base: string;
   let db: { name: string; url: string };
   let dc1: RegisteredSite;
@@ -53,15 +63,21 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
     const state = loadSites();
     [m1, m2] = await createSharedVhost(state, ['dc1', 'dc2'], vhost);
     db = await createMigratedDatabase('crossdock_bounds');
-    // Concurrent policy writes queue on the conflict check's lock: on a loaded machine a wait can
-    // pass the default 5 s statement timeout (a 503 that is not what this spec is about).
-    t = await createTestApp({ DATABASE_URL: db.url, DB_STATEMENT_TIMEOUT_MS: '30000' });
-    await t.app.listen(0, '127.0.0.1');
-    base = await t.app.getUrl();
-    dc1 = await registerLocalSite(t.http, state, site(state, 'dc1'), [vhost]);
-    dc2 = await registerLocalSite(t.http, state, site(state, 'dc2'), [vhost]);
+    svc = await startTestService({
+      DATABASE_URL: db.url,
+      RECONCILE_ENABLED: 'false',
+      PROBES_ENABLED: 'false',
+      OVERFLOW_ENABLED: 'false',
+      // Concurrent policy writes queue on the conflict check's lock: on a loaded machine a wait
+      // can pass the default 5 s statement timeout (a 503 that is not what this spec is about).
+      DB_STATEMENT_TIMEOUT_MS: '30000',
+    });
+    base = svc.url;
+    http = request(base);
+    dc1 = await registerLocalSite(http, state, site(state, 'dc1'), [vhost]);
+    dc2 = await registerLocalSite(http, state, site(state, 'dc2'), [vhost]);
     // Long names the registry declares on dc1 (targets of a queue link into it).
-    await t.http
+    await http
       .post('/links/federation')
       .set(admin())
       .send({
@@ -72,9 +88,9 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
         targets: longNames,
       })
       .expect(201);
-  }, 120000);
+  }, 180000);
   afterAll(async () => {
-    await t?.close();
+    await killAllServiceProcesses();
     if (db) await dropDatabase(db.name);
     for (const m of [m1, m2]) await m?.deleteVhost(vhost);
   });
@@ -160,7 +176,7 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
     for (const q of longNames.slice(0, 2))
       await m1.request('PUT', `/api/queues/${enc(vhost)}/${enc(q)}`, { durable: true });
     const started = performance.now();
-    const res = await t.http.get(`/clusters/${dc1.clusterId}/plan`).set(admin());
+    const res = await http.get(`/clusters/${dc1.clusterId}/plan`).set(admin());
     expect(res.status).toBe(200);
     expect(performance.now() - started).toBeLessThan(10000);
   }, 60000);
@@ -173,7 +189,7 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
       ['(?<=a)b', /lookbehind is not supported/],
     ];
     for (const [pattern, construct] of cases) {
-      const res = await t.http
+      const res = await http
         .post('/policies')
         .set(admin())
         .send({
@@ -206,7 +222,7 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
         'apply-to': 'queues',
       });
     const started = performance.now();
-    const preview = await t.http
+    const preview = await http
       .post(`/clusters/${dc1.clusterId}/import`)
       .set(admin())
       .send({ dryRun: true, vhosts: [vhost] });
@@ -230,7 +246,7 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
   it('refuses 110,000 link targets and a 90,000-key definition fast, before validation', async () => {
     const targets = Array.from({ length: 110_000 }, (_, i) => `q${i}`);
     let started = performance.now();
-    const link = await t.http
+    const link = await http
       .post('/links/federation')
       .set(admin())
       .send({
@@ -247,7 +263,7 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
 
     const definition = Object.fromEntries(Array.from({ length: 90_000 }, (_, i) => [`k${i}`, 1]));
     started = performance.now();
-    const pol = await t.http.post('/policies').set(admin()).send({
+    const pol = await http.post('/policies').set(admin()).send({
       name: 'too-many-keys',
       scope: 'cluster',
       clusterId: dc1.clusterId,
@@ -263,7 +279,7 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
 
     // Within the size limit, the member count refuses it before any validator.
     const smaller = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, 1]));
-    const pol2 = await t.http.post('/policies').set(admin()).send({
+    const pol2 = await http.post('/policies').set(admin()).send({
       name: 'many-keys',
       scope: 'cluster',
       clusterId: dc1.clusterId,
@@ -278,11 +294,11 @@ describe('bounded work: linear-time patterns, sizes before validators', () => {
 
   it('applies per-route body limits', async () => {
     const padding = 'x'.repeat(100 * 1024);
-    const pol = await t.http.post('/policies').set(admin()).send({ name: 'big', pattern: padding });
+    const pol = await http.post('/policies').set(admin()).send({ name: 'big', pattern: padding });
     expect(pol.status).toBe(413);
     expect(pol.body.code).toBe('payload-too-large');
     // A link write may carry up to 200 long target names: 100 KB is read (and then validated).
-    const link = await t.http
+    const link = await http
       .post('/links/federation')
       .set(admin())
       .send({ name: 'big', targetPrefix: padding });
