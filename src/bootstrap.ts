@@ -33,6 +33,10 @@ export function configureApp(app: NestExpressApplication): void {
   });
 }
 
+export interface CheckingInterval {
+  connectionsCheckingInterval: number;
+}
+
 /**
  * Bounds on the listener: a client has HTTP_HEADERS_TIMEOUT_MS for its headers and
  * HTTP_REQUEST_TIMEOUT_MS for its whole request (Node answers 408 and closes the connection; the
@@ -40,10 +44,6 @@ export function configureApp(app: NestExpressApplication): void {
  * trickled in byte by byte cannot hold a connection for minutes), and at most
  * HTTP_MAX_CONNECTIONS connections are open at once (Node closes further ones at once).
  */
-export interface CheckingInterval {
-  connectionsCheckingInterval: number;
-}
-
 export function limitListener(
   server: Server,
   env: Pick<

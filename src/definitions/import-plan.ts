@@ -302,10 +302,7 @@ export function planImport(input: ImportInput): ImportPlan {
     const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !federationKeys.includes(k)));
     const problem = patternProblem(pattern);
     if (problem) {
-      skip(
-        p,
-        `${problem} (crossdock accepts only patterns PCRE and JavaScript read alike and it can evaluate in linear time)`,
-      );
+      skip(p, `${problem} (crossdock accepts only patterns PCRE, JavaScript and RE2 read alike)`);
       continue;
     }
     if (applyToRaw === 'all')
