@@ -4,7 +4,8 @@ import { linearRegex, type NameMatcher } from '../common/linear-regex';
  * Which objects a key source covers, and how two covers intersect. Names and prefixes intersect
  * exactly; a regex is decided against the object names known to exist (observed or declared),
  * because regex intersection is not decidable in general. Intersections are written back as
- * broker patterns with lookaheads, which PCRE and JavaScript read the same way.
+ * broker patterns with lookaheads, which PCRE and JavaScript read the same way; crossdock's own
+ * matcher reads that one form as a conjunction of its parts (RE2 has no lookahead).
  */
 export type Selector =
   | { type: 'names'; names: string[] }
