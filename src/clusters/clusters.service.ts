@@ -20,6 +20,7 @@ import type {
   UpdateClusterDto,
 } from './clusters.dto';
 import { NodeEntity } from './node.entity';
+import { invalidInput } from '../common/dto/broker-pattern';
 import { validateReplication, type ReplicationInput } from './replication';
 import { clusterAuditTarget } from '../audit/audit-target';
 import { AppConfig } from '../config/config.module';
@@ -131,7 +132,7 @@ export class ClustersService {
 
   private checkReplication(rules: ReplicationInput[] | undefined, nodeNames: string[]) {
     const { rules: valid, errors } = validateReplication(rules ?? [], nodeNames);
-    if (errors.length) throw DomainException.validation(errors);
+    if (errors.length) throw invalidInput(errors);
     return valid;
   }
 

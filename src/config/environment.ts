@@ -63,6 +63,32 @@ export class EnvironmentVariables {
   @IsString()
   HOST = '127.0.0.1';
 
+  /**
+   * Time a client has to send a request's headers, and its whole request (headers and body):
+   * a slow sender is answered 408 and disconnected (checked every quarter second or so).
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  HTTP_HEADERS_TIMEOUT_MS = 10000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  HTTP_REQUEST_TIMEOUT_MS = 30000;
+
+  /** Open connections the listener accepts; more are closed at once. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  HTTP_MAX_CONNECTIONS = 1000;
+
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';

@@ -1,6 +1,7 @@
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import { patternProblem } from '../common/dto/broker-pattern';
+import { linearRegex } from '../common/linear-regex';
 import { checkDefinition } from '../policies/policy-definition';
 import {
   managedPrefix,
@@ -301,7 +302,7 @@ export function planImport(input: ImportInput): ImportPlan {
     const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !federationKeys.includes(k)));
     const problem = patternProblem(pattern);
     if (problem) {
-      skip(p, `${problem} (crossdock accepts only patterns PCRE and JavaScript read alike)`);
+      skip(p, `${problem} (crossdock accepts only patterns PCRE, JavaScript and RE2 read alike)`);
       continue;
     }
     if (applyToRaw === 'all')
@@ -627,12 +628,8 @@ function quorumQueuesMatching(
   applyTo: string,
 ): string[] {
   if (applyTo === 'exchanges') return [];
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern);
-  } catch {
-    return [];
-  }
+  const re = linearRegex(pattern);
+  if (!re) return [];
   return objects
     .filter(
       (o) =>

@@ -24,7 +24,14 @@ export class CreatePolicyDto {
   @ApiPropertyOptional({ description: 'scope cluster' }) @Optional() @IsUUID() clusterId?: string;
   @ApiPropertyOptional({ description: 'scope site' }) @Optional() @IsUUID() siteId?: string;
   @ApiProperty({ example: '/' }) @IsString() @MinLength(1) @MaxLength(255) vhost!: string;
-  @ApiProperty({ example: '^orders\\.' }) @IsString() @MaxLength(255) pattern!: string;
+  @ApiProperty({
+    example: '^orders\\.',
+    description:
+      'A regex PCRE, JavaScript and RE2 read alike, evaluated in linear time: back-references and lookaround are refused with 422 unsupported-pattern',
+  })
+  @IsString()
+  @MaxLength(255)
+  pattern!: string;
   @ApiProperty({
     enum: policyApplyTos,
     description:
@@ -54,7 +61,14 @@ export class CreatePolicyDto {
 }
 
 export class UpdatePolicyDto {
-  @ApiPropertyOptional() @Optional() @IsString() @MaxLength(255) pattern?: string;
+  @ApiPropertyOptional({
+    description:
+      'A regex PCRE, JavaScript and RE2 read alike, evaluated in linear time: back-references and lookaround are refused with 422 unsupported-pattern',
+  })
+  @Optional()
+  @IsString()
+  @MaxLength(255)
+  pattern?: string;
   @ApiPropertyOptional() @Optional() @IsInt() @Min(0) @Max(100) priority?: number;
   @ApiPropertyOptional() @Optional() @IsObject() definition?: Record<string, unknown>;
   @ApiPropertyOptional({

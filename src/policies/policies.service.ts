@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import { checkBrokerVersions } from '../common/broker-version-gate';
 import { policyRequirements, type PolicyApplyTo } from '../common/broker-versions';
 import { notifyClustersChanged } from '../common/changes';
-import { patternProblem } from '../common/dto/broker-pattern';
+import { invalidInput, patternProblem } from '../common/dto/broker-pattern';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
@@ -74,7 +74,7 @@ function validate(applyTo: PolicyApplyTo, pattern: string, def: Record<string, u
   const errors: FieldError[] = [...checkDefinition(applyTo, def).errors];
   const problem = patternProblem(pattern);
   if (problem) errors.push({ field: 'pattern', message: problem });
-  if (errors.length) throw DomainException.validation(errors);
+  if (errors.length) throw invalidInput(errors);
 }
 
 interface GuardedPolicy {

@@ -26,3 +26,13 @@ describe('checkDefinition per queue type', () => {
     expect(checkDefinition('exchanges', { 'alternate-exchange': 'ae' }).errors).toEqual([]);
   });
 });
+
+describe('checkDefinition size', () => {
+  it('refuses 90,000 keys with one error, without looking at each key', () => {
+    const def = Object.fromEntries(Array.from({ length: 90_000 }, (_, i) => [`k${i}`, i]));
+    const { errors } = checkDefinition('queues', def);
+    expect(errors).toEqual([
+      { field: 'definition', message: 'definition has too many keys (at most 50)' },
+    ]);
+  });
+});

@@ -57,8 +57,11 @@ export function checkDefinition(
   const keys = Object.keys(def);
   if (keys.length === 0)
     errors.push({ field: 'definition', message: 'definition must set at least one key' });
-  if (keys.length > 50)
-    errors.push({ field: 'definition', message: 'definition has too many keys' });
+  // Counted before any key is looked at: the per-key checks are the expensive part.
+  if (keys.length > 50) {
+    errors.push({ field: 'definition', message: 'definition has too many keys (at most 50)' });
+    return { errors, warnings };
+  }
   for (const key of keys) {
     const field = `definition.${key}`;
     if (federationKeys.includes(key)) {

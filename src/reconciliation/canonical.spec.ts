@@ -280,3 +280,36 @@ describe('redaction', () => {
     expect(JSON.stringify(redactAfter(undefined, after))).not.toContain(secret);
   });
 });
+
+/** CPU milliseconds this process spends in `f` (wall time would count other processes' load). */
+function cpuMs(f: () => void): number {
+  const before = process.cpuUsage();
+  f();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+}
+
+describe('bounded work on hostile broker values', () => {
+  // 120 KB strings shaped to make an unbounded URI pattern backtrack (seconds each before).
+  const hostile = [
+    `${'a'.repeat(120_000)}://`,
+    `x://${'u'.repeat(120_000)}`,
+    `x://u:${'p'.repeat(120_000)}`,
+    'ab://c:d'.repeat(15_000),
+    `${'a1+.-'.repeat(24_000)}://u:p`,
+  ];
+  it.each(hostile.map((s, i) => [i, s]))('plan redaction of value %i stays fast', (_i, s) => {
+    const value = { uri: [s], 'trust-user-id': false, extra: s };
+    // Unbounded repetitions made each of these cost seconds to tens of seconds.
+    const used = cpuMs(() => {
+      canonicalText('federation-upstream', value);
+      redactAfter({ uri: [`amqp://u:old@h/v`, s] }, value);
+      redactBrokerValue(value);
+    });
+    expect(used).toBeLessThan(1000);
+  });
+  it('still redacts a URI next to 120 KB of text', () => {
+    const s = `${'z'.repeat(120_000)} amqp://u:new-secret@h/v`;
+    expect(JSON.stringify(redactAfter(['amqp://u:old@h/v'], [s]))).not.toContain('new-secret');
+  });
+});

@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
+import { linearRegex } from '../common/linear-regex';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { AppConfig } from '../config/config.module';
 import { compileCluster, type CompileConflict, type RegistrySnapshot } from './compile';
@@ -77,12 +78,7 @@ export function withRegistryNames(s: RegistrySnapshot): RegistrySnapshot {
 export function clusterConflicts(s: RegistrySnapshot): ClusterConflict[] {
   const seen = new Map<string, ClusterConflict>();
   for (const c of compileCluster(s).conflicts) {
-    let re: RegExp | undefined;
-    try {
-      re = new RegExp(c.pattern);
-    } catch {
-      re = undefined;
-    }
+    const re = linearRegex(c.pattern);
     const names = s.known[c.vhost]?.[c.applyTo] ?? [];
     const cc: ClusterConflict = {
       ...c,

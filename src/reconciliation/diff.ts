@@ -1,4 +1,5 @@
 import { fieldDiff } from '../audit/field-diff';
+import { linearRegex, type NameMatcher } from '../common/linear-regex';
 import { redactString } from '../common/logging/redact';
 import {
   managedPrefix,
@@ -364,20 +365,16 @@ function compare(a: string, b: string): number {
 interface PolicyView {
   name: string;
   vhost: string;
-  regex?: RegExp;
+  regex?: NameMatcher;
   priority: number;
   applyTo: string;
 }
 
 function policyView(o: { name: string; vhost: string; value: unknown }): PolicyView {
   const v = canonicalValue('policy', o.value) as Record<string, unknown>;
-  let regex: RegExp | undefined;
-  try {
-    regex = typeof v.pattern === 'string' ? new RegExp(v.pattern) : undefined;
-  } catch {
-    // Erlang's PCRE accepts things JS does not (possessive quantifiers, \Q..\E): no verdict.
-    regex = undefined;
-  }
+  // Linear time on any observed pattern; what RE2 cannot run (Erlang's PCRE accepts possessive
+  // quantifiers, backreferences, \Q..\E) gives no verdict.
+  const regex = typeof v.pattern === 'string' ? linearRegex(v.pattern) : undefined;
   return {
     name: o.name,
     vhost: o.vhost,

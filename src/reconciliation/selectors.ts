@@ -1,8 +1,11 @@
+import { linearRegex, type NameMatcher } from '../common/linear-regex';
+
 /**
  * Which objects a key source covers, and how two covers intersect. Names and prefixes intersect
  * exactly; a regex is decided against the object names known to exist (observed or declared),
  * because regex intersection is not decidable in general. Intersections are written back as
- * broker patterns with lookaheads, which PCRE and JavaScript read the same way.
+ * broker patterns with lookaheads, which PCRE and JavaScript read the same way; crossdock's own
+ * matcher reads that one form as a conjunction of its parts (RE2 has no lookahead).
  */
 export type Selector =
   | { type: 'names'; names: string[] }
@@ -11,17 +14,15 @@ export type Selector =
 
 export const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-const regexes = new Map<string, RegExp>();
+const never: NameMatcher = { test: () => false };
 
-/** Compiled once per pattern (a compile tests the same few patterns against every name). */
-function regex(pattern: string): RegExp {
-  let re = regexes.get(pattern);
-  if (!re) {
-    if (regexes.size >= 10000) regexes.clear();
-    re = new RegExp(pattern);
-    regexes.set(pattern, re);
-  }
-  return re;
+/**
+ * Compiled once per pattern (a compile tests the same few patterns against every name), on RE2:
+ * linear time whatever the pattern. Registry patterns passed patternProblem, so RE2 runs them;
+ * anything else matches nothing rather than running on a backtracking engine.
+ */
+function regex(pattern: string): NameMatcher {
+  return linearRegex(pattern) ?? never;
 }
 
 export function matches(sel: Selector, name: string): boolean {

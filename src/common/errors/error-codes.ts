@@ -12,6 +12,7 @@ export enum ErrorCode {
   DependentsExist = 'dependents-exist',
   PolicyConflict = 'policy-conflict',
   UnsupportedByBrokerVersion = 'unsupported-by-broker-version',
+  UnsupportedPattern = 'unsupported-pattern',
   ReferenceNotFound = 'reference-not-found',
   PreconditionFailed = 'precondition-failed',
   CredentialsRebindRequired = 'credentials-rebind-required',

@@ -1,23 +1,51 @@
 import { Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { DomainException } from '../errors/domain.exception';
+import { DomainException, type FieldError } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-codes';
+import { maxBodyMembers, maxBodyValues } from './body-limits';
 
 export const maxJsonDepth = 32;
 
-/** Depth of a parsed JSON value, walked with an explicit stack (a hostile body cannot overflow it). */
-export function jsonDepth(value: unknown, limit = maxJsonDepth): number {
-  let max = 0;
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, d] = stack.pop() as [unknown, number];
-    if (v === null || typeof v !== 'object') continue;
-    if (d > max) max = d;
-    if (max > limit) return max;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
-  }
-  return max;
+export interface ShapeLimits {
+  depth: number;
+  members: number;
+  values: number;
 }
+
+/**
+ * The first limit a parsed JSON body breaks, found in one walk (an explicit stack: a hostile body
+ * cannot overflow it) that stops there: nesting depth, members of one array or object (named by
+ * its path), values in all. Counting is linear, so it runs before validators whose cost grows
+ * faster with the body.
+ */
+export function jsonShapeProblem(value: unknown, limits: ShapeLimits): FieldError | undefined {
+  let values = 0;
+  const stack: [unknown, number, string][] = [[value, 1, '']];
+  while (stack.length) {
+    const [v, depth, path] = stack.pop() as [unknown, number, string];
+    values += 1;
+    if (values > limits.values)
+      return { field: 'body', message: `more than ${limits.values} values` };
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > limits.depth)
+      return { field: 'body', message: `nesting deeper than ${limits.depth} levels` };
+    const size = Array.isArray(v) ? v.length : Object.keys(v).length;
+    if (size > limits.members)
+      return { field: path || 'body', message: `more than ${limits.members} members` };
+    const entries: [string, unknown][] = Array.isArray(v)
+      ? v.map((child, i) => [String(i), child])
+      : Object.entries(v);
+    for (const [k, child] of entries)
+      stack.push([child, depth + 1, path ? `${path}.${k.slice(0, 64)}` : k.slice(0, 64)]);
+  }
+  return undefined;
+}
+
+const bodyShape: ShapeLimits = {
+  depth: maxJsonDepth,
+  members: maxBodyMembers,
+  values: maxBodyValues,
+};
 
 const bodyMethods = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -30,8 +58,9 @@ export function announcesBody(headers: Request['headers']): boolean {
 /**
  * Guards what reaches validation: a POST/PUT/PATCH body that is not JSON is refused with 415
  * (otherwise the JSON parser skips it and the route would act on an empty body, e.g. a PATCH
- * that changes nothing yet answers 200), and absurdly nested JSON with 400 before validation
- * (which recurses) can see it.
+ * that changes nothing yet answers 200), and absurdly nested or oversized JSON (depth, members
+ * of one array or object, values in all) with 400 before validation (which recurses, and is
+ * quadratic in places) can see it.
  */
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
@@ -51,11 +80,14 @@ export class JsonBodyMiddleware implements NestMiddleware {
       );
       return;
     }
-    if (req.body !== undefined && jsonDepth(req.body) > maxJsonDepth) {
+    const shape = req.body === undefined ? undefined : jsonShapeProblem(req.body, bodyShape);
+    if (shape) {
       next(
         DomainException.validation(
-          [{ field: 'body', message: `nesting deeper than ${maxJsonDepth} levels` }],
-          'The request body is nested too deeply',
+          [shape],
+          shape.message.startsWith('nesting')
+            ? 'The request body is nested too deeply'
+            : 'The request body has too many members',
         ),
       );
       return;
