@@ -158,10 +158,16 @@ describe('access log and request ids', () => {
   });
 
   it('writes exactly one access line per request', async () => {
-    const ids = ['alog-one-1', 'alog-one-2', 'alog-one-3'];
-    for (const id of ids) {
-      await t.http.get('/sites').set(bearer(bootstrapToken())).set('X-Request-Id', id).expect(200);
+    const ids: string[] = [];
+    for (const client of ['alog-one-1', 'alog-one-2', 'alog-one-3']) {
+      const res = await t.http
+        .get('/sites')
+        .set(bearer(bootstrapToken()))
+        .set('X-Request-Id', client)
+        .expect(200);
+      ids.push(res.headers['x-request-id'] as string);
     }
+    expect(new Set(ids).size).toBe(3);
     for (const id of ids) expect(await linesFor(id)).toHaveLength(1);
     expect(accessLines().every((l) => typeof l.status === 'number')).toBe(true);
   });

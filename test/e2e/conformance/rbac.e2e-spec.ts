@@ -56,6 +56,15 @@ const matrix: Record<string, Row> = {
   'GET /sites/{id}': { need: 'viewer' },
   'PATCH /sites/{id}': { need: 'admin', body: () => ({ description: 'rbac patch' }) },
   'DELETE /sites/{id}': { need: 'admin' },
+  // A site's load balancer: the handlers answer 404 while the site has none.
+  'PUT /sites/{id}/load-balancer': {
+    need: 'admin',
+    body: () => ({ virtualIp: '10.9.0.10', hosts: [{ name: 'lb1', address: '10.9.0.11' }] }),
+  },
+  'GET /sites/{id}/load-balancer': { need: 'viewer', reached: [404] },
+  'DELETE /sites/{id}/load-balancer': { need: 'admin', reached: [404] },
+  'GET /sites/{id}/load-balancer/haproxy.cfg': { need: 'viewer', reached: [404, 409] },
+  'GET /sites/{id}/load-balancer/keepalived.conf': { need: 'viewer', reached: [404, 409] },
 
   'POST /clusters': { need: 'admin', body: (w) => clusterBody(w.clusterSite) },
   'GET /clusters': { need: 'viewer' },
@@ -127,6 +136,8 @@ const matrix: Record<string, Row> = {
   'POST /links/shovels/{id}/pause': { need: 'operator' },
   'POST /links/shovels/{id}/resume': { need: 'operator' },
   'POST /links/shovels/{id}/restart': { need: 'operator', reached: [409, 502, 503] },
+  // Reruns only a completed one-shot shovel: the fixture runs continuously.
+  'POST /links/shovels/{id}/rerun': { need: 'operator', reached: [409] },
   'DELETE /links/shovels/{id}': { need: 'operator' },
 
   'POST /policies': {
