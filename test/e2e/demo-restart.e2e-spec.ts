@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dropDatabase } from '../helpers/postgres';
+import { adminUrl, dropDatabase, withClient } from '../helpers/postgres';
 import { freePort, isPortFree } from '../helpers/ports';
 import { repoRoot } from '../setup/run-state';
 
@@ -89,6 +89,10 @@ describe('scripts/demo survives scripts/sites down', () => {
     await stop(current);
     spawnSync(sitesScript, ['down', '--dir', sitesDir], { stdio: 'ignore', timeout: 120000 });
     await dropDatabase(db).catch(() => undefined);
+    // scripts/demo runs the service as its own role (two-role set-up): leave no role behind.
+    await withClient(adminUrl, (c) => c.query(`DROP ROLE IF EXISTS "${db}_svc"`)).catch(
+      () => undefined,
+    );
     rmSync(stateDir, { recursive: true, force: true });
   });
 
