@@ -45,7 +45,8 @@ const toInt = ({ value }: { value: unknown }): unknown =>
 
 /**
  * The service's whole environment contract. Every variable the service reads is declared here
- * (docker/docker-compose.yml and the README table are checked against this class by tests).
+ * (docker/docker-compose.yml is checked against this class by tests; docs/configuration.md documents
+ * each variable).
  */
 export class EnvironmentVariables {
   @IsOptional()

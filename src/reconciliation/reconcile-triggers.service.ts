@@ -20,7 +20,8 @@ import { ReconcilerService } from './reconciler.service';
  * A change whose pass finds the cluster busy (a pass already running here or in another
  * replica) is not dropped: it leaves a follow-up request in Postgres, then tries once more (the
  * holder may have finished in between). The holder takes the request after releasing the lock
- * and starts one follow-up pass at once, however many changes arrived (see README, Triggers).
+ * and starts one follow-up pass at once, however many changes arrived (see docs/reconciliation.md,
+ * Triggers).
  */
 @Injectable()
 export class ReconcileTriggersService implements OnApplicationBootstrap, OnModuleDestroy {

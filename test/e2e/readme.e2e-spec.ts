@@ -5,7 +5,7 @@ import { bootstrapToken } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 
 /** The README's curl examples run as written against a live instance: a README that lies is a bug. */
-describe('README examples', () => {
+describe('docs/api.md examples', () => {
   let t: TestApp;
   let url: string;
 
@@ -18,7 +18,7 @@ describe('README examples', () => {
   afterAll(() => t.close());
 
   it('runs every curl example in the API overview successfully', async () => {
-    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const readme = readFileSync(join(__dirname, '..', '..', 'docs', 'api.md'), 'utf8');
     const section = readme.slice(readme.indexOf('Examples (run by'));
     const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
     expect(block).toBeDefined();
