@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -70,30 +71,28 @@ export class NodeDto {
   type?: 'disc' | 'ram';
 }
 
+/** The optional `credentials` of a write that moves or adds an endpoint: rebinds them in the same request. */
+const RebindCredentials = (): PropertyDecorator =>
+  applyDecorators(
+    ApiPropertyOptional({
+      type: CredentialsDto,
+      description:
+        'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
+    }),
+    Optional(),
+    IsObject(),
+    ValidateNested(),
+    Type(() => CredentialsDto),
+  );
+
 /** Adding a node adds an endpoint the admin credentials would be sent to. */
 export class AddNodeDto extends NodeDto {
-  @ApiPropertyOptional({
-    type: CredentialsDto,
-    description:
-      'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
-  })
-  @Optional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => CredentialsDto)
+  @RebindCredentials()
   credentials?: CredentialsDto;
 }
 
 export class UpdateNodeDto extends PartialType(NodeDto, { skipNullProperties: false }) {
-  @ApiPropertyOptional({
-    type: CredentialsDto,
-    description:
-      'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
-  })
-  @Optional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => CredentialsDto)
+  @RebindCredentials()
   credentials?: CredentialsDto;
 }
 
@@ -211,15 +210,7 @@ export class UpdateClusterDto extends PartialType(
   OmitType(CreateClusterDto, ['siteId', 'credentials', 'nodes'] as const),
   { skipNullProperties: false },
 ) {
-  @ApiPropertyOptional({
-    type: CredentialsDto,
-    description:
-      'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
-  })
-  @Optional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => CredentialsDto)
+  @RebindCredentials()
   credentials?: CredentialsDto;
 }
 
