@@ -25,7 +25,8 @@ import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
-import { linkUris } from '../reconciliation/compile';
+import { localUri, resolveLinkUris } from '../broker-topology/link-uri';
+import { encodeShovel } from '../broker-topology/shovel.codec';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
 import { OverflowRuleEntity } from './overflow-rule.entity';
@@ -436,54 +437,23 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       rule.remoteClusterId,
       this.env.LINK_USER_NAME,
     );
-    const uris = linkUris(
+    const uris = resolveLinkUris(
       {
-        clusters: {
-          [remote.id]: {
-            id: remote.id,
-            siteId: remote.site_id,
-            brokerClusterName: '',
-            linkEndpoints: remote.link_endpoints,
-          },
-        },
-        sites: {
-          [remote.site_id]: {
-            id: remote.site_id,
-            loadBalancer:
-              remote.load_balancer_host && remote.load_balancer_port
-                ? { host: remote.load_balancer_host, port: remote.load_balancer_port }
-                : null,
-          },
-        },
-        linkCredentials: {
-          [remote.id]: { username: cred.username, password: cred.password },
-        },
+        loadBalancer:
+          remote.load_balancer_host && remote.load_balancer_port
+            ? { host: remote.load_balancer_host, port: remote.load_balancer_port }
+            : null,
+        linkEndpoints: remote.link_endpoints,
+        credentials: { username: cred.username, password: cred.password },
       },
-      remote.id,
       rule.remoteVhost,
     );
     // The shovel declares its source queue: the same arguments (queue type!) or the declare fails.
     const source = await client.get<{ arguments?: Record<string, unknown> }>(
       apiPath`/api/queues/${rule.vhost}/${rule.queue}`,
     );
-    const value: Record<string, unknown> = {
-      'src-protocol': 'amqp091',
-      'src-uri': [`amqp:///${encodeURIComponent(rule.vhost)}`],
-      'src-queue': rule.queue,
-      'src-queue-args': source.arguments ?? {},
-      'src-prefetch-count': rule.prefetch,
-      // Below local consumers: the spill only gets what they have no capacity for.
-      'src-consumer-args': { 'x-priority': spillPriority },
-      'src-delete-after': budget,
-      'dest-protocol': 'amqp091',
-      'dest-uri': uris,
-      'ack-mode': 'on-confirm',
-      'reconnect-delay': 1,
-      'dest-add-forward-headers': false,
-      'dest-add-timestamp-header': false,
-    };
+    let destinationQueueArgs: Record<string, unknown> | undefined;
     if (rule.remoteQueue) {
-      value['dest-queue'] = rule.remoteQueue;
       const remoteClient = await this.client(rule.remoteClusterId);
       const dest = await remoteClient
         .get<{ arguments?: Record<string, unknown> }>(
@@ -492,11 +462,30 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
         .catch((err: unknown) =>
           err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
         );
-      if (dest?.arguments) value['dest-queue-args'] = dest.arguments;
-    } else {
-      value['dest-exchange'] = rule.remoteExchange;
-      if (rule.remoteRoutingKey !== null) value['dest-exchange-key'] = rule.remoteRoutingKey;
+      destinationQueueArgs = dest?.arguments;
     }
+    const value = encodeShovel({
+      sourceUris: [localUri(rule.vhost)],
+      sourceQueue: rule.queue,
+      sourceQueueArgs: source.arguments ?? {},
+      // Below local consumers: the spill only gets what they have no capacity for.
+      consumerArgs: { 'x-priority': spillPriority },
+      destinationUris: uris,
+      ...(rule.remoteQueue
+        ? { destinationQueue: rule.remoteQueue, destinationQueueArgs }
+        : {
+            destinationExchange: rule.remoteExchange ?? undefined,
+            destinationExchangeKey: rule.remoteRoutingKey ?? undefined,
+          }),
+      settings: {
+        ackMode: 'on-confirm',
+        prefetchCount: rule.prefetch,
+        reconnectDelaySeconds: 1,
+        deleteAfter: budget,
+        addForwardHeaders: false,
+        addTimestampHeader: false,
+      },
+    });
     // Ledger first: a crash after the write never leaves a shovel crossdock does not own.
     await this.ds.query(
       `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, 'shovel', $2, $3, $4)

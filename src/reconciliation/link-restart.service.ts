@@ -10,8 +10,8 @@ import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
-import { federationLinkRestartPath, shovelRestartPath } from './broker-paths';
-import { shovelName, upstreamName } from './compile';
+import { federationLinkRestartPath, shovelRestartPath } from '../broker-topology/broker-paths';
+import { shovelName, upstreamName } from '../broker-topology/names';
 
 /** One broker link the restart addressed, and how it went. */
 export interface BrokerLinkRestart {

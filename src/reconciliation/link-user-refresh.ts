@@ -4,7 +4,7 @@ import type { ManagementClient } from '../broker/management-client';
 import type { ClusterEntity } from '../clusters/cluster.entity';
 import { notifyClustersChanged } from '../common/changes';
 import type { BrokerValue, DesiredObject } from './broker-state';
-import { writeRequest } from './broker-paths';
+import { writeRequest } from '../broker-topology/broker-paths';
 import { writeValue } from './canonical';
 import type { ClusterLock } from './cluster-lock';
 import type { RegistrySnapshot } from './compile';

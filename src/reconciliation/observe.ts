@@ -1,5 +1,5 @@
 import { canonicalJson } from '../audit/canonical-json';
-import { parseVersion } from '../common/broker-versions';
+import { parseVersion } from '../broker-topology/broker-versions';
 import { BrokerProtocolError } from '../broker/management.errors';
 import type { ManagementResponse } from '../broker/management.types';
 import type { BrokerValue, ObjectKind, ObservedObject, ObservedState } from './broker-state';
@@ -9,7 +9,7 @@ import {
   observationListings,
   type BrokerClient,
   type ListingRequest,
-} from './broker-paths';
+} from '../broker-topology/broker-paths';
 import { redactBrokerValue } from './canonical';
 
 /**
