@@ -63,14 +63,15 @@ export function encodePermissions(m: PermissionsModel): PermissionsModel {
   return { configure: m.configure, write: m.write, read: m.read };
 }
 
-/** One row of `GET /api/users/{user}/permissions`, or undefined when it is not one. */
+/** One permissions object (`vhost` set in listings), or undefined when it is not one. */
 export function decodePermissions(
   value: unknown,
-): (PermissionsModel & { vhost: string }) | undefined {
+): (PermissionsModel & { vhost?: string }) | undefined {
   if (!isRec(value)) return undefined;
   const { vhost, configure, write, read } = value;
-  if ([vhost, configure, write, read].some((x) => typeof x !== 'string')) return undefined;
-  return { vhost, configure, write, read } as PermissionsModel & { vhost: string };
+  if (typeof configure !== 'string' || typeof write !== 'string' || typeof read !== 'string')
+    return undefined;
+  return { configure, write, read, ...(typeof vhost === 'string' ? { vhost } : {}) };
 }
 
 export const samePermissions = (a: PermissionsModel | undefined, b: PermissionsModel) =>

@@ -1,3 +1,4 @@
+import { managementPaths } from '../broker-topology/broker-paths';
 import {
   Injectable,
   Logger,
@@ -11,7 +12,7 @@ import { Counter, Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
 import { AmqpSession } from '../broker/amqp-session';
-import { apiPath, type ManagementClient } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { type ClusterAccess, ClustersService } from '../clusters/clusters.service';
@@ -244,7 +245,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     const name = spillShovelName(rule.name);
     let shovelPresent = rule.batch !== null;
     try {
-      await client.get(apiPath`/api/parameters/shovel/${rule.vhost}/${name}`);
+      await client.get(managementPaths.shovel(rule.vhost, name));
       shovelPresent = true;
     } catch (err) {
       if (err instanceof BrokerNotFoundError) shovelPresent = false;
@@ -354,7 +355,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           arguments?: Record<string, unknown>;
           channel_details?: { name?: string; user?: string };
         }[];
-      }>(apiPath`/api/queues/${rule.vhost}/${rule.queue}`, {
+      }>(managementPaths.queue(rule.vhost, rule.queue), {
         query: { columns: 'consumer_details' },
       });
       const spill = (q.consumer_details ?? []).find(
@@ -363,7 +364,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       const channel = spill?.channel_details?.name;
       if (!channel) return null;
       const ch = await client.get<{ message_stats?: { ack?: number } }>(
-        apiPath`/api/channels/${channel}`,
+        managementPaths.channel(channel),
         {
           query: { columns: 'message_stats' },
         },
@@ -450,14 +451,14 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     );
     // The shovel declares its source queue: the same arguments (queue type!) or the declare fails.
     const source = await client.get<{ arguments?: Record<string, unknown> }>(
-      apiPath`/api/queues/${rule.vhost}/${rule.queue}`,
+      managementPaths.queue(rule.vhost, rule.queue),
     );
     let destinationQueueArgs: Record<string, unknown> | undefined;
     if (rule.remoteQueue) {
       const remoteClient = await this.client(rule.remoteClusterId);
       const dest = await remoteClient
         .get<{ arguments?: Record<string, unknown> }>(
-          apiPath`/api/queues/${rule.remoteVhost}/${rule.remoteQueue}`,
+          managementPaths.queue(rule.remoteVhost, rule.remoteQueue),
         )
         .catch((err: unknown) =>
           err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
@@ -502,12 +503,12 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
         details: { shovel: name, vhost: rule.vhost, budget },
         actor: systemActor('overflow'),
       },
-      () => client.put(apiPath`/api/parameters/shovel/${rule.vhost}/${name}`, { value }),
+      () => client.put(managementPaths.shovel(rule.vhost, name), { value }),
     );
   }
 
   private async deleteShovel(client: ManagementClient, vhost: string, name: string): Promise<void> {
-    await client.delete(apiPath`/api/parameters/shovel/${vhost}/${name}`).catch((err: unknown) => {
+    await client.delete(managementPaths.shovel(vhost, name)).catch((err: unknown) => {
       if (!(err instanceof BrokerNotFoundError)) throw err;
     });
   }

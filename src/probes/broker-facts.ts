@@ -1,4 +1,5 @@
 import type { ManagementClient } from '../broker/management-client';
+import { managementPaths } from '../broker-topology/broker-paths';
 import { redactString } from '../common/logging/redact';
 import { alarmResource } from '../observation/observation.parse';
 
@@ -99,15 +100,17 @@ export async function readClusterFacts(
   try {
     const [alarms, links, shovels, queues, exchanges] = await Promise.all([
       readAlarms(client),
-      want.federationLinks ? client.get<unknown>('/api/federation-links') : Promise.resolve([]),
-      want.shovels ? client.get<unknown>('/api/shovels') : Promise.resolve([]),
+      want.federationLinks
+        ? client.get<unknown>(managementPaths.federationLinks())
+        : Promise.resolve([]),
+      want.shovels ? client.get<unknown>(managementPaths.shovels()) : Promise.resolve([]),
       want.queues
-        ? client.get<unknown>('/api/queues', {
+        ? client.get<unknown>(managementPaths.collection('queues'), {
             query: { columns: 'vhost,name,messages,consumers' },
           })
         : Promise.resolve([]),
       want.exchanges
-        ? client.get<unknown>('/api/exchanges', {
+        ? client.get<unknown>(managementPaths.collection('exchanges'), {
             query: { columns: 'vhost,name', disable_stats: 'true' },
           })
         : Promise.resolve([]),

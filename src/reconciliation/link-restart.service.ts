@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { apiPath, expectShape, type ManagementClient } from '../broker/management-client';
+import { expectShape, type ManagementClient } from '../broker/management-client';
 import { BrokerError } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
@@ -10,7 +10,11 @@ import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
-import { federationLinkRestartPath, shovelRestartPath } from '../broker-topology/broker-paths';
+import {
+  federationLinkRestartPath,
+  shovelRestartPath,
+  managementPaths,
+} from '../broker-topology/broker-paths';
 import { shovelName, upstreamName } from '../broker-topology/names';
 
 /** One broker link the restart addressed, and how it went. */
@@ -79,7 +83,7 @@ export class LinkRestartService {
     const client = await this.client(clusterId);
     const upstream = upstreamName(name, l.broker_upstream_name as string | null);
     const rows = expectShape(
-      await client.send('GET', apiPath`/api/federation-links/${vhost}`),
+      await client.send('GET', managementPaths.federationLinks(vhost)),
       isObjectList,
       'a list of federation links',
     ).body;
@@ -117,7 +121,7 @@ export class LinkRestartService {
     const client = await this.client(clusterId);
     const broker = shovelName(name);
     const rows = expectShape(
-      await client.send('GET', apiPath`/api/shovels/${vhost}`),
+      await client.send('GET', managementPaths.shovels(vhost)),
       isObjectList,
       'a list of shovels',
     ).body;

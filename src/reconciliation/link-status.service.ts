@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { managementPaths } from '../broker-topology/broker-paths';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { apiPath, expectShape, isRecordList } from '../broker/management-client';
+import { expectShape, isRecordList } from '../broker/management-client';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
@@ -9,7 +10,11 @@ import { DomainException } from '../common/errors/domain.exception';
 import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
 import { upstreamName, shovelName } from '../broker-topology/names';
-import { checkVersion, federationRequirements, unmetText } from '../broker-topology/broker-versions';
+import {
+  checkVersion,
+  federationRequirements,
+  unmetText,
+} from '../broker-topology/broker-versions';
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelCompletion } from '../links/shovel.entity';
 import type { DeleteBlock } from '../clusters/cluster.entity';
@@ -108,7 +113,7 @@ export class LinkStatusService {
         node?: string;
         timestamp?: string;
       };
-      const path = apiPath`/api/federation-links/${vhost}`;
+      const path = managementPaths.federationLinks(vhost);
       const rows = expectShape(
         await client.send('GET', path),
         isRecordList(['upstream', 'status'], ['exchange', 'queue', 'node', 'timestamp', 'vhost']),
@@ -124,7 +129,7 @@ export class LinkStatusService {
       if (l.target_prefix) {
         const kind = l.kind === 'exchange' ? 'exchanges' : 'queues';
         const objs = expectShape(
-          await client.send('GET', apiPath`/api/${kind}/${vhost}`, undefined, {
+          await client.send('GET', managementPaths.collection(kind, vhost), undefined, {
             query: { columns: 'name', disable_stats: 'true' },
           }),
           isRecordList(['name']),
@@ -187,7 +192,7 @@ export class LinkStatusService {
         timestamp?: string;
       };
       const rows = expectShape(
-        await client.send('GET', apiPath`/api/shovels/${s.source_vhost as string}`),
+        await client.send('GET', managementPaths.shovels(s.source_vhost as string)),
         isRecordList(['name'], ['vhost', 'state', 'node', 'timestamp']),
         'a list of shovels',
       ).body as Row[];

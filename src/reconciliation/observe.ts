@@ -9,6 +9,7 @@ import {
   observationListings,
   type BrokerClient,
   type ListingRequest,
+  managementPaths,
 } from '../broker-topology/broker-paths';
 import { redactBrokerValue } from './canonical';
 
@@ -56,7 +57,7 @@ export async function observeBrokerState(
 
 /** The RabbitMQ version (one cheap overview GET): decides which version-gated keys are sent. */
 async function observeVersion(client: BrokerClient): Promise<string> {
-  const path = '/api/overview';
+  const path = managementPaths.overview;
   const res = await client.send<unknown>('GET', path, undefined, {
     query: { columns: 'rabbitmq_version', disable_stats: true },
   });
