@@ -1,4 +1,4 @@
-import { linkUriParams } from './defaults';
+import { linkUriParams, sessionHeartbeatSeconds } from './defaults';
 
 /**
  * The one place AMQP URIs are built and read: the URIs links carry (upstream `uri`, shovel
@@ -35,6 +35,15 @@ export function amqpUri(t: AmqpTarget): string {
 
 /** The local end of a shovel: the node it runs on, no credentials (a direct connection). */
 export const localUri = (vhost: string) => amqpUri({ host: '', vhost });
+
+/** The URI builder of crossdock's own AMQP sessions (AmqpSession `uri`) to one vhost. */
+export function sessionUri(
+  credentials: { username: string; password: string },
+  vhost: string,
+  heartbeatSeconds: number = sessionHeartbeatSeconds,
+): (endpoint: { host: string; port: number }) => string {
+  return (ep) => amqpUri({ ...ep, vhost, credentials, params: { heartbeat: heartbeatSeconds } });
+}
 
 /** How other sites reach a cluster over AMQP. */
 export interface ClusterReach {

@@ -3,7 +3,12 @@ import type { ManagementClient } from '../broker/management-client';
 import { BrokerError } from '../broker/management.errors';
 import type { ManagementAlarm, ManagementResponse } from '../broker/management.types';
 import { diffDeclaredObserved } from './observation.diff';
-import { mergeAlarms, missingPlugins, parseNodes, parseOverview } from './observation.parse';
+import {
+  mergeAlarms,
+  missingPlugins,
+  parseNodes,
+  parseOverview,
+} from '../broker-topology/broker-facts';
 import type {
   ClusterObservation,
   DeclaredCluster,

@@ -26,7 +26,7 @@ import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
-import { localUri, resolveLinkUris } from '../broker-topology/link-uri';
+import { localUri, resolveLinkUris, sessionUri } from '../broker-topology/link-uri';
 import { encodeShovel } from '../broker-topology/shovel.codec';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
@@ -202,10 +202,8 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     if (!s) {
       s = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
-        username: access.username,
-        password: access.password,
+        uri: sessionUri(access, vhost),
         networks: access.networks,
-        vhost,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
       this.sessions.set(key, s);

@@ -5,7 +5,7 @@ import {
   parseNodes,
   parseOverview,
   requiredPlugins,
-} from './observation.parse';
+} from './broker-facts';
 
 describe('parseNodes', () => {
   it('reads running members and the stub 3.10 lists for a stopped member', () => {
