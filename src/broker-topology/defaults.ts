@@ -26,3 +26,15 @@ export const linkUriParams = { heartbeat: 10, connection_timeout: 10000 } as con
 
 /** Heartbeat of crossdock's own AMQP sessions (probes, overflow depth reads). */
 export const sessionHeartbeatSeconds = 5;
+
+/**
+ * The overflow spill shovel's settings (the probe of its path travels with the same ones):
+ * on-confirm, so a message in flight when the spill stops is requeued, not lost; the rule's own
+ * small prefetch; a fast reconnect, as a spill matters only while the queue is busy.
+ */
+export const spillShovelSettings = (prefetch: number) =>
+  ({ ackMode: 'on-confirm', prefetchCount: prefetch, reconnectDelaySeconds: 1 }) as const;
+
+/** The key of an upstream's or shovel's prefetch (`prefetch-count` / `src-prefetch-count`). */
+export const prefetchKey = (kind: 'federation-upstream' | 'shovel') =>
+  kind === 'shovel' ? 'src-prefetch-count' : 'prefetch-count';

@@ -1,4 +1,4 @@
-import type { FederationSettings } from '../links/federation-link.entity';
+import type { FederationSettings } from './link-settings';
 import { intIn, isAckMode, isRec, uriList, type Decoded, type Rec } from './codec';
 import { linkDefaults } from './defaults';
 

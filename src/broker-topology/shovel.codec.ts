@@ -1,4 +1,4 @@
-import type { ShovelSettings } from '../links/shovel.entity';
+import type { ShovelSettings } from './link-settings';
 import { intIn, isAckMode, isRec, uriList, type Rec } from './codec';
 import { linkDefaults } from './defaults';
 

@@ -27,6 +27,7 @@ import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
 import { localUri, resolveLinkUris, sessionUri } from '../broker-topology/link-uri';
+import { spillShovelSettings } from '../broker-topology/defaults';
 import { encodeShovel } from '../broker-topology/shovel.codec';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
@@ -477,9 +478,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
             destinationExchangeKey: rule.remoteRoutingKey ?? undefined,
           }),
       settings: {
-        ackMode: 'on-confirm',
-        prefetchCount: rule.prefetch,
-        reconnectDelaySeconds: 1,
+        ...spillShovelSettings(rule.prefetch),
         deleteAfter: budget,
         addForwardHeaders: false,
         addTimestampHeader: false,
