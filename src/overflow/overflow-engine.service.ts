@@ -18,6 +18,7 @@ import { type ClusterAccess, ClustersService } from '../clusters/clusters.servic
 import { SecretBox } from '../common/crypto/secret-box';
 import { AppConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
+import { retainSeries } from '../metrics/series';
 import { lockSessionOptions } from '../database/lock-session';
 import { ClusterLockSessions } from '../database/database.module';
 import { PathLocks } from '../probes/path-locks';
@@ -141,6 +142,12 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           .map((r) => this.evaluate(r).catch((err) => this.warn(r, err))),
       );
       for (const o of orphans.filter((x) => held.has(x.owner))) await this.removeOrphan(o);
+      const live = new Set(rules.filter((r) => held.has(r.id)).map((r) => r.name));
+      await Promise.all(
+        [this.depthGauge, this.stateGauge, this.activations].map((m) =>
+          retainSeries(m, 'rule', live),
+        ),
+      );
     } catch (err) {
       this.logger.warn(
         { err: err instanceof Error ? err.message : String(err) },

@@ -650,6 +650,10 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     await this.recorder.flushRefreshes();
+    await this.metrics.retain(
+      new Set(this.paths.keys()),
+      new Set(held.map(([id]) => id).filter((id) => model.links.some((l) => l.id === id))),
+    );
   }
 
   private async flush(): Promise<void> {
