@@ -29,11 +29,11 @@ export class ReconcileMetricsRepository {
               extract(epoch FROM now() - coalesce(last.finished_at, c.created_at))::float8 AS age
          FROM clusters c
          JOIN sites s ON s.id = c.site_id
-        WHERE NOT c.reconcile_suspended AND NOT s.reconcile_suspended
          LEFT JOIN LATERAL (
            SELECT finished_at FROM reconcile_runs r
             WHERE r.cluster_id = c.id AND r.status = 'succeeded' AND NOT r.dry_run
-            ORDER BY r.seq DESC LIMIT 1) last ON true`,
+            ORDER BY r.seq DESC LIMIT 1) last ON true
+        WHERE NOT c.reconcile_suspended AND NOT s.reconcile_suspended`,
     )) as { id: string; name: string; age: number }[];
     return rows.map((r) => ({ clusterId: r.id, name: r.name, ageSeconds: Math.max(0, r.age) }));
   }

@@ -62,7 +62,7 @@ export class ReconcileMetrics {
         try {
           this.set(await repo.pendingFollowUps());
         } catch (err) {
-          logger.debug({ err: (err as Error).message }, 'pending follow-ups not readable');
+          logger.warn({ err: (err as Error).message }, 'pending follow-ups not readable');
         }
       },
     });
@@ -77,7 +77,7 @@ export class ReconcileMetrics {
           this.reset();
           for (const a of ages) this.set({ cluster: a.clusterId, name: a.name }, a.ageSeconds);
         } catch (err) {
-          logger.debug({ err: (err as Error).message }, 'last pass ages not readable');
+          logger.warn({ err: (err as Error).message }, 'last pass ages not readable');
         }
       },
     });
