@@ -17,7 +17,7 @@ import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
 import { ClusterLockSessions } from '../database/database.module';
-import { objectId, type FederationQueueRef } from './broker-paths';
+import { objectId, type FederationQueueRef } from '../broker-topology/broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { deletable, diffStates, redactPlan } from './diff';
 import { afterConnectingPass } from './link-user-refresh';
