@@ -1,6 +1,6 @@
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
-import { managedPrefix, type DesiredObject } from '../reconciliation/broker-state';
+import { managedPrefix, type DesiredObject } from '../broker-topology/broker-objects';
 
 /**
  * Probe paths: for every ordered pair of clusters joined by a live link of a kind, crossdock keeps

@@ -11,6 +11,7 @@ import {
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import { managedPrefix, type DesiredObject, type DesiredState } from './broker-state';
+import { shovelName, upstreamName } from '../broker-topology/names';
 import { intersect, toPattern, type Selector } from './selectors';
 import { compileProbeObjects, probeVhost } from '../probes/probe-topology';
 
@@ -132,10 +133,8 @@ export const policyPriorityBase = 100;
 const uriQuery = 'heartbeat=10&connection_timeout=10000';
 const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
 
-/** The upstream parameter of a link: crossdock's own name, or the adopted upstream's. */
-export const upstreamName = (linkName: string, brokerName?: string | null) =>
-  brokerName ?? `${managedPrefix}up.${linkName}`;
-export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
+/** Names of broker objects, defined in broker-topology; re-exported for the reconciler's files. */
+export { shovelName, upstreamName };
 
 /** amqp URIs to reach a cluster from another site: its site's load balancer, else its link endpoints. */
 export function linkUris(
