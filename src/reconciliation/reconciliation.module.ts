@@ -1,4 +1,7 @@
 import { Module } from '@nestjs/common';
+import { CryptoModule } from '../common/crypto/crypto.module';
+import { MetricsModule } from '../metrics/metrics.module';
+import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
@@ -11,7 +14,7 @@ import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,
