@@ -1,4 +1,4 @@
-import { managedPrefix } from './object-kinds';
+import { managedPrefix } from './broker-objects';
 
 /** The upstream parameter of a link: crossdock's own name, or the adopted upstream's. */
 export const upstreamName = (linkName: string, brokerName?: string | null) =>

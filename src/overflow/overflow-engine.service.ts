@@ -5,6 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -18,7 +19,9 @@ import { managementClientFor } from '../clusters/cluster-client';
 import { type ClusterAccess, ClustersService } from '../clusters/clusters.service';
 import { SecretBox } from '../common/crypto/secret-box';
 import { AppConfig } from '../config/config.module';
+import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
 import { MetricsService } from '../metrics/metrics.service';
+import { retainSeries } from '../metrics/series';
 import { lockSessionOptions } from '../database/lock-session';
 import { ClusterLockSessions } from '../database/database.module';
 import { PathLocks } from '../probes/path-locks';
@@ -67,7 +70,6 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   /** What each session was opened with (credentials version, endpoints). */
   private readonly sessionIdentity = new Map<string, string>();
   private locks?: PathLocks;
-  private timer?: NodeJS.Timeout;
   private ticking = false;
   private stopped = false;
   private readonly depthGauge: Gauge<'rule'>;
@@ -83,6 +85,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     private readonly env: AppConfig,
     metrics: MetricsService,
     private readonly lockSessions: ClusterLockSessions,
+    private readonly scheduler: SchedulerRegistry,
   ) {
     const registers = [metrics.registry];
     this.depthGauge = new Gauge({
@@ -111,13 +114,14 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       lockSessionOptions(this.env, 'crossdock-overflow-locks'),
       'overflow',
     );
-    this.timer = setInterval(() => void this.tick(), this.env.OVERFLOW_INTERVAL_MS);
-    this.timer.unref();
+    scheduleEvery(this.scheduler, 'overflow-engine', this.env.OVERFLOW_INTERVAL_MS, () =>
+      this.tick(),
+    );
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    unschedule(this.scheduler, 'overflow-engine');
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions.values()) await s.close();
     this.sessions.clear();
@@ -144,6 +148,12 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           .map((r) => this.evaluate(r).catch((err) => this.warn(r, err))),
       );
       for (const o of orphans.filter((x) => held.has(x.owner))) await this.removeOrphan(o);
+      const live = new Set(rules.filter((r) => held.has(r.id)).map((r) => r.name));
+      await Promise.all(
+        [this.depthGauge, this.stateGauge, this.activations].map((m) =>
+          retainSeries(m, 'rule', live),
+        ),
+      );
     } catch (err) {
       this.logger.warn(
         { err: err instanceof Error ? err.message : String(err) },

@@ -1,51 +1,21 @@
 /**
- * The broker-facing model the reconciler works on: the compiler produces a DesiredState, the
- * observer reads an ObservedState, the differ turns both into a Plan, the applier executes it.
- * Everything here is plain data (JSON-serialisable) so pure steps can be unit-tested.
+ * The plan the reconciler works on: the differ turns a DesiredState and an ObservedState (the
+ * object model in broker-topology/broker-objects, re-exported here for the reconciler's files)
+ * into a Plan, the applier executes it. Plain data, so pure steps can be unit-tested.
  */
+import type { BrokerValue, ObjectKey } from '../broker-topology/broker-objects';
 
-import {
-  managedPrefix,
-  objectKinds,
+export {
   type BrokerValue,
+  type DesiredObject,
+  type DesiredState,
+  managedPrefix,
   type ObjectKey,
   type ObjectKind,
-} from '../broker-topology/object-kinds';
-
-export { managedPrefix, objectKinds, type BrokerValue, type ObjectKey, type ObjectKind };
-
-export interface DesiredObject extends ObjectKey {
-  value: BrokerValue;
-  /** Which registry row wants it: `link:<uuid>`, `shovel:<uuid>`, `policy:<uuid>`, `cluster:<uuid>`. */
-  owner: string;
-  /**
-   * Exchanges/queues/bindings that links need but users may also declare: create when missing,
-   * never update or delete (their arguments are the user's business), report mismatches.
-   */
-  ensureOnly?: boolean;
-}
-
-export interface DesiredState {
-  clusterId: string;
-  /** Only these vhosts are observed and touched. */
-  vhosts: string[];
-  objects: DesiredObject[];
-  /** Compiler notes (e.g. an exchange-federation link with nothing bound downstream). */
-  warnings: string[];
-}
-
-export interface ObservedObject extends ObjectKey {
-  value: BrokerValue;
-}
-
-export interface ObservedState {
-  /** Objects of every kind in the managed vhosts, managed or not. */
-  objects: ObservedObject[];
-  /** HTTP requests the observation took (constant per cluster, independent of object count). */
-  requests: number;
-  /** The RabbitMQ version, when the observation asked for it. */
-  brokerVersion?: string;
-}
+  objectKinds,
+  type ObservedObject,
+  type ObservedState,
+} from '../broker-topology/broker-objects';
 
 export interface FieldChangeLike {
   path: string;

@@ -17,7 +17,7 @@ import {
   TestManagement,
   type SitesState,
 } from '../helpers/sites';
-import type { Role } from '../../src/auth/roles';
+import type { Role } from '../../src/common/access/actor';
 
 const enc = encodeURIComponent;
 const problem = /application\/problem\+json/;
