@@ -160,23 +160,20 @@ export async function applyPlan(
   // Outcomes waiting for afterBatch, and the call in progress (group commit).
   let pendingOutcomes: SentOp[] = [];
   let flushing: Promise<void> | undefined;
-  const flush = (): Promise<void> => {
-    if (!hooks.afterBatch) return Promise.resolve();
-    flushing ??= (async () => {
+  const drain = async (): Promise<void> => {
+    while (pendingOutcomes.length > 0) {
+      const done = pendingOutcomes;
+      pendingOutcomes = [];
       try {
-        while (pendingOutcomes.length > 0) {
-          const done = pendingOutcomes;
-          pendingOutcomes = [];
-          try {
-            await hooks.afterBatch?.(done);
-          } catch (err) {
-            stopped ??= `afterBatch failed for ${describeKey(done[0].op.key)} and ${done.length - 1} more: ${messageOf(err)}`;
-          }
-        }
-      } finally {
-        flushing = undefined;
+        await hooks.afterBatch?.(done);
+      } catch (err) {
+        stopped ??= `afterBatch failed for ${describeKey(done[0].op.key)} and ${done.length - 1} more: ${messageOf(err)}`;
       }
-    })();
+    }
+  };
+  const flush = (): Promise<void> => {
+    // `finally` runs after the assignment, whether or not drain had anything to do.
+    flushing ??= drain().finally(() => (flushing = undefined));
     return flushing;
   };
 
