@@ -12,6 +12,8 @@ import { compactDiff } from './field-diff';
 
 export const systemActor = (name: string): Actor => ({ kind: 'system', name });
 
+const insertRowsPerStatement = 1000;
+
 /**
  * Appends events to the hash chain inside the caller's transaction: the event commits with the
  * change or not at all. The transaction-scoped advisory lock serialises appends until COMMIT,
@@ -30,11 +32,24 @@ export class AuditService {
   }
 
   async record(m: EntityManager, input: AuditInput): Promise<{ seq: string; hash: string }> {
+    const [one] = await this.recordMany(m, [input]);
+    return one;
+  }
+
+  /**
+   * Appends several events in order, in the caller's transaction, as one chain segment: one
+   * head read and one multi-row insert however many there are (each event is hashed on the
+   * previous one exactly as `record` would, so verification cannot tell the difference).
+   */
+  async recordMany(
+    m: EntityManager,
+    inputs: readonly AuditInput[],
+  ): Promise<{ seq: string; hash: string }[]> {
     if (!m.queryRunner?.isTransactionActive) {
       throw new Error('audit events must be recorded inside the transaction of the change');
     }
+    if (inputs.length === 0) return [];
     const ctx = requestContext.current();
-    const actor = input.actor ?? ctx?.actor ?? systemActor('crossdock');
     await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
     const [head] = (await m.query(
       `SELECT seq, hash, occurred_at FROM audit_events ORDER BY seq DESC LIMIT 1`,
@@ -43,42 +58,42 @@ export class AuditService {
       hash: string;
       occurred_at: Date;
     }[];
-    const prev = head ?? (await this.pruneAnchor(m));
-    const seq = (BigInt(prev.seq) + 1n).toString();
-    const before = input.before === undefined ? null : redactDeep(input.before);
-    const after = input.after === undefined ? null : redactDeep(input.after);
+    let prev: { seq: string; hash: string } = head ?? (await this.pruneAnchor(m));
     // Time never goes backwards along the chain (a clock step, skew between replicas), so a time
     // range is exactly a seq range for queries.
     const now = new Date();
     const occurredAt = head && head.occurred_at > now ? head.occurred_at : now;
-    const payloadDoc: AuditPayload = {
-      seq,
-      occurredAt: occurredAt.toISOString(),
-      actor,
-      action: input.action,
-      resource: {
-        type: input.resourceType,
-        id: input.resourceId ?? null,
-        name: input.resourceName ?? null,
-      },
-      siteIds: [...new Set(input.siteIds ?? [])].sort(),
-      clusterIds: [...new Set(input.clusterIds ?? [])].sort(),
-      requestId: ctx?.requestId ?? null,
-      // Only when given, so events without one keep the payload shape they always had.
-      ...(ctx?.clientRequestId ? { clientRequestId: ctx.clientRequestId } : {}),
-      reason: ctx?.reason ?? null,
-      before,
-      after,
-      diff: compactDiff(before ?? undefined, after ?? undefined),
-      details: input.details === undefined ? null : redactDeep(input.details),
-    };
-    const payload = canonicalJson(payloadDoc);
-    const hash = chainHash(this.key, prev.hash, payload);
-    await m.query(
-      `INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, actor_name, action, resource_type,
-         resource_id, resource_name, site_ids, cluster_ids, request_id, payload, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [
+    const rows: unknown[][] = [];
+    const out: { seq: string; hash: string }[] = [];
+    for (const input of inputs) {
+      const actor = input.actor ?? ctx?.actor ?? systemActor('crossdock');
+      const seq = (BigInt(prev.seq) + 1n).toString();
+      const before = input.before === undefined ? null : redactDeep(input.before);
+      const after = input.after === undefined ? null : redactDeep(input.after);
+      const payloadDoc: AuditPayload = {
+        seq,
+        occurredAt: occurredAt.toISOString(),
+        actor,
+        action: input.action,
+        resource: {
+          type: input.resourceType,
+          id: input.resourceId ?? null,
+          name: input.resourceName ?? null,
+        },
+        siteIds: [...new Set(input.siteIds ?? [])].sort(),
+        clusterIds: [...new Set(input.clusterIds ?? [])].sort(),
+        requestId: ctx?.requestId ?? null,
+        // Only when given, so events without one keep the payload shape they always had.
+        ...(ctx?.clientRequestId ? { clientRequestId: ctx.clientRequestId } : {}),
+        reason: ctx?.reason ?? null,
+        before,
+        after,
+        diff: compactDiff(before ?? undefined, after ?? undefined),
+        details: input.details === undefined ? null : redactDeep(input.details),
+      };
+      const payload = canonicalJson(payloadDoc);
+      const hash = chainHash(this.key, prev.hash, payload);
+      rows.push([
         seq,
         occurredAt,
         actor.kind,
@@ -94,9 +109,21 @@ export class AuditService {
         payload,
         prev.hash,
         hash,
-      ],
-    );
-    return { seq, hash };
+      ]);
+      out.push({ seq, hash });
+      prev = { seq, hash };
+    }
+    // Bounded statements: 15 parameters a row, well under Postgres' 65,535.
+    for (let i = 0; i < rows.length; i += insertRowsPerStatement) {
+      const chunk = rows.slice(i, i + insertRowsPerStatement);
+      await m.query(
+        `INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, actor_name, action, resource_type,
+           resource_id, resource_name, site_ids, cluster_ids, request_id, payload, prev_hash, hash)
+         VALUES ${chunk.map((_, r) => `(${Array.from({ length: 15 }, (_, c) => `$${r * 15 + c + 1}`).join(', ')})`).join(', ')}`,
+        chunk.flat(),
+      );
+    }
+    return out;
   }
 
   /** For events that are not part of a registry change (broker operations, health transitions). */

@@ -765,6 +765,98 @@ describe('applyPlan', () => {
     expect(result.outcomes[5]).toMatchObject({ ok: false, skipped: true, errorKind: 'skipped' });
   });
 
+  it('records each batch before any of its writes, in order, and hands every outcome over before the next stage', async () => {
+    const broker = new FakeBroker(vhosts);
+    broker.delayMs = 2;
+    const events: string[] = [];
+    const batches: string[][] = [];
+    const handed: string[] = [];
+    const hooks: ApplyHooks = {
+      beforeBatch: async (ops) => {
+        await new Promise((r) => setTimeout(r, 3));
+        // None of the batch's writes was sent yet.
+        for (const op of ops)
+          expect(broker.params.has(`federation-upstream\u0000v1\u0000${op.key.name}`)).toBe(false);
+        for (const op of ops) expect(broker.policies.has(`v1\u0000${op.key.name}`)).toBe(false);
+        batches.push(ops.map((op) => op.key.name));
+        events.push(`batch ${ops[0].key.kind}`);
+      },
+      afterBatch: async (done) => {
+        await new Promise((r) => setTimeout(r, 5));
+        for (const d of done) {
+          expect(d.outcome.ok).toBe(true);
+          handed.push(d.op.key.name);
+          events.push(`done ${d.op.key.kind}`);
+        }
+      },
+    };
+    const upstreams: PlanOp[] = Array.from({ length: 5 }, (_, i) => ({
+      op: 'create',
+      key: { kind: 'federation-upstream', vhost: 'v1', name: `crossdock.u${i}` },
+      after: { uri: 'amqp://h' },
+      owner: 'link:1',
+    }));
+    const policies = Array.from({ length: 23 }, (_, i) => createPolicy(`crossdock.p${i}`));
+    const result = await applyPlan(broker, plan(...policies, ...upstreams), hooks, {
+      concurrency: 3,
+      batchSize: 4,
+    });
+    expect(result.counts.created).toBe(28);
+    expect(broker.maxInFlight).toBe(3);
+    // Batches of 4 per stage, in plan order; upstreams (stage 0) before policies.
+    expect(batches.map((b) => b.length)).toEqual([4, 1, 4, 4, 4, 4, 4, 3]);
+    expect(batches.flat()).toEqual([...upstreams, ...policies].map((op) => op.key.name));
+    expect(new Set(handed)).toEqual(new Set(batches.flat()));
+    expect(handed).toHaveLength(28);
+    // Every upstream outcome was handed over before the first policy batch was recorded.
+    const lastUpstream = events.lastIndexOf('done federation-upstream');
+    expect(lastUpstream).toBeLessThan(events.indexOf('batch policy'));
+    // Outcomes went over in groups, not one call per op.
+    expect(events.filter((e) => e.startsWith('done')).length).toBe(28);
+  });
+
+  it('sends nothing of a batch whose call throws, and stops there', async () => {
+    const broker = new FakeBroker(vhosts);
+    broker.delayMs = 2;
+    let calls = 0;
+    const groups: number[] = [];
+    const hooks: ApplyHooks = {
+      beforeBatch: (ops) => {
+        calls++;
+        if (ops.some((op) => op.key.name === 'crossdock.p9'))
+          throw new Error('lock lost: amqp://x:secretpw@h');
+      },
+      afterBatch: (done) => {
+        groups.push(done.length);
+      },
+    };
+    const ops = Array.from({ length: 20 }, (_, i) => createPolicy(`crossdock.p${i}`));
+    const result = await applyPlan(broker, plan(...ops), hooks, { concurrency: 2, batchSize: 4 });
+    // p0..p7 (two batches) were sent; the third batch (p8..p11) was refused; none after it.
+    expect(calls).toBe(3);
+    expect(result.counts).toEqual({ created: 8, updated: 0, deleted: 0, failed: 0, skipped: 12 });
+    expect(broker.policies.size).toBe(8);
+    expect(groups.reduce((a, b) => a + b, 0)).toBe(8);
+    expect(result.stopped).toMatch(/beforeBatch refused .*lock lost/);
+    expect(result.stopped).not.toContain('secretpw');
+    expect(result.outcomes[8]).toMatchObject({ skipped: true, errorKind: 'hook', attempts: 0 });
+  });
+
+  it('stops when handing outcomes over fails', async () => {
+    const broker = new FakeBroker(vhosts);
+    broker.delayMs = 2;
+    const hooks: ApplyHooks = {
+      beforeBatch: () => undefined,
+      afterBatch: () => {
+        throw new Error('database gone');
+      },
+    };
+    const ops = Array.from({ length: 40 }, (_, i) => createPolicy(`crossdock.p${i}`));
+    const result = await applyPlan(broker, plan(...ops), hooks, { concurrency: 2, batchSize: 4 });
+    expect(result.stopped).toMatch(/afterBatch failed .*database gone/);
+    expect(result.counts.skipped).toBeGreaterThan(30);
+  });
+
   it('lets in-flight ops finish when the run stops', async () => {
     const broker = new FakeBroker(vhosts);
     broker.delayMs = 10;

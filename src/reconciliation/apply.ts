@@ -30,6 +30,27 @@ export interface ApplyHooks {
   beforeWrite?: (op: PlanOp) => Promise<void> | void;
   /** Awaited after each op that was sent, with its outcome. A throw stops the run likewise. */
   afterWrite?: (op: PlanOp, outcome: OpOutcome) => Promise<void> | void;
+  /**
+   * Awaited before the first op of each batch is sent (a batch: up to `batchSize` ops of one
+   * stage, in plan order; one call at a time, batches in order): the caller writes the batch's
+   * ledger rows and intents in one go. No op of a batch is sent before its call resolved; if it
+   * throws, none is, no further op starts, ops already in flight finish, and the run ends with
+   * `stopped`. Runs before `beforeWrite` of the batch's ops.
+   */
+  beforeBatch?: (ops: readonly PlanOp[]) => Promise<void> | void;
+  /**
+   * The outcomes of sent ops, handed over in groups as they complete (group commit: one call at
+   * a time, each with every outcome that arrived meanwhile), without holding up further writes.
+   * Every outcome of a stage is handed over before the next stage starts, and all before
+   * applyPlan resolves. A throw stops the run likewise.
+   */
+  afterBatch?: (done: readonly SentOp[]) => Promise<void> | void;
+}
+
+/** An op that was sent, with its outcome. */
+export interface SentOp {
+  op: PlanOp;
+  outcome: OpOutcome;
 }
 
 export interface ApplyOptions {
@@ -44,6 +65,8 @@ export interface ApplyOptions {
    * stored by the broker without its side effect (the link restart), so writes get longer.
    */
   writeTimeoutMs?: number;
+  /** Ops per `beforeBatch` call. Default 4x the concurrency. */
+  batchSize?: number;
   /** Skip later stages once an op failed (a policy must not point at an upstream that failed). Default true. */
   stopOnStageFailure?: boolean;
   sleep?: (ms: number) => Promise<void>;
@@ -110,15 +133,66 @@ export async function applyPlan(
     stages.set(s, [...(stages.get(s) ?? []), i]);
   });
   let stopped: string | undefined;
+  const batchSize = Math.max(1, Math.floor(options.batchSize ?? 4 * concurrency));
+  /** Prepared batches by stage and number; the chain keeps their calls in order. */
+  const prepared = new Map<string, Promise<void>>();
+  let preparing: Promise<unknown> = Promise.resolve();
+  let batchRefused = false;
+  const prepare = (stage: number, batch: number, ops: readonly PlanOp[]): Promise<void> => {
+    const id = `${stage}/${batch}`;
+    let p = prepared.get(id);
+    if (!p) {
+      const call = hooks.beforeBatch;
+      p = preparing.then(async () => {
+        if (batchRefused || stopped !== undefined) throw new Error('the run stopped');
+        try {
+          await call?.(ops);
+        } catch (err) {
+          batchRefused = true;
+          throw err;
+        }
+      });
+      preparing = p.catch(() => undefined);
+      prepared.set(id, p);
+    }
+    return p;
+  };
+  // Outcomes waiting for afterBatch, and the call in progress (group commit).
+  let pendingOutcomes: SentOp[] = [];
+  let flushing: Promise<void> | undefined;
+  const drain = async (): Promise<void> => {
+    while (pendingOutcomes.length > 0) {
+      const done = pendingOutcomes;
+      pendingOutcomes = [];
+      try {
+        await hooks.afterBatch?.(done);
+      } catch (err) {
+        stopped ??= `afterBatch failed for ${describeKey(done[0].op.key)} and ${done.length - 1} more: ${messageOf(err)}`;
+      }
+    }
+  };
+  const flush = (): Promise<void> => {
+    // `finally` runs after the assignment, whether or not drain had anything to do.
+    flushing ??= drain().finally(() => (flushing = undefined));
+    return flushing;
+  };
 
-  const runOne = async (index: number): Promise<void> => {
+  const runOne = async (index: number, before?: () => Promise<void>): Promise<void> => {
     const op = plan.ops[index];
     const t0 = performance.now();
     const elapsed = () => Math.round((performance.now() - t0) * 10) / 10;
     try {
+      try {
+        await before?.();
+      } catch (err) {
+        throw new BatchRefused(messageOf(err));
+      }
       await hooks.beforeWrite?.(op);
     } catch (err) {
-      stopped ??= `beforeWrite refused ${describeKey(op.key)}: ${messageOf(err)}`;
+      stopped ??=
+        err instanceof BatchRefused
+          ? `beforeBatch refused the batch of ${describeKey(op.key)}: ${err.message}`
+          : `beforeWrite refused ${describeKey(op.key)}: ${messageOf(err)}`;
       outcomes[index] = result(op, {
         ok: false,
         skipped: true,
@@ -129,6 +203,8 @@ export async function applyPlan(
       });
       return;
     }
+    // A batch call (or another op's hook) stopped the run while this op waited for its batch.
+    if (before && stopped !== undefined) return;
     const tally: Tally = { attempts: 0 };
     let outcome: OpOutcome;
     try {
@@ -139,6 +215,10 @@ export async function applyPlan(
       outcome = { ...failure(err), node: tally.node, attempts: tally.attempts, ms: elapsed() };
     }
     outcomes[index] = result(op, outcome);
+    if (hooks.afterBatch) {
+      pendingOutcomes.push({ op, outcome });
+      void flush();
+    }
     try {
       await hooks.afterWrite?.(op, outcome);
     } catch (err) {
@@ -148,11 +228,21 @@ export async function applyPlan(
 
   for (const stage of [...stages.keys()].sort((a, b) => a - b)) {
     const indexes = stages.get(stage) ?? [];
+    const batchOf = (pos: number) => {
+      const b = Math.floor(pos / batchSize);
+      const ops = indexes.slice(b * batchSize, (b + 1) * batchSize).map((i) => plan.ops[i]);
+      return () => prepare(stage, b, ops);
+    };
     let next = 0;
     const worker = async () => {
-      while (stopped === undefined && next < indexes.length) await runOne(indexes[next++]);
+      while (stopped === undefined && next < indexes.length) {
+        const pos = next++;
+        await runOne(indexes[pos], hooks.beforeBatch ? batchOf(pos) : undefined);
+      }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, indexes.length) }, worker));
+    // Every outcome of the stage is handed over before the next stage (or the result).
+    while (pendingOutcomes.length > 0 || flushing) await flush();
     const failed = indexes.some((i) => outcomes[i] && !outcomes[i].ok && !outcomes[i].skipped);
     if (failed && stopped === undefined && options.stopOnStageFailure !== false) {
       stopped = 'an operation failed; later dependency stages were not attempted';
@@ -202,6 +292,7 @@ interface RunConfig {
 }
 
 class UnsupportedOpError extends Error {}
+class BatchRefused extends Error {}
 
 class Run {
   requests = 0;

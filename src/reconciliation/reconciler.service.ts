@@ -13,7 +13,8 @@ import { requestContext } from '../common/context/request-context';
 import { SecretBox } from '../common/crypto/secret-box';
 import { redactDeep, redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
-import { applyPlan, type ApplyResult } from './apply';
+import { applyPlan, type ApplyResult, type OpOutcome } from './apply';
+import { claimCreates, settleOutcomes } from './apply-ledger';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
 import { ClusterLockSessions } from '../database/database.module';
@@ -449,7 +450,7 @@ export class ReconcilerService {
         client,
         lock,
       );
-      result = await this.apply(clusterId, run.id, client, plan, lock, actor, c.siteId);
+      result = await this.apply(clusterId, run.id, client, plan, shown, lock, actor, c.siteId);
     } catch (err) {
       return finish('failed', {
         summary,
@@ -563,74 +564,91 @@ export class ReconcilerService {
     });
   }
 
-  private apply(
+  private async apply(
     clusterId: string,
     runId: string,
     client: ReturnType<typeof managementClientFor>,
     plan: Plan,
+    shown: readonly PlanOp[],
     lock: ClusterLock,
     actor: Actor,
     siteId: string,
   ): Promise<ApplyResult> {
     const intents = new Map<PlanOp, string>();
+    const outcomeEvent = (op: PlanOp, outcome: OpOutcome) => ({
+      ...base,
+      action: `reconcile.${op.op}.${outcome.ok ? 'succeeded' : 'failed'}`,
+      resourceName: keyText(op).slice(0, 255),
+      details: { runId, intentSeq: intents.get(op), outcome },
+    });
     const base = {
       resourceType: 'broker-object',
       siteIds: [siteId],
       clusterIds: [clusterId],
       actor,
     };
-    const shown = redactPlan(plan).ops;
     const redacted = new Map(plan.ops.map((op, i) => [op, shown[i]]));
-    return applyPlan(
+    // Bookkeeping a batch at a time: the batch's ledger rows and intents commit together before
+    // any of its writes is sent; outcomes commit in groups as they come back (each with the
+    // ledger change it records).
+    const result = await applyPlan(
       client,
       plan,
       {
-        beforeWrite: async (op) => {
+        beforeBatch: async (ops) => {
           if (!(await lock.stillHeld()))
             throw new Error('the cluster lock was lost; stopping before the next write');
-          if (op.op === 'create') {
-            // Ledger first: a crash after the broker write never leaves an object we do not own.
-            // Unconfirmed until the broker accepts it: a one-shot object that never got there
-            // must not count as completed.
-            await this.ds.query(
-              `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner, confirmed) VALUES ($1, $2, $3, $4, $5, false)
-               ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner, confirmed = false`,
-              [clusterId, op.key.kind, op.key.vhost, op.key.name, op.owner],
+          const recorded = await this.ds.transaction(async (m) => {
+            await claimCreates(m, clusterId, ops);
+            return this.audit.recordMany(
+              m,
+              ops.map((op) => ({
+                ...base,
+                action: `reconcile.${op.op}.intent`,
+                resourceName: keyText(op).slice(0, 255),
+                details: { runId, op: redacted.get(op) },
+              })),
             );
-          }
-          const intent = await this.audit.recordStandalone({
-            ...base,
-            action: `reconcile.${op.op}.intent`,
-            resourceName: keyText(op).slice(0, 255),
-            details: { runId, op: redacted.get(op) },
           });
-          intents.set(op, intent.seq);
+          ops.forEach((op, i) => intents.set(op, recorded[i].seq));
         },
-        afterWrite: async (op, outcome) => {
-          if (op.op === 'delete' && outcome.ok) {
-            await this.ds.query(
-              `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
-              [clusterId, op.key.kind, op.key.vhost, op.key.name],
-            );
-          } else if (outcome.ok) {
-            await this.ds.query(
-              `UPDATE managed_objects SET confirmed = true WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4 AND NOT confirmed`,
-              [clusterId, op.key.kind, op.key.vhost, op.key.name],
-            );
-          }
-          await this.audit.recordStandalone({
-            ...base,
-            action: `reconcile.${op.op}.${outcome.ok ? 'succeeded' : 'failed'}`,
-            resourceName: keyText(op).slice(0, 255),
-            details: { runId, intentSeq: intents.get(op), outcome },
-          });
+        beforeWrite: async () => {
+          if (!(await lock.stillHeld()))
+            throw new Error('the cluster lock was lost; stopping before the next write');
         },
+        afterBatch: (done) =>
+          this.ds.transaction(async (m) => {
+            await settleOutcomes(m, clusterId, done);
+            await this.audit.recordMany(
+              m,
+              done.map(({ op, outcome }) => outcomeEvent(op, outcome)),
+            );
+          }),
       },
       {
         concurrency: this.env.RECONCILE_CONCURRENCY,
         writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS,
       },
     );
+    // Ops of a recorded batch the run stopped before sending: their intents get an outcome too.
+    // (Their unconfirmed ledger rows are what the next pass re-creates or forgets.)
+    const unsent = plan.ops
+      .map((op, i) => ({ op, outcome: result.outcomes[i] }))
+      .filter(({ op, outcome }) => outcome.skipped && intents.has(op));
+    if (unsent.length)
+      await this.ds
+        .transaction((m) =>
+          this.audit.recordMany(
+            m,
+            unsent.map(({ op, outcome: { op: _op, key: _key, ...outcome } }) =>
+              outcomeEvent(op, outcome),
+            ),
+          ),
+        )
+        .catch((err: unknown) =>
+          this.logger.warn({ err, clusterId, runId }, 'outcomes of unsent operations not recorded'),
+        );
+    return result;
   }
 }
 
