@@ -126,9 +126,7 @@ describe('connections outside BROKER_ALLOWED_NETWORKS are never made', () => {
     for (const host of ['127.0.0.1', 'localhost']) {
       const session = new AmqpSession({
         endpoints: [{ host, port: tcpPort }],
-        username: 'u',
-        password: 'secret',
-        vhost: '/',
+        uri: (ep) => `amqp://u:secret@${ep.host}:${ep.port}/%2F`,
         connectTimeoutMs: 2000,
         networks: fenced,
       });

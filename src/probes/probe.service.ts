@@ -1,3 +1,4 @@
+import { sessionUri } from '../broker-topology/link-uri';
 import {
   Injectable,
   Logger,
@@ -18,7 +19,7 @@ import { AppConfig } from '../config/config.module';
 import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
 import { AlarmWatch } from './alarm-watch';
 import { BackgroundWork } from './background-work';
-import { readClusterFacts, type ClusterFacts } from './broker-facts';
+import { readClusterFacts, unreadableFacts, type ClusterFacts } from './broker-facts';
 import { HealthRecorder } from './health-recorder';
 import {
   defaultThresholds,
@@ -384,11 +385,8 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       const access = await this.clusters.access(clusterId);
       const session = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
-        username: access.username,
-        password: access.password,
+        uri: sessionUri(access, probeVhost, 5),
         networks: access.networks,
-        vhost: probeVhost,
-        heartbeatSeconds: 5,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
         confirmTimeoutMs: Math.max(5000, 5 * this.env.PROBE_INTERVAL_MS),
         // An alarm anywhere in the cluster blocks this connection on its next publish (the
@@ -599,16 +597,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       if (!facts.error) this.alarms.record(id, facts.readAt, facts.alarms);
       this.facts.set(id, facts);
     } catch (err) {
-      this.facts.set(id, {
-        clusterId: id,
-        readAt: Date.now(),
-        alarms: [],
-        federationLinks: [],
-        shovels: [],
-        queues: new Map(),
-        exchanges: new Set(),
-        error: err instanceof Error ? err.message : 'cluster not readable',
-      });
+      this.facts.set(id, unreadableFacts(id, err));
     }
   }
 
@@ -651,6 +640,10 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     await this.recorder.flushRefreshes();
+    await this.metrics.retain(
+      new Set(this.paths.keys()),
+      new Set(held.map(([id]) => id).filter((id) => model.links.some((l) => l.id === id))),
+    );
   }
 
   private async flush(): Promise<void> {

@@ -6,6 +6,8 @@ import { ClustersModule } from '../clusters/clusters.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
+import { ReconcileMetrics } from './reconcile-metrics';
+import { ReconcileMetricsRepository } from './reconcile-metrics.repository';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
 import { ReconcilerService } from './reconciler.service';
@@ -18,6 +20,8 @@ import { ReconciliationController } from './reconciliation.controller';
     ReconcilerService,
     ReconcileTriggersService,
     ReconcileTriggerMetrics,
+    ReconcileMetrics,
+    ReconcileMetricsRepository,
     LinkStatusService,
     LinkRestartService,
   ],
