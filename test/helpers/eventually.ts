@@ -52,7 +52,7 @@ export async function consistently<T>(
       value = await probe();
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      throw new Error(`consistently: ${description} stopped holding: ${reason}`);
+      throw new Error(`consistently: ${description} stopped holding: ${reason}`, { cause: err });
     }
     if (value === false) throw new Error(`consistently: ${description} returned false`);
     if (Date.now() >= until) return;
