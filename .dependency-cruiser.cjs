@@ -38,7 +38,7 @@ module.exports = {
         'auth included: features depend on common, never the other way round.',
       severity: 'error',
       from: { path: '^src/common/' },
-      to: { path: [features, '^src/(database|broker)/', '^src/[^/]+\\.ts$'] },
+      to: { path: [features, '^src/(database|broker|broker-topology)/', '^src/[^/]+\\.ts$'] },
     },
     {
       name: 'config-is-a-leaf',
@@ -54,6 +54,15 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/(database|broker)/' },
       to: { path: [features, '^src/[^/]+\\.ts$'] },
+    },
+    {
+      name: 'broker-topology-below-features',
+      comment:
+        'broker-topology/ is broker knowledge (object kinds, codecs, names, paths, facts): it depends on broker/ ' +
+        'and common/ only, so every feature and the reconciler can use it.',
+      severity: 'error',
+      from: { path: '^src/broker-topology/' },
+      to: { path: [features, '^src/(database|config)/', '^src/[^/]+\\.ts$'] },
     },
     {
       name: 'probes-not-to-reconciliation',

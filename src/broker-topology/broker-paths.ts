@@ -1,6 +1,6 @@
 import { apiPath, type ManagementClient } from '../broker/management-client';
 import type { HttpMethod, RequestOptions } from '../broker/management.types';
-import type { BrokerValue, ObjectKey, ObjectKind } from './broker-objects';
+import type { BrokerValue, ObjectKey, ObjectKind } from './object-kinds';
 
 /**
  * Where each kind of object lives on the management API (3.10), and the names the broker itself

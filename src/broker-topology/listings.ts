@@ -1,5 +1,5 @@
 import { bindingName, isBuiltinExchange } from './broker-paths';
-import type { BrokerValue, ObjectKind } from './broker-objects';
+import type { BrokerValue, ObjectKind } from './object-kinds';
 
 /**
  * How each kind's management API listing row becomes the stored value crossdock compares

@@ -1,4 +1,4 @@
-import { managedPrefix } from './broker-objects';
+import { managedPrefix } from './object-kinds';
 
 /** The upstream parameter of a link: crossdock's own name, or the adopted upstream's. */
 export const upstreamName = (linkName: string, brokerName?: string | null) =>

@@ -1,6 +1,6 @@
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
-import { managedPrefix, type DesiredObject } from '../broker-topology/broker-objects';
+import { managedPrefix, type DesiredObject } from '../broker-topology/object-kinds';
 import { encodeUpstream } from '../broker-topology/federation-upstream.codec';
 import { localUri } from '../broker-topology/link-uri';
 import { encodePolicy, exactNamePattern } from '../broker-topology/policy.codec';

@@ -1,21 +1,34 @@
 /**
- * The plan the reconciler works on: the differ turns a DesiredState and an ObservedState (the
- * object model in broker-topology/broker-objects, re-exported here for the reconciler's files)
- * into a Plan, the applier executes it. Plain data, so pure steps can be unit-tested.
+ * The broker-facing model the reconciler works on: the compiler produces a DesiredState, the
+ * observer reads an ObservedState, the differ turns both into a Plan, the applier executes it.
+ * Everything here is plain data (JSON-serialisable) so pure steps can be unit-tested.
  */
-import type { BrokerValue, ObjectKey } from '../broker-topology/broker-objects';
 
-export {
+import {
+  managedPrefix,
+  objectKinds,
   type BrokerValue,
   type DesiredObject,
   type DesiredState,
-  managedPrefix,
   type ObjectKey,
   type ObjectKind,
-  objectKinds,
   type ObservedObject,
   type ObservedState,
-} from '../broker-topology/broker-objects';
+} from '../broker-topology/object-kinds';
+
+// The object model lives in broker-topology (below the reconciler and the probes); re-exported
+// here for the reconciler's files.
+export {
+  managedPrefix,
+  objectKinds,
+  type BrokerValue,
+  type DesiredObject,
+  type DesiredState,
+  type ObjectKey,
+  type ObjectKind,
+  type ObservedObject,
+  type ObservedState,
+};
 
 export interface FieldChangeLike {
   path: string;

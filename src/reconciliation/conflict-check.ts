@@ -1,4 +1,5 @@
 import { Global, Injectable, Module } from '@nestjs/common';
+import { CryptoModule } from '../common/crypto/crypto.module';
 import type { EntityManager } from 'typeorm';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
@@ -208,6 +209,7 @@ export class CompileConflictCheck extends RegistryConflictCheck {
  */
 @Global()
 @Module({
+  imports: [CryptoModule],
   providers: [{ provide: RegistryConflictCheck, useClass: CompileConflictCheck }],
   exports: [RegistryConflictCheck],
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { bearer, bootstrapToken } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
-import { eventually } from '../helpers/eventually';
+import { consistently, eventually } from '../helpers/eventually';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
 import { registerLocalSite, type RegisteredSite } from '../helpers/registry';
 import {
@@ -238,9 +238,12 @@ describe('cross-site links reconciled onto real clusters', () => {
     expect(paused.summary.unexplainedDeletes).toBe(0);
     expect(await m1.request<unknown[]>('GET', `/api/parameters/shovel/${enc(vhost)}`)).toEqual([]);
     for (let i = 5; i < 8; i++) await publish(m1, '', 'outbox', `m${i}`);
-    await new Promise((r) => setTimeout(r, 1500));
     await eventually(async () => (await depth(m1, 'outbox')) === 3, {
       timeoutMs: 10000,
+      description: 'messages reach the source queue',
+    });
+    await consistently(async () => (await depth(m1, 'outbox')) === 3, 1500, {
+      intervalMs: 250,
       description: 'messages wait in the source while paused',
     });
 

@@ -60,7 +60,14 @@ export async function createTestApp(
       join(logDir, 'responses', basename(logFile).replace(/\.log$/, '.txt')),
     );
     configureApp(app);
-    await app.init();
+    try {
+      await app.init();
+    } catch (err) {
+      // A failed start must not leave pools, timers or sockets behind (the run would not exit).
+      await app.close().catch(() => undefined);
+      await new Promise<void>((resolve) => responses.end(resolve));
+      throw err;
+    }
     return {
       app,
       http: request(app.getHttpServer()),

@@ -1,7 +1,6 @@
 /**
- * The broker objects crossdock manages, as plain data (JSON-serialisable): the compiler produces
- * a DesiredState, the observer reads an ObservedState. Broker knowledge, below the reconciler and
- * the probes, so both can speak of the same objects.
+ * The kinds of broker objects crossdock manages, how one is addressed, and the shape of a value
+ * as the management API stores it. Plain data: codecs, paths and the reconciler share it.
  */
 
 /** Objects crossdock manages on a cluster. */
