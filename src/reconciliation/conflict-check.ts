@@ -1,5 +1,6 @@
 import { Global, Injectable, Module } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { CryptoModule } from '../common/crypto/crypto.module';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
@@ -208,6 +209,7 @@ export class CompileConflictCheck extends RegistryConflictCheck {
  */
 @Global()
 @Module({
+  imports: [CryptoModule],
   providers: [{ provide: RegistryConflictCheck, useClass: CompileConflictCheck }],
   exports: [RegistryConflictCheck],
 })
