@@ -1,12 +1,19 @@
 /**
- * API throughput benchmark: GET /sites (100 sites, default page size, auth on, no caching)
- * against the built service, with GET /health/live as the ceiling. See docs/benchmarks.md.
+ * API benchmark (issue #21): the built service against a reference written with node:http and
+ * pg alone (bench/lib/api-reference.ts) that does the same work per request, side by side in one
+ * run, for GET /sites (100 sites, default page of 50, auth on), GET /health/live and
+ * GET /links/federation/{id}/health. See docs/benchmarks.md.
  *
- *   npx nest build && npx tsx bench/api.ts [--allow-stale] [--profile] [--duration N]
+ *   npm run bench:api     (= npx nest build && npx tsx bench/api.ts)
+ *   npx tsx bench/api.ts [--allow-stale] [--profile] [--duration S] [--rounds N]
  *
  * Creates a throw-away database, starts `node dist/src/main.js` on a free port, creates an admin
- * token through the API, seeds 100 sites, then runs autocannon in a separate process. Exits 1
- * when the target (>= 3,000 req/s and p99 < 20 ms, no errors) is missed.
+ * token through the API, seeds 100 sites and one federation link (two clusters, a healthy
+ * verdict), starts the reference on the same database and checks that both answer the same
+ * bytes, then runs autocannon in a separate process, service and reference alternately
+ * (--rounds rounds of --duration seconds each, default 3 x 5 s). Prints the medians and the
+ * ratios; exits 1 unless GET /sites reaches >= 0.5x the reference's req/s with a p99 <= 2x the
+ * reference's, GET /health/live >= 0.5x plain node:http, and no request failed.
  *
  * --profile  also records V8 CPU profiles of the service during the measured runs and prints
  *            where the time goes (profiles kept under .local/bench/, open them in Chrome DevTools).
@@ -31,24 +38,30 @@ import { freePort } from '../test/helpers/ports';
 const root = join(__dirname, '..');
 const workDir = join(root, '.local', 'bench');
 const autocannonBin = join(root, 'node_modules', '.bin', 'autocannon');
-const target = { reqPerSec: 3000, p99Ms: 20 };
+/** Ratios against the reference, measured side by side (issue #21). */
+const target = { sitesThroughput: 0.5, sitesP99: 2, liveThroughput: 0.5 };
 const siteCount = 100;
 const connections = 50;
+/** The service's default pool; the reference gets the same. */
+const poolSize = 20;
 
 interface Options {
   allowStale: boolean;
   profile: boolean;
   duration: number;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { allowStale: false, profile: false, duration: 10 };
+  const opts: Options = { allowStale: false, profile: false, duration: 5, rounds: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--allow-stale') opts.allowStale = true;
     else if (a === '--profile') opts.profile = true;
     else if (a === '--duration' && /^\d+$/.test(argv[i + 1] ?? ''))
       opts.duration = Number(argv[++i]);
+    else if (a === '--rounds' && /^[1-9]\d*$/.test(argv[i + 1] ?? ''))
+      opts.rounds = Number(argv[++i]);
     else throw new Error(`bench: unknown argument ${a}`);
   }
   return opts;
@@ -211,24 +224,31 @@ async function seedSites(svc: Service, token: string): Promise<void> {
   }
 }
 
+interface Reference {
+  url: string;
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
 /**
- * Machine reference: plain node:http in its own process answering the same GET /sites body from
- * memory (no framework, no auth, no database). What this box can do for that response size.
+ * The reference (bench/lib/api-reference.ts): node:http and pg in their own process, the same
+ * database, the same work per request (token lookup by hash, the same query, the same JSON).
  */
-async function startReference(
-  body: string,
-): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
+async function startReference(dbUrl: string): Promise<Reference> {
   const port = await freePort();
-  const bodyFile = join(workDir, 'reference-body.json');
-  writeFileSync(bodyFile, body);
-  const code = `const b = require('node:fs').readFileSync(process.argv[1]);
-require('node:http').createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': b.length });
-  res.end(b);
-}).listen(Number(process.argv[2]), '127.0.0.1', () => process.stdout.write('ready'));`;
-  const child = spawn(process.execPath, ['-e', code, bodyFile, String(port)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'bench', 'lib', 'api-reference.ts'),
+      dbUrl,
+      String(port),
+      String(poolSize),
+      '1000',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '' } },
+  );
   await new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => resolve());
     child.once('exit', (c) => reject(new Error(`bench: reference server exited ${c}`)));
@@ -238,8 +258,11 @@ require('node:http').createServer((req, res) => {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid,
     stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
@@ -383,6 +406,163 @@ function summarizeProfile(file: string, label: string): void {
   console.log(`  self time by function:\n${top(fnTotals, 25)}`);
 }
 
+interface Run {
+  result: AutocannonResult;
+  cpuMs: number | undefined;
+}
+
+interface Endpoint {
+  label: string;
+  service: string;
+  reference: string;
+  token: boolean;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function measure(
+  url: string,
+  pid: number | undefined,
+  duration: number,
+  token: string | undefined,
+  secret: string,
+): Promise<Run> {
+  const before = cpuSeconds(pid);
+  const result = await autocannon(loadArgs(url, duration, token), secret);
+  return { result, cpuMs: cpuPerRequestMs(before, cpuSeconds(pid), result) };
+}
+
+interface Comparison {
+  endpoint: Endpoint;
+  service: Run[];
+  reference: Run[];
+  /** Per round: service req/s / reference req/s, service p99 / reference p99. */
+  throughputRatios: number[];
+  p99Ratios: number[];
+}
+
+async function compare(
+  endpoint: Endpoint,
+  svc: Service,
+  ref: Reference,
+  opts: Options,
+  token: string,
+  beforeRound?: () => Promise<void>,
+): Promise<Comparison> {
+  console.log(
+    `\n${endpoint.label}: service and reference alternately, ${opts.rounds} rounds of ${opts.duration} s, ${connections} connections`,
+  );
+  const auth = endpoint.token ? token : undefined;
+  const out: Comparison = {
+    endpoint,
+    service: [],
+    reference: [],
+    throughputRatios: [],
+    p99Ratios: [],
+  };
+  for (let round = 0; round < opts.rounds; round++) {
+    await beforeRound?.();
+    // Alternate which goes first, so a drift in the machine's load hits both alike.
+    const order = round % 2 === 0 ? ['service', 'reference'] : ['reference', 'service'];
+    for (const which of order) {
+      const run =
+        which === 'service'
+          ? await measure(svc.url + endpoint.service, svc.child.pid, opts.duration, auth, token)
+          : await measure(ref.url + endpoint.reference, ref.pid, opts.duration, auth, token);
+      (which === 'service' ? out.service : out.reference).push(run);
+      report(`${which} round ${round + 1}`, run.result, run.cpuMs);
+    }
+    const s = out.service[round].result;
+    const r = out.reference[round].result;
+    out.throughputRatios.push(s.requests.average / Math.max(1e-9, r.requests.average));
+    out.p99Ratios.push(s.latency.p99 / Math.max(1, r.latency.p99));
+  }
+  return out;
+}
+
+function summaryRow(c: Comparison): string[] {
+  const m = (runs: Run[], f: (r: Run) => number | undefined) =>
+    median(runs.map(f).filter((x): x is number => x !== undefined));
+  const side = (runs: Run[]) => [
+    fmt(m(runs, (r) => r.result.requests.average)),
+    `${m(runs, (r) => r.result.latency.p50)}`,
+    `${m(runs, (r) => r.result.latency.p99)}`,
+    m(runs, (r) => r.cpuMs).toFixed(3),
+  ];
+  return [
+    c.endpoint.label,
+    ...side(c.service),
+    ...side(c.reference),
+    `${median(c.throughputRatios).toFixed(2)}x`,
+    `${median(c.p99Ratios).toFixed(2)}x`,
+  ];
+}
+
+function printTable(rows: string[][]): void {
+  const head = [
+    'endpoint',
+    'svc req/s',
+    'svc p50',
+    'svc p99',
+    'svc CPU ms/req',
+    'ref req/s',
+    'ref p50',
+    'ref p99',
+    'ref CPU ms/req',
+    'req/s ratio',
+    'p99 ratio',
+  ];
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  for (const r of all) console.log(`  ${r.map((c, i) => c.padStart(widths[i])).join('  ')}`);
+}
+
+async function seedFederationLink(svc: Service, token: string, dbUrl: string): Promise<string> {
+  const sites = await api<{ items: { id: string }[] }>(svc, 'GET', '/sites?limit=2', token);
+  const cluster = (siteId: string, name: string) =>
+    api<{ id: string }>(svc, 'POST', '/clusters', token, {
+      siteId,
+      name,
+      brokerClusterName: `rabbit@${name}`,
+      linkEndpoints: [{ host: `${name}.example.net`, port: 5672 }],
+      vhosts: ['orders'],
+      credentials: { username: 'crossdock', password: randomBytes(12).toString('hex') },
+      nodes: [{ name: `rabbit@${name}`, host: '127.0.0.1', amqpPort: 1, managementPort: 1 }],
+    });
+  const up = await cluster(sites.items[0].id, 'bench-up');
+  const down = await cluster(sites.items[1].id, 'bench-down');
+  const link = await api<{ id: string }>(svc, 'POST', '/links/federation', token, {
+    name: 'bench-orders',
+    kind: 'exchange',
+    upstream: { clusterId: up.id, vhost: 'orders' },
+    downstream: { clusterId: down.id, vhost: 'orders' },
+    targets: ['orders.events'],
+  });
+  // A verdict as the probes write it (probes are off in the bench): healthy, with values.
+  await withClient(dbUrl, (c) =>
+    c.query(
+      `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, evaluated_at, evaluated_by)
+       VALUES ($1, 'federation', $2, 'healthy', '[]', $3, now(), 'bench')`,
+      [
+        link.id,
+        `${up.id}>${down.id}`,
+        JSON.stringify({
+          lagMs: { p50: 21, p95: 34, last: 22 },
+          lossRatio: 0,
+          samples: 60,
+          brokerLink: { state: 'running', since: new Date().toISOString() },
+          backlog: { messages: 0 },
+        }),
+      ],
+    ),
+  );
+  return link.id;
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   checkBuild(opts.allowStale);
@@ -404,13 +584,15 @@ async function main(): Promise<number> {
   const loadBefore = load();
   if (loadavg()[0] > 0.5 * cpus().length)
     console.warn(
-      `bench: warning: load average ${loadBefore} on ${cpus().length} CPUs; other work skews the figures`,
+      `bench: warning: load average ${loadBefore} on ${cpus().length} CPUs; other work skews the figures (the ratios hold up better)`,
     );
 
   const db = await createDatabase('crossdock_bench');
   let svc: Service | undefined;
+  let ref: Reference | undefined;
   const cleanup = async () => {
     await svc?.stop().catch(() => undefined);
+    await ref?.stop().catch(() => undefined);
     await dropDatabase(db.name).catch((err: unknown) =>
       console.warn(`bench: could not drop ${db.name}: ${String(err)}`),
     );
@@ -429,9 +611,14 @@ async function main(): Promise<number> {
     svc = await startService(
       {
         DATABASE_URL: db.url,
+        DB_POOL_SIZE: String(poolSize),
         CROSSDOCK_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
         CROSSDOCK_AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
         CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN: bootstrapToken,
+        // The HTTP path is measured: no background work against the (unreachable) seeded clusters.
+        RECONCILE_ENABLED: 'false',
+        PROBES_ENABLED: 'false',
+        OVERFLOW_ENABLED: 'false',
       },
       profilePrefix,
     );
@@ -443,96 +630,121 @@ async function main(): Promise<number> {
     });
     const token = created.token;
     await seedSites(svc, token);
-    const page = await api<{ items: unknown[]; nextCursor: string | null }>(
-      svc,
-      'GET',
-      '/sites',
-      token,
-    );
+    const linkId = await seedFederationLink(svc, token, db.url);
+    const healthPath = `/links/federation/${linkId}/health`;
+    ref = await startReference(db.url);
+
+    // The reference must answer what the service answers, or the comparison means nothing.
+    const same = async (path: string) => {
+      const [a, b] = await Promise.all(
+        [svc!.url, ref!.url].map(async (base) => {
+          const res = await fetch(`${base}${path}`, {
+            headers: { Authorization: `Bearer ${token}` },
+          });
+          if (!res.ok) throw new Error(`bench: GET ${path} -> ${res.status} from ${base}`);
+          return res.text();
+        }),
+      );
+      if (a !== b)
+        throw new Error(
+          `bench: the reference answers GET ${path} differently:\n  service:   ${a.slice(0, 300)}\n  reference: ${b.slice(0, 300)}`,
+        );
+      return a;
+    };
+    const body = await same('/sites');
+    const page = JSON.parse(body) as { items: unknown[]; nextCursor: string | null };
     if (page.items.length === 0 || page.nextCursor === null)
       throw new Error(`bench: GET /sites returned ${page.items.length} items and no next page`);
-    const body = JSON.stringify(page);
+    const liveBody = await same('/health/live');
+    const healthBody = await same(healthPath);
+    const refreshHealth = () =>
+      withClient(db.url, (c) =>
+        c.query(`UPDATE link_health SET evaluated_at = now() WHERE link_id = $1`, [linkId]),
+      ).then(() => undefined);
 
-    console.log('crossdock API benchmark');
+    console.log('crossdock API benchmark: the service against a node:http + pg reference');
     console.log(
       `  machine: ${nproc} CPUs (${cpuModel}), node ${nodeVersion}, PostgreSQL ${pgVersion}, autocannon ${autocannonVersion}`,
     );
     console.log(`  load average before the run: ${loadBefore}`);
     console.log(
-      `  service: node dist/src/main.js, LOG_LEVEL=warn, NODE_ENV=production, database ${db.name} with ${siteCount} sites`,
+      `  service: node dist/src/main.js, LOG_LEVEL=warn, NODE_ENV=production, DB_POOL_SIZE=${poolSize}, database ${db.name} with ${siteCount} sites`,
     );
     console.log(
-      `  GET /sites returns ${page.items.length} sites per page (default page size), ${fmt(body.length)} bytes`,
+      `  reference: bench/lib/api-reference.ts (node:http + pg, pool of ${poolSize}, token looked up by hash per request)`,
     );
+    console.log(
+      `  bodies (identical from both): GET /sites ${fmt(body.length)} bytes (${page.items.length} sites), GET /health/live ${liveBody.length} bytes, GET ${healthPath.replace(linkId, '{id}')} ${fmt(healthBody.length)} bytes`,
+    );
+
+    const endpoints: Endpoint[] = [
+      { label: 'GET /sites', service: '/sites', reference: '/sites', token: true },
+      {
+        label: 'GET /health/live',
+        service: '/health/live',
+        reference: '/health/live',
+        token: false,
+      },
+      {
+        label: 'GET /links/federation/{id}/health',
+        service: healthPath,
+        reference: healthPath,
+        token: true,
+      },
+    ];
 
     console.log('\nwarm-up (3 s each, not measured)');
-    await autocannon(loadArgs(`${svc.url}/sites`, 3, token), token);
-    await autocannon(loadArgs(`${svc.url}/health/live`, 3), token);
-
-    console.log(`\nGET /sites (${connections} connections, ${opts.duration} s)`);
-    if (profilePrefix) await profilerCommand(svc.child, 'profile:start:sites');
-    const sitesCpu = cpuSeconds(svc.child.pid);
-    const sites = await autocannon(loadArgs(`${svc.url}/sites`, opts.duration, token), token);
-    const sitesCpuMs = cpuPerRequestMs(sitesCpu, cpuSeconds(svc.child.pid), sites);
-    if (profilePrefix) await profilerCommand(svc.child, 'profile:stop');
-    report('GET /sites', sites, sitesCpuMs);
-
-    console.log(
-      `\nGET /health/live, the ceiling: no auth, no database (${connections} connections, ${opts.duration} s)`,
-    );
-    if (profilePrefix) await profilerCommand(svc.child, 'profile:start:live');
-    const liveCpu = cpuSeconds(svc.child.pid);
-    const live = await autocannon(loadArgs(`${svc.url}/health/live`, opts.duration), token);
-    const liveCpuAfter = cpuSeconds(svc.child.pid);
-    if (profilePrefix) await profilerCommand(svc.child, 'profile:stop');
-    report('GET /health/live', live, cpuPerRequestMs(liveCpu, liveCpuAfter, live));
-
-    console.log(
-      `\nreference: plain node:http serving the same ${fmt(body.length)}-byte body from memory (${connections} connections, ${opts.duration} s)`,
-    );
-    const ref = await startReference(body);
-    let reference: AutocannonResult;
-    let referenceCpuMs: number | undefined;
-    try {
-      const before = cpuSeconds(ref.pid);
-      reference = await autocannon(loadArgs(`${ref.url}/sites`, opts.duration));
-      referenceCpuMs = cpuPerRequestMs(before, cpuSeconds(ref.pid), reference);
-    } finally {
-      await ref.stop();
+    for (const e of endpoints) {
+      await autocannon(loadArgs(svc.url + e.service, 3, e.token ? token : undefined), token);
+      await autocannon(loadArgs(ref.url + e.reference, 3, e.token ? token : undefined), token);
     }
-    report('reference', reference, referenceCpuMs);
+
+    const results: Comparison[] = [];
+    for (const [i, e] of endpoints.entries()) {
+      if (profilePrefix) await profilerCommand(svc.child, `profile:start:${i}`);
+      results.push(await compare(e, svc, ref, opts, token, i === 2 ? refreshHealth : undefined));
+      if (profilePrefix) await profilerCommand(svc.child, 'profile:stop');
+    }
+    const [sites, live] = results;
 
     console.log(`\n  load average after the runs: ${load()}`);
-    const ratio = sites.requests.average / live.requests.average;
-    if (live.requests.average > 0)
+    console.log(
+      `\nmedians of ${opts.rounds} rounds (latency in ms; ratio = service / reference, per round, median)`,
+    );
+    printTable(results.map(summaryRow));
+    for (const c of results)
       console.log(
-        `\n  GET /sites reaches ${(ratio * 100).toFixed(0)}% of the /health/live ceiling`,
+        `  ${c.endpoint.label}: req/s ratios ${c.throughputRatios.map((r) => r.toFixed(2)).join(', ')}; p99 ratios ${c.p99Ratios.map((r) => r.toFixed(2)).join(', ')}`,
       );
-    if (reference.requests.average > 0)
-      console.log(
-        `  GET /sites reaches ${((100 * sites.requests.average) / reference.requests.average).toFixed(0)}% of the plain node:http reference`,
-      );
+
+    const sitesThroughput = median(sites.throughputRatios);
+    const sitesP99 = median(sites.p99Ratios);
+    const liveThroughput = median(live.throughputRatios);
+    const errors = results.flatMap((c) =>
+      [...c.service, ...c.reference]
+        .filter((r) => r.result.errors + r.result.timeouts + r.result.non2xx > 0)
+        .map(() => c.endpoint.label),
+    );
     const failures = [
-      sites.requests.average < target.reqPerSec &&
-        `${fmt(sites.requests.average)} req/s < ${fmt(target.reqPerSec)}`,
-      sites.latency.p99 >= target.p99Ms && `p99 ${sites.latency.p99} ms >= ${target.p99Ms} ms`,
-      sites.errors + sites.timeouts + sites.non2xx > 0 &&
-        `${sites.errors} errors, ${sites.timeouts} timeouts, ${sites.non2xx} non-2xx`,
+      sitesThroughput < target.sitesThroughput &&
+        `GET /sites req/s ${sitesThroughput.toFixed(2)}x < ${target.sitesThroughput}x`,
+      sitesP99 > target.sitesP99 && `GET /sites p99 ${sitesP99.toFixed(2)}x > ${target.sitesP99}x`,
+      liveThroughput < target.liveThroughput &&
+        `GET /health/live req/s ${liveThroughput.toFixed(2)}x < ${target.liveThroughput}x`,
+      errors.length > 0 && `errors, timeouts or non-2xx in: ${[...new Set(errors)].join(', ')}`,
     ].filter((f): f is string => typeof f === 'string');
     console.log(
-      `\ntarget (GET /sites >= ${fmt(target.reqPerSec)} req/s, p99 < ${target.p99Ms} ms, no errors): ${
-        failures.length === 0 ? 'MET' : `MISSED (${failures.join('; ')})`
-      }`,
+      `\ntargets (GET /sites >= ${target.sitesThroughput}x the reference's req/s and p99 <= ${target.sitesP99}x its p99; ` +
+        `GET /health/live >= ${target.liveThroughput}x plain node:http; no errors): ${
+          failures.length === 0 ? 'MET' : `MISSED (${failures.join('; ')})`
+        }`,
     );
 
     if (profilePrefix) {
-      for (const [name, label] of [
-        ['sites', 'GET /sites'],
-        ['live', 'GET /health/live'],
-      ]) {
-        const file = `${profilePrefix}${name}.cpuprofile`;
-        if (existsSync(file)) summarizeProfile(file, label);
-        else console.warn(`bench: the service wrote no CPU profile for ${label}`);
+      for (const [i, e] of endpoints.entries()) {
+        const file = `${profilePrefix}${i}.cpuprofile`;
+        if (existsSync(file)) summarizeProfile(file, e.label);
+        else console.warn(`bench: the service wrote no CPU profile for ${e.label}`);
       }
     }
     return failures.length === 0 ? 0 : 1;

@@ -4,7 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuditModule } from './audit/audit.module';
 import { JsonBodyMiddleware } from './common/http/json-body.middleware';
-import { RateLimitMiddleware } from './common/limits/limits.middleware';
+import { RateLimitMiddleware, RateLimits } from './common/limits/limits.middleware';
 import { WriteAdmissionInterceptor } from './common/limits/write-admission.interceptor';
 import { RequestContextMiddleware } from './common/context/request-context.middleware';
 import { AuthModule } from './auth/auth.module';
@@ -56,6 +56,7 @@ import { MetricsModule } from './metrics/metrics.module';
     RegistryConflictCheckModule,
   ],
   providers: [
+    RateLimits,
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
     { provide: APP_INTERCEPTOR, useClass: WriteAdmissionInterceptor },
     {

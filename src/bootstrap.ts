@@ -8,6 +8,9 @@ import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
 import { accessLog } from './common/logging/access-log';
 import { loggerOf } from './common/logging/logger.options';
 import { routeJsonParser } from './common/http/body-limits';
+import { withLiveFastPath } from './common/http/live-fast-path';
+import { RateLimits } from './common/limits/limits.middleware';
+import { MetricsService } from './metrics/metrics.service';
 import { AppConfig } from './config/config.module';
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
@@ -35,6 +38,13 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(securityHeaders(), noStore);
   app.use(routeJsonParser());
   limitListener(app.getHttpServer() as Server, app.get(AppConfig));
+  const metrics = app.get(MetricsService);
+  withLiveFastPath(app.getHttpServer() as Server, {
+    securityHeaders: securityHeaders(),
+    addresses: app.get(RateLimits).addresses,
+    logger: () => loggerOf(params),
+    startTimer: () => metrics.httpDuration.startTimer(),
+  });
   app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs/openapi.json',

@@ -17,10 +17,13 @@ interface CachedLookup {
 }
 
 /**
- * Revocation reaches every replica within this many ms (the price of not querying per request).
- * Expiry is exact: a cached token is never served past its own expiresAt.
+ * The token cache: a lookup (found or not) is kept this many ms, so a request costs a hash and a
+ * map read instead of a query. Revocation clears this replica's cache at once; other replicas
+ * see it within this TTL. Expiry is exact: a cached token is never served past its expiresAt.
  */
 export const tokenCacheTtlMs = 5000;
+/** Lookups kept at most; past it the least recently used go first (made-up tokens cannot flush it). */
+export const tokenCacheMax = 10000;
 
 const bootstrapActor: Actor = {
   kind: 'token',
@@ -84,7 +87,12 @@ export class TokensService {
     const key = hash.toString('hex');
     const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && hit.until > now) return hit.actor;
+    if (hit && hit.until > now) {
+      // Most recently used last: eviction takes the oldest first.
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit.actor;
+    }
     const row = await this.ds
       .getRepository(ApiTokenEntity)
       .createQueryBuilder('t')
@@ -96,7 +104,12 @@ export class TokensService {
     const actor: Actor | null = live
       ? { kind: 'token', tokenId: row.id, name: row.name, role: row.role }
       : null;
-    if (this.cache.size > 10000) this.cache.clear();
+    this.cache.delete(key);
+    while (this.cache.size >= tokenCacheMax) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done) break;
+      this.cache.delete(oldest.value);
+    }
     const expires = row?.expiresAt?.getTime() ?? Infinity;
     this.cache.set(key, { actor, until: Math.min(now + tokenCacheTtlMs, expires) });
     if (row && (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60000)) {

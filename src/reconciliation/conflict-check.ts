@@ -1,6 +1,7 @@
 import { Global, Injectable, Module } from '@nestjs/common';
 import { CryptoModule } from '../common/crypto/crypto.module';
 import type { EntityManager } from 'typeorm';
+import { CryptoModule } from '../common/crypto/crypto.module';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';

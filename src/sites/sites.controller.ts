@@ -13,7 +13,7 @@ import {
 import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
-import { NamedPageQueryDto, type Page } from '../common/http/pagination';
+import { type JsonText, NamedPageQueryDto, type Page } from '../common/http/pagination';
 import { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
 import { SitesService } from './sites.service';
 
@@ -30,7 +30,7 @@ export class SitesController {
 
   @Get()
   @RequireRole('viewer')
-  list(@Query() query: NamedPageQueryDto): Promise<Page<SiteView>> {
+  list(@Query() query: NamedPageQueryDto): Promise<JsonText<Page<SiteView>>> {
     return this.sites.list(query);
   }
 

@@ -13,6 +13,23 @@ describe('health and conventions', () => {
     expect(res.body).toEqual({ status: 'ok' });
   });
 
+  it('answers GET /health/live on its fast path exactly as the full stack does', async () => {
+    // `?via=stack` takes the full stack (routing, guards, middleware); the bare path does not.
+    for (const method of ['get', 'head'] as const) {
+      const fast = await t.http[method]('/health/live').expect(200);
+      const full = await t.http[method]('/health/live?via=stack').expect(200);
+      const comparable = (h: Record<string, string>) => {
+        const { date: _date, 'x-request-id': id, ...rest } = h;
+        expect(id).toMatch(/^[0-9a-f-]{36}$/);
+        return rest;
+      };
+      expect(comparable(fast.headers)).toEqual(comparable(full.headers));
+      expect(fast.text).toEqual(full.text);
+    }
+    const metrics = await t.http.get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/method="HEAD",route="\/health\/live",status="2xx"/);
+  });
+
   it('is ready when the database answers', async () => {
     const res = await t.http.get('/health/ready').expect(200);
     expect(res.body.status).toBe('ok');

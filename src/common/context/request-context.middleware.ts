@@ -2,6 +2,7 @@ import { Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { DomainException } from '../errors/domain.exception';
 import { etagOf } from '../http/etag';
+import { JsonText } from '../http/pagination';
 import { requestContext } from './request-context';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
@@ -36,6 +37,11 @@ export class RequestContextMiddleware implements NestMiddleware {
     // than a global interceptor, which would wrap every route in rxjs.
     const json = res.json.bind(res);
     res.json = (body?: unknown) => {
+      if (body instanceof JsonText) {
+        // Serialised already (by Postgres): the headers res.json sets, then the text as it is.
+        if (!res.get('Content-Type')) res.set('Content-Type', 'application/json');
+        return res.send(body.text);
+      }
       const version = (body as { version?: unknown } | null)?.version;
       if (typeof version === 'number' && !res.headersSent) res.setHeader('ETag', etagOf(version));
       return json(body);

@@ -18,16 +18,12 @@ export function tooManyRequests(code: ErrorCode, detail: string, retryAfterMs: n
 
 const bearerPattern = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
 
-/**
- * Per-caller request rate: a token that authenticated before is limited on its own bucket;
- * requests without a token, or with one never seen to authenticate (a guessed or revoked
- * secret), share their client address's bucket, so rotating made-up tokens buys nothing.
- */
+/** The buckets of every request path that is rate limited (the middleware, the /health/live fast path). */
 @Injectable()
-export class RateLimitMiddleware implements NestMiddleware {
-  private readonly tokens?: TokenBuckets;
-  private readonly addresses?: TokenBuckets;
-  private readonly knownTokens = new BoundedSet(10000);
+export class RateLimits {
+  readonly tokens?: TokenBuckets;
+  readonly addresses?: TokenBuckets;
+  readonly knownTokens = new BoundedSet(10000);
 
   constructor(env: AppConfig) {
     if (env.RATE_LIMIT_TOKEN_PER_SECOND > 0)
@@ -38,19 +34,30 @@ export class RateLimitMiddleware implements NestMiddleware {
         env.RATE_LIMIT_ADDRESS_BURST,
       );
   }
+}
+
+/**
+ * Per-caller request rate: a token that authenticated before is limited on its own bucket;
+ * requests without a token, or with one never seen to authenticate (a guessed or revoked
+ * secret), share their client address's bucket, so rotating made-up tokens buys nothing.
+ */
+@Injectable()
+export class RateLimitMiddleware implements NestMiddleware {
+  constructor(private readonly limits: RateLimits) {}
 
   use(req: Request, res: Response, next: NextFunction): void {
+    const { knownTokens } = this.limits;
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? bearerPattern.exec(header) : null;
     const tokenKey = m ? createHash('sha256').update(m[1]).digest('base64url') : undefined;
     if (tokenKey) {
       res.once('finish', () => {
-        if (res.statusCode === 401) this.knownTokens.delete(tokenKey);
-        else if (res.statusCode !== 429) this.knownTokens.add(tokenKey);
+        if (res.statusCode === 401) knownTokens.delete(tokenKey);
+        else if (res.statusCode !== 429) knownTokens.add(tokenKey);
       });
     }
-    const perToken = tokenKey !== undefined && this.knownTokens.has(tokenKey);
-    const buckets = perToken ? this.tokens : this.addresses;
+    const perToken = tokenKey !== undefined && knownTokens.has(tokenKey);
+    const buckets = perToken ? this.limits.tokens : this.limits.addresses;
     if (!buckets) return next();
     const key = perToken ? tokenKey : (req.ip ?? req.socket.remoteAddress ?? 'unknown');
     const taken = buckets.take(key);

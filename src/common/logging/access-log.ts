@@ -1,7 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Actor } from '../access/actor';
-import { requestIdFor } from './logger.options';
+import { requestIdFor, scrubbedLines } from './logger.options';
+import { redactString } from './redact';
 
 /** Probed every few seconds by orchestrators and scrapers: logged at debug, not info. */
 const quietPaths = new Set(['/health/live', '/metrics']);
@@ -22,6 +23,11 @@ export interface AccessLine {
 
 type AccessRequest = Request & { id?: unknown; actor?: Actor; clientRequestId?: string };
 
+/**
+ * The access line, scrubbed as it is built: the path (a caller's text) and the token name go
+ * through `redactString`; the other fields cannot carry a secret (a server-made UUID, a
+ * caller's id of `[A-Za-z0-9._:-]`, the method, a route template, numbers).
+ */
 export function accessLineOf(req: AccessRequest, res: Response, startedNs: bigint): AccessLine {
   const route = (req.route as { path?: unknown } | undefined)?.path;
   return {
@@ -30,10 +36,10 @@ export function accessLineOf(req: AccessRequest, res: Response, startedNs: bigin
     method: req.method,
     // Catch-all middleware routes (`/{*path}`) name no endpoint: the request matched none.
     route: typeof route === 'string' && !route.includes('*') ? `${req.baseUrl}${route}` : null,
-    path: (req.originalUrl ?? req.url).split('?')[0],
+    path: redactString((req.originalUrl ?? req.url).split('?')[0]),
     status: res.statusCode,
     durationMs: Math.round(Number(process.hrtime.bigint() - startedNs) / 1e4) / 100,
-    tokenName: req.actor?.kind === 'token' ? req.actor.name : null,
+    tokenName: req.actor?.kind === 'token' ? redactString(req.actor.name) : null,
   };
 }
 
@@ -52,22 +58,24 @@ export function accessLog(logger: () => Logger | undefined) {
       done = true;
       const log = logger();
       if (!log) return;
-      const line = accessLineOf(req, res, started);
       const aborted = !res.writableFinished;
       // The client left before an answer was sent: nginx's 499, not Node's default 200.
-      if (aborted && !res.headersSent) line.status = clientClosedRequest;
+      const status = aborted && !res.headersSent ? clientClosedRequest : res.statusCode;
       const level =
-        line.status >= 500
+        status >= 500
           ? 'error'
-          : line.status >= 400
+          : status >= 400
             ? 'warn'
-            : quietPaths.has(line.path)
+            : quietPaths.has((req.originalUrl ?? req.url).split('?')[0])
               ? 'debug'
               : 'info';
-      log[level](
-        aborted ? { ...line, aborted: true } : line,
-        aborted ? 'request aborted' : 'request completed',
-      );
+      // Nothing to build for a level the logger drops (pino's own methods would drop it too).
+      if (typeof log.isLevelEnabled === 'function' && !log.isLevelEnabled(level)) return;
+      const line = accessLineOf(req, res, started);
+      line.status = status;
+      const entry = aborted ? { ...line, aborted: true } : line;
+      scrubbedLines.add(entry);
+      log[level](entry, aborted ? 'request aborted' : 'request completed');
     };
     res.once('finish', write);
     res.once('close', write);

@@ -6,6 +6,12 @@ import { redactDeep, redactString } from './redact';
 
 const clientRequestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * Log objects built from fields that are scrubbed (or cannot hold a secret) as they are made:
+ * the access line of every request. The formatter does not walk them again.
+ */
+export const scrubbedLines = new WeakSet<object>();
+
 export type RequestWithIds = IncomingMessage & { id?: unknown; clientRequestId?: string };
 
 /**
@@ -51,6 +57,7 @@ export function rootLogger(level: string, file?: string): Logger {
         // `req` and `res` are the raw node objects here (body included); their serializers keep
         // only scrubbed fields, so walking them would cost time for nothing.
         log: (object: Record<string, unknown>) => {
+          if (scrubbedLines.has(object)) return object;
           const { req, res, ...rest } = object;
           return {
             ...(redactDeep(rest) as Record<string, unknown>),
