@@ -17,6 +17,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'Control service for multi-site RabbitMQ: topology registry, cross-site links, reconciliation, lag probes, overflow and audit trail.',
     )
     .setVersion('0.1.0')
+    .addServer('/', 'This crossdock service (paths are relative to where it is served)')
     .addBearerAuth(
       {
         type: 'http',

@@ -7,6 +7,8 @@ import { ApiProblems } from '../common/openapi/api-responses';
 
 @ApiTags('health')
 @Public()
+// The per-address rate limit covers every route, these too.
+@ApiProblems(429)
 @Controller('health')
 export class HealthController {
   constructor(

@@ -49,7 +49,11 @@ export class LoadBalancersController {
 
   @Get()
   @RequireRole('viewer')
-  @ApiOperation({ summary: "The site's load balancer (HAProxy + keepalived)" })
+  @ApiOperation({
+    summary: "Get the site's load balancer",
+    description:
+      'The HAProxy + keepalived model of the site: virtual IP, hosts, ports, health checks and timeouts, from which haproxy.cfg and keepalived.conf are rendered.',
+  })
   @ApiOkResponse({ type: LoadBalancerView })
   @ApiProblems(400, 404)
   get(@Param('id', ParseUUIDPipe) id: string): Promise<LoadBalancerView> {

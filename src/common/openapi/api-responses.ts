@@ -28,7 +28,7 @@ export class FieldErrorDto {
 @ApiSchema({
   name: 'ProblemDetails',
   description:
-    'RFC 9457 problem details (`application/problem+json`); some codes add members: `retryAfter` (429), `conflicts` (policy-conflict), `blastRadius` (confirmation-required), `broker` (broker-unavailable), `checks` (readiness)',
+    'RFC 9457 problem details (`application/problem+json`), the body of every error response; `code` is the stable error code.',
 })
 export class ProblemDetailsDto {
   @ApiProperty({
@@ -76,6 +76,34 @@ export class ProblemDetailsDto {
     description: '429 only: seconds to wait before retrying (also the Retry-After header)',
   })
   retryAfter?: number;
+
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'object', additionalProperties: true },
+    description: 'policy-conflict only: the policies that overlap',
+  })
+  conflicts?: unknown[];
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'confirmation-required only: what the change would touch',
+  })
+  blastRadius?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'broker-unavailable only: the management call and the nodes tried',
+  })
+  broker?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Readiness only: the verdict per dependency',
+  })
+  checks?: Record<string, unknown>;
 }
 
 interface ProblemExample {
@@ -234,7 +262,10 @@ const byStatus: Record<number, { codes: ErrorCode[]; description: string }> = {
     codes: [ErrorCode.Forbidden],
     description: "The token's role is below the one this operation needs",
   },
-  404: { codes: [ErrorCode.NotFound], description: 'The resource named in the path does not exist' },
+  404: {
+    codes: [ErrorCode.NotFound],
+    description: 'The resource named in the path does not exist',
+  },
   409: { codes: [ErrorCode.Conflict], description: 'Conflicts with the current state' },
   412: {
     codes: [ErrorCode.PreconditionFailed],
@@ -313,7 +344,9 @@ export function ApiProblems(
       byStatus[status] !== undefined && [...codes].every((c) => byStatus[status].codes.includes(c));
     const description = onlyUsual
       ? byStatus[status].description
-      : (statusDescription[status] ?? byStatus[status]?.description ?? catalogue[[...codes][0]].title);
+      : (statusDescription[status] ??
+        byStatus[status]?.description ??
+        catalogue[[...codes][0]].title);
     return ApiResponse({
       status,
       description,
@@ -334,8 +367,7 @@ export function ApiProblems(
 }
 
 /** Errors any operation behind a token can give: no valid token, rate limit, database outage. */
-export const ApiTokenProblems = (): MethodDecorator & ClassDecorator =>
-  ApiProblems(401, 429, 503);
+export const ApiTokenProblems = (): MethodDecorator & ClassDecorator => ApiProblems(401, 429, 503);
 
 /**
  * Errors of reading a JSON request body, before validation: malformed or over-nested JSON or
