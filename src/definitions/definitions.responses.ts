@@ -28,7 +28,8 @@ export class DefinitionsFileDto {
   @ApiProperty({ ...brokerObjects, description: 'Always empty' }) global_parameters!: never[];
   @ApiProperty({
     ...brokerObjects,
-    description: 'Federation upstreams, upstream sets and shovels (`vhost, component, name, value`)',
+    description:
+      'Federation upstreams, upstream sets and shovels (`vhost, component, name, value`)',
   })
   parameters!: unknown[];
   @ApiProperty(brokerObjects) policies!: unknown[];

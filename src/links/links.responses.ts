@@ -46,7 +46,11 @@ export class ShovelCompletionView {
   @ApiProperty({ description: 'Why the broker removed it, in its terms' }) reason!: string;
   @ApiProperty({ type: Number, nullable: true, description: 'Messages moved, when known' })
   moved!: number | null;
-  @ApiProperty({ type: String, nullable: true, description: 'The reconcile run that found it gone' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The reconcile run that found it gone',
+  })
   runId!: string | null;
 }
 

@@ -29,7 +29,16 @@ const differenceKinds: DifferenceKind[] = [
 
 export class NodeErrorView {
   @ApiProperty({
-    enum: ['unreachable', 'timeout', 'auth', 'not-found', 'rejected', 'server', 'protocol', 'unconfigured'],
+    enum: [
+      'unreachable',
+      'timeout',
+      'auth',
+      'not-found',
+      'rejected',
+      'server',
+      'protocol',
+      'unconfigured',
+    ],
   })
   kind!: BrokerErrorKind | 'unconfigured';
   @ApiProperty() message!: string;

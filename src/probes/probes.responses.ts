@@ -51,7 +51,12 @@ export class LinkHealthViewDto implements LinkHealthView {
   @ApiProperty({ type: HealthThresholdsView }) thresholds!: HealthThresholdsView;
   @ApiProperty({ type: String, nullable: true, example: 'federation:<cluster id>:<cluster id>' })
   pathId!: string | null;
-  @ApiProperty({ type: String, nullable: true, format: 'date-time', description: 'In this state since' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    format: 'date-time',
+    description: 'In this state since',
+  })
   since!: string | null;
   @ApiProperty({ type: String, nullable: true, format: 'date-time' }) evaluatedAt!: string | null;
   @ApiProperty({ type: String, nullable: true, description: 'The replica that evaluated it' })
@@ -62,7 +67,10 @@ export class SiteHealthView {
   @ApiProperty({ format: 'uuid' }) siteId!: string;
   @ApiProperty({ enum: states, description: 'The worst state among the links' })
   state!: HealthState;
-  @ApiProperty({ type: [LinkHealthViewDto], description: "Every link touching the site's clusters" })
+  @ApiProperty({
+    type: [LinkHealthViewDto],
+    description: "Every link touching the site's clusters",
+  })
   links!: LinkHealthViewDto[];
 }
 
