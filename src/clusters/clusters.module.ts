@@ -1,14 +1,16 @@
 import { Module } from '@nestjs/common';
-import { LoadBalancersModule } from '../load-balancers/load-balancers.module';
+import { CryptoModule } from '../common/crypto/crypto.module';
+import { AuditModule } from '../audit/audit.module';
 import { ClustersController } from './clusters.controller';
 import { ClustersService } from './clusters.service';
 import { LinkUsersService } from './link-users.service';
+import { NodeChangeHooks } from './node-change-hooks';
 import { NodesService } from './nodes.service';
 
 @Module({
-  imports: [LoadBalancersModule],
+  imports: [AuditModule, CryptoModule],
   controllers: [ClustersController],
-  providers: [ClustersService, NodesService, LinkUsersService],
-  exports: [ClustersService],
+  providers: [ClustersService, NodesService, LinkUsersService, NodeChangeHooks],
+  exports: [ClustersService, NodeChangeHooks],
 })
 export class ClustersModule {}

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import { policyApplyTos, type PolicyApplyTo } from '../common/broker-versions';
+import { policyApplyTos, type PolicyApplyTo } from '../broker-topology/broker-versions';
 import type { PolicyView } from './policies.service';
 
 @ApiSchema({ name: 'PolicyView' })

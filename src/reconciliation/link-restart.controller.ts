@@ -1,6 +1,6 @@
 import { Controller, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { LinkRestartService, type LinkRestartView } from './link-restart.service';
 import { ApiProblems, ApiTokenProblems } from '../common/openapi/api-responses';
 import { ErrorCode } from '../common/errors/error-codes';

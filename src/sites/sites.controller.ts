@@ -24,7 +24,7 @@ import {
   ApiProblems,
   ApiTokenProblems,
 } from '../common/openapi/api-responses';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { NamedPageQueryDto, type Page } from '../common/http/pagination';
 import { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';

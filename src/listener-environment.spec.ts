@@ -1,6 +1,6 @@
 import { Server } from 'node:http';
-import { limitListener, type CheckingInterval } from '../bootstrap';
-import { EnvironmentError, validateEnvironment } from './environment';
+import { limitListener, type CheckingInterval } from './bootstrap';
+import { EnvironmentError, validateEnvironment } from './config/environment';
 
 const required = {
   DATABASE_URL: 'postgres://crossdock@127.0.0.1:5432/crossdock',
