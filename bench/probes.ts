@@ -486,7 +486,7 @@ async function waitForPaths(svc: Service, token: string, expected: number): Prom
   const t0 = Date.now();
   let last = '';
   for (;;) {
-    const paths = await api<PathRow[]>(svc, token, 'GET', '/probes/paths');
+    const paths = (await api<{ items: PathRow[] }>(svc, token, 'GET', '/probes/paths')).items;
     const fresh = paths.filter(
       (p) =>
         p.lastMinute.samples - p.lastMinute.lost > 0 &&

@@ -20,7 +20,17 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'Control service for multi-site RabbitMQ: topology registry, cross-site links, reconciliation, lag probes, overflow and audit trail.',
     )
     .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque (cdk_...)' }, 'token')
+    .addServer('/', 'This crossdock service (paths are relative to where it is served)')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'opaque',
+        description:
+          'An opaque string, sent unchanged and never parsed by clients. Tokens made with POST /tokens start with `cdk_`; the bootstrap admin token (CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN, at least 32 characters) is whatever string was configured, e.g. `demo-...` in the demo.',
+      },
+      'token',
+    )
     .addSecurityRequirements('token')
     .build();
   return SwaggerModule.createDocument(app, config);

@@ -9,7 +9,7 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentActor, RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
@@ -19,8 +19,11 @@ import { ErrorCode } from '../common/errors/error-codes';
 import type { DefinitionsFile } from './definitions-file';
 import { ExportQueryDto, ImportRequestDto } from './definitions.dto';
 import { DefinitionsService, type ImportResult } from './definitions.service';
+import { ApiBodyProblems, ApiProblems, ApiTokenProblems } from '../common/openapi/api-responses';
+import { DefinitionsFileDto, ImportResultDto } from './definitions.responses';
 
 @ApiTags('definitions')
+@ApiTokenProblems()
 @Controller('clusters/:id')
 export class DefinitionsController {
   constructor(private readonly definitions: DefinitionsService) {}
@@ -32,6 +35,13 @@ export class DefinitionsController {
    */
   @Get('definitions')
   @RequireRole('viewer')
+  @ApiOperation({
+    summary: 'Export the definitions of a cluster',
+    description:
+      "The cluster's desired state as a RabbitMQ definitions file (a 3.10 broker's POST /api/definitions loads it). URIs carry a placeholder instead of the link user's password unless an admin asks for `credentials=include` (audited; 403 for other roles).",
+  })
+  @ApiOkResponse({ type: DefinitionsFileDto })
+  @ApiProblems(400, 403, 404)
   async export(
     @Param('id', ParseUUIDPipe) id: string,
     @Query() q: ExportQueryDto,
@@ -60,6 +70,20 @@ export class DefinitionsController {
   @HttpCode(200)
   @RequireRole('operator')
   @SkipWriteQueue()
+  @ApiOperation({
+    summary: 'Import the definitions of a cluster',
+    description:
+      "Adopts the cluster's own federation upstreams, upstream sets, policies and shovels as crossdock resources. `dryRun` (the default) returns the preview and writes nothing; conflicts with registered resources are listed, not overwritten.",
+  })
+  @ApiOkResponse({ type: ImportResultDto })
+  @ApiBodyProblems()
+  @ApiProblems(
+    404,
+    ErrorCode.Conflict,
+    ErrorCode.CredentialsRebindRequired,
+    502,
+    ErrorCode.BrokerUnavailable,
+  )
   import(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: ImportRequestDto,

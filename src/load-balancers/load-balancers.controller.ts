@@ -11,12 +11,21 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { KeepalivedQueryDto, LoadBalancerView, PutLoadBalancerDto } from './load-balancers.dto';
 import { LoadBalancersService, type RenderedFile } from './load-balancers.service';
+import { ApiBodyProblems, ApiProblems, ApiTokenProblems } from '../common/openapi/api-responses';
+import { ErrorCode } from '../common/errors/error-codes';
 
 /** Sends a rendered file with its ETag; 304 when the caller already holds these bytes. */
 function sendFile(res: Response, file: RenderedFile, ifNoneMatch: string | undefined): void {
@@ -33,14 +42,20 @@ function sendFile(res: Response, file: RenderedFile, ifNoneMatch: string | undef
 
 @ApiTags('sites')
 @RequireRole('admin')
+@ApiTokenProblems()
 @Controller('sites/:id/load-balancer')
 export class LoadBalancersController {
   constructor(private readonly lbs: LoadBalancersService) {}
 
   @Get()
   @RequireRole('viewer')
-  @ApiOperation({ summary: "The site's load balancer (HAProxy + keepalived)" })
+  @ApiOperation({
+    summary: "Get the site's load balancer",
+    description:
+      'The HAProxy + keepalived model of the site: virtual IP, hosts, ports, health checks and timeouts, from which haproxy.cfg and keepalived.conf are rendered.',
+  })
   @ApiOkResponse({ type: LoadBalancerView })
+  @ApiProblems(400, 404)
   get(@Param('id', ParseUUIDPipe) id: string): Promise<LoadBalancerView> {
     return this.lbs.get(id);
   }
@@ -53,6 +68,8 @@ export class LoadBalancersController {
       "Also sets the site's loadBalancer endpoint (what other sites' link URIs use) to the address and AMQP port.",
   })
   @ApiOkResponse({ type: LoadBalancerView })
+  @ApiBodyProblems()
+  @ApiProblems(404, ErrorCode.Conflict, 412)
   put(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: PutLoadBalancerDto,
@@ -68,6 +85,8 @@ export class LoadBalancersController {
     summary: "Remove the site's load balancer model",
     description: "The site's loadBalancer endpoint and so every link URI stay as they are.",
   })
+  @ApiNoContentResponse({ description: 'Removed' })
+  @ApiProblems(400, 404, 412)
   async remove(
     @Param('id', ParseUUIDPipe) id: string,
     @IfMatchVersion() expected: number | undefined,
@@ -83,6 +102,12 @@ export class LoadBalancersController {
     description:
       'AMQP and management front ends with health-checked backends from the cluster nodes. Strong ETag: poll with If-None-Match (304 while unchanged).',
   })
+  @ApiOkResponse({
+    description: 'The file',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiResponse({ status: 304, description: 'Unchanged since the ETag sent in If-None-Match' })
+  @ApiProblems(400, 404)
   async haproxy(
     @Param('id', ParseUUIDPipe) id: string,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
@@ -99,6 +124,12 @@ export class LoadBalancersController {
     description:
       'One VRRP instance holding the virtual IP, unicast to the other hosts, tracking the HAProxy process. `host` is required when there are several hosts.',
   })
+  @ApiOkResponse({
+    description: 'The file',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiResponse({ status: 304, description: 'Unchanged since the ETag sent in If-None-Match' })
+  @ApiProblems(400, 404)
   async keepalived(
     @Param('id', ParseUUIDPipe) id: string,
     @Query() query: KeepalivedQueryDto,

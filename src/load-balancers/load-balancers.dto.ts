@@ -159,6 +159,7 @@ export class PutLoadBalancerDto {
   managementPort?: number;
 
   @ApiPropertyOptional({
+    type: Number,
     example: 8404,
     nullable: true,
     description: 'HAProxy statistics page on this port at /stats (default: none)',

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -10,8 +10,22 @@ import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../commo
 import { LinkStatusService, type LinkStatus } from './link-status.service';
 import { ReconcileRequestDto, RunQueryDto } from './reconciliation.dto';
 import { ReconcilerService, runView, type RunView } from './reconciler.service';
+import {
+  ApiBodyProblems,
+  ApiPage,
+  ApiProblems,
+  ApiTokenProblems,
+} from '../common/openapi/api-responses';
+import { ErrorCode } from '../common/errors/error-codes';
+import {
+  LinkStatusDto,
+  ReconcileResultView,
+  RunViewDto,
+  SuspensionView,
+} from './reconciliation.responses';
 
 @ApiTags('reconciliation')
+@ApiTokenProblems()
 @Controller()
 export class ReconciliationController {
   constructor(
@@ -24,12 +38,26 @@ export class ReconciliationController {
   /** Desired vs applied generation and the broker's live view of the link (with its error text). */
   @Get('links/federation/:id/status')
   @RequireRole('viewer')
+  @ApiOperation({
+    summary: 'Get the status of a federation link',
+    description:
+      "Desired vs applied generation and the broker's live view of the link, from the broker's own status lists (with the broker's error text), summed up in `verdict`. When the broker cannot be asked, `unavailable` says why (still 200).",
+  })
+  @ApiOkResponse({ type: LinkStatusDto })
+  @ApiProblems(400, 404)
   federationStatus(@Param('id', ParseUUIDPipe) id: string): Promise<LinkStatus> {
     return this.status.federation(id);
   }
 
   @Get('links/shovels/:id/status')
   @RequireRole('viewer')
+  @ApiOperation({
+    summary: 'Get the status of a shovel',
+    description:
+      "Desired vs applied generation and the broker's live view of the link, from the broker's own status lists (with the broker's error text), summed up in `verdict`. When the broker cannot be asked, `unavailable` says why (still 200).",
+  })
+  @ApiOkResponse({ type: LinkStatusDto })
+  @ApiProblems(400, 404)
   shovelStatus(@Param('id', ParseUUIDPipe) id: string): Promise<LinkStatus> {
     return this.status.shovel(id);
   }
@@ -39,6 +67,14 @@ export class ReconciliationController {
   @HttpCode(200)
   @RequireRole('operator')
   @SkipWriteQueue()
+  @ApiOperation({
+    summary: 'Reconcile now',
+    description:
+      'Runs a reconcile pass now for one cluster (`clusterId`), every cluster of a site (`siteId`) or every cluster, and returns the runs. `dryRun` returns the plans and writes nothing; `confirmDeletes` lets a pass past the mass-delete guard.',
+  })
+  @ApiOkResponse({ type: ReconcileResultView })
+  @ApiBodyProblems()
+  @ApiProblems(ErrorCode.ReferenceNotFound)
   async reconcile(@Body() dto: ReconcileRequestDto): Promise<{ runs: RunView[] }> {
     if (dto.clusterId && dto.siteId)
       throw DomainException.validation([
@@ -74,12 +110,26 @@ export class ReconciliationController {
   /** The current plan of a cluster: what the next pass would write, with field-level changes. */
   @Get('clusters/:id/plan')
   @RequireRole('viewer')
+  @ApiOperation({
+    summary: 'Get the plan of a cluster',
+    description:
+      'What the next pass would write to the cluster: one create/update/delete per broker object, with field-level changes. Writes nothing.',
+  })
+  @ApiOkResponse({ type: RunViewDto })
+  @ApiProblems(400, 404, ErrorCode.CredentialsRebindRequired)
   async plan(@Param('id', ParseUUIDPipe) id: string): Promise<RunView> {
     return this.reconciler.reconcile(id, { trigger: 'dry-run', dryRun: true });
   }
 
   @Get('reconcile/runs')
   @RequireRole('viewer')
+  @ApiOperation({
+    summary: 'List reconcile runs',
+    description:
+      'Recorded passes, newest first, one page at a time; `?clusterId=` limits to one cluster.',
+  })
+  @ApiPage(RunViewDto)
+  @ApiProblems(400)
   async runs(@Query() q: RunQueryDto): Promise<Page<RunView>> {
     const limit = q.limit ?? defaultPageSize;
     const params: unknown[] = [];
@@ -107,6 +157,12 @@ export class ReconciliationController {
 
   @Get('reconcile/runs/:runId')
   @RequireRole('viewer')
+  @ApiOperation({
+    summary: 'Get a reconcile run',
+    description: 'One recorded pass with its operations and their outcomes.',
+  })
+  @ApiOkResponse({ type: RunViewDto })
+  @ApiProblems(400, 404)
   async run(@Param('runId', ParseUUIDPipe) runId: string): Promise<RunView> {
     const [r] = (await this.ds.query(`SELECT * FROM reconcile_runs WHERE id = $1`, [
       runId,
@@ -119,6 +175,13 @@ export class ReconciliationController {
   @Post('clusters/:id/suspend-reconcile')
   @HttpCode(200)
   @RequireRole('operator')
+  @ApiOperation({
+    summary: 'Suspend reconciliation of a cluster',
+    description:
+      'Hands off (incident mode): no pass writes to this cluster until resumed. Audited.',
+  })
+  @ApiOkResponse({ type: SuspensionView })
+  @ApiProblems(400, 404)
   suspendCluster(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
     return this.setSuspended('clusters', 'cluster', id, true);
   }
@@ -126,6 +189,12 @@ export class ReconciliationController {
   @Post('clusters/:id/resume-reconcile')
   @HttpCode(200)
   @RequireRole('operator')
+  @ApiOperation({
+    summary: 'Resume reconciliation of a cluster',
+    description: 'Passes write to the cluster again. Audited.',
+  })
+  @ApiOkResponse({ type: SuspensionView })
+  @ApiProblems(400, 404)
   resumeCluster(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
     return this.setSuspended('clusters', 'cluster', id, false);
   }
@@ -133,6 +202,12 @@ export class ReconciliationController {
   @Post('sites/:id/suspend-reconcile')
   @HttpCode(200)
   @RequireRole('operator')
+  @ApiOperation({
+    summary: 'Suspend reconciliation of a site',
+    description: 'No pass writes to any cluster of the site until resumed. Audited.',
+  })
+  @ApiOkResponse({ type: SuspensionView })
+  @ApiProblems(400, 404)
   suspendSite(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
     return this.setSuspended('sites', 'site', id, true);
   }
@@ -140,6 +215,12 @@ export class ReconciliationController {
   @Post('sites/:id/resume-reconcile')
   @HttpCode(200)
   @RequireRole('operator')
+  @ApiOperation({
+    summary: 'Resume reconciliation of a site',
+    description: "Passes write to the site's clusters again. Audited.",
+  })
+  @ApiOkResponse({ type: SuspensionView })
+  @ApiProblems(400, 404)
   resumeSite(@Param('id', ParseUUIDPipe) id: string): Promise<{ suspended: boolean }> {
     return this.setSuspended('sites', 'site', id, false);
   }

@@ -127,8 +127,8 @@ describe('Postgres outage while background work runs', () => {
       async () => {
         const paths = await t.http.get('/probes/paths').set(admin()).expect(200);
         const fed = (
-          paths.body as { id: string; lastMinute: { lastSampleAt: string | null } }[]
-        ).find((p) => p.id.startsWith('federation:'));
+          paths.body as { items: { id: string; lastMinute: { lastSampleAt: string | null } }[] }
+        ).items.find((p) => p.id.startsWith('federation:'));
         return new Date(fed?.lastMinute.lastSampleAt ?? 0) > restartedAt;
       },
       { timeoutMs: 15000, intervalMs: 500, description: 'probe samples stored again' },

@@ -175,10 +175,11 @@ describe('lag probes and link health', () => {
     expect(h.values.lagP50Ms).toEqual(expect.any(Number));
     expect(h.values).toMatchObject({ expectedLinks: 1, observedLinks: 1, runningLinks: 1 });
     const paths = (await t.http.get('/probes/paths').set(admin()).expect(200)).body as {
-      id: string;
-      linkIds: string[];
-    }[];
-    expect(paths.map((p) => p.id).sort()).toEqual([fedPath(), shovelPath()].sort());
+      items: { id: string; linkIds: string[] }[];
+      nextCursor: string | null;
+    };
+    expect(paths.nextCursor).toBeNull();
+    expect(paths.items.map((p) => p.id).sort()).toEqual([fedPath(), shovelPath()].sort());
     // Probe objects already on the broker as desired but missing from the ledger (the far
     // side's link declared them before this cluster's first pass; here: ledger rows removed)
     // are adopted: a pass reports no unowned object in the probe vhost and owns them again.

@@ -1,0 +1,87 @@
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { ClusterVhostDto, FederationSettingsDto, ShovelSettingsDto } from './links.dto';
+import type { FederationLinkView } from './federation-links.service';
+import type { ShovelView } from './shovels.service';
+
+/** Response schemas of /links/*: each implements the view the service returns, so they cannot drift apart. */
+
+@ApiSchema({ name: 'FederationLinkView' })
+export class FederationLinkViewDto implements FederationLinkView {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ example: 'orders-dc1-to-dc2' }) name!: string;
+  @ApiProperty({ enum: ['exchange', 'queue'] }) kind!: 'exchange' | 'queue';
+  @ApiProperty({ type: ClusterVhostDto, description: 'Where the federated copies land' })
+  downstream!: ClusterVhostDto;
+  @ApiProperty({ type: ClusterVhostDto, description: 'Where the messages come from' })
+  upstream!: ClusterVhostDto;
+  @ApiProperty({ type: [String], description: 'Exchanges or queues federated by name' })
+  targets!: string[];
+  @ApiProperty({ type: String, nullable: true, description: 'Federated by name prefix instead' })
+  targetPrefix!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The upstream parameter name on the broker when the link was adopted',
+  })
+  brokerUpstreamName!: string | null;
+  @ApiProperty({ type: FederationSettingsDto }) settings!: FederationSettingsDto;
+  @ApiProperty() paused!: boolean;
+  @ApiProperty({ enum: ['delete', 'retain'] }) deletionPolicy!: 'delete' | 'retain';
+  @ApiProperty({ description: 'Bumped by every change of the link' }) generation!: number;
+  @ApiProperty({ description: 'The generation the reconciler last applied' })
+  appliedGeneration!: number;
+  @ApiProperty({ description: 'Row version; the ETag is "v<version>"' }) version!: number;
+  @ApiProperty({ type: [String] }) warnings!: string[];
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+}
+
+export class ShovelEndpointView extends ClusterVhostDto {
+  @ApiProperty({ type: String, nullable: true }) queue!: string | null;
+  @ApiProperty({ type: String, nullable: true }) exchange!: string | null;
+  @ApiProperty({ type: String, nullable: true }) exchangeKey!: string | null;
+}
+
+export class ShovelCompletionView {
+  @ApiProperty({ description: 'Why the broker removed it, in its terms' }) reason!: string;
+  @ApiProperty({ type: Number, nullable: true, description: 'Messages moved, when known' })
+  moved!: number | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The reconcile run that found it gone',
+  })
+  runId!: string | null;
+}
+
+@ApiSchema({ name: 'ShovelView' })
+export class ShovelViewDto implements ShovelView {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ example: 'orders-drain' }) name!: string;
+  @ApiProperty({ type: ShovelEndpointView }) source!: ShovelEndpointView;
+  @ApiProperty({ type: ShovelEndpointView }) destination!: ShovelEndpointView;
+  @ApiProperty({ type: ShovelSettingsDto }) settings!: ShovelSettingsDto;
+  @ApiProperty() paused!: boolean;
+  @ApiProperty({ enum: ['delete', 'retain'] }) deletionPolicy!: 'delete' | 'retain';
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'A one-shot shovel the broker removed once done: when',
+  })
+  completedAt!: string | null;
+  @ApiProperty({ type: ShovelCompletionView, nullable: true })
+  completion!: ShovelCompletionView | null;
+  @ApiProperty() generation!: number;
+  @ApiProperty() appliedGeneration!: number;
+  @ApiProperty({ description: 'Row version; the ETag is "v<version>"' }) version!: number;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+}
+
+export class BrokerLinkStatusView {
+  @ApiPropertyOptional() node?: string;
+  @ApiProperty({ description: 'The broker object (upstream or shovel name)' }) object!: string;
+  @ApiProperty({ example: 'running' }) status!: string;
+  @ApiPropertyOptional() error?: string;
+  @ApiPropertyOptional() timestamp?: string;
+}
