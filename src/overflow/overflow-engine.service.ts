@@ -26,6 +26,7 @@ import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
 import { linkUris } from '../reconciliation/compile';
+import type { ClusterTls } from '../clusters/cluster-tls';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
 import { OverflowRuleEntity } from './overflow-rule.entity';
@@ -191,6 +192,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     const identity = JSON.stringify([
       access.cluster.credentialsVersion,
       access.nodes.map((n) => [n.host, n.amqpPort]),
+      access.tls ?? null,
     ]);
     let s = this.sessions.get(key);
     if (s && this.sessionIdentity.get(key) !== identity) {
@@ -203,6 +205,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
         username: access.username,
         password: access.password,
         networks: access.networks,
+        tls: access.tls,
         vhost,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
@@ -420,13 +423,16 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   ): Promise<void> {
     const name = spillShovelName(rule.name);
     const [remote] = (await this.ds.query(
-      `SELECT c.id, c.site_id, c.link_endpoints, s.load_balancer_host, s.load_balancer_port
+      `SELECT c.id, c.site_id, c.link_endpoints, c.tls, s.load_balancer_host, s.load_balancer_port,
+              (SELECT tls FROM clusters WHERE id = $2) AS runner_tls
          FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
-      [rule.remoteClusterId],
+      [rule.remoteClusterId, rule.clusterId],
     )) as {
       id: string;
       site_id: string;
       link_endpoints: { host: string; port: number }[];
+      tls: ClusterTls | null;
+      runner_tls: ClusterTls | null;
       load_balancer_host: string | null;
       load_balancer_port: number | null;
     }[];
@@ -444,6 +450,15 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
             siteId: remote.site_id,
             brokerClusterName: '',
             linkEndpoints: remote.link_endpoints,
+            tls: remote.tls,
+          },
+          // The spill shovel runs on the rule's cluster: its files verify the remote.
+          [rule.clusterId]: {
+            id: rule.clusterId,
+            siteId: '',
+            brokerClusterName: '',
+            linkEndpoints: [],
+            tls: remote.runner_tls,
           },
         },
         sites: {
@@ -461,6 +476,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       },
       remote.id,
       rule.remoteVhost,
+      rule.clusterId,
     );
     // The shovel declares its source queue: the same arguments (queue type!) or the declare fails.
     const source = await client.get<{ arguments?: Record<string, unknown> }>(

@@ -386,6 +386,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         username: access.username,
         password: access.password,
         networks: access.networks,
+        tls: access.tls,
         vhost: probeVhost,
         heartbeatSeconds: 5,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,

@@ -13,6 +13,7 @@ import type { ShovelSettings } from '../links/shovel.entity';
 import { managedPrefix, type DesiredObject, type DesiredState } from './broker-state';
 import { intersect, toPattern, type Selector } from './selectors';
 import { compileProbeObjects, probeVhost } from '../probes/probe-topology';
+import { formatQuery, linkTlsQuery, type LinkTlsRunnerFiles } from '../broker/link-tls';
 
 /** A plain snapshot of the registry, as the compiler sees it (no entities, no I/O). */
 export interface RegistrySnapshot {
@@ -37,6 +38,11 @@ export interface RegistrySnapshot {
       siteId: string;
       brokerClusterName: string;
       linkEndpoints: { host: string; port: number }[];
+      /**
+       * Set for a cluster configured for TLS: links to it use amqps:// (its link endpoints are
+       * TLS listeners), verified with the runner's `linkFiles` and the remote's `serverName`.
+       */
+      tls?: { serverName: string | null; linkFiles: LinkTlsRunnerFiles | null } | null;
     }
   >;
   sites: Record<string, { id: string; loadBalancer: { host: string; port: number } | null }>;
@@ -137,11 +143,16 @@ export const upstreamName = (linkName: string, brokerName?: string | null) =>
   brokerName ?? `${managedPrefix}up.${linkName}`;
 export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
 
-/** amqp URIs to reach a cluster from another site: its site's load balancer, else its link endpoints. */
+/**
+ * URIs to reach a cluster from another site: its site's load balancer, else its link endpoints.
+ * `amqps://` with peer verification when the cluster is configured for TLS (the files named are
+ * those of `runnerId`, the cluster whose nodes run the link), plain `amqp://` otherwise.
+ */
 export function linkUris(
   s: Pick<RegistrySnapshot, 'clusters' | 'sites' | 'linkCredentials'>,
   clusterId: string,
   vhost: string,
+  runnerId?: string,
 ): string[] {
   const c = s.clusters[clusterId];
   const cred = s.linkCredentials[clusterId];
@@ -149,8 +160,11 @@ export function linkUris(
   const lb = s.sites[c.siteId]?.loadBalancer;
   const endpoints = lb ? [lb] : c.linkEndpoints;
   const auth = `${encodeURIComponent(cred.username)}:${encodeURIComponent(cred.password)}`;
+  const scheme = c.tls ? 'amqps' : 'amqp';
+  const runnerFiles = runnerId ? s.clusters[runnerId]?.tls?.linkFiles : null;
+  const query = c.tls ? `${uriQuery}&${formatQuery(linkTlsQuery(c.tls, runnerFiles))}` : uriQuery;
   return endpoints
-    .map((e) => `amqp://${auth}@${e.host}:${e.port}/${encodeURIComponent(vhost)}?${uriQuery}`)
+    .map((e) => `${scheme}://${auth}@${e.host}:${e.port}/${encodeURIComponent(vhost)}?${query}`)
     .sort();
 }
 
@@ -227,7 +241,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       !l.paused &&
       supported(`link:${l.id}`, `link ${l.name}`, federationRequirements(l.settings))
     ) {
-      const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost);
+      const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost, me);
       if (uris.length === 0) {
         warnings.push(
           `link ${l.name}: the upstream cluster has no link endpoints or link credentials yet`,
@@ -269,7 +283,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
 
   for (const sh of s.shovels) {
     if (sh.paused || sh.completedAt || sh.sourceClusterId !== me) continue;
-    const dest = linkUris(s, sh.destinationClusterId, sh.destinationVhost);
+    const dest = linkUris(s, sh.destinationClusterId, sh.destinationVhost, me);
     if (dest.length === 0) {
       warnings.push(
         `shovel ${sh.name}: the destination cluster has no link endpoints or link credentials yet`,
@@ -353,7 +367,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       ...s.shovels.map((sh) => (sh.completedAt ? { ...sh, paused: true } : sh)),
       ...(s.overflowShovels ?? []),
     ],
-    uris: (id) => linkUris(s, id, probeVhost),
+    uris: (id) => linkUris(s, id, probeVhost, me),
   });
   objects.push(...probes.objects);
   warnings.push(...probes.warnings);
