@@ -236,6 +236,30 @@ export class EnvironmentVariables {
   @Max(300000)
   PROBE_BROKER_POLL_MS = 5000;
 
+  /** How often the certificates of a TLS cluster's endpoints are read (expiry, verification). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(86400000)
+  TLS_CERT_CHECK_INTERVAL_MS = 3600000;
+
+  /** A link whose clusters present a certificate expiring within this many days is degraded (warning). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3650)
+  TLS_CERT_WARN_DAYS = 21;
+
+  /** Within this many days the warning says critical (still degraded: the link works until expiry). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3650)
+  TLS_CERT_CRITICAL_DAYS = 7;
+
   /** Window over which probe lag percentiles and loss are judged. */
   @IsOptional()
   @Transform(toInt)

@@ -31,6 +31,7 @@ import { LinkModel, loadLinkModel, type ProbeModel } from './probe-model';
 import { lockSessionOptions } from '../database/lock-session';
 import { PathLocks } from './path-locks';
 import { ProbeMetrics } from './probe-metrics';
+import { CertificateWatch } from '../clusters/certificate-watch';
 import {
   probeNames,
   probePaths,
@@ -156,6 +157,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly env: AppConfig,
     private readonly recorder: HealthRecorder,
     private readonly metrics: ProbeMetrics,
+    private readonly certs: CertificateWatch,
   ) {}
 
   get enabled(): boolean {
@@ -597,6 +599,13 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         exchanges: links.some((l) => l.targetPrefix !== null && l.toClusterId === id),
       });
       if (!facts.error) this.alarms.record(id, facts.readAt, facts.alarms);
+      // Certificates change rarely: read them every TLS_CERT_CHECK_INTERVAL_MS, beside the poll.
+      if (this.certs.due(id)) {
+        this.work.start(`certs:${id}`, async () => {
+          await this.certs.read(await this.clusters.access(id));
+        });
+      }
+      facts.certificates = this.certs.last(id);
       this.facts.set(id, facts);
     } catch (err) {
       this.facts.set(id, {
@@ -648,6 +657,10 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         facts,
         thresholds: this.thresholdsFor(model, linkId),
         instanceId: this.instanceId,
+        certificateThresholds: {
+          warnDays: this.env.TLS_CERT_WARN_DAYS,
+          criticalDays: this.env.TLS_CERT_CRITICAL_DAYS,
+        },
       });
     }
     await this.recorder.flushRefreshes();
