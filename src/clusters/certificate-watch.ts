@@ -25,7 +25,7 @@ export class CertificateWatch {
   ) {
     this.expiryDays = new Gauge({
       name: 'crossdock_tls_certificate_expiry_days',
-      help: 'Whole days until the certificate a cluster endpoint presents expires (negative: expired)',
+      help: 'Whole days until the certificate a cluster endpoint presents expires (negative: expired); cluster = broker cluster name',
       labelNames: ['cluster', 'endpoint'],
       registers: [metrics.registry],
     });
@@ -84,11 +84,11 @@ export class CertificateWatch {
     const previous = this.readings.get(cluster.id)?.list ?? [];
     for (const r of previous)
       if (!list.some((x) => x.endpoint === r.endpoint))
-        this.expiryDays.remove({ cluster: cluster.name, endpoint: r.endpoint });
+        this.expiryDays.remove({ cluster: cluster.brokerClusterName, endpoint: r.endpoint });
     for (const r of list) {
       if (r.daysToExpiry === null)
-        this.expiryDays.remove({ cluster: cluster.name, endpoint: r.endpoint });
-      else this.expiryDays.set({ cluster: cluster.name, endpoint: r.endpoint }, r.daysToExpiry);
+        this.expiryDays.remove({ cluster: cluster.brokerClusterName, endpoint: r.endpoint });
+      else this.expiryDays.set({ cluster: cluster.brokerClusterName, endpoint: r.endpoint }, r.daysToExpiry);
     }
     this.readings.set(cluster.id, { at: Date.now(), list });
     return list;
