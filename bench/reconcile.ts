@@ -36,7 +36,7 @@ import {
   objectPath,
   writeRequest,
   type BrokerClient,
-} from '../src/reconciliation/broker-paths';
+} from '../src/broker-topology/broker-paths';
 import {
   objectKinds,
   type DesiredObject,

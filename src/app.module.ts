@@ -24,6 +24,7 @@ import { loggerOptions } from './common/logging/logger.options';
 import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
 import { validationExceptionFactory } from './common/errors/validation';
 import { AppConfig, AppConfigModule } from './config/config.module';
+import { entities } from './entities';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -35,7 +36,7 @@ import { MetricsModule } from './metrics/metrics.module';
       inject: [AppConfig],
       useFactory: (env: AppConfig) => loggerOptions(env.LOG_LEVEL, env.LOG_FILE),
     }),
-    DatabaseModule,
+    DatabaseModule.forRoot(entities),
     ScheduleModule.forRoot(),
     MetricsModule,
     HealthModule,

@@ -6,7 +6,7 @@
  * parses what a broker of its own would return, not every tenant's objects.
  */
 import { createServer, request, Agent, type IncomingMessage, type Server } from 'node:http';
-import { observationListings } from '../../src/reconciliation/broker-paths';
+import { observationListings } from '../../src/broker-topology/broker-paths';
 
 export interface ProxyCounts {
   requests: number;

@@ -5,6 +5,7 @@ import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { DomainException } from '../common/errors/domain.exception';
 import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';
+import { scheduleEvery } from '../common/scheduling/schedule';
 import { AppConfig } from '../config/config.module';
 import { checkpointSignature } from './audit-chain';
 import { verifyChain, type VerifyResult } from './audit-verifier';
@@ -252,9 +253,9 @@ export class AuditQueryService implements OnModuleInit {
 
   onModuleInit(): void {
     if (this.checkpointIntervalMs > 0) {
-      const timer = setInterval(() => void this.scheduledCheckpoint(), this.checkpointIntervalMs);
-      timer.unref();
-      this.scheduler.addInterval('audit-head-checkpoint', timer);
+      scheduleEvery(this.scheduler, 'audit-head-checkpoint', this.checkpointIntervalMs, () =>
+        this.scheduledCheckpoint(),
+      );
     }
   }
 

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import type { Page } from '../common/http/pagination';
 import { AuditExportQueryDto, AuditQueryDto, AuditVerifyQueryDto } from './audit.dto';
 import { AuditQueryService, type AuditHead } from './audit-query.service';

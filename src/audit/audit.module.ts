@@ -1,9 +1,8 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { AuditController } from './audit.controller';
 import { AuditQueryService } from './audit-query.service';
 import { AuditService } from './audit.service';
 
-@Global()
 @Module({
   providers: [AuditService, AuditQueryService],
   controllers: [AuditController],

@@ -4,8 +4,8 @@ import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { requestContext } from '../common/context/request-context';
 import { isPublicKey } from '../common/http/public.decorator';
-import { requiredRoleKey } from './auth.decorators';
-import { type Actor, type Role, roleAllows } from './roles';
+import { requiredRoleKey } from '../common/access/access.decorators';
+import { type Actor, type Role, roleAllows } from '../common/access/actor';
 import { TokensService } from './tokens.service';
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -12,7 +12,7 @@ import {
 import { ApiTags } from '@nestjs/swagger';
 import type { Page } from '../common/http/pagination';
 import { PageQueryDto } from '../common/http/pagination';
-import { RequireRole } from './auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { CreatedTokenView, CreateTokenDto, TokenView } from './tokens.dto';
 import { TokensService } from './tokens.service';
 

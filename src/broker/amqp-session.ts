@@ -17,10 +17,11 @@ export interface AmqpEndpoint {
 export interface AmqpSessionOptions {
   /** Tried in turn (one per attempt), so a dead node never pins the session. */
   endpoints: AmqpEndpoint[];
-  username: string;
-  password: string;
-  vhost: string;
-  heartbeatSeconds?: number;
+  /**
+   * The `amqp://` URI (credentials, vhost, heartbeat) of one endpoint: built by the one URI
+   * builder (broker-topology/link-uri `sessionUri`), so TLS and parameters are taught once.
+   */
+  uri: (endpoint: AmqpEndpoint) => string;
   connectTimeoutMs?: number;
   /** Publisher confirms older than this fail the publish. */
   confirmTimeoutMs?: number;
@@ -109,22 +110,11 @@ export class AmqpSession {
     let conn: ChannelModel | undefined;
     try {
       this.opts.networks?.checkLiteral(ep.host);
-      conn = await connect(
-        {
-          protocol: this.opts.tls ? 'amqps' : 'amqp',
-          hostname: ep.host,
-          port: ep.port,
-          username: this.opts.username,
-          password: this.opts.password,
-          vhost: this.opts.vhost,
-          heartbeat: this.opts.heartbeatSeconds ?? 5,
-        },
-        {
-          timeout: this.opts.connectTimeoutMs ?? 3000,
-          ...(this.opts.tls ? tlsConnectOptions(this.opts.tls) : {}),
-          ...(this.opts.networks?.restricted ? { lookup: this.opts.networks.lookup } : {}),
-        },
-      );
+      conn = await connect(this.opts.uri(ep), {
+        timeout: this.opts.connectTimeoutMs ?? 3000,
+        ...(this.opts.tls ? tlsConnectOptions(this.opts.tls) : {}),
+        ...(this.opts.networks?.restricted ? { lookup: this.opts.networks.lookup } : {}),
+      });
       const c = conn;
       c.on('error', (err: Error) => this.lost(c, `connection error: ${err.message}`));
       c.on('close', () => this.lost(c, 'connection closed'));

@@ -12,7 +12,7 @@ import {
   Query,
 } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { PageQueryDto, type Page } from '../common/http/pagination';
 import {

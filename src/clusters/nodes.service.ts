@@ -6,12 +6,12 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { pgFields } from '../common/errors/postgres-errors';
 import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
-import { LoadBalancersService } from '../load-balancers/load-balancers.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
 import type { AddNodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
 import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
+import { NodeChangeHooks } from './node-change-hooks';
 import { NodeEntity } from './node.entity';
 
 /** The disc-node rule is a deferred constraint trigger: it fires at COMMIT. */
@@ -35,7 +35,7 @@ export class NodesService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly audit: AuditService,
-    private readonly loadBalancers: LoadBalancersService,
+    private readonly nodeChanges: NodeChangeHooks,
   ) {}
 
   private target(c: ClusterEntity, n: NodeView) {
@@ -99,7 +99,7 @@ export class NodesService {
           after,
         });
         if (credentials) await this.clusters.rebindCredentials(m, clusterId, credentials);
-        await this.loadBalancers.recordRenderChanges(m, clusterId);
+        await this.nodeChanges.nodesChanged(m, clusterId);
         return after;
       })
       .catch(keepDisc);
@@ -127,7 +127,7 @@ export class NodesService {
           after,
         });
         if (credentials) await this.clusters.rebindCredentials(m, clusterId, credentials);
-        await this.loadBalancers.recordRenderChanges(m, clusterId);
+        await this.nodeChanges.nodesChanged(m, clusterId);
         return after;
       })
       .catch(keepDisc);
@@ -151,7 +151,7 @@ export class NodesService {
           ...this.target(cluster, before),
           before,
         });
-        await this.loadBalancers.recordRenderChanges(m, clusterId);
+        await this.nodeChanges.nodesChanged(m, clusterId);
       })
       .catch(keepDisc);
   }

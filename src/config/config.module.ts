@@ -7,7 +7,8 @@ export abstract class AppConfig extends EnvironmentVariables {}
 /**
  * The environment is validated when the app is instantiated, not when this file is imported
  * (as `ConfigModule.forRoot` would do): in-process test apps can then run side by side with
- * different settings, e.g. a private Postgres that a test stops.
+ * different settings, e.g. a private Postgres that a test stops. Global on purpose: every
+ * module reads the environment.
  */
 @Global()
 @Module({

@@ -1,5 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { parseCidrList } from '../common/net/allowed-networks';
+import { parseCidrList } from './cidr';
 import {
   getMetadataStorage,
   registerDecorator,

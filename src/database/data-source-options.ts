@@ -1,5 +1,4 @@
 import type { DataSourceOptions } from 'typeorm';
-import { entities } from './entities';
 import { migrations } from '../../migrations';
 
 export interface DatabaseSettings {
@@ -14,9 +13,14 @@ export interface DatabaseSettings {
 /**
  * The one definition of how crossdock talks to Postgres, shared by the Nest app, the migration
  * CLI and the test harness. Timeouts turn an outage into fast 503s instead of requests queueing
- * forever for a pooled connection.
+ * forever for a pooled connection. The entity list is passed in by the composition root
+ * (src/entities.ts): the database layer does not know the features' tables; tools that only run
+ * SQL (migrations, re-encryption, audit pruning) pass none.
  */
-export function buildDataSourceOptions(db: DatabaseSettings): DataSourceOptions {
+export function buildDataSourceOptions(
+  db: DatabaseSettings,
+  entities: NonNullable<DataSourceOptions['entities']> = [],
+): DataSourceOptions {
   return {
     type: 'postgres',
     url: db.url,

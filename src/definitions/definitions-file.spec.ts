@@ -1,5 +1,5 @@
 import { compileCluster, type RegistrySnapshot } from '../reconciliation/compile';
-import { objectId } from '../reconciliation/broker-paths';
+import { objectId } from '../broker-topology/broker-paths';
 import { definitionsFile, definitionsKeys } from './definitions-file';
 
 const snapshot = (): RegistrySnapshot => ({

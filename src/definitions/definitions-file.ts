@@ -1,5 +1,5 @@
 import type { DesiredState } from '../reconciliation/broker-state';
-import { parseBindingName } from '../reconciliation/broker-paths';
+import { parseBindingName } from '../broker-topology/broker-paths';
 import { writeValue } from '../reconciliation/canonical';
 
 /**

@@ -11,9 +11,9 @@ import {
 } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CurrentActor, RequireRole } from '../auth/auth.decorators';
+import { CurrentActor, RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
-import { roleAllows, type Actor } from '../auth/roles';
+import { roleAllows, type Actor } from '../common/access/actor';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import type { DefinitionsFile } from './definitions-file';

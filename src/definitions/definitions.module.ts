@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { CryptoModule } from '../common/crypto/crypto.module';
+import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
 import { LinksModule } from '../links/links.module';
 import { PoliciesModule } from '../policies/policies.module';
@@ -6,7 +8,7 @@ import { DefinitionsController } from './definitions.controller';
 import { DefinitionsService } from './definitions.service';
 
 @Module({
-  imports: [ClustersModule, LinksModule, PoliciesModule],
+  imports: [ClustersModule, LinksModule, PoliciesModule, AuditModule, CryptoModule],
   controllers: [DefinitionsController],
   providers: [DefinitionsService],
 })

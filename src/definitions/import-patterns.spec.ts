@@ -1,4 +1,5 @@
-import { clusterOfUris, parseAmqpUri, patternTargets, resourceName } from './import-patterns';
+import { parseAmqpUri } from '../broker-topology/link-uri';
+import { clusterOfUris, patternTargets, resourceName } from './import-patterns';
 
 describe('patternTargets (broker policy pattern -> link targets)', () => {
   it.each([

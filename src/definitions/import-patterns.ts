@@ -1,3 +1,4 @@
+import { parseAmqpUri } from '../broker-topology/link-uri';
 /**
  * Pure helpers of the definitions import: what a broker policy pattern covers in crossdock's
  * terms (literal names or a name prefix), and which registered cluster an AMQP URI reaches.
@@ -85,43 +86,6 @@ function splitAlternatives(s: string): string[] | undefined {
   }
   parts.push(cur);
   return parts;
-}
-
-export interface ParsedUri {
-  /** Empty for `amqp://` without a host: the node the plugin runs on (a direct connection). */
-  host: string;
-  port: number;
-  vhost: string;
-  hasCredentials: boolean;
-}
-
-/** An AMQP URI's address and vhost; never returns the credentials it may carry. */
-export function parseAmqpUri(uri: string): ParsedUri | undefined {
-  const m = /^(amqps?):\/\/([^/?#]*)(\/[^?#]*)?(?:\?[^#]*)?$/i.exec(uri);
-  if (!m) return undefined;
-  const tls = m[1].toLowerCase() === 'amqps';
-  let authority = m[2];
-  const at = authority.lastIndexOf('@');
-  const hasCredentials = at >= 0 && authority.slice(0, at).length > 0;
-  if (at >= 0) authority = authority.slice(at + 1);
-  let port = tls ? 5671 : 5672;
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(authority);
-  const v4 = /^([^:]*)(?::(\d+))?$/.exec(authority);
-  const hp = v6 ?? v4;
-  if (!hp) return undefined;
-  const host = hp[1].toLowerCase();
-  if (hp[2] !== undefined) port = Number(hp[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  const path = m[3];
-  let vhost = '/';
-  if (path !== undefined && path.length > 1) {
-    try {
-      vhost = decodeURIComponent(path.slice(1));
-    } catch {
-      return undefined;
-    }
-  }
-  return { host, port, vhost, hasCredentials };
 }
 
 export interface ClusterAddresses {

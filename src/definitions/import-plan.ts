@@ -9,7 +9,11 @@ import {
   type ObjectKind,
   type ObservedObject,
 } from '../reconciliation/broker-state';
-import { objectId } from '../reconciliation/broker-paths';
+import { objectId } from '../broker-topology/broker-paths';
+import { decodeUpstream } from '../broker-topology/federation-upstream.codec';
+import { decodePolicy, federationPolicyKeys } from '../broker-topology/policy.codec';
+import { decodeShovel, linkShovelKeys } from '../broker-topology/shovel.codec';
+import { decodeUpstreamSet } from '../broker-topology/upstream-set.codec';
 import {
   clusterOfUris,
   patternTargets,
@@ -141,86 +145,7 @@ const overlaps = (
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 const key = (o: ObjectKey): ObjectKey => ({ kind: o.kind, vhost: o.vhost, name: o.name });
-const federationKeys = [
-  'federation-upstream',
-  'federation-upstream-set',
-  'federation-upstream-pattern',
-];
-const intIn = (v: unknown, min: number, max: number) =>
-  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-
-/** Upstream value keys crossdock expresses (the rest makes an upstream not adoptable). */
-function upstreamSettings(
-  v: Rec,
-  kind: 'exchange' | 'queue',
-): { settings: FederationSettings } | { reason: string } {
-  const s: FederationSettings = {};
-  const bad: string[] = [];
-  for (const [k, x] of Object.entries(v)) {
-    switch (k) {
-      case 'uri':
-      case 'resource-cleanup-mode': // crossdock always sends never
-      case 'ha-policy': // ignored by the broker (trap 3.18)
-        break;
-      case 'prefetch-count':
-        if (intIn(x, 1, 65535)) s.prefetchCount = x as number;
-        else bad.push(k);
-        break;
-      case 'reconnect-delay':
-        if (intIn(x, 0, 3600)) s.reconnectDelaySeconds = x as number;
-        else bad.push(k);
-        break;
-      case 'ack-mode':
-        if (x === 'on-confirm' || x === 'on-publish' || x === 'no-ack') s.ackMode = x;
-        else bad.push(k);
-        break;
-      case 'trust-user-id':
-        if (typeof x === 'boolean') s.trustUserId = x;
-        else bad.push(k);
-        break;
-      case 'max-hops':
-        if (intIn(x, 1, 10)) {
-          if (kind === 'exchange') s.maxHops = x as number;
-        } else bad.push(k);
-        break;
-      case 'expires':
-        if (intIn(x, 1, 2147483647)) s.expiresMs = x as number;
-        else bad.push(k);
-        break;
-      case 'message-ttl':
-        if (intIn(x, 0, 2147483647)) s.messageTtlMs = x as number;
-        else bad.push(k);
-        break;
-      default:
-        bad.push(k);
-    }
-  }
-  if (bad.length)
-    return {
-      reason: `upstream keys crossdock does not express (or values out of range): ${bad.sort().join(', ')}`,
-    };
-  return { settings: s };
-}
-
-const shovelKeys = new Set([
-  'src-protocol',
-  'dest-protocol',
-  'src-uri',
-  'dest-uri',
-  'src-queue',
-  'src-exchange',
-  'src-exchange-key',
-  'dest-queue',
-  'dest-exchange',
-  'dest-exchange-key',
-  'ack-mode',
-  'src-prefetch-count',
-  'reconnect-delay',
-  'src-delete-after',
-  'dest-add-forward-headers',
-  'dest-add-timestamp-header',
-]);
-
+const federationKeys: readonly string[] = federationPolicyKeys;
 export function planImport(input: ImportInput): ImportPlan {
   const vhosts = new Set(input.vhosts);
   const objects = input.observed.filter((o) => vhosts.has(o.vhost));
@@ -267,16 +192,13 @@ export function planImport(input: ImportInput): ImportPlan {
   const usersOf = new Map<string, string[]>();
   const upstreamsOfPolicy = new Map<string, string[]>();
   for (const p of policies) {
-    const d = isRec(p.value) && isRec(p.value.definition) ? p.value.definition : {};
+    const d = decodePolicy(p.value).definition;
     let names: string[] = [];
     if (typeof d['federation-upstream'] === 'string') names = [d['federation-upstream']];
     const set = d['federation-upstream-set'];
     if (typeof set === 'string' && set !== 'all') {
       const s = find('federation-upstream-set', p.vhost, set);
-      if (s && Array.isArray(s.value))
-        names = s.value
-          .map((m) => (isRec(m) && typeof m.upstream === 'string' ? m.upstream : ''))
-          .filter(Boolean);
+      if (s && Array.isArray(s.value)) names = decodeUpstreamSet(s.value);
     }
     upstreamsOfPolicy.set(objectId(p), names);
     for (const n of names) {
@@ -293,11 +215,7 @@ export function planImport(input: ImportInput): ImportPlan {
   const pending: Pending[] = [];
 
   for (const p of policies) {
-    const v = isRec(p.value) ? p.value : {};
-    const d = isRec(v.definition) ? v.definition : {};
-    const pattern = typeof v.pattern === 'string' ? v.pattern : '';
-    const applyToRaw = typeof v['apply-to'] === 'string' ? v['apply-to'] : 'all';
-    const priority = typeof v.priority === 'number' ? v.priority : 0;
+    const { definition: d, pattern, applyTo: applyToRaw, priority } = decodePolicy(p.value);
     const fed = federationKeys.filter((k) => k in d);
     const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !federationKeys.includes(k)));
     const problem = patternProblem(pattern);
@@ -436,8 +354,8 @@ export function planImport(input: ImportInput): ImportPlan {
         why = `upstream ${JSON.stringify(n)} reaches vhost ${JSON.stringify(where.vhost)}, which crossdock does not manage on cluster ${where.cluster.name}`;
         break;
       }
-      const st = upstreamSettings(uv, kind);
-      if ('reason' in st) {
+      const st = decodeUpstream(uv, kind);
+      if (!st.ok) {
         why = `upstream ${JSON.stringify(n)}: ${st.reason}`;
         break;
       }
@@ -456,7 +374,7 @@ export function planImport(input: ImportInput): ImportPlan {
         ...(targets.type === 'names'
           ? { targets: targets.names }
           : { targetPrefix: targets.prefix }),
-        settings: st.settings,
+        settings: st.model.settings,
         source: key(p),
         originals: [],
       });
@@ -650,11 +568,8 @@ function shovelImport(
   taken: Set<string>,
 ): ShovelImport | { reason: string } {
   const v = isRec(s.value) ? s.value : {};
-  const extra = Object.keys(v).filter((k) => !shovelKeys.has(k));
-  if (extra.length)
-    return { reason: `shovel keys crossdock does not express: ${extra.sort().join(', ')}` };
-  for (const k of ['src-protocol', 'dest-protocol'])
-    if (v[k] !== undefined && v[k] !== 'amqp091') return { reason: `${k} is not amqp091` };
+  const decoded = decodeShovel(v, linkShovelKeys);
+  if (!decoded.ok && decoded.stage === 'keys') return { reason: decoded.reason };
   const src = clusterOfUris(v['src-uri'], [input.cluster], input.cluster);
   if (!src.ok)
     return { reason: `source: ${src.reason} (crossdock runs a shovel on its source cluster)` };
@@ -675,60 +590,23 @@ function shovelImport(
     return {
       reason: `the destination vhost ${JSON.stringify(dst.vhost)} is not managed on cluster ${dst.cluster.name}`,
     };
-  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
-  const settings: ShovelSettings = {};
-  const bad: string[] = [];
-  const ack = v['ack-mode'];
-  if (ack !== undefined) {
-    if (ack === 'on-confirm' || ack === 'on-publish' || ack === 'no-ack') settings.ackMode = ack;
-    else bad.push('ack-mode');
-  }
-  const pf = v['src-prefetch-count'];
-  if (pf !== undefined) {
-    if (intIn(pf, 1, 65535)) settings.prefetchCount = pf as number;
-    else bad.push('src-prefetch-count');
-  }
-  const rd = v['reconnect-delay'];
-  if (rd !== undefined) {
-    if (intIn(rd, 0, 3600)) settings.reconnectDelaySeconds = rd as number;
-    else bad.push('reconnect-delay');
-  }
-  const da = v['src-delete-after'];
-  if (da !== undefined) {
-    if (da === 'never' || da === 'queue-length' || intIn(da, 1, Number.MAX_SAFE_INTEGER))
-      settings.deleteAfter = da as ShovelSettings['deleteAfter'];
-    else bad.push('src-delete-after');
-  }
-  for (const [k, f] of [
-    ['dest-add-forward-headers', 'addForwardHeaders'],
-    ['dest-add-timestamp-header', 'addTimestampHeader'],
-  ] as const) {
-    if (v[k] === undefined) continue;
-    if (typeof v[k] === 'boolean') settings[f] = v[k];
-    else bad.push(k);
-  }
-  if (bad.length) return { reason: `values crossdock does not accept: ${bad.join(', ')}` };
-  if (!str('src-queue') === !str('src-exchange'))
-    return { reason: 'needs exactly one of src-queue or src-exchange' };
-  if (str('dest-queue') && str('dest-exchange'))
-    return { reason: 'has both dest-queue and dest-exchange' };
+  if (!decoded.ok) return { reason: decoded.reason };
+  const m = decoded.model;
   return {
     type: 'shovel',
     name: resourceName(s.name, taken),
     sourceVhost: src.vhost,
-    ...(str('src-queue') ? { sourceQueue: str('src-queue') } : {}),
-    ...(str('src-exchange') ? { sourceExchange: str('src-exchange') } : {}),
-    ...(str('src-exchange-key') !== undefined
-      ? { sourceExchangeKey: str('src-exchange-key') }
-      : {}),
+    ...(m.sourceQueue ? { sourceQueue: m.sourceQueue } : {}),
+    ...(m.sourceExchange ? { sourceExchange: m.sourceExchange } : {}),
+    ...(m.sourceExchangeKey !== undefined ? { sourceExchangeKey: m.sourceExchangeKey } : {}),
     destinationClusterId: dst.cluster.id,
     destinationVhost: dst.vhost,
-    ...(str('dest-queue') ? { destinationQueue: str('dest-queue') } : {}),
-    ...(str('dest-exchange') ? { destinationExchange: str('dest-exchange') } : {}),
-    ...(str('dest-exchange-key') !== undefined
-      ? { destinationExchangeKey: str('dest-exchange-key') }
+    ...(m.destinationQueue ? { destinationQueue: m.destinationQueue } : {}),
+    ...(m.destinationExchange ? { destinationExchange: m.destinationExchange } : {}),
+    ...(m.destinationExchangeKey !== undefined
+      ? { destinationExchangeKey: m.destinationExchangeKey }
       : {}),
-    settings,
+    settings: m.settings,
     source: key(s),
     originals: [key(s)],
   };

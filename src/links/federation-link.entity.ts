@@ -1,16 +1,7 @@
+import type { FederationSettings } from '../broker-topology/link-settings';
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-export interface FederationSettings {
-  prefetchCount?: number;
-  ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
-  maxHops?: number;
-  expiresMs?: number;
-  messageTtlMs?: number;
-  reconnectDelaySeconds?: number;
-  trustUserId?: boolean;
-  /** Upstream key `queue-type` (RabbitMQ >= 3.13.1 only). */
-  queueType?: 'classic' | 'quorum';
-}
+export type { FederationSettings };
 
 @Entity('federation_links')
 export class FederationLinkEntity {

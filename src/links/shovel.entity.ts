@@ -1,13 +1,7 @@
+import type { ShovelSettings } from '../broker-topology/link-settings';
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-export interface ShovelSettings {
-  ackMode?: 'on-confirm' | 'on-publish' | 'no-ack';
-  prefetchCount?: number;
-  reconnectDelaySeconds?: number;
-  deleteAfter?: 'never' | 'queue-length' | number;
-  addForwardHeaders?: boolean;
-  addTimestampHeader?: boolean;
-}
+export type { ShovelSettings };
 
 /** What the broker removed, and when, once a one-shot shovel finished (see selfDeletion). */
 export interface ShovelCompletion {

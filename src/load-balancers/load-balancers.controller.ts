@@ -13,7 +13,7 @@ import {
 } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { KeepalivedQueryDto, LoadBalancerView, PutLoadBalancerDto } from './load-balancers.dto';
 import { LoadBalancersService, type RenderedFile } from './load-balancers.service';

@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { ClusterEntity } from '../clusters/cluster.entity';
+import { NodeChangeHooks } from '../clusters/node-change-hooks';
 import { NodeEntity } from '../clusters/node.entity';
 import { notifyAllClustersChanged } from '../common/changes';
 import { DomainException } from '../common/errors/domain.exception';
@@ -93,11 +94,17 @@ function view(row: SiteLoadBalancerEntity): LoadBalancerView {
 }
 
 @Injectable()
-export class LoadBalancersService {
+export class LoadBalancersService implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly audit: AuditService,
+    private readonly nodeChanges: NodeChangeHooks,
   ) {}
+
+  /** A node change re-renders the site's load balancer files; the change is audited with it. */
+  onModuleInit(): void {
+    this.nodeChanges.register({ nodesChanged: (m, id) => this.recordRenderChanges(m, id) });
+  }
 
   private async site(m: EntityManager, siteId: string, lock = false): Promise<SiteEntity> {
     const qb = m

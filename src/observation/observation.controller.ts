@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
 import { ObservationService, type StoredObservation } from './observation.service';
 

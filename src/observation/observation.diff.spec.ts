@@ -1,5 +1,5 @@
 import { diffDeclaredObserved } from './observation.diff';
-import { requiredPlugins } from './observation.parse';
+import { requiredPlugins } from '../broker-topology/broker-facts';
 import type { DeclaredCluster, Difference, ObservedFacts, ObservedNode } from './observation.types';
 
 const declared: DeclaredCluster = {

@@ -1,4 +1,4 @@
-import { alarmResource, missingPlugins, requiredPlugins } from './observation.parse';
+import { alarmResource, missingPlugins, requiredPlugins } from '../broker-topology/broker-facts';
 import type {
   DeclaredCluster,
   Difference,

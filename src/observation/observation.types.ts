@@ -1,6 +1,8 @@
 import type { BrokerErrorKind, ManagementAlarm } from '../broker/management.types';
 
-export type NodeType = 'disc' | 'ram';
+import type { NodeType, ObservedNode, PluginsMissing } from '../broker-topology/broker-facts';
+
+export type { NodeType, ObservedNode, PluginsMissing };
 
 export interface DeclaredNode {
   /** Erlang node name, e.g. `rabbit@dc1-a`. */
@@ -26,19 +28,6 @@ export interface NodeReachability {
   answeredAs?: string;
   error?: { kind: BrokerErrorKind | 'unconfigured'; message: string };
   latencyMs: number;
-}
-
-export interface ObservedNode {
-  name: string;
-  running: boolean;
-  /** null when the broker did not say. */
-  type: NodeType | null;
-  /** Nodes this one is partitioned from. */
-  partitions: string[];
-  memAlarm: boolean;
-  diskAlarm: boolean;
-  /** From the node's enabled-plugins file; null when not reported (stopped nodes). */
-  enabledPlugins: string[] | null;
 }
 
 /** An endpoint whose answer could not be used, so what it describes is unknown. */
@@ -83,11 +72,6 @@ export interface Difference {
   kind: DifferenceKind;
   detail: string;
   node?: string;
-}
-
-export interface PluginsMissing {
-  node: string;
-  plugins: string[];
 }
 
 export interface ClusterObservation {

@@ -6,7 +6,7 @@ import {
   type FakeHandler,
   type FakeNode,
 } from '../broker/testing/fake-management-server';
-import { requiredPlugins } from './observation.parse';
+import { requiredPlugins } from '../broker-topology/broker-facts';
 import type { DeclaredCluster } from './observation.types';
 import { observeCluster } from './observe-cluster';
 

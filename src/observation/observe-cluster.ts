@@ -1,8 +1,14 @@
+import { managementPaths } from '../broker-topology/broker-paths';
 import type { ManagementClient } from '../broker/management-client';
 import { BrokerError } from '../broker/management.errors';
 import type { ManagementAlarm, ManagementResponse } from '../broker/management.types';
 import { diffDeclaredObserved } from './observation.diff';
-import { mergeAlarms, missingPlugins, parseNodes, parseOverview } from './observation.parse';
+import {
+  mergeAlarms,
+  missingPlugins,
+  parseNodes,
+  parseOverview,
+} from '../broker-topology/broker-facts';
 import type {
   ClusterObservation,
   DeclaredCluster,
@@ -109,18 +115,18 @@ export async function observeCluster(
   const fail = (endpoint: string, reason: string) => unknown.push({ endpoint, reason });
 
   const overviewFacts = overview.ok ? parseOverview(overview.value) : overview;
-  if (!overviewFacts.ok) fail('/api/overview', overviewFacts.reason);
+  if (!overviewFacts.ok) fail(managementPaths.overview, overviewFacts.reason);
 
   let observedNodes: ObservedNode[] | null = null;
   const parsedNodes = nodes.ok ? parseNodes(nodes.value) : nodes;
   if (parsedNodes.ok) observedNodes = parsedNodes.value;
-  else fail('/api/nodes', parsedNodes.reason);
+  else fail(managementPaths.nodes, parsedNodes.reason);
 
-  if (!clusterName.ok) fail('/api/cluster-name', clusterName.reason);
+  if (!clusterName.ok) fail(managementPaths.clusterName, clusterName.reason);
 
   let observedAlarms: ManagementAlarm[] | null = null;
   if (alarms.ok) observedAlarms = alarms.value.alarms;
-  else fail('/api/health/checks/alarms', alarms.reason);
+  else fail(managementPaths.alarms, alarms.reason);
 
   const fromOverview = overviewFacts.ok ? overviewFacts.value : null;
   const merged = observedNodes && mergeAlarms(observedNodes, observedAlarms);

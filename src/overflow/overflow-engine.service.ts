@@ -1,9 +1,11 @@
+import { managementPaths } from '../broker-topology/broker-paths';
 import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -11,13 +13,15 @@ import { Counter, Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
 import { AmqpSession } from '../broker/amqp-session';
-import { apiPath, type ManagementClient } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { type ClusterAccess, ClustersService } from '../clusters/clusters.service';
 import { SecretBox } from '../common/crypto/secret-box';
 import { AppConfig } from '../config/config.module';
+import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
 import { MetricsService } from '../metrics/metrics.service';
+import { retainSeries } from '../metrics/series';
 import { lockSessionOptions } from '../database/lock-session';
 import { ClusterLockSessions } from '../database/database.module';
 import { PathLocks } from '../probes/path-locks';
@@ -25,8 +29,10 @@ import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
-import { linkUris } from '../reconciliation/compile';
 import type { ClusterTls } from '../clusters/cluster-tls';
+import { localUri, resolveLinkUris, sessionUri } from '../broker-topology/link-uri';
+import { spillShovelSettings } from '../broker-topology/defaults';
+import { encodeShovel } from '../broker-topology/shovel.codec';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
 import { OverflowRuleEntity } from './overflow-rule.entity';
@@ -65,7 +71,6 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   /** What each session was opened with (credentials version, endpoints). */
   private readonly sessionIdentity = new Map<string, string>();
   private locks?: PathLocks;
-  private timer?: NodeJS.Timeout;
   private ticking = false;
   private stopped = false;
   private readonly depthGauge: Gauge<'rule'>;
@@ -81,6 +86,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     private readonly env: AppConfig,
     metrics: MetricsService,
     private readonly lockSessions: ClusterLockSessions,
+    private readonly scheduler: SchedulerRegistry,
   ) {
     const registers = [metrics.registry];
     this.depthGauge = new Gauge({
@@ -109,13 +115,14 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       lockSessionOptions(this.env, 'crossdock-overflow-locks'),
       'overflow',
     );
-    this.timer = setInterval(() => void this.tick(), this.env.OVERFLOW_INTERVAL_MS);
-    this.timer.unref();
+    scheduleEvery(this.scheduler, 'overflow-engine', this.env.OVERFLOW_INTERVAL_MS, () =>
+      this.tick(),
+    );
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    unschedule(this.scheduler, 'overflow-engine');
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions.values()) await s.close();
     this.sessions.clear();
@@ -142,6 +149,12 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           .map((r) => this.evaluate(r).catch((err) => this.warn(r, err))),
       );
       for (const o of orphans.filter((x) => held.has(x.owner))) await this.removeOrphan(o);
+      const live = new Set(rules.filter((r) => held.has(r.id)).map((r) => r.name));
+      await Promise.all(
+        [this.depthGauge, this.stateGauge, this.activations].map((m) =>
+          retainSeries(m, 'rule', live),
+        ),
+      );
     } catch (err) {
       this.logger.warn(
         { err: err instanceof Error ? err.message : String(err) },
@@ -202,11 +215,9 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     if (!s) {
       s = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
-        username: access.username,
-        password: access.password,
+        uri: sessionUri(access, vhost, undefined, !!access.tls),
         networks: access.networks,
         tls: access.tls,
-        vhost,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
       this.sessions.set(key, s);
@@ -246,7 +257,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     const name = spillShovelName(rule.name);
     let shovelPresent = rule.batch !== null;
     try {
-      await client.get(apiPath`/api/parameters/shovel/${rule.vhost}/${name}`);
+      await client.get(managementPaths.shovel(rule.vhost, name));
       shovelPresent = true;
     } catch (err) {
       if (err instanceof BrokerNotFoundError) shovelPresent = false;
@@ -356,7 +367,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           arguments?: Record<string, unknown>;
           channel_details?: { name?: string; user?: string };
         }[];
-      }>(apiPath`/api/queues/${rule.vhost}/${rule.queue}`, {
+      }>(managementPaths.queue(rule.vhost, rule.queue), {
         query: { columns: 'consumer_details' },
       });
       const spill = (q.consumer_details ?? []).find(
@@ -365,7 +376,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       const channel = spill?.channel_details?.name;
       if (!channel) return null;
       const ch = await client.get<{ message_stats?: { ack?: number } }>(
-        apiPath`/api/channels/${channel}`,
+        managementPaths.channel(channel),
         {
           query: { columns: 'message_stats' },
         },
@@ -442,77 +453,55 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       rule.remoteClusterId,
       this.env.LINK_USER_NAME,
     );
-    const uris = linkUris(
+    const uris = resolveLinkUris(
       {
-        clusters: {
-          [remote.id]: {
-            id: remote.id,
-            siteId: remote.site_id,
-            brokerClusterName: '',
-            linkEndpoints: remote.link_endpoints,
-            tls: remote.tls,
-          },
-          // The spill shovel runs on the rule's cluster: its files verify the remote.
-          [rule.clusterId]: {
-            id: rule.clusterId,
-            siteId: '',
-            brokerClusterName: '',
-            linkEndpoints: [],
-            tls: remote.runner_tls,
-          },
-        },
-        sites: {
-          [remote.site_id]: {
-            id: remote.site_id,
-            loadBalancer:
-              remote.load_balancer_host && remote.load_balancer_port
-                ? { host: remote.load_balancer_host, port: remote.load_balancer_port }
-                : null,
-          },
-        },
-        linkCredentials: {
-          [remote.id]: { username: cred.username, password: cred.password },
-        },
+        loadBalancer:
+          remote.load_balancer_host && remote.load_balancer_port
+            ? { host: remote.load_balancer_host, port: remote.load_balancer_port }
+            : null,
+        linkEndpoints: remote.link_endpoints,
+        credentials: { username: cred.username, password: cred.password },
+        tls: remote.tls,
+        runnerFiles: remote.runner_tls?.linkFiles ?? null,
       },
-      remote.id,
       rule.remoteVhost,
-      rule.clusterId,
     );
     // The shovel declares its source queue: the same arguments (queue type!) or the declare fails.
     const source = await client.get<{ arguments?: Record<string, unknown> }>(
-      apiPath`/api/queues/${rule.vhost}/${rule.queue}`,
+      managementPaths.queue(rule.vhost, rule.queue),
     );
-    const value: Record<string, unknown> = {
-      'src-protocol': 'amqp091',
-      'src-uri': [`amqp:///${encodeURIComponent(rule.vhost)}`],
-      'src-queue': rule.queue,
-      'src-queue-args': source.arguments ?? {},
-      'src-prefetch-count': rule.prefetch,
-      // Below local consumers: the spill only gets what they have no capacity for.
-      'src-consumer-args': { 'x-priority': spillPriority },
-      'src-delete-after': budget,
-      'dest-protocol': 'amqp091',
-      'dest-uri': uris,
-      'ack-mode': 'on-confirm',
-      'reconnect-delay': 1,
-      'dest-add-forward-headers': false,
-      'dest-add-timestamp-header': false,
-    };
+    let destinationQueueArgs: Record<string, unknown> | undefined;
     if (rule.remoteQueue) {
-      value['dest-queue'] = rule.remoteQueue;
       const remoteClient = await this.client(rule.remoteClusterId);
       const dest = await remoteClient
         .get<{ arguments?: Record<string, unknown> }>(
-          apiPath`/api/queues/${rule.remoteVhost}/${rule.remoteQueue}`,
+          managementPaths.queue(rule.remoteVhost, rule.remoteQueue),
         )
         .catch((err: unknown) =>
           err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
         );
-      if (dest?.arguments) value['dest-queue-args'] = dest.arguments;
-    } else {
-      value['dest-exchange'] = rule.remoteExchange;
-      if (rule.remoteRoutingKey !== null) value['dest-exchange-key'] = rule.remoteRoutingKey;
+      destinationQueueArgs = dest?.arguments;
     }
+    const value = encodeShovel({
+      sourceUris: [localUri(rule.vhost)],
+      sourceQueue: rule.queue,
+      sourceQueueArgs: source.arguments ?? {},
+      // Below local consumers: the spill only gets what they have no capacity for.
+      consumerArgs: { 'x-priority': spillPriority },
+      destinationUris: uris,
+      ...(rule.remoteQueue
+        ? { destinationQueue: rule.remoteQueue, destinationQueueArgs }
+        : {
+            destinationExchange: rule.remoteExchange ?? undefined,
+            destinationExchangeKey: rule.remoteRoutingKey ?? undefined,
+          }),
+      settings: {
+        ...spillShovelSettings(rule.prefetch),
+        deleteAfter: budget,
+        addForwardHeaders: false,
+        addTimestampHeader: false,
+      },
+    });
     // Ledger first: a crash after the write never leaves a shovel crossdock does not own.
     await this.ds.query(
       `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, 'shovel', $2, $3, $4)
@@ -529,12 +518,12 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
         details: { shovel: name, vhost: rule.vhost, budget },
         actor: systemActor('overflow'),
       },
-      () => client.put(apiPath`/api/parameters/shovel/${rule.vhost}/${name}`, { value }),
+      () => client.put(managementPaths.shovel(rule.vhost, name), { value }),
     );
   }
 
   private async deleteShovel(client: ManagementClient, vhost: string, name: string): Promise<void> {
-    await client.delete(apiPath`/api/parameters/shovel/${vhost}/${name}`).catch((err: unknown) => {
+    await client.delete(managementPaths.shovel(vhost, name)).catch((err: unknown) => {
       if (!(err instanceof BrokerNotFoundError)) throw err;
     });
   }

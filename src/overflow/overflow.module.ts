@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { CryptoModule } from '../common/crypto/crypto.module';
 import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
 import { MetricsModule } from '../metrics/metrics.module';
@@ -8,7 +9,7 @@ import { OverflowEngineService } from './overflow-engine.service';
 import { OverflowRulesService } from './overflow-rules.service';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, ProbesModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, ProbesModule, CryptoModule],
   controllers: [OverflowController],
   providers: [OverflowRulesService, OverflowEngineService],
 })

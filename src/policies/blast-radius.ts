@@ -1,4 +1,4 @@
-import type { PolicyApplyTo } from '../common/broker-versions';
+import type { PolicyApplyTo } from '../broker-topology/broker-versions';
 
 /** A queue `expires` shorter than this deletes idle queues too soon to notice: destructive. */
 export const shortExpiresMs = 3_600_000;

@@ -13,7 +13,7 @@ import {
   MinLength,
 } from 'class-validator';
 import { IsDnsLabel } from '../common/dto/validators';
-import { policyApplyTos, type PolicyApplyTo } from '../common/broker-versions';
+import { policyApplyTos, type PolicyApplyTo } from '../broker-topology/broker-versions';
 import { NamedPageQueryDto } from '../common/http/pagination';
 
 export class CreatePolicyDto {

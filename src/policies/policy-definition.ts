@@ -1,4 +1,4 @@
-import type { PolicyApplyTo } from '../common/broker-versions';
+import type { PolicyApplyTo } from '../broker-topology/broker-versions';
 import type { FieldError } from '../common/errors/domain.exception';
 
 type Check = (v: unknown) => boolean;

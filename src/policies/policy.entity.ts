@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import type { PolicyApplyTo } from '../common/broker-versions';
+import type { PolicyApplyTo } from '../broker-topology/broker-versions';
 
 export type PolicyScope = 'cluster' | 'site' | 'global';
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
-import { shovelName, upstreamName } from '../reconciliation/compile';
+import { shovelName, upstreamName } from '../broker-topology/names';
 import { queueKey, type ClusterFacts } from './broker-facts';
 import {
   evaluateLinkHealth,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsService } from '../metrics/metrics.service';
+import { retainSeries } from '../metrics/series';
 
 /** Prometheus series for probes and link health, in the app's registry. */
 @Injectable()
@@ -44,5 +45,19 @@ export class ProbeMetrics {
       labelNames: ['link', 'kind', 'name'],
       registers,
     });
+  }
+
+  /**
+   * Keeps only the series of the paths and links this instance probes now: a deleted link's
+   * series (or one another replica took over) disappear instead of repeating their last value.
+   */
+  async retain(paths: ReadonlySet<string>, links: ReadonlySet<string>): Promise<void> {
+    await Promise.all([
+      retainSeries(this.lag, 'path', paths),
+      retainSeries(this.lost, 'path', paths),
+      retainSeries(this.pathUp, 'path', paths),
+      retainSeries(this.linkUp, 'link', links),
+      retainSeries(this.backlog, 'link', links),
+    ]);
   }
 }

@@ -1,6 +1,10 @@
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
-import { managedPrefix, type DesiredObject } from '../reconciliation/broker-state';
+import { managedPrefix, type DesiredObject } from '../broker-topology/broker-objects';
+import { encodeUpstream } from '../broker-topology/federation-upstream.codec';
+import { localUri } from '../broker-topology/link-uri';
+import { encodePolicy, exactNamePattern } from '../broker-topology/policy.codec';
+import { encodeShovel } from '../broker-topology/shovel.codec';
 
 /**
  * Probe paths: for every ordered pair of clusters joined by a live link of a kind, crossdock keeps
@@ -171,17 +175,21 @@ export function compileProbeObjects(input: ProbeCompileInput): {
     put({
       kind: 'federation-upstream',
       name: probeNames.upstream(from),
-      value: {
-        uri: uris,
-        'ack-mode': st.ackMode ?? 'on-confirm',
-        'prefetch-count': st.prefetchCount ?? 1000,
-        'reconnect-delay': st.reconnectDelaySeconds ?? 5,
-        'trust-user-id': st.trustUserId ?? false,
-        'max-hops': 1,
-        // The backlog queue on the far side: bounded in age, and gone an hour after the path is.
-        'message-ttl': probeQueueArguments['x-message-ttl'],
-        expires: 3600000,
-      },
+      value: encodeUpstream({
+        uris,
+        kind: 'exchange',
+        settings: {
+          ackMode: st.ackMode,
+          prefetchCount: st.prefetchCount,
+          reconnectDelaySeconds: st.reconnectDelaySeconds,
+          trustUserId: st.trustUserId,
+          maxHops: 1,
+          // The backlog queue on the far side: bounded in age, and gone an hour after the path is.
+          messageTtlMs: probeQueueArguments['x-message-ttl'],
+          expiresMs: 3600000,
+        },
+        keepBacklog: false,
+      }),
       owner,
     });
     exchange(probeNames.exchange(from, me), owner);
@@ -190,12 +198,12 @@ export function compileProbeObjects(input: ProbeCompileInput): {
     put({
       kind: 'policy',
       name: probeNames.federationPolicy(from),
-      value: {
-        pattern: `^${probeNames.exchange(from, me).replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}$`,
+      value: encodePolicy({
+        pattern: exactNamePattern(probeNames.exchange(from, me)),
         definition: { 'federation-upstream': probeNames.upstream(from) },
         priority: 0,
-        'apply-to': 'exchanges',
-      },
+        applyTo: 'exchanges',
+      }),
       owner,
     });
   }
@@ -225,23 +233,21 @@ export function compileProbeObjects(input: ProbeCompileInput): {
     put({
       kind: 'shovel',
       name: probeNames.shovel(to),
-      value: {
-        'src-protocol': 'amqp091',
-        'src-uri': [`amqp:///${encodeURIComponent(probeVhost)}`],
-        'src-queue': probeNames.shovelSource(to),
+      value: encodeShovel({
+        sourceUris: [localUri(probeVhost)],
+        sourceQueue: probeNames.shovelSource(to),
         // The shovel declares both queues: the same arguments, or the declares fail.
-        'src-queue-args': probeQueueArguments,
-        'dest-protocol': 'amqp091',
-        'dest-uri': uris,
-        'dest-queue': probeNames.shovelDestination(me),
-        'dest-queue-args': probeQueueArguments,
-        'ack-mode': st.ackMode ?? 'on-confirm',
-        'src-prefetch-count': st.prefetchCount ?? 1000,
-        'reconnect-delay': st.reconnectDelaySeconds ?? 5,
-        'src-delete-after': 'never',
-        'dest-add-forward-headers': false,
-        'dest-add-timestamp-header': false,
-      },
+        sourceQueueArgs: probeQueueArguments,
+        destinationUris: uris,
+        destinationQueue: probeNames.shovelDestination(me),
+        destinationQueueArgs: probeQueueArguments,
+        // The probe travels like the user's messages; it never deletes itself nor adds headers.
+        settings: {
+          ackMode: st.ackMode,
+          prefetchCount: st.prefetchCount,
+          reconnectDelaySeconds: st.reconnectDelaySeconds,
+        },
+      }),
       owner,
     });
   }

@@ -1,9 +1,11 @@
+import { sessionUri } from '../broker-topology/link-uri';
 import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -14,9 +16,10 @@ import type { ManagementClient } from '../broker/management-client';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { AppConfig } from '../config/config.module';
+import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
 import { AlarmWatch } from './alarm-watch';
 import { BackgroundWork } from './background-work';
-import { readClusterFacts, type ClusterFacts } from './broker-facts';
+import { readClusterFacts, unreadableFacts, type ClusterFacts } from './broker-facts';
 import { HealthRecorder } from './health-recorder';
 import {
   defaultThresholds,
@@ -140,7 +143,6 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   );
   private samples: SampleRow[] = [];
   private locks?: PathLocks;
-  private timer?: NodeJS.Timeout;
   private ticking = false;
   /** When the next probe round is due (performance.now()); unset until the first tick. */
   private nextRound?: number;
@@ -158,6 +160,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly recorder: HealthRecorder,
     private readonly metrics: ProbeMetrics,
     private readonly certs: CertificateWatch,
+    private readonly scheduler: SchedulerRegistry,
   ) {}
 
   get enabled(): boolean {
@@ -168,13 +171,12 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     if (!this.enabled) return;
     this.locks = new PathLocks(lockSessionOptions(this.env, 'crossdock-probe-locks'));
     const every = Math.max(25, Math.round(this.env.PROBE_INTERVAL_MS / 4));
-    this.timer = setInterval(() => void this.tick(), every);
-    this.timer.unref();
+    scheduleEvery(this.scheduler, 'probe-loop', every, () => this.tick());
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    unschedule(this.scheduler, 'probe-loop');
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
     await this.work.stop(3000);
     await this.flush().catch(() => undefined);
@@ -385,12 +387,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       const access = await this.clusters.access(clusterId);
       const session = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
-        username: access.username,
-        password: access.password,
+        uri: sessionUri(access, probeVhost, 5, !!access.tls),
         networks: access.networks,
         tls: access.tls,
-        vhost: probeVhost,
-        heartbeatSeconds: 5,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
         confirmTimeoutMs: Math.max(5000, 5 * this.env.PROBE_INTERVAL_MS),
         // An alarm anywhere in the cluster blocks this connection on its next publish (the
@@ -608,16 +607,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       facts.certificates = this.certs.last(id);
       this.facts.set(id, facts);
     } catch (err) {
-      this.facts.set(id, {
-        clusterId: id,
-        readAt: Date.now(),
-        alarms: [],
-        federationLinks: [],
-        shovels: [],
-        queues: new Map(),
-        exchanges: new Set(),
-        error: err instanceof Error ? err.message : 'cluster not readable',
-      });
+      this.facts.set(id, unreadableFacts(id, err));
     }
   }
 
@@ -664,6 +654,10 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     await this.recorder.flushRefreshes();
+    await this.metrics.retain(
+      new Set(this.paths.keys()),
+      new Set(held.map(([id]) => id).filter((id) => model.links.some((l) => l.id === id))),
+    );
   }
 
   private async flush(): Promise<void> {

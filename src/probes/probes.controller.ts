@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Param, ParseUUIDPipe, Put, Query } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { DomainException } from '../common/errors/domain.exception';
 import { HealthService, type LinkHealthView } from './health.service';
 import { HealthThresholdsDto, SamplesQueryDto } from './probes.dto';

@@ -10,7 +10,12 @@ import {
 import type { HttpMethod, ManagementResponse } from '../broker/management.types';
 import { applyPlan, type ApplyHooks, type OpOutcome } from './apply';
 import type { DesiredObject, DesiredState, ObjectKind, Plan, PlanOp } from './broker-state';
-import { bindingName, objectId, parseBindingName, type BrokerClient } from './broker-paths';
+import {
+  bindingName,
+  objectId,
+  parseBindingName,
+  type BrokerClient,
+} from '../broker-topology/broker-paths';
 import { diffStates, type CreateOp, type OwnershipEntry } from './diff';
 import { observeBrokerState } from './observe';
 

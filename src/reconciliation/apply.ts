@@ -17,7 +17,7 @@ import {
   parseBindingName,
   writeRequest,
   type BrokerClient,
-} from './broker-paths';
+} from '../broker-topology/broker-paths';
 import { canonicalText } from './canonical';
 import { opStage } from './diff';
 

@@ -1,84 +1,21 @@
 /**
- * The broker-facing model the reconciler works on: the compiler produces a DesiredState, the
- * observer reads an ObservedState, the differ turns both into a Plan, the applier executes it.
- * Everything here is plain data (JSON-serialisable) so pure steps can be unit-tested.
+ * The plan the reconciler works on: the differ turns a DesiredState and an ObservedState (the
+ * object model in broker-topology/broker-objects, re-exported here for the reconciler's files)
+ * into a Plan, the applier executes it. Plain data, so pure steps can be unit-tested.
  */
+import type { BrokerValue, ObjectKey } from '../broker-topology/broker-objects';
 
-/** Objects crossdock manages on a cluster. */
-export type ObjectKind =
-  | 'federation-upstream'
-  | 'federation-upstream-set'
-  | 'shovel'
-  | 'policy'
-  | 'exchange'
-  | 'queue'
-  | 'binding';
-
-export const objectKinds: readonly ObjectKind[] = [
-  'exchange',
-  'queue',
-  'binding',
-  'federation-upstream',
-  'federation-upstream-set',
-  'policy',
-  'shovel',
-];
-
-/** Every name crossdock generates starts with this (bindings, exchanges and queues excepted: their names are the user's). */
-export const managedPrefix = 'crossdock.';
-
-export interface ObjectKey {
-  kind: ObjectKind;
-  vhost: string;
-  /**
-   * Parameters, policies, exchanges, queues: the object name. Bindings:
-   * `<source>\u0000<destination type e|q>\u0000<destination>\u0000<routing key>`.
-   */
-  name: string;
-}
-
-/**
- * The body crossdock would PUT, in the broker's own shape:
- * - parameters (upstream, upstream set, shovel): the `value` (object, or array for sets);
- * - policy: `{ pattern, definition, priority, 'apply-to' }`;
- * - exchange: `{ type, durable, auto_delete, internal, arguments }`;
- * - queue: `{ durable, auto_delete, arguments }`;
- * - binding: `{ arguments }` (source, destination and key are in the name).
- */
-export type BrokerValue = Record<string, unknown> | unknown[];
-
-export interface DesiredObject extends ObjectKey {
-  value: BrokerValue;
-  /** Which registry row wants it: `link:<uuid>`, `shovel:<uuid>`, `policy:<uuid>`, `cluster:<uuid>`. */
-  owner: string;
-  /**
-   * Exchanges/queues/bindings that links need but users may also declare: create when missing,
-   * never update or delete (their arguments are the user's business), report mismatches.
-   */
-  ensureOnly?: boolean;
-}
-
-export interface DesiredState {
-  clusterId: string;
-  /** Only these vhosts are observed and touched. */
-  vhosts: string[];
-  objects: DesiredObject[];
-  /** Compiler notes (e.g. an exchange-federation link with nothing bound downstream). */
-  warnings: string[];
-}
-
-export interface ObservedObject extends ObjectKey {
-  value: BrokerValue;
-}
-
-export interface ObservedState {
-  /** Objects of every kind in the managed vhosts, managed or not. */
-  objects: ObservedObject[];
-  /** HTTP requests the observation took (constant per cluster, independent of object count). */
-  requests: number;
-  /** The RabbitMQ version, when the observation asked for it. */
-  brokerVersion?: string;
-}
+export {
+  type BrokerValue,
+  type DesiredObject,
+  type DesiredState,
+  managedPrefix,
+  type ObjectKey,
+  type ObjectKind,
+  objectKinds,
+  type ObservedObject,
+  type ObservedState,
+} from '../broker-topology/broker-objects';
 
 export interface FieldChangeLike {
   path: string;

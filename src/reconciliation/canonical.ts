@@ -1,4 +1,5 @@
 import { canonicalJson } from '../audit/canonical-json';
+import { policyDefaults as brokerPolicyDefaults } from '../broker-topology/policy.codec';
 import { mapUriPasswords, redactValue, redactedPlaceholder } from '../common/logging/redact';
 import type { BrokerValue, ObjectKind } from './broker-state';
 
@@ -76,7 +77,10 @@ function withUriPools(value: Json, keys: string[]): Json {
 
 const exchangeDefaults = { durable: true, auto_delete: false, internal: false, arguments: {} };
 const queueDefaults = { durable: true, auto_delete: false, arguments: {} };
-const policyDefaults = { priority: 0, 'apply-to': 'all' };
+const policyDefaults = {
+  priority: brokerPolicyDefaults.priority,
+  'apply-to': brokerPolicyDefaults.applyTo,
+};
 const bindingDefaults = { arguments: {} };
 
 function withDefaults(value: Json, defaults: Record<string, Json>): Json {

@@ -7,13 +7,19 @@ import {
   unmetText,
   type PolicyApplyTo,
   type VersionRequirement,
-} from '../common/broker-versions';
+} from '../broker-topology/broker-versions';
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import { managedPrefix, type DesiredObject, type DesiredState } from './broker-state';
 import { intersect, toPattern, type Selector } from './selectors';
 import { compileProbeObjects, probeVhost } from '../probes/probe-topology';
-import { formatQuery, linkTlsQuery, type LinkTlsRunnerFiles } from '../broker/link-tls';
+import { encodeUpstream } from '../broker-topology/federation-upstream.codec';
+import { linkUris, localUri } from '../broker-topology/link-uri';
+import type { LinkTlsRunnerFiles } from '../broker/link-tls';
+import { upstreamName, shovelName } from '../broker-topology/names';
+import { encodePolicy } from '../broker-topology/policy.codec';
+import { encodeShovel } from '../broker-topology/shovel.codec';
+import { encodeUpstreamSet } from '../broker-topology/upstream-set.codec';
 
 /** A plain snapshot of the registry, as the compiler sees it (no entities, no I/O). */
 export interface RegistrySnapshot {
@@ -135,38 +141,7 @@ export interface CompileResult extends DesiredState {
 }
 
 export const policyPriorityBase = 100;
-const uriQuery = 'heartbeat=10&connection_timeout=10000';
 const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
-
-/** The upstream parameter of a link: crossdock's own name, or the adopted upstream's. */
-export const upstreamName = (linkName: string, brokerName?: string | null) =>
-  brokerName ?? `${managedPrefix}up.${linkName}`;
-export const shovelName = (name: string) => `${managedPrefix}sh.${name}`;
-
-/**
- * URIs to reach a cluster from another site: its site's load balancer, else its link endpoints.
- * `amqps://` with peer verification when the cluster is configured for TLS (the files named are
- * those of `runnerId`, the cluster whose nodes run the link), plain `amqp://` otherwise.
- */
-export function linkUris(
-  s: Pick<RegistrySnapshot, 'clusters' | 'sites' | 'linkCredentials'>,
-  clusterId: string,
-  vhost: string,
-  runnerId?: string,
-): string[] {
-  const c = s.clusters[clusterId];
-  const cred = s.linkCredentials[clusterId];
-  if (!c || !cred) return [];
-  const lb = s.sites[c.siteId]?.loadBalancer;
-  const endpoints = lb ? [lb] : c.linkEndpoints;
-  const auth = `${encodeURIComponent(cred.username)}:${encodeURIComponent(cred.password)}`;
-  const scheme = c.tls ? 'amqps' : 'amqp';
-  const runnerFiles = runnerId ? s.clusters[runnerId]?.tls?.linkFiles : null;
-  const query = c.tls ? `${uriQuery}&${formatQuery(linkTlsQuery(c.tls, runnerFiles))}` : uriQuery;
-  return endpoints
-    .map((e) => `${scheme}://${auth}@${e.host}:${e.port}/${encodeURIComponent(vhost)}?${query}`)
-    .sort();
-}
 
 interface KeySource {
   id: string;
@@ -176,27 +151,6 @@ interface KeySource {
   priority: number;
   /** Federation links contribute upstream names, merged into one upstream or an upstream set. */
   upstream?: string;
-}
-
-function federationValue(
-  l: RegistrySnapshot['federationLinks'][number],
-  uris: string[],
-): Record<string, unknown> {
-  const st = l.settings;
-  const v: Record<string, unknown> = {
-    uri: uris,
-    'ack-mode': st.ackMode ?? 'on-confirm',
-    'prefetch-count': st.prefetchCount ?? 1000,
-    'reconnect-delay': st.reconnectDelaySeconds ?? 5,
-    'trust-user-id': st.trustUserId ?? false,
-    // A config change restarts the link; `never` keeps the WAN backlog queue through it.
-    'resource-cleanup-mode': 'never',
-  };
-  if (l.kind === 'exchange') v['max-hops'] = st.maxHops ?? 1;
-  if (st.expiresMs !== undefined) v.expires = st.expiresMs;
-  if (st.messageTtlMs !== undefined) v['message-ttl'] = st.messageTtlMs;
-  if (st.queueType !== undefined) v['queue-type'] = st.queueType;
-  return v;
 }
 
 /**
@@ -252,7 +206,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
         kind: 'federation-upstream',
         vhost: l.downstreamVhost,
         name: upstreamName(l.name, l.brokerUpstreamName),
-        value: federationValue(l, uris),
+        value: encodeUpstream({ uris, kind: l.kind, settings: l.settings, keepBacklog: true }),
         owner: `link:${l.id}`,
       });
       addSource(l.downstreamVhost, {
@@ -290,29 +244,17 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       );
       continue;
     }
-    const st = sh.settings;
-    const v: Record<string, unknown> = {
-      'src-protocol': 'amqp091',
-      'src-uri': [`amqp:///${encodeURIComponent(sh.sourceVhost)}`],
-      'dest-protocol': 'amqp091',
-      'dest-uri': dest,
-      'ack-mode': st.ackMode ?? 'on-confirm',
-      'src-prefetch-count': st.prefetchCount ?? 1000,
-      'reconnect-delay': st.reconnectDelaySeconds ?? 5,
-      'src-delete-after': st.deleteAfter ?? 'never',
-      'dest-add-forward-headers': st.addForwardHeaders ?? false,
-      'dest-add-timestamp-header': st.addTimestampHeader ?? false,
-    };
-    if (sh.sourceQueue) v['src-queue'] = sh.sourceQueue;
-    if (sh.sourceExchange) {
-      v['src-exchange'] = sh.sourceExchange;
-      if (sh.sourceExchangeKey !== null) v['src-exchange-key'] = sh.sourceExchangeKey;
-    }
-    if (sh.destinationQueue) v['dest-queue'] = sh.destinationQueue;
-    if (sh.destinationExchange) {
-      v['dest-exchange'] = sh.destinationExchange;
-      if (sh.destinationExchangeKey !== null) v['dest-exchange-key'] = sh.destinationExchangeKey;
-    }
+    const v = encodeShovel({
+      sourceUris: [localUri(sh.sourceVhost)],
+      sourceQueue: sh.sourceQueue ?? undefined,
+      sourceExchange: sh.sourceExchange ?? undefined,
+      sourceExchangeKey: sh.sourceExchangeKey ?? undefined,
+      destinationUris: dest,
+      destinationQueue: sh.destinationQueue ?? undefined,
+      destinationExchange: sh.destinationExchange ?? undefined,
+      destinationExchangeKey: sh.destinationExchangeKey ?? undefined,
+      settings: sh.settings,
+    });
     objects.push({
       kind: 'shovel',
       vhost: sh.sourceVhost,
@@ -465,7 +407,7 @@ function mergeSources(
       kind: 'federation-upstream-set',
       vhost,
       name: setName,
-      value: upstreams.map((u) => ({ upstream: u })),
+      value: encodeUpstreamSet(upstreams),
       owner,
     });
   }
@@ -475,12 +417,12 @@ function mergeSources(
     kind: 'policy',
     vhost,
     name,
-    value: {
+    value: encodePolicy({
       pattern: toPattern(sel),
       definition,
       priority: policyPriorityBase + set.length,
-      'apply-to': scope,
-    },
+      applyTo: scope,
+    }),
     owner,
   });
   return extra;

@@ -3,7 +3,7 @@ import { AuditService, systemActor } from '../audit/audit.service';
 import { notifyClustersChanged } from '../common/changes';
 import type { ShovelCompletion, ShovelSettings } from '../links/shovel.entity';
 import type { Completion } from './broker-state';
-import { describeKey } from './broker-paths';
+import { describeKey } from '../broker-topology/broker-paths';
 
 /**
  * Records what the broker removed by design (Plan.completions): the owning shovel is completed

@@ -201,7 +201,11 @@ export class CompileConflictCheck extends RegistryConflictCheck {
   }
 }
 
-/** Provides the check to every feature module (they know only the token). */
+/**
+ * Provides the check to every feature module (they know only the token). Global on purpose: the
+ * token is a port declared in common/ and this is its adapter; features inject the token and so
+ * never depend on reconciliation/ (which depends on them).
+ */
 @Global()
 @Module({
   providers: [{ provide: RegistryConflictCheck, useClass: CompileConflictCheck }],

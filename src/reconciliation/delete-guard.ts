@@ -1,10 +1,10 @@
 import type { DataSource } from 'typeorm';
 import type { DeleteBlock } from '../clusters/cluster.entity';
-import type { PolicyApplyTo } from '../common/broker-versions';
+import type { PolicyApplyTo } from '../broker-topology/broker-versions';
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import type { PlanOp } from './broker-state';
-import { describeKey, objectId } from './broker-paths';
+import { describeKey, objectId } from '../broker-topology/broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 
 /**

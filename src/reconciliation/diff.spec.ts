@@ -6,7 +6,7 @@ import type {
   ObservedObject,
   PlanOp,
 } from './broker-state';
-import { bindingName, objectId } from './broker-paths';
+import { bindingName, objectId } from '../broker-topology/broker-paths';
 import { writeValue } from './canonical';
 import { diffStates, opStage, redactPlan, type CreateOp, type OwnershipEntry } from './diff';
 

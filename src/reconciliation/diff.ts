@@ -25,7 +25,7 @@ import {
   parseFederationQueueName,
   selfDeletion,
   type FederationQueueRef,
-} from './broker-paths';
+} from '../broker-topology/broker-paths';
 import { probeVhost } from '../probes/probe-topology';
 import type { CleanupObject } from './link-cleanup';
 import {

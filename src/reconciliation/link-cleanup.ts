@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { notifyClustersChanged } from '../common/changes';
 import type { ObjectKey, ObservedObject } from './broker-state';
-import { federatedExchangeOf, federationExchangeName } from './broker-paths';
+import { federatedExchangeOf, federationExchangeName } from '../broker-topology/broker-paths';
 
 /**
  * A deleted exchange-federation link (deletion policy `delete`) whose upstream queue crossdock

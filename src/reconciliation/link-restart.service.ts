@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { apiPath, expectShape, type ManagementClient } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
 import { BrokerError } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
@@ -10,8 +10,13 @@ import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
-import { federationLinkRestartPath, shovelRestartPath } from './broker-paths';
-import { shovelName, upstreamName } from './compile';
+import {
+  federationLinkRestartPath,
+  shovelRestartPath,
+  managementPaths,
+} from '../broker-topology/broker-paths';
+import { shovelName, upstreamName } from '../broker-topology/names';
+import { expectParsed, parseFederationLinks, parseShovels } from '../broker-topology/broker-facts';
 
 /** One broker link the restart addressed, and how it went. */
 export interface BrokerLinkRestart {
@@ -43,11 +48,6 @@ interface Target {
   path: string;
 }
 
-const isObjectList = (b: unknown): b is Record<string, unknown>[] =>
-  Array.isArray(b) && b.every((x: unknown) => typeof x === 'object' && x !== null);
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
 /**
  * Restarts exactly one registry link's broker links through the management API: the federation
  * links of the link's own upstream (one per federated exchange or queue, on the node running
@@ -78,22 +78,19 @@ export class LinkRestartService {
     if (l.paused) throw this.nothingToRestart('federation link', name, 'it is paused');
     const client = await this.client(clusterId);
     const upstream = upstreamName(name, l.broker_upstream_name as string | null);
-    const rows = expectShape(
-      await client.send('GET', apiPath`/api/federation-links/${vhost}`),
-      isObjectList,
+    const rows = expectParsed(
+      await client.send('GET', managementPaths.federationLinks(vhost)),
+      parseFederationLinks,
       'a list of federation links',
-    ).body;
+    );
     const targets = new Map<string, Target>();
     for (const r of rows) {
-      const linkId = str(r.id);
-      const node = str(r.node);
-      if (str(r.upstream) !== upstream || !linkId || !node) continue;
-      if (r.vhost !== undefined && r.vhost !== vhost) continue;
-      targets.set(`${linkId}\u0000${node}`, {
-        node,
-        object: str(r.exchange) ?? str(r.queue) ?? '',
-        brokerLinkId: linkId,
-        path: federationLinkRestartPath(vhost, linkId, node),
+      if (r.upstream !== upstream || !r.id || !r.node || r.vhost !== vhost) continue;
+      targets.set(`${r.id}\u0000${r.node}`, {
+        node: r.node,
+        object: r.object,
+        brokerLinkId: r.id,
+        path: federationLinkRestartPath(vhost, r.id, r.node),
       });
     }
     return this.restart(
@@ -116,17 +113,15 @@ export class LinkRestartService {
     if (s.paused) throw this.nothingToRestart('shovel', name, 'it is paused');
     const client = await this.client(clusterId);
     const broker = shovelName(name);
-    const rows = expectShape(
-      await client.send('GET', apiPath`/api/shovels/${vhost}`),
-      isObjectList,
+    const rows = expectParsed(
+      await client.send('GET', managementPaths.shovels(vhost)),
+      parseShovels,
       'a list of shovels',
-    ).body;
-    // 3.10 can list a shovel twice after an update from another node: it runs once.
-    const mine = rows.find(
-      (r) => str(r.name) === broker && (r.vhost === undefined || r.vhost === vhost),
     );
+    // 3.10 can list a shovel twice after an update from another node: it runs once.
+    const mine = rows.find((r) => r.name === broker && (!r.vhost || r.vhost === vhost));
     const targets: Target[] = mine
-      ? [{ node: str(mine.node) ?? '', object: broker, path: shovelRestartPath(vhost, broker) }]
+      ? [{ node: mine.node ?? '', object: broker, path: shovelRestartPath(vhost, broker) }]
       : [];
     return this.restart(
       { linkId: id, kind: 'shovel', name, clusterId, vhost },

@@ -1,15 +1,25 @@
 import { Injectable } from '@nestjs/common';
+import { managementPaths } from '../broker-topology/broker-paths';
+import {
+  expectParsed,
+  parseFederationLinks,
+  parseNames,
+  parseShovels,
+  uniqueFederationLinks,
+} from '../broker-topology/broker-facts';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { apiPath, expectShape, isRecordList } from '../broker/management-client';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { DomainException } from '../common/errors/domain.exception';
-import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
-import { upstreamName, shovelName } from './compile';
-import { checkVersion, federationRequirements, unmetText } from '../common/broker-versions';
+import { upstreamName, shovelName } from '../broker-topology/names';
+import {
+  checkVersion,
+  federationRequirements,
+  unmetText,
+} from '../broker-topology/broker-versions';
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelCompletion } from '../links/shovel.entity';
 import type { DeleteBlock } from '../clusters/cluster.entity';
@@ -99,44 +109,35 @@ export class LinkStatusService {
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     const vhost = l.downstream_vhost as string;
     try {
-      type Row = {
-        upstream?: string;
-        exchange?: string;
-        queue?: string;
-        status?: string;
-        error?: string;
-        node?: string;
-        timestamp?: string;
-      };
-      const path = apiPath`/api/federation-links/${vhost}`;
-      const rows = expectShape(
-        await client.send('GET', path),
-        isRecordList(['upstream', 'status'], ['exchange', 'queue', 'node', 'timestamp', 'vhost']),
-        'a list of federation links',
-      ).body as Row[];
-      const mine = rows.filter(
-        (r) =>
-          r.upstream ===
-          upstreamName(l.name as string, l.broker_upstream_name as string | null | undefined),
+      const path = managementPaths.federationLinks(vhost);
+      const upstream = upstreamName(
+        l.name as string,
+        l.broker_upstream_name as string | null | undefined,
       );
-      const unique = new Map(mine.map((r) => [`${r.exchange ?? r.queue}`, r]));
+      const mine = uniqueFederationLinks(
+        expectParsed(
+          await client.send('GET', path),
+          parseFederationLinks,
+          'a list of federation links',
+        ),
+      ).filter((r) => r.upstream === upstream);
       let expected = (l.targets as string[]).length;
       if (l.target_prefix) {
         const kind = l.kind === 'exchange' ? 'exchanges' : 'queues';
-        const objs = expectShape(
-          await client.send('GET', apiPath`/api/${kind}/${vhost}`, undefined, {
-            query: { columns: 'name', disable_stats: 'true' },
+        const objs = expectParsed(
+          await client.send('GET', managementPaths.collection(kind, vhost), undefined, {
+            query: { columns: 'vhost,name', disable_stats: 'true' },
           }),
-          isRecordList(['name']),
+          (raw) => parseNames(raw, kind),
           `a list of named ${kind}`,
-        ).body as { name: string }[];
+        );
         expected = objs.filter((o) => o.name.startsWith(l.target_prefix as string)).length;
       }
-      const broker = [...unique.values()].map((r) => ({
+      const broker = mine.map((r) => ({
         node: r.node,
-        object: String(r.exchange ?? r.queue ?? ''),
-        status: String(r.status ?? 'unknown'),
-        error: r.error ? redactString(String(r.error)).slice(0, 500) : undefined,
+        object: r.object,
+        status: r.status,
+        error: r.error,
         timestamp: r.timestamp,
       }));
       return {
@@ -178,26 +179,17 @@ export class LinkStatusService {
     const access = await this.clusters.access(s.source_cluster_id as string);
     const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
     try {
-      type Row = {
-        name?: string;
-        vhost?: string;
-        state?: string;
-        reason?: string;
-        node?: string;
-        timestamp?: string;
-      };
-      const rows = expectShape(
-        await client.send('GET', apiPath`/api/shovels/${s.source_vhost as string}`),
-        isRecordList(['name'], ['vhost', 'state', 'node', 'timestamp']),
+      const rows = expectParsed(
+        await client.send('GET', managementPaths.shovels(s.source_vhost as string)),
+        parseShovels,
         'a list of shovels',
-      ).body as Row[];
-      // 3.10 can list a shovel twice after an update from another node: one per vhost+name.
+      );
       const mine = rows.filter((r) => r.name === shovelName(s.name as string)).slice(0, 1);
       const broker = mine.map((r) => ({
         node: r.node,
-        object: String(r.name),
-        status: String(r.state ?? 'unknown'),
-        error: r.reason ? redactString(String(r.reason)).slice(0, 500) : undefined,
+        object: r.name,
+        status: r.state,
+        error: r.reason,
         timestamp: r.timestamp,
       }));
       return {

@@ -1,10 +1,11 @@
 import type { DataSource } from 'typeorm';
+import { linkDefaults, prefetchKey } from '../broker-topology/defaults';
 import { systemActor, type AuditService } from '../audit/audit.service';
 import type { ManagementClient } from '../broker/management-client';
 import type { ClusterEntity } from '../clusters/cluster.entity';
 import { notifyClustersChanged } from '../common/changes';
 import type { BrokerValue, DesiredObject } from './broker-state';
-import { writeRequest } from './broker-paths';
+import { writeRequest } from '../broker-topology/broker-paths';
 import { writeValue } from './canonical';
 import type { ClusterLock } from './cluster-lock';
 import type { RegistrySnapshot } from './compile';
@@ -104,8 +105,8 @@ async function refreshAll(
 /** The desired value with its prefetch moved by one: a harmless real change. */
 export function interimValue(o: Pick<DesiredObject, 'kind' | 'value'>): BrokerValue {
   const v = { ...(writeValue(o.kind, o.value) as Record<string, unknown>) };
-  const key = o.kind === 'shovel' ? 'src-prefetch-count' : 'prefetch-count';
-  const n = typeof v[key] === 'number' ? v[key] : 1000;
+  const key = prefetchKey(o.kind === 'shovel' ? 'shovel' : 'federation-upstream');
+  const n = typeof v[key] === 'number' ? v[key] : linkDefaults.prefetchCount;
   v[key] = n > 1 ? n - 1 : n + 1;
   return v;
 }

@@ -1,9 +1,10 @@
 import { connect } from 'amqplib';
 import { PlaintextRefusedError, tlsConnectOptions, type BrokerTls } from '../broker/broker-tls';
+import { managementPaths } from '../broker-topology/broker-paths';
 import type { AllowedNetworks } from '../common/net/allowed-networks';
 import type { DataSource } from 'typeorm';
 import { systemActor, type AuditService } from '../audit/audit.service';
-import { apiPath, type ManagementClient } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
 import type { ClusterEntity } from '../clusters/cluster.entity';
 import {
@@ -16,7 +17,8 @@ import { notifyClustersChanged } from '../common/changes';
 import type { SecretBox } from '../common/crypto/secret-box';
 import { redactString } from '../common/logging/redact';
 import type { ClusterLock } from './cluster-lock';
-import { linkUris, type RegistrySnapshot } from './compile';
+import { linkUris } from '../broker-topology/link-uri';
+import type { RegistrySnapshot } from './compile';
 import { deleteLinkUser, ensureLinkUser, rabbitPasswordHash } from './link-user';
 import { isLinkTarget } from './registry-snapshot';
 import { clusterAuditTarget } from '../audit/audit-target';
@@ -348,10 +350,10 @@ async function connectionsOf(
   username: string,
 ): Promise<BrokerConnection[]> {
   const some = await client
-    .get<BrokerConnection[]>(apiPath`/api/connections/username/${username}`)
+    .get<BrokerConnection[]>(managementPaths.connectionsOf(username))
     .catch((err: unknown) => (err instanceof BrokerNotFoundError ? [] : Promise.reject(err)));
   if (!Array.isArray(some) || some.length === 0) return [];
-  const all = await client.get<BrokerConnection[]>('/api/connections', {
+  const all = await client.get<BrokerConnection[]>(managementPaths.connections, {
     query: { columns: 'name,user,user_provided_name' },
   });
   const named = Array.isArray(all) ? all.filter((c) => c.user === username) : [];

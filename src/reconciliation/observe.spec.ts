@@ -1,6 +1,6 @@
 import { BrokerProtocolError, BrokerTimeoutError } from '../broker/management.errors';
 import type { HttpMethod, ManagementResponse, RequestOptions } from '../broker/management.types';
-import { bindingName, type BrokerClient } from './broker-paths';
+import { bindingName, type BrokerClient } from '../broker-topology/broker-paths';
 import { ListingShapeError, observeBrokerState, parseListing, redactObserved } from './observe';
 
 const secret = 'pa55-w0rd';

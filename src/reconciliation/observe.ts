@@ -1,5 +1,5 @@
 import { canonicalJson } from '../audit/canonical-json';
-import { parseVersion } from '../common/broker-versions';
+import { parseVersion } from '../broker-topology/broker-versions';
 import { BrokerProtocolError } from '../broker/management.errors';
 import type { ManagementResponse } from '../broker/management.types';
 import type { BrokerValue, ObjectKind, ObservedObject, ObservedState } from './broker-state';
@@ -9,7 +9,8 @@ import {
   observationListings,
   type BrokerClient,
   type ListingRequest,
-} from './broker-paths';
+  managementPaths,
+} from '../broker-topology/broker-paths';
 import { redactBrokerValue } from './canonical';
 
 /**
@@ -56,7 +57,7 @@ export async function observeBrokerState(
 
 /** The RabbitMQ version (one cheap overview GET): decides which version-gated keys are sent. */
 async function observeVersion(client: BrokerClient): Promise<string> {
-  const path = '/api/overview';
+  const path = managementPaths.overview;
   const res = await client.send<unknown>('GET', path, undefined, {
     query: { columns: 'rabbitmq_version', disable_stats: true },
   });

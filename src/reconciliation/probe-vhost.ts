@@ -1,8 +1,13 @@
-import { apiPath, type ManagementClient } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
 import { BrokerNotFoundError } from '../broker/management.errors';
+import { managementPaths } from '../broker-topology/broker-paths';
+import {
+  decodePermissions,
+  encodePermissions,
+  fullPermissions,
+  samePermissions,
+} from '../broker-topology/user.codec';
 import { probeVhost } from '../probes/probe-topology';
-
-const full = { configure: '.*', write: '.*', read: '.*' };
 
 /**
  * crossdock's probe vhost exists and its own management user may use it (a vhost created over
@@ -14,28 +19,26 @@ export async function ensureProbeVhost(
 ): Promise<{ writes: number }> {
   let writes = 0;
   const vhost = await client
-    .get<{ name: string }>(apiPath`/api/vhosts/${probeVhost}`)
+    .get<{ name: string }>(managementPaths.vhost(probeVhost))
     .catch((err: unknown) =>
       err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
     );
   if (!vhost) {
-    await client.put(apiPath`/api/vhosts/${probeVhost}`, {
+    await client.put(managementPaths.vhost(probeVhost), {
       description: 'crossdock lag probes (managed by crossdock: no user objects here)',
     });
     writes += 1;
   }
   const perm = await client
-    .get<typeof full>(apiPath`/api/permissions/${probeVhost}/${adminUser}`)
+    .get<unknown>(managementPaths.permissions(probeVhost, adminUser))
     .catch((err: unknown) =>
       err instanceof BrokerNotFoundError ? undefined : Promise.reject(err),
     );
-  if (
-    !perm ||
-    perm.configure !== full.configure ||
-    perm.write !== full.write ||
-    perm.read !== full.read
-  ) {
-    await client.put(apiPath`/api/permissions/${probeVhost}/${adminUser}`, full);
+  if (!samePermissions(perm === undefined ? undefined : decodePermissions(perm), fullPermissions)) {
+    await client.put(
+      managementPaths.permissions(probeVhost, adminUser),
+      encodePermissions(fullPermissions),
+    );
     writes += 1;
   }
   return { writes };

@@ -10,6 +10,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { changesChannel } from '../common/changes';
 import { AppConfig } from '../config/config.module';
+import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
 import { ReconcilerService } from './reconciler.service';
 
 /**
@@ -50,14 +51,15 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
     this.reconciler.onFollowUp = (id) => this.followUp(id);
     await this.listen();
     if (this.env.RECONCILE_INTERVAL_MS > 0) {
-      const timer = setInterval(() => void this.all('schedule'), this.env.RECONCILE_INTERVAL_MS);
-      timer.unref();
-      this.scheduler.addInterval('reconcile-drift', timer);
+      scheduleEvery(this.scheduler, 'reconcile-drift', this.env.RECONCILE_INTERVAL_MS, () =>
+        this.all('schedule'),
+      );
     }
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
+    unschedule(this.scheduler, 'reconcile-drift');
     this.reconciler.onFollowUp = undefined;
     clearTimeout(this.debounce);
     clearTimeout(this.reconnect);

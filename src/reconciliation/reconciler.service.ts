@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
-import type { Actor } from '../auth/roles';
+import type { Actor } from '../common/access/actor';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import type { ClusterEntity } from '../clusters/cluster.entity';
@@ -17,7 +17,7 @@ import { applyPlan, type ApplyResult } from './apply';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
 import { ClusterLockSessions } from '../database/database.module';
-import { objectId, type FederationQueueRef } from './broker-paths';
+import { objectId, type FederationQueueRef } from '../broker-topology/broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import { deletable, diffStates, redactPlan } from './diff';
 import { afterConnectingPass } from './link-user-refresh';
@@ -32,6 +32,7 @@ import { recordCompletions } from './completions';
 import { deleteBlock, loadExplanations, unexplainedDeletes } from './delete-guard';
 import { MetricsService } from '../metrics/metrics.service';
 import { Counter } from 'prom-client';
+import { ReconcileMetrics } from './reconcile-metrics';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 
 export type RunTrigger = 'change' | 'follow-up' | 'schedule' | 'manual' | 'dry-run';
@@ -93,6 +94,7 @@ export class ReconcilerService {
     private readonly lockSessions: ClusterLockSessions,
     metrics: MetricsService,
     private readonly triggerMetrics: ReconcileTriggerMetrics,
+    private readonly passMetrics: ReconcileMetrics,
   ) {
     this.deleteBlocks = new Counter({
       name: 'crossdock_reconcile_delete_blocked_total',
@@ -239,6 +241,12 @@ export class ReconcilerService {
           extra.apply?.[1] ?? null,
         ],
       )) as [Record<string, unknown>[], number];
+      this.passMetrics.record({
+        trigger: opts.trigger,
+        status,
+        seconds: (Date.now() - passStarted.getTime()) / 1000,
+        outcomes: status === 'succeeded' || status === 'failed' ? (extra.operations ?? []) : [],
+      });
       return runView(rows[0]);
     };
 

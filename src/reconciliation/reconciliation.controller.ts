@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
 import { DomainException } from '../common/errors/domain.exception';
 import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';

@@ -1,20 +1,27 @@
 import { Module } from '@nestjs/common';
+import { CryptoModule } from '../common/crypto/crypto.module';
+import { MetricsModule } from '../metrics/metrics.module';
+import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
+import { ReconcileMetrics } from './reconcile-metrics';
+import { ReconcileMetricsRepository } from './reconcile-metrics.repository';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
 import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,
     ReconcileTriggersService,
     ReconcileTriggerMetrics,
+    ReconcileMetrics,
+    ReconcileMetricsRepository,
     LinkStatusService,
     LinkRestartService,
   ],

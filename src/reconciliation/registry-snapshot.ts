@@ -1,4 +1,5 @@
 import { DataSource, type EntityManager } from 'typeorm';
+import { spillShovelSettings } from '../broker-topology/defaults';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { SecretBox } from '../common/crypto/secret-box';
@@ -73,11 +74,7 @@ export async function loadSnapshot(
     id: `overflow:${r.id}`,
     sourceClusterId: r.cluster_id,
     destinationClusterId: r.remote_cluster_id,
-    settings: {
-      ackMode: 'on-confirm' as const,
-      prefetchCount: r.prefetch,
-      reconnectDelaySeconds: 1,
-    },
+    settings: spillShovelSettings(r.prefetch),
     paused: !r.enabled,
   }));
   // Only the clusters this one connects to need their link credentials.

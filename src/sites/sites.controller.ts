@@ -11,7 +11,7 @@ import {
   Query,
 } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { RequireRole } from '../auth/auth.decorators';
+import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { NamedPageQueryDto, type Page } from '../common/http/pagination';
 import { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';

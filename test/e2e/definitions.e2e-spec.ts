@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { definitionsKeys, type DefinitionsFile } from '../../src/definitions/definitions-file';
-import { objectId } from '../../src/reconciliation/broker-paths';
+import { objectId } from '../../src/broker-topology/broker-paths';
 import { canonicalText } from '../../src/reconciliation/canonical';
 import type { ObjectKey, ObjectKind } from '../../src/reconciliation/broker-state';
 import { bearer, bootstrapToken, tokensByRole } from '../helpers/api';
@@ -17,7 +17,7 @@ import {
   TestManagement,
   type SitesState,
 } from '../helpers/sites';
-import type { Role } from '../../src/auth/roles';
+import type { Role } from '../../src/common/access/actor';
 
 const enc = encodeURIComponent;
 const problem = /application\/problem\+json/;

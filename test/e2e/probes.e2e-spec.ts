@@ -390,6 +390,36 @@ describe('lag probes and link health', () => {
     expect(siteHealth.body.links.map((l: { linkId: string }) => l.linkId)).toEqual(
       expect.arrayContaining([fedId, shovelId, ghost.body.id]),
     );
+    const scrape = async () => (await t.http.get('/metrics').set(admin()).expect(200)).text;
+    const series = `link="${ghost.body.id}"`;
+    const before = await eventually(
+      async () => ((await scrape()).includes(series) ? true : false),
+      {
+        timeoutMs: 5000,
+        intervalMs: 250,
+        description: 'the ghost link exported',
+      },
+    );
+    expect(before).toBe(true);
+    // Reconcile series: the manual pass above, and dc2's last good pass as a fresh age.
+    const text = await scrape();
+    expect(text).toMatch(
+      /crossdock_reconcile_pass_duration_seconds_count\{trigger="manual",outcome="succeeded"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /crossdock_reconcile_operations_total\{kind="[a-z-]+",op="create",outcome="succeeded"\} [1-9]/,
+    );
+    expect(text).toContain(
+      `crossdock_reconcile_last_success_age_seconds{cluster="${dc2.clusterId}"`,
+    );
+    expect(text).toMatch(/crossdock_reconcile_pending_follow_ups \d+/);
+    // Once the link is deleted its series go too: an alert on them would otherwise never clear.
+    await t.http.delete(`/links/federation/${ghost.body.id}`).set(admin()).expect(204);
+    await eventually(async () => !(await scrape()).includes(series), {
+      timeoutMs: 10000,
+      intervalMs: 250,
+      description: 'the deleted link no longer exported',
+    });
   }, 60000);
 
   it('no probe ever reaches a user queue bound to the federated fanout exchange', async () => {

@@ -1,7 +1,7 @@
 import { ManagementClient } from '../../src/broker/management-client';
 import type { HttpMethod, RequestOptions } from '../../src/broker/management.types';
 import { applyPlan, type ApplyHooks } from '../../src/reconciliation/apply';
-import { bindingName, objectId, type BrokerClient } from '../../src/reconciliation/broker-paths';
+import { bindingName, objectId, type BrokerClient } from '../../src/broker-topology/broker-paths';
 import type {
   DesiredObject,
   DesiredState,

@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import type { Role } from '../../src/auth/roles';
+import type { Role } from '../../src/common/access/actor';
 
 export function bootstrapToken(): string {
   const t = process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN;

@@ -8,8 +8,8 @@ import type {
   ReferenceObject,
   SchemaObject,
 } from '@nestjs/swagger';
-import { requiredRoleKey } from '../../src/auth/auth.decorators';
-import type { Role } from '../../src/auth/roles';
+import { requiredRoleKey } from '../../src/common/access/access.decorators';
+import type { Role } from '../../src/common/access/actor';
 import { buildOpenApiDocument } from '../../src/bootstrap';
 import { isPublicKey } from '../../src/common/http/public.decorator';
 

@@ -9,7 +9,7 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
-import { poolCheckoutTimeout, poolSaturated } from '../../database/pool-pressure';
+import { poolCheckoutTimeout, poolSaturated } from './pool-pressure';
 import { DomainException, FieldError } from './domain.exception';
 import { ErrorCode, problemTypeBase } from './error-codes';
 import { isDatabaseUnavailable, mapPostgresError, pgFields } from './postgres-errors';

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { Actor } from '../../auth/roles';
+import type { Actor } from '../access/actor';
 import { requestIdFor } from './logger.options';
 
 /** Probed every few seconds by orchestrators and scrapers: logged at debug, not info. */

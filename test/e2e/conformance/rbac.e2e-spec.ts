@@ -1,5 +1,5 @@
-import type { Role } from '../../../src/auth/roles';
-import { roleAllows } from '../../../src/auth/roles';
+import type { Role } from '../../../src/common/access/actor';
+import { roleAllows } from '../../../src/common/access/actor';
 import { bearer, bootstrapToken, clusterBody, tokensByRole, uniqueName } from '../../helpers/api';
 import { createTestApp, type TestApp } from '../../helpers/app';
 import {

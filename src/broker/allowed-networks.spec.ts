@@ -1,9 +1,10 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
-import { AmqpSession } from '../../broker/amqp-session';
-import { attemptNode } from '../../broker/management.transport';
-import { validateEnvironment } from '../../config/environment';
-import { AllowedNetworks, parseCidrList } from './allowed-networks';
+import { AmqpSession } from './amqp-session';
+import { attemptNode } from './management.transport';
+import { validateEnvironment } from '../config/environment';
+import { parseCidrList } from '../config/cidr';
+import { AllowedNetworks } from '../common/net/allowed-networks';
 
 const baseEnv = {
   DATABASE_URL: 'postgres://u@127.0.0.1/db',
@@ -125,9 +126,7 @@ describe('connections outside BROKER_ALLOWED_NETWORKS are never made', () => {
     for (const host of ['127.0.0.1', 'localhost']) {
       const session = new AmqpSession({
         endpoints: [{ host, port: tcpPort }],
-        username: 'u',
-        password: 'secret',
-        vhost: '/',
+        uri: (ep) => `amqp://u:secret@${ep.host}:${ep.port}/%2F`,
         connectTimeoutMs: 2000,
         networks: fenced,
       });

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { checkVersion, unmetText, type VersionRequirement } from './broker-versions';
-import { DomainException, type FieldError } from './errors/domain.exception';
-import { ErrorCode } from './errors/error-codes';
+import { DomainException, type FieldError } from '../common/errors/domain.exception';
+import { ErrorCode } from '../common/errors/error-codes';
 
 export interface UnmetRequirement extends VersionRequirement {
   clusterId: string;

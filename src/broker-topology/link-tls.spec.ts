@@ -1,5 +1,5 @@
-import { linkUris } from '../reconciliation/compile';
-import { formatQuery, linkFilePattern, linkTlsQuery } from './link-tls';
+import { linkUris } from './link-uri';
+import { formatQuery, linkFilePattern, linkTlsQuery } from '../broker/link-tls';
 
 describe('linkTlsQuery', () => {
   const files = {

@@ -1,5 +1,5 @@
 import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import type { Actor, Role } from './roles';
+import type { Actor, Role } from './actor';
 
 export const requiredRoleKey = 'crossdock:required-role';
 

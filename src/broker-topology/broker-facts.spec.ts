@@ -2,10 +2,13 @@ import {
   alarmResource,
   mergeAlarms,
   missingPlugins,
+  parseFederationLinks,
   parseNodes,
+  parseShovels,
+  uniqueFederationLinks,
   parseOverview,
   requiredPlugins,
-} from './observation.parse';
+} from './broker-facts';
 
 describe('parseNodes', () => {
   it('reads running members and the stub 3.10 lists for a stopped member', () => {
@@ -126,5 +129,74 @@ describe('alarms and plugins', () => {
       { node: 'b', plugins: requiredPlugins.filter((p) => p !== 'rabbitmq_management') },
     ]);
     expect(missingPlugins(null)).toEqual([]);
+  });
+});
+
+describe('status lists (federation links, shovels)', () => {
+  it('reads federation links, one per vhost, upstream and object, errors redacted', () => {
+    const raw = [
+      { vhost: '/', upstream: 'u', exchange: 'x', status: 'running', node: 'n1', id: 'a' },
+      { vhost: '/', upstream: 'u', exchange: 'x', status: 'starting', node: 'n2', id: 'b' },
+      {
+        vhost: '/',
+        upstream: 'u',
+        queue: 'q',
+        status: 'error',
+        error: 'cannot reach amqp://link:s3cret@h:5672',
+      },
+    ];
+    const p = parseFederationLinks(raw);
+    if (!p.ok) throw new Error(p.reason);
+    expect(p.value).toHaveLength(3);
+    const unique = uniqueFederationLinks(p.value);
+    expect(unique.map((l) => [l.object, l.status, l.id])).toEqual([
+      ['x', 'running', 'a'],
+      ['q', 'error', undefined],
+    ]);
+    expect(unique[1].error).not.toContain('s3cret');
+  });
+
+  it.each([
+    [{ items: [] }, 'federation links: not a list'],
+    [
+      [{ vhost: '/', status: 'running', exchange: 'x' }],
+      'federation links: item 0 lacks string "upstream"',
+    ],
+    [
+      [{ vhost: '/', upstream: 'u', status: 'running' }],
+      'federation links: item 0 lacks one of exchange, queue',
+    ],
+  ])('refuses %j', (raw, reason) => {
+    expect(parseFederationLinks(raw)).toEqual({ ok: false, reason });
+  });
+
+  it('reads shovels once per vhost and name (3.10 may list one twice)', () => {
+    const p = parseShovels([
+      { vhost: '/', name: 's', state: 'running', node: 'n1' },
+      { vhost: '/', name: 's', state: 'starting', node: 'n2' },
+      { vhost: 'v', name: 's' },
+    ]);
+    expect(p).toEqual({
+      ok: true,
+      value: [
+        {
+          vhost: '/',
+          name: 's',
+          state: 'running',
+          node: 'n1',
+          reason: undefined,
+          timestamp: undefined,
+        },
+        {
+          vhost: 'v',
+          name: 's',
+          state: 'unknown',
+          node: undefined,
+          reason: undefined,
+          timestamp: undefined,
+        },
+      ],
+    });
+    expect(parseShovels(['x'])).toEqual({ ok: false, reason: 'shovels: item 0 is not an object' });
   });
 });

@@ -4,8 +4,8 @@ import {
   strictTransport,
   trustProxySetting,
   type CheckingInterval,
-} from '../bootstrap';
-import { EnvironmentError, validateEnvironment } from './environment';
+} from './bootstrap';
+import { EnvironmentError, validateEnvironment } from './config/environment';
 
 const required = {
   DATABASE_URL: 'postgres://crossdock@127.0.0.1:5432/crossdock',

@@ -1,6 +1,6 @@
 import { apiPath, type ManagementClient } from '../broker/management-client';
 import type { HttpMethod, RequestOptions } from '../broker/management.types';
-import type { BrokerValue, ObjectKey, ObjectKind } from './broker-state';
+import type { BrokerValue, ObjectKey, ObjectKind } from './broker-objects';
 
 /**
  * Where each kind of object lives on the management API (3.10), and the names the broker itself
@@ -296,3 +296,32 @@ export function federationLinkRestartPath(vhost: string, id: string, node: strin
 export function shovelRestartPath(vhost: string, name: string): string {
   return apiPath`/api/shovels/vhost/${vhost}/${name}/restart`;
 }
+
+/**
+ * Every other management API path crossdock uses (3.10), by what it addresses. Names and vhosts
+ * are percent-encoded as single path segments.
+ */
+export const managementPaths = {
+  overview: '/api/overview',
+  nodes: '/api/nodes',
+  clusterName: '/api/cluster-name',
+  alarms: '/api/health/checks/alarms',
+  vhost: (vhost: string) => apiPath`/api/vhosts/${vhost}`,
+  user: (user: string) => apiPath`/api/users/${user}`,
+  userPermissions: (user: string) => apiPath`/api/users/${user}/permissions`,
+  permissions: (vhost: string, user: string) => apiPath`/api/permissions/${vhost}/${user}`,
+  /** The broker's federation links (status list), cluster-wide or in one vhost. */
+  federationLinks: (vhost?: string) =>
+    vhost === undefined ? '/api/federation-links' : apiPath`/api/federation-links/${vhost}`,
+  /** The broker's shovels (status list), cluster-wide or in one vhost. */
+  shovels: (vhost?: string) =>
+    vhost === undefined ? '/api/shovels' : apiPath`/api/shovels/${vhost}`,
+  /** Exchanges or queues, cluster-wide or in one vhost. */
+  collection: (kind: 'exchanges' | 'queues', vhost?: string) =>
+    vhost === undefined ? `/api/${kind}` : `/api/${kind}` + apiPath`/${vhost}`,
+  queue: (vhost: string, name: string) => objectPath({ kind: 'queue', vhost, name }),
+  shovel: (vhost: string, name: string) => objectPath({ kind: 'shovel', vhost, name }),
+  channel: (name: string) => apiPath`/api/channels/${name}`,
+  connections: '/api/connections',
+  connectionsOf: (user: string) => apiPath`/api/connections/username/${user}`,
+} as const;

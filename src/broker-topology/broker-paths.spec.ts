@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { ObjectKey } from './broker-state';
+import type { ObjectKey } from './broker-objects';
 import {
   bindingCollectionPath,
   bindingName,

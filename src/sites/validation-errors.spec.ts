@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { CreateSiteDto } from '../../sites/sites.dto';
-import { flattenValidationErrors } from './validation';
+import { CreateSiteDto } from './sites.dto';
+import { flattenValidationErrors } from '../common/errors/validation';
 
 const errorsFor = (body: Record<string, unknown>) =>
   flattenValidationErrors(

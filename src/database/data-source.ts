@@ -1,8 +1,0 @@
-import 'reflect-metadata';
-import { DataSource } from 'typeorm';
-import { buildDataSourceOptions, databaseSettingsFromEnv } from './data-source-options';
-
-/** For the TypeORM CLI (`migration:generate`): same options as the app. */
-export const dataSource = new DataSource(
-  buildDataSourceOptions(databaseSettingsFromEnv(process.env)),
-);
