@@ -12,6 +12,7 @@ import { OneShotShovelsAndDeleteBlocks1765000000000 } from './1765000000000-OneS
 import { ReconcileRequests1765001000000 } from './1765001000000-ReconcileRequests';
 import { CredentialsEndpoints1765004000000 } from './1765004000000-CredentialsEndpoints';
 import { SiteLoadBalancers1765008000000 } from './1765008000000-SiteLoadBalancers';
+import { ClusterTls1765350000000 } from './1765350000000-ClusterTls';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   ReconcileRequests1765001000000,
   CredentialsEndpoints1765004000000,
   SiteLoadBalancers1765008000000,
+  ClusterTls1765350000000,
 ];

@@ -2,7 +2,9 @@
 # End-to-end test of scripts/sites against real brokers, in a temporary --dir on a free base port:
 # up (2 sites) -> verify -> idle CPU -> up again (no-op) -> kill a node, up repairs it -> status ->
 # down -> down again (no-op) -> on a fresh port block: up (4 sites) -> verify -> up (3 sites:
-# shrinks, the first three untouched) -> verify -> down -> nothing left behind.
+# shrinks, the first three untouched) -> verify -> down -> nothing left behind -> up --tls with
+# 5-day certificates -> TLS listeners verify against the CA, through the WAN proxy too -> certs
+# reissues one site's certificate in place -> down.
 #
 #   scripts/test-sites.sh            (as root; CROSSDOCK_TEST_SITES_BASE_PORT=P to pin the port)
 set -euo pipefail
@@ -115,7 +117,7 @@ state_shape_ok() {
       | $s.name == "dc\($i + 1)"
       and $s.clusterName == "crossdock-\($base)-dc\($i + 1)"
       and $s.link == {host: "127.0.0.1", port: ($base + $i * 100 + 50)}
-      and all($s.nodes | to_entries[]; .key as $j | .value == {
+      and all($s.nodes | to_entries[]; .key as $j | (.value | del(.amqpsPort, .managementTlsPort)) == {
         name: "cd\($base)_dc\($i + 1)_\($j + 1)@localhost", host: "127.0.0.1",
         amqpPort: ($base + $i * 100 + $j * 10), managementPort: ($base + $i * 100 + $j * 10 + 1),
         distPort: ($base + $i * 100 + $j * 10 + 2), type: "disc"}))
@@ -183,7 +185,7 @@ nothing_left() {
     say "leftover processes:"; pgrep -af -- "cd${BASE}_|$DIR" | cut -c1-160; ok=1
   fi
   for ((i = 0; i < 4; i++)); do
-    for j in 0 1 2 10 11 12 50; do
+    for j in 0 1 2 3 4 10 11 12 13 14 50 51; do
       port=$((BASE + i * 100 + j))
       if port_listening "$port"; then say "port $port still listening"; ok=1; fi
     done
@@ -201,6 +203,40 @@ status_exits() {
 
 status_json_up() {
   "$SITES" status --dir "$DIR" --json 2>/dev/null | jq -e --argjson n "$1" '.up == true and (.sites | length) == $n and all(.sites[]; .nodesRunning == (.nodes | length))' >/dev/null
+}
+
+# tls_verifies <port> <server name> <ca>: a TLS handshake verifies the peer and its host name.
+tls_verifies() {
+  echo | timeout 10 openssl s_client -connect "127.0.0.1:$1" -servername "$2" -verify_hostname "$2" \
+    -CAfile "$3" -verify_return_error 2>/dev/null | grep -q 'Verify return code: 0 (ok)'
+}
+
+# cert_days_left <port>: whole days until the certificate presented on the port expires.
+cert_days_left() {
+  local end
+  end=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$1" 2>/dev/null | openssl x509 -noout -enddate | cut -d= -f2)
+  echo $((($(date -d "$end" +%s) - $(date +%s)) / 86400))
+}
+
+verify_tls() {
+  local i ca sn mgmt amqps link
+  ca=$(jq -r .tls.caFile "$DIR/sites.json")
+  check "state file names the CA" test -s "$ca"
+  for ((i = 0; i < 2; i++)); do
+    sn=$(jq -r ".sites[$i].tls.serverName" "$DIR/sites.json")
+    link=$(jq -r ".sites[$i].tlsLink.port" "$DIR/sites.json")
+    check "dc$((i + 1)) state file: TLS ports, link and files" jq -e ".sites[$i] | .tls.certFile != null and .tls.keyFile != null
+      and .tlsLink.port == $BASE + $i * 100 + 51
+      and all(.nodes[]; .amqpsPort == .amqpPort + 3 and .managementTlsPort == .amqpPort + 4)" "$DIR/sites.json"
+    while read -r amqps mgmt; do
+      check "dc$((i + 1)) AMQPS :$amqps verifies ($sn)" tls_verifies "$amqps" "$sn" "$ca"
+      check "dc$((i + 1)) management https :$mgmt answers with the CA" test "$(jq -r '"user = \"\(.admin.username):\(.admin.password)\""' "$DIR/sites.json" |
+        curl -sS --max-time 10 -K - --cacert "$ca" --connect-to "$sn:$mgmt:127.0.0.1:$mgmt" "https://$sn:$mgmt/api/whoami" | jq -r .name)" = crossdock-admin
+    done < <(jq -r ".sites[$i].nodes[] | \"\(.amqpsPort) \(.managementTlsPort)\"" "$DIR/sites.json")
+    check "dc$((i + 1)) TLS through the WAN proxy (:$link) verifies" tls_verifies "$link" "$sn" "$ca"
+    check "dc$((i + 1)) plain AMQP still answers" amqp_answers "$(jq -r ".sites[$i].nodes[0].amqpPort" "$DIR/sites.json")"
+  done
+  check "certificates made with --cert-days 5 expire in 4-5 days" test "$(cert_days_left "$(jq -r '.sites[0].nodes[0].amqpsPort' "$DIR/sites.json")")" -ge 4
 }
 
 system_broker_pid() { ss -Hltnp 'sport = :5672' 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
@@ -263,6 +299,19 @@ main() {
   run_timed "down (3 sites)" down --dir "$DIR" || exit 1
   check "nothing left after the final down" nothing_left
   check "the system broker on 5672 was not touched" test "$(system_broker_pid)" = "$sys_pid"
+
+  say "7. up --tls (2 sites, 5-day certificates), reissue one certificate, down"
+  if [[ -z ${CROSSDOCK_TEST_SITES_BASE_PORT:-} ]]; then pick_base; fi
+  run_timed "up --tls (2 sites, cold)" up --tls --cert-days 5 --base-port "$BASE" --dir "$DIR" || exit 1
+  verify_instance 2
+  verify_tls
+  check "the CA key is not readable by others" test "$(stat -c %a "$DIR/tls/ca.key")" = 600
+  run_timed "certs (reissue dc2, 90 days)" certs --site dc2 --cert-days 90 --dir "$DIR" || exit 1
+  check "dc2 presents the reissued certificate without a restart" \
+    test "$(cert_days_left "$(jq -r '.sites[1].nodes[0].amqpsPort' "$DIR/sites.json")")" -ge 89
+  check "dc1 kept its certificate" test "$(cert_days_left "$(jq -r '.sites[0].nodes[0].amqpsPort' "$DIR/sites.json")")" -le 5
+  run_timed "down (TLS)" down --dir "$DIR" || exit 1
+  check "nothing left after the TLS down" nothing_left
 
   say "timings:"
   printf '  %s\n' "${TIMINGS[@]}"

@@ -42,12 +42,14 @@ export function configureApp(app: NestExpressApplication): void {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  const env = app.get(AppConfig);
+  app.set('trust proxy', trustProxySetting(env.TRUST_PROXY));
   // Before the body parser: its errors get a request id and an access line like any other.
   const params = app.get<Params>(PARAMS_PROVIDER_TOKEN);
   app.use(accessLog(() => loggerOf(params)));
-  app.use(securityHeaders(), noStore);
+  app.use(securityHeaders(), strictTransport(env.HSTS_MAX_AGE_SECONDS), noStore);
   app.use(routeJsonParser());
-  limitListener(app.getHttpServer() as Server, app.get(AppConfig));
+  limitListener(app.getHttpServer() as Server, env);
   const metrics = app.get(MetricsService);
   withLiveFastPath(app.getHttpServer() as Server, {
     securityHeaders: securityHeaders(),
@@ -84,7 +86,29 @@ export function securityHeaders() {
       },
     },
     frameguard: { action: 'deny' },
+    // Sent only on requests that came over HTTPS (strictTransport), never on plain HTTP.
+    strictTransportSecurity: false,
   });
+}
+
+/** express `trust proxy` from TRUST_PROXY: false, true, a hop count or a list of addresses. */
+export function trustProxySetting(value: string): boolean | number | string {
+  if (value === 'false' || value === '') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+/**
+ * Strict-Transport-Security on answers to requests that arrived over HTTPS: the service's own
+ * HTTPS listener, or a trusted proxy saying so (X-Forwarded-Proto with TRUST_PROXY).
+ */
+export function strictTransport(maxAgeSeconds: number) {
+  const value = `max-age=${maxAgeSeconds}; includeSubDomains`;
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (req.secure && maxAgeSeconds > 0) res.setHeader('Strict-Transport-Security', value);
+    next();
+  };
 }
 
 /**

@@ -1,5 +1,10 @@
 import { Server } from 'node:http';
-import { limitListener, type CheckingInterval } from './bootstrap';
+import {
+  limitListener,
+  strictTransport,
+  trustProxySetting,
+  type CheckingInterval,
+} from './bootstrap';
 import { EnvironmentError, validateEnvironment } from './config/environment';
 
 const required = {
@@ -47,5 +52,41 @@ describe('listener limits from the environment', () => {
       250,
     );
     expect(server.maxConnections).toBe(7);
+  });
+});
+
+describe('HTTPS listener and proxy settings', () => {
+  it('needs the certificate and key together', () => {
+    expect(() => validateEnvironment({ ...required, HTTPS_CERT_FILE: '/etc/tls/c.pem' })).toThrow(
+      /HTTPS_CERT_FILE and HTTPS_KEY_FILE go together/,
+    );
+    expect(
+      validateEnvironment({ ...required, HTTPS_CERT_FILE: '/c.pem', HTTPS_KEY_FILE: '/k.pem' }),
+    ).toMatchObject({ HTTPS_CERT_FILE: '/c.pem', HTTPS_KEY_FILE: '/k.pem' });
+  });
+
+  it('reads TRUST_PROXY as express does and refuses anything else', () => {
+    expect(trustProxySetting(validateEnvironment(required).TRUST_PROXY)).toBe(false);
+    expect(trustProxySetting('1')).toBe(1);
+    expect(trustProxySetting('loopback, 10.0.0.0/8')).toBe('loopback, 10.0.0.0/8');
+    expect(() => validateEnvironment({ ...required, TRUST_PROXY: 'everyone' })).toThrow(
+      EnvironmentError,
+    );
+  });
+
+  it('sends Strict-Transport-Security only on requests that arrived over HTTPS', () => {
+    const headers = (secure: boolean) => {
+      const set: Record<string, string> = {};
+      strictTransport(15552000)(
+        { secure } as never,
+        { setHeader: (k: string, v: string) => (set[k] = v) } as never,
+        () => undefined,
+      );
+      return set;
+    };
+    expect(headers(true)).toEqual({
+      'Strict-Transport-Security': 'max-age=15552000; includeSubDomains',
+    });
+    expect(headers(false)).toEqual({});
   });
 });

@@ -698,6 +698,31 @@ describe('wan-proxy CLI', () => {
     ).toThrow(/sites\[0\]\.link\.port/);
   });
 
+  it('adds a <site>-tls proxy to the AMQPS ports for a site started with TLS', () => {
+    const node = { ...state.sites[0].nodes[0], amqpsPort: 36003 };
+    const tlsSite = {
+      ...state.sites[0],
+      nodes: [node],
+      tlsLink: { host: '127.0.0.1', port: 36051 },
+    };
+    expect(parseSitesState({ sites: [tlsSite] }).proxies).toEqual([
+      expect.objectContaining({
+        name: 'dc1',
+        listenPort: 36050,
+        targets: [{ host: '127.0.0.1', port: 36000 }],
+      }),
+      {
+        name: 'dc1-tls',
+        listenHost: '127.0.0.1',
+        listenPort: 36051,
+        targets: [{ host: '127.0.0.1', port: 36003 }],
+      },
+    ]);
+    expect(() =>
+      parseSitesState({ sites: [{ ...tlsSite, nodes: [state.sites[0].nodes[0]] }] }),
+    ).toThrow(/sites\[0\]\.nodes\[0\]\.amqpsPort/);
+  });
+
   it('parses commands and rejects bad ones', () => {
     expect(parseCliArgs(['serve', '--state', '/tmp/s.json'])).toEqual({
       kind: 'serve-state',

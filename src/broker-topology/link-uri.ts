@@ -1,3 +1,4 @@
+import { linkTlsQuery, type LinkTlsRemote, type LinkTlsRunnerFiles } from '../broker/link-tls';
 import { linkUriParams, sessionHeartbeatSeconds } from './defaults';
 
 /**
@@ -16,21 +17,28 @@ export interface AmqpTarget {
   vhost: string;
   credentials?: { username: string; password: string };
   params?: UriParams;
+  /** `amqps://` (the endpoint is a TLS listener). */
+  tls?: boolean;
 }
 
 const hostPart = (host: string) =>
   host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 
-/** `amqp://user:pass@host:port/vhost?params`, every part percent-encoded. */
+/**
+ * `amqp://user:pass@host:port/vhost?params` (`amqps://` with `tls`), every part percent-encoded
+ * except `/` in query values (file paths of TLS parameters stay readable; `/` is valid there).
+ */
 export function amqpUri(t: AmqpTarget): string {
   const auth = t.credentials
     ? `${encodeURIComponent(t.credentials.username)}:${encodeURIComponent(t.credentials.password)}@`
     : '';
   const address = t.host === '' ? '' : `${hostPart(t.host)}${t.port ? `:${t.port}` : ''}`;
   const query = Object.entries(t.params ?? {})
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .map(
+      ([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v)).replace(/%2F/g, '/')}`,
+    )
     .join('&');
-  return `amqp://${auth}${address}/${encodeURIComponent(t.vhost)}${query ? `?${query}` : ''}`;
+  return `${t.tls ? 'amqps' : 'amqp'}://${auth}${address}/${encodeURIComponent(t.vhost)}${query ? `?${query}` : ''}`;
 }
 
 /** The local end of a shovel: the node it runs on, no credentials (a direct connection). */
@@ -41,8 +49,10 @@ export function sessionUri(
   credentials: { username: string; password: string },
   vhost: string,
   heartbeatSeconds: number = sessionHeartbeatSeconds,
+  tls = false,
 ): (endpoint: { host: string; port: number }) => string {
-  return (ep) => amqpUri({ ...ep, vhost, credentials, params: { heartbeat: heartbeatSeconds } });
+  return (ep) =>
+    amqpUri({ ...ep, vhost, credentials, params: { heartbeat: heartbeatSeconds }, tls });
 }
 
 /** How other sites reach a cluster over AMQP. */
@@ -52,6 +62,10 @@ export interface ClusterReach {
   linkEndpoints: { host: string; port: number }[];
   /** The cluster's link user; without it there is no URI. */
   credentials: { username: string; password: string } | undefined;
+  /** Set for a cluster configured for TLS: links to it use amqps:// with peer verification. */
+  tls?: LinkTlsRemote | null;
+  /** Files on the nodes of the cluster that runs the link (cacertfile, certfile, keyfile). */
+  runnerFiles?: LinkTlsRunnerFiles | null;
 }
 
 /**
@@ -63,18 +77,38 @@ export function resolveLinkUris(reach: ClusterReach, vhost: string): string[] {
   const { credentials } = reach;
   if (!credentials) return [];
   const endpoints = reach.loadBalancer ? [reach.loadBalancer] : reach.linkEndpoints;
-  return endpoints.map((e) => amqpUri({ ...e, vhost, credentials, params: linkUriParams })).sort();
+  const params: UriParams = reach.tls
+    ? { ...linkUriParams, ...Object.fromEntries(linkTlsQuery(reach.tls, reach.runnerFiles)) }
+    : linkUriParams;
+  const tls = !!reach.tls;
+  return endpoints.map((e) => amqpUri({ ...e, vhost, credentials, params, tls })).sort();
 }
 
 /** What crossdock knows of the clusters it links, keyed by cluster id (the compiler's snapshot). */
 export interface LinkAddressBook {
-  clusters: Record<string, { siteId: string; linkEndpoints: { host: string; port: number }[] }>;
+  clusters: Record<
+    string,
+    {
+      siteId: string;
+      linkEndpoints: { host: string; port: number }[];
+      /** TLS clusters: links to them use amqps://; `linkFiles` are this cluster's files as runner. */
+      tls?: (LinkTlsRemote & { linkFiles: LinkTlsRunnerFiles | null }) | null;
+    }
+  >;
   sites: Record<string, { loadBalancer: { host: string; port: number } | null }>;
   linkCredentials: Record<string, { username: string; password: string }>;
 }
 
-/** resolveLinkUris for a registered cluster; empty when it is unknown or has no link user yet. */
-export function linkUris(book: LinkAddressBook, clusterId: string, vhost: string): string[] {
+/**
+ * resolveLinkUris for a registered cluster; empty when it is unknown or has no link user yet.
+ * `runnerId`: the cluster whose nodes run the link (its TLS files verify a TLS remote).
+ */
+export function linkUris(
+  book: LinkAddressBook,
+  clusterId: string,
+  vhost: string,
+  runnerId?: string,
+): string[] {
   const c = book.clusters[clusterId];
   if (!c) return [];
   return resolveLinkUris(
@@ -82,6 +116,8 @@ export function linkUris(book: LinkAddressBook, clusterId: string, vhost: string
       loadBalancer: book.sites[c.siteId]?.loadBalancer ?? null,
       linkEndpoints: c.linkEndpoints,
       credentials: book.linkCredentials[clusterId],
+      tls: c.tls ?? null,
+      runnerFiles: runnerId ? (book.clusters[runnerId]?.tls?.linkFiles ?? null) : null,
     },
     vhost,
   );

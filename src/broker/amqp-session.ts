@@ -7,6 +7,7 @@ import {
 } from 'amqplib';
 import { redactString } from '../common/logging/redact';
 import type { AllowedNetworks } from '../common/net/allowed-networks';
+import { tlsConnectOptions, type BrokerTls } from './broker-tls';
 
 export interface AmqpEndpoint {
   host: string;
@@ -26,6 +27,11 @@ export interface AmqpSessionOptions {
   confirmTimeoutMs?: number;
   /** BROKER_ALLOWED_NETWORKS: no connection to an address outside it. */
   networks?: AllowedNetworks;
+  /**
+   * AMQPS with the cluster's CA bundle, server name and client certificate; the endpoints are
+   * then the nodes' TLS listeners. Peer verification is always on.
+   */
+  tls?: BrokerTls;
   /** Told about every loss of the connection (already redacted). */
   onDown?: (reason: string) => void;
   /**
@@ -106,6 +112,7 @@ export class AmqpSession {
       this.opts.networks?.checkLiteral(ep.host);
       conn = await connect(this.opts.uri(ep), {
         timeout: this.opts.connectTimeoutMs ?? 3000,
+        ...(this.opts.tls ? tlsConnectOptions(this.opts.tls) : {}),
         ...(this.opts.networks?.restricted ? { lookup: this.opts.networks.lookup } : {}),
       });
       const c = conn;

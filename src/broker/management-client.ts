@@ -1,4 +1,5 @@
 import type { AllowedNetworks } from '../common/net/allowed-networks';
+import { PlaintextRefusedError, type BrokerTls } from './broker-tls';
 import {
   BrokerAuthError,
   BrokerError,
@@ -125,6 +126,7 @@ export class ManagementClient {
   readonly #limits: Record<ResponseKind, number>;
   readonly #writeGuard?: () => Promise<void> | void;
   readonly #networks?: AllowedNetworks;
+  readonly #tls?: BrokerTls;
   #preferred = 0;
 
   constructor(options: ManagementClientOptions) {
@@ -136,6 +138,8 @@ export class ManagementClient {
       throw new RangeError('ManagementClient node names must be unique');
     }
     if (!(options.timeoutMs > 0)) throw new RangeError('ManagementClient timeoutMs must be > 0');
+    if (options.tls && options.scheme !== 'https') throw new PlaintextRefusedError('http');
+    this.#tls = options.tls;
     this.#nodes = options.nodes.map((n) => ({ ...n }));
     this.#scheme = options.scheme;
     this.#timeoutMs = options.timeoutMs;
@@ -323,6 +327,7 @@ export class ManagementClient {
         timeoutMs,
         maxResponseBytes: this.#limits[responseKind(method, path)],
         networks: this.#networks,
+        tls: this.#tls,
       });
       attempts.push(attempt);
       if (outcome.type === 'ok') {

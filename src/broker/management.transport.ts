@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AllowedNetworks } from '../common/net/allowed-networks';
+import { httpsAgentFor, type BrokerTls } from './broker-tls';
 import { parseJson, parseJsonYielding } from './json-yielding';
 import { redactBrokerText, type BrokerProtocolProblem } from './management.errors';
 import type {
@@ -29,6 +30,8 @@ export interface AttemptRequest {
   maxResponseBytes: number;
   /** BROKER_ALLOWED_NETWORKS; nothing is sent to an address outside it. */
   networks?: AllowedNetworks;
+  /** The cluster's CA bundle, server name and client certificate (https only). */
+  tls?: BrokerTls;
 }
 
 export type AttemptOutcome =
@@ -214,7 +217,7 @@ function exchange(req: AttemptRequest, retry = true): Promise<Exchange> {
       requestUrl(req),
       {
         method: req.method,
-        agent: https ? agents.https : agents.http,
+        agent: https ? (req.tls ? httpsAgentFor(req.tls) : agents.https) : agents.http,
         ...(req.networks?.restricted ? { lookup: req.networks.lookup } : {}),
         headers: {
           authorization: req.authorization,

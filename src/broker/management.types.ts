@@ -1,4 +1,5 @@
 import type { AllowedNetworks } from '../common/net/allowed-networks';
+import type { BrokerTls } from './broker-tls';
 /** Types of the narrow RabbitMQ management HTTP API client (3.10 payloads, subset we read). */
 
 export type ManagementScheme = 'http' | 'https';
@@ -31,6 +32,12 @@ export interface ManagementClientOptions {
   writeGuard?: () => Promise<void> | void;
   /** BROKER_ALLOWED_NETWORKS: every connection's resolved address is checked against it. */
   networks?: AllowedNetworks;
+  /**
+   * The cluster's TLS material: https is verified against its CA bundle (and server name) rather
+   * than the system store, with the client certificate when one is set. A client given TLS
+   * material refuses to run over http: credentials never go in clear to a TLS cluster.
+   */
+  tls?: BrokerTls;
 }
 
 /** What went wrong on one attempt; `ok` attempts have no kind. */

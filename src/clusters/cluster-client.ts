@@ -19,6 +19,7 @@ export function managementClientFor(
     password: access.password,
     timeoutMs,
     networks: access.networks,
+    tls: access.tls,
     ...extra,
   });
 }

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { ClusterTls } from './cluster-tls';
 import type { ReplicationRule } from './replication';
 
 export interface Endpoint {
@@ -96,6 +97,14 @@ export class ClusterEntity {
 
   @Column({ name: 'link_user_password_enc', type: 'text', nullable: true, select: false })
   linkUserPasswordEnc!: string | null;
+
+  /** TLS settings (public material); null: the cluster is reached without TLS. */
+  @Column({ type: 'jsonb', nullable: true })
+  tls!: ClusterTls | null;
+
+  /** The client certificate's private key, sealed like the admin password. */
+  @Column({ name: 'tls_client_key_enc', type: 'text', nullable: true, select: false })
+  tlsClientKeyEnc!: string | null;
 
   @Column({ name: 'link_user_salt', type: 'varchar', nullable: true })
   linkUserSalt!: string | null;

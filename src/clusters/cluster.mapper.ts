@@ -33,6 +33,15 @@ export function clusterView(c: ClusterEntity, nodes: NodeEntity[]): ClusterView 
     replication: c.replication,
     partitionHandling: c.partitionHandling,
     nodes: nodes.map(nodeView),
+    tls: c.tls
+      ? {
+          caBundle: c.tls.caBundle,
+          serverName: c.tls.serverName,
+          clientCertificate: c.tls.clientCertificate,
+          clientKeySet: c.tls.clientCertificate !== null,
+          linkFiles: c.tls.linkFiles,
+        }
+      : null,
     brokerVersion: c.brokerVersion,
     observedAt: c.observedAt?.toISOString() ?? null,
     warnings: replicationWarnings(c.replication),

@@ -1,16 +1,18 @@
 import { Module } from '@nestjs/common';
 import { CryptoModule } from '../common/crypto/crypto.module';
 import { AuditModule } from '../audit/audit.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { ClustersController } from './clusters.controller';
 import { ClustersService } from './clusters.service';
+import { CertificateWatch } from './certificate-watch';
 import { LinkUsersService } from './link-users.service';
 import { NodeChangeHooks } from './node-change-hooks';
 import { NodesService } from './nodes.service';
 
 @Module({
-  imports: [AuditModule, CryptoModule],
+  imports: [AuditModule, CryptoModule, MetricsModule],
   controllers: [ClustersController],
-  providers: [ClustersService, NodesService, LinkUsersService, NodeChangeHooks],
-  exports: [ClustersService, NodeChangeHooks],
+  providers: [ClustersService, NodesService, LinkUsersService, NodeChangeHooks, CertificateWatch],
+  exports: [ClustersService, NodeChangeHooks, CertificateWatch],
 })
 export class ClustersModule {}

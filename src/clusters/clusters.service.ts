@@ -14,6 +14,7 @@ import { ClusterEntity } from './cluster.entity';
 import { clusterView } from './cluster.mapper';
 import type {
   ClusterQueryDto,
+  ClusterTlsDto,
   ClusterView,
   CreateClusterDto,
   CredentialsDto,
@@ -27,6 +28,9 @@ import { AppConfig } from '../config/config.module';
 import { ErrorCode } from '../common/errors/error-codes';
 import { AllowedNetworks } from '../common/net/allowed-networks';
 import { credentialEndpoints, unboundEndpoints } from './credential-binding';
+import type { BrokerTls } from '../broker/broker-tls';
+import { tlsClientKeyAad } from './cluster-tls';
+import { validateTlsInput } from './cluster-tls-input';
 
 registerConstraintMessage(
   'uq_clusters_site_name',
@@ -54,6 +58,8 @@ export interface ClusterAccess {
   password: string;
   /** BROKER_ALLOWED_NETWORKS, for every connection made with these credentials. */
   networks: AllowedNetworks;
+  /** Set for a cluster configured for TLS: every connection verifies the peer with it. */
+  tls?: BrokerTls;
 }
 
 /** Hosts a write introduces, with the field that names each, for the network check. */
@@ -111,7 +117,7 @@ export class ClustersService {
         id,
         dto.username,
         this.box.encrypt(dto.password, id),
-        credentialEndpoints(c.managementScheme, nodes),
+        credentialEndpoints(c.managementScheme, nodes, !!c.tls),
       ],
     );
     await this.audit.record(m, {
@@ -136,6 +142,25 @@ export class ClustersService {
     return valid;
   }
 
+  /**
+   * TLS input checked as far as crossdock can; a cluster configured for TLS must be managed over
+   * https, so credentials never go to it in clear.
+   */
+  private checkTls(dto: ClusterTlsDto | null | undefined, scheme: string) {
+    if (!dto) return null;
+    const checked = validateTlsInput(dto);
+    if (scheme !== 'https') {
+      checked.errors.push({
+        field: 'managementScheme',
+        message:
+          'a cluster configured for TLS is managed over https: set managementScheme to https (crossdock never sends credentials in clear to it)',
+      });
+    }
+    if (checked.errors.length)
+      throw DomainException.validation(checked.errors, 'Invalid TLS settings');
+    return checked;
+  }
+
   async create(dto: CreateClusterDto): Promise<ClusterView> {
     if (!dto.nodes.some((n) => (n.type ?? 'disc') === 'disc')) {
       throw DomainException.validation([
@@ -148,6 +173,7 @@ export class ClustersService {
     ]);
     const nodeNames = dto.nodes.map((n) => n.name);
     const replication = this.checkReplication(dto.replication, nodeNames);
+    const tls = this.checkTls(dto.tls, dto.managementScheme ?? 'http');
     const id = randomUUID();
     return this.ds.transaction(async (m) => {
       await m
@@ -165,7 +191,15 @@ export class ClustersService {
           adminUsername: dto.credentials.username,
           adminPasswordEnc: this.box.encrypt(dto.credentials.password, id),
           credentialsVersion: 1,
-          credentialsEndpoints: credentialEndpoints(dto.managementScheme ?? 'http', dto.nodes),
+          credentialsEndpoints: credentialEndpoints(
+            dto.managementScheme ?? 'http',
+            dto.nodes,
+            !!tls,
+          ),
+          tls: tls?.tls ?? null,
+          tlsClientKeyEnc: tls?.clientKey
+            ? this.box.encrypt(tls.clientKey, tlsClientKeyAad(id))
+            : null,
           replication,
           partitionHandling: dto.partitionHandling ?? 'pause_minority',
         })
@@ -239,6 +273,25 @@ export class ClustersService {
       await lockVersioned(m, ClusterEntity, 'cluster', id, expected);
       const before = await this.load(m, id);
       const values: Partial<ClusterEntity> = {};
+      const scheme = dto.managementScheme ?? before.managementScheme;
+      if (dto.tls !== undefined) {
+        const tls = this.checkTls(dto.tls, scheme);
+        values.tls = tls?.tls ?? null;
+        values.tlsClientKeyEnc = tls?.clientKey
+          ? this.box.encrypt(tls.clientKey, tlsClientKeyAad(id))
+          : null;
+      } else if (before.tls && scheme !== 'https') {
+        throw DomainException.validation(
+          [
+            {
+              field: 'managementScheme',
+              message:
+                'the cluster is configured for TLS: it is managed over https (remove tls first to use http)',
+            },
+          ],
+          'Invalid TLS settings',
+        );
+      }
       if (dto.replication !== undefined) {
         const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
         values.replication = this.checkReplication(
@@ -253,12 +306,15 @@ export class ClustersService {
         values.linkEndpoints = dto.linkEndpoints.map((e) => ({ host: e.host, port: e.port }));
       if (dto.vhosts !== undefined) values.vhosts = dto.vhosts;
       if (dto.partitionHandling !== undefined) values.partitionHandling = dto.partitionHandling;
+      // Links to this cluster change scheme and TLS parameters with its TLS settings.
+      const tlsChanged = dto.tls !== undefined;
       const write = () =>
         updateVersioned(m, ClusterEntity, 'cluster', id, expected, values as never);
       // Classic replication rules add ha-* keys to this cluster's policies.
       if (values.replication !== undefined) await this.conflicts.around(m, [id], write);
       else await write();
       if (dto.credentials) await this.rebindCredentials(m, id, dto.credentials);
+      if (tlsChanged) await notifyClustersChanged(m, await this.connectingTo(m, id));
       const after = await this.load(m, id);
       await this.audit.record(m, {
         action: 'cluster.update',
@@ -281,7 +337,11 @@ export class ClustersService {
       const before = await this.load(m, id);
       await updateVersioned(m, ClusterEntity, 'cluster', id, expected, {
         // Entered now, for the endpoints the cluster has now.
-        credentialsEndpoints: credentialEndpoints(before.managementScheme, before.nodes),
+        credentialsEndpoints: credentialEndpoints(
+          before.managementScheme,
+          before.nodes,
+          !!before.tls,
+        ),
         adminUsername: dto.username,
         adminPasswordEnc: this.box.encrypt(dto.password, id),
         credentialsVersion: () => 'credentials_version + 1',
@@ -317,6 +377,18 @@ export class ClustersService {
     });
   }
 
+  /** The cluster and those whose links or shovels connect to it (their URIs name it). */
+  private async connectingTo(m: EntityManager, id: string): Promise<string[]> {
+    const rows = (await m.query(
+      `SELECT $1::uuid AS id
+       UNION SELECT downstream_cluster_id FROM federation_links WHERE upstream_cluster_id = $1
+       UNION SELECT source_cluster_id FROM shovels WHERE destination_cluster_id = $1
+       UNION SELECT cluster_id FROM overflow_rules WHERE remote_cluster_id = $1`,
+      [id],
+    )) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   /** Locks the cluster row (node changes serialise per cluster) and bumps its version. */
   async touch(m: EntityManager, clusterId: string, expected?: number): Promise<ClusterEntity> {
     const cluster = await lockVersioned(m, ClusterEntity, 'cluster', clusterId, expected);
@@ -332,6 +404,7 @@ export class ClustersService {
       .getRepository(ClusterEntity)
       .createQueryBuilder('c')
       .addSelect('c.adminPasswordEnc')
+      .addSelect('c.tlsClientKeyEnc')
       .where('c.id = :id', { id })
       .getOne();
     if (!cluster) throw DomainException.notFound('cluster', id);
@@ -350,12 +423,30 @@ export class ClustersService {
         { unboundEndpoints: unbound },
       );
     }
+    if (cluster.tls && cluster.managementScheme !== 'https') {
+      throw new DomainException(
+        ErrorCode.Conflict,
+        409,
+        'Plaintext refused',
+        `Cluster ${cluster.name} is configured for TLS but its management scheme is ${cluster.managementScheme}: crossdock does not send credentials in clear to it`,
+      );
+    }
     return {
       cluster,
       nodes,
       username: cluster.adminUsername,
       password: this.box.decrypt(cluster.adminPasswordEnc, id),
       networks: this.networks,
+      tls: cluster.tls
+        ? {
+            ca: cluster.tls.caBundle,
+            serverName: cluster.tls.serverName,
+            cert: cluster.tls.clientCertificate,
+            key: cluster.tlsClientKeyEnc
+              ? this.box.decrypt(cluster.tlsClientKeyEnc, tlsClientKeyAad(id))
+              : null,
+          }
+        : undefined,
     };
   }
 }

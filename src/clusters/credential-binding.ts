@@ -8,6 +8,8 @@
 interface BindingCluster {
   managementScheme: string;
   credentialsEndpoints?: string[] | null;
+  /** A cluster configured for TLS is reached over AMQPS: turning TLS off needs a rebind. */
+  tls?: unknown;
 }
 
 interface BindingNode {
@@ -17,11 +19,15 @@ interface BindingNode {
 }
 
 /** Every endpoint the credentials are sent to: each node's management and AMQP listener. */
-export function credentialEndpoints(scheme: string, nodes: readonly BindingNode[]): string[] {
+export function credentialEndpoints(
+  scheme: string,
+  nodes: readonly BindingNode[],
+  tls = false,
+): string[] {
   const set = new Set<string>();
   for (const n of nodes) {
     set.add(`${scheme} ${n.host} ${n.managementPort}`);
-    set.add(`amqp ${n.host} ${n.amqpPort}`);
+    set.add(`${tls ? 'amqps' : 'amqp'} ${n.host} ${n.amqpPort}`);
   }
   return [...set].sort();
 }
@@ -29,5 +35,5 @@ export function credentialEndpoints(scheme: string, nodes: readonly BindingNode[
 /** Endpoints of the cluster the stored credentials were not entered for (empty: usable). */
 export function unboundEndpoints(c: BindingCluster, nodes: readonly BindingNode[]): string[] {
   const bound = new Set(c.credentialsEndpoints ?? []);
-  return credentialEndpoints(c.managementScheme, nodes).filter((e) => !bound.has(e));
+  return credentialEndpoints(c.managementScheme, nodes, !!c.tls).filter((e) => !bound.has(e));
 }

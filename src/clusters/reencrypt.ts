@@ -3,9 +3,11 @@ import { DataSource } from 'typeorm';
 import { SecretBox } from '../common/crypto/secret-box';
 import { buildDataSourceOptions, databaseSettingsFromEnv } from '../database/data-source-options';
 import { linkUserAad, slotColumns } from './link-user-credentials';
+import { tlsClientKeyAad } from './cluster-tls';
 
 /**
- * Key rotation, step 2: rewrites every stored credential (admin password, both link-user slots)
+ * Key rotation, step 2: rewrites every stored credential (admin password, both link-user slots,
+ * the TLS client key)
  * sealed with a previous key so that the old key can be retired. Row by row under a lock; safe
  * to re-run; prints counts only.
  */
@@ -23,16 +25,23 @@ export async function reencryptCredentials(
   for (const { id } of rows) {
     await ds.transaction(async (m) => {
       const [row] = (await m.query(
-        `SELECT admin_password_enc, ${slotColumns.a.password} AS a, ${slotColumns.b.password} AS b
+        `SELECT admin_password_enc, ${slotColumns.a.password} AS a, ${slotColumns.b.password} AS b,
+                tls_client_key_enc
          FROM clusters WHERE id = $1 FOR UPDATE`,
         [id],
-      )) as { admin_password_enc: string; a: string | null; b: string | null }[];
+      )) as {
+        admin_password_enc: string;
+        a: string | null;
+        b: string | null;
+        tls_client_key_enc: string | null;
+      }[];
       if (!row) return;
       // The admin password and both link-user slots, each with its own associated data.
       const sealed: [string, string | null, string][] = [
         ['admin_password_enc', row.admin_password_enc, id],
         [slotColumns.a.password, row.a, linkUserAad(id, 'a')],
         [slotColumns.b.password, row.b, linkUserAad(id, 'b')],
+        ['tls_client_key_enc', row.tls_client_key_enc, tlsClientKeyAad(id)],
       ];
       const stale = sealed.filter(
         (x): x is [string, string, string] => x[1] !== null && box.needsRotation(x[1]),

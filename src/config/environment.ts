@@ -65,6 +65,43 @@ export class EnvironmentVariables {
   HOST = '127.0.0.1';
 
   /**
+   * PEM certificate (chain) and private key files: with both set the service listens over HTTPS
+   * and sends Strict-Transport-Security. Without them it listens over plain HTTP, for a
+   * TLS-terminating proxy in front (see TRUST_PROXY).
+   */
+  @IsOptional()
+  @IsString()
+  HTTPS_CERT_FILE?: string;
+
+  @IsOptional()
+  @IsString()
+  HTTPS_KEY_FILE?: string;
+
+  /**
+   * Which peers may tell the service the client's address and scheme (X-Forwarded-For,
+   * X-Forwarded-Proto): express's `trust proxy`. Off by default; `loopback`, `uniquelocal`,
+   * addresses or CIDRs (comma-separated), or a hop count.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(
+    /^(false|true|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9A-Fa-f:.]+(\/\d{1,3})?)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9A-Fa-f:.]+(\/\d{1,3})?))*)$/,
+    {
+      message:
+        'TRUST_PROXY must be false, true, a hop count, or loopback/linklocal/uniquelocal/addresses/CIDRs separated by commas',
+    },
+  )
+  TRUST_PROXY = 'false';
+
+  /** max-age of Strict-Transport-Security, sent on requests that arrived over HTTPS. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(63072000)
+  HSTS_MAX_AGE_SECONDS = 15552000;
+
+  /**
    * Time a client has to send a request's headers, and its whole request (headers and body):
    * a slow sender is answered 408 and disconnected (checked every quarter second or so).
    */
@@ -235,6 +272,30 @@ export class EnvironmentVariables {
   @Min(200)
   @Max(300000)
   PROBE_BROKER_POLL_MS = 5000;
+
+  /** How often the certificates of a TLS cluster's endpoints are read (expiry, verification). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(86400000)
+  TLS_CERT_CHECK_INTERVAL_MS = 3600000;
+
+  /** A link whose clusters present a certificate expiring within this many days is degraded (warning). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3650)
+  TLS_CERT_WARN_DAYS = 21;
+
+  /** Within this many days the warning says critical (still degraded: the link works until expiry). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3650)
+  TLS_CERT_CRITICAL_DAYS = 7;
 
   /** Window over which probe lag percentiles and loss are judged. */
   @IsOptional()
@@ -470,6 +531,12 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     throw new EnvironmentError(
       errors.map((e) => e.property),
       describe(errors),
+    );
+  }
+  if (!env.HTTPS_CERT_FILE !== !env.HTTPS_KEY_FILE) {
+    throw new EnvironmentError(
+      ['HTTPS_CERT_FILE', 'HTTPS_KEY_FILE'],
+      ['HTTPS_CERT_FILE and HTTPS_KEY_FILE go together: set both for HTTPS, neither for HTTP'],
     );
   }
   return env;

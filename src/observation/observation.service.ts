@@ -8,9 +8,17 @@ import { redactValue } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
 import type { ClusterObservation } from './observation.types';
 import { observeCluster } from './observe-cluster';
+import { CertificateWatch } from '../clusters/certificate-watch';
+import type { CertificateReading } from '../broker/tls-certificates';
 
 export interface StoredObservation extends ClusterObservation {
   clusterId: string;
+  /**
+   * TLS clusters: the certificate each endpoint presents (management, AMQPS, link endpoints,
+   * load balancer) with its days to expiry and whether it verifies against the cluster's CA
+   * bundle. Empty without TLS.
+   */
+  tlsCertificates: CertificateReading[];
   /** Other registered clusters whose declared broker cluster name equals the observed one. */
   clusterNameAlsoRegisteredBy: string[];
 }
@@ -22,6 +30,7 @@ export class ObservationService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly env: AppConfig,
+    private readonly certs: CertificateWatch,
   ) {}
 
   async observe(clusterId: string): Promise<StoredObservation> {
@@ -37,6 +46,7 @@ export class ObservationService {
       })),
       partitionHandling: access.cluster.partitionHandling,
     });
+    const tlsCertificates = await this.certs.read(access);
     const sameName = observation.clusterName
       ? ((await this.ds.query(
           `SELECT name FROM clusters WHERE broker_cluster_name = $1 AND id <> $2`,
@@ -47,6 +57,7 @@ export class ObservationService {
     const stored: StoredObservation = redactValue({
       clusterId,
       ...observation,
+      tlsCertificates,
       clusterNameAlsoRegisteredBy: sameName.map((r) => r.name),
     });
     if (sameName.length) {

@@ -29,6 +29,7 @@ import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
 import { managedPrefix } from '../reconciliation/broker-state';
 import { ClusterLock } from '../reconciliation/cluster-lock';
+import type { ClusterTls } from '../clusters/cluster-tls';
 import { localUri, resolveLinkUris, sessionUri } from '../broker-topology/link-uri';
 import { spillShovelSettings } from '../broker-topology/defaults';
 import { encodeShovel } from '../broker-topology/shovel.codec';
@@ -204,6 +205,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     const identity = JSON.stringify([
       access.cluster.credentialsVersion,
       access.nodes.map((n) => [n.host, n.amqpPort]),
+      access.tls ?? null,
     ]);
     let s = this.sessions.get(key);
     if (s && this.sessionIdentity.get(key) !== identity) {
@@ -213,8 +215,9 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     if (!s) {
       s = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
-        uri: sessionUri(access, vhost),
+        uri: sessionUri(access, vhost, undefined, !!access.tls),
         networks: access.networks,
+        tls: access.tls,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
       });
       this.sessions.set(key, s);
@@ -431,13 +434,16 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   ): Promise<void> {
     const name = spillShovelName(rule.name);
     const [remote] = (await this.ds.query(
-      `SELECT c.id, c.site_id, c.link_endpoints, s.load_balancer_host, s.load_balancer_port
+      `SELECT c.id, c.site_id, c.link_endpoints, c.tls, s.load_balancer_host, s.load_balancer_port,
+              (SELECT tls FROM clusters WHERE id = $2) AS runner_tls
          FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
-      [rule.remoteClusterId],
+      [rule.remoteClusterId, rule.clusterId],
     )) as {
       id: string;
       site_id: string;
       link_endpoints: { host: string; port: number }[];
+      tls: ClusterTls | null;
+      runner_tls: ClusterTls | null;
       load_balancer_host: string | null;
       load_balancer_port: number | null;
     }[];
@@ -455,6 +461,8 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
             : null,
         linkEndpoints: remote.link_endpoints,
         credentials: { username: cred.username, password: cred.password },
+        tls: remote.tls,
+        runnerFiles: remote.runner_tls?.linkFiles ?? null,
       },
       rule.remoteVhost,
     );

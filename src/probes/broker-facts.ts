@@ -1,4 +1,5 @@
 import type { ManagementClient } from '../broker/management-client';
+import type { CertificateReading } from '../broker/tls-certificates';
 import { managementPaths } from '../broker-topology/broker-paths';
 import { redactString } from '../common/logging/redact';
 import {
@@ -34,6 +35,8 @@ export interface ClusterFacts {
   exchanges: Set<string>;
   /** Set when the cluster could not be read (the other fields are empty then). */
   error?: string;
+  /** The last readings of the certificates its TLS endpoints present (TLS clusters only). */
+  certificates?: CertificateReading[];
 }
 
 export interface FactsWanted {

@@ -26,6 +26,7 @@ export interface EvaluateInput {
   facts: Map<string, ClusterFacts>;
   thresholds: HealthThresholds;
   instanceId: string;
+  certificateThresholds?: { warnDays: number; criticalDays: number };
 }
 
 /** Broker statistics are collected every 5 s (collect_statistics_interval). */
@@ -102,6 +103,15 @@ export class HealthRecorder {
       alarms,
       backlog: this.backlog(link, model, from),
       thresholds: i.thresholds,
+      certificates: sides.flatMap(([f]) =>
+        (f?.certificates ?? []).map((c) => ({
+          cluster: model.clusterName(f?.clusterId ?? ''),
+          endpoint: c.endpoint,
+          daysToExpiry: c.daysToExpiry,
+          notAfter: c.notAfter,
+        })),
+      ),
+      certificateThresholds: i.certificateThresholds,
     };
   }
 

@@ -138,3 +138,47 @@ describe('link health', () => {
     expect(percentile([], 0.5)).toBeNull();
   });
 });
+
+describe('link health over TLS', () => {
+  const certificateThresholds = { warnDays: 21, criticalDays: 7 };
+  const cert = (daysToExpiry: number) => ({
+    cluster: 'dc2',
+    endpoint: 'link 10.0.0.2:5671',
+    daysToExpiry,
+    notAfter: '2027-01-01T00:00:00.000Z',
+  });
+
+  it('names certificate verification when the broker link fails its TLS handshake', () => {
+    const v = evaluateLinkHealth(
+      base({
+        broker: {
+          expected: 1,
+          observed: 1,
+          running: 0,
+          problems: ['error ({tls_alert,{unknown_ca,"TLS client: ... Fatal - Unknown CA"}})'],
+        },
+      }),
+    );
+    expect(v.state).toBe('down');
+    expect(v.reasons[0]).toMatchObject({
+      code: 'certificate-verification-failed',
+      detail: expect.stringContaining('TLS certificate verification failed'),
+    });
+  });
+
+  it('warns at the thresholds and goes down once a certificate has expired', () => {
+    const at = (days: number) =>
+      evaluateLinkHealth(base({ certificates: [cert(days)], certificateThresholds }));
+    expect(at(60).state).toBe('healthy');
+    expect(at(20)).toMatchObject({
+      state: 'degraded',
+      reasons: [
+        { code: 'certificate-expiring', detail: expect.stringMatching(/^warning: .* 20 day/) },
+      ],
+    });
+    expect(at(5).reasons[0].detail).toMatch(
+      /^critical: the certificate of cluster dc2 at link 10.0.0.2:5671 expires in 5 day/,
+    );
+    expect(at(-1)).toMatchObject({ state: 'down', reasons: [{ code: 'certificate-expired' }] });
+  });
+});

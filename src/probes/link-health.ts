@@ -16,7 +16,10 @@ export interface HealthReason {
     | 'alarm'
     | 'backlog-growing'
     | 'no-consumer'
-    | 'cluster-unreachable';
+    | 'cluster-unreachable'
+    | 'certificate-verification-failed'
+    | 'certificate-expiring'
+    | 'certificate-expired';
   state: Exclude<HealthState, 'healthy'>;
   detail: string;
 }
@@ -95,7 +98,22 @@ export interface LinkHealthInput {
   alarms: AlarmView[];
   backlog: BacklogView | null;
   thresholds: HealthThresholds;
+  /** Certificates the TLS endpoints of the link's two clusters present (none without TLS). */
+  certificates?: CertificateView[];
+  /** TLS_CERT_WARN_DAYS / TLS_CERT_CRITICAL_DAYS. */
+  certificateThresholds?: { warnDays: number; criticalDays: number };
 }
+
+export interface CertificateView {
+  cluster: string;
+  endpoint: string;
+  daysToExpiry: number | null;
+  notAfter: string | null;
+}
+
+/** What a TLS link failing its handshake leaves in the broker's link status. */
+const tlsFailure =
+  /unknown_ca|unknown ca|bad_certificate|bad certificate|certificate_expired|certificate expired|certificate_unknown|hostname_check_failed|unable to get|selfsigned_peer|tls_alert|handshake_failure/i;
 
 export interface LinkHealthVerdict {
   state: HealthState;
@@ -125,6 +143,12 @@ export function evaluateLinkHealth(i: LinkHealthInput): LinkHealthVerdict {
       add('no-targets', 'degraded', 'the link covers no existing object (expected 0 broker links)');
     } else if (b.observed === 0) {
       add('missing', 'down', `expected ${b.expected} broker link(s), observed 0`);
+    } else if (b.running === 0 && b.problems.some((p) => tlsFailure.test(p))) {
+      add(
+        'certificate-verification-failed',
+        'down',
+        `TLS certificate verification failed on the link: ${b.problems.join('; ')}`,
+      );
     } else if (b.running === 0) {
       add('broker-link-not-running', 'down', `no broker link running: ${b.problems.join('; ')}`);
     } else if (b.running < b.expected) {
@@ -134,6 +158,24 @@ export function evaluateLinkHealth(i: LinkHealthInput): LinkHealthVerdict {
         `expected ${b.expected} broker link(s), observed ${b.observed}, running ${b.running}${b.problems.length ? `: ${b.problems.join('; ')}` : ''}`,
       );
     }
+  }
+  const ct = i.certificateThresholds;
+  for (const c of i.certificates ?? []) {
+    if (c.daysToExpiry === null || !ct) continue;
+    const where = `the certificate of cluster ${c.cluster} at ${c.endpoint}`;
+    if (c.daysToExpiry < 0) add('certificate-expired', 'down', `${where} expired on ${c.notAfter}`);
+    else if (c.daysToExpiry <= ct.criticalDays)
+      add(
+        'certificate-expiring',
+        'degraded',
+        `critical: ${where} expires in ${c.daysToExpiry} day(s) (${c.notAfter}; critical threshold ${ct.criticalDays} days)`,
+      );
+    else if (c.daysToExpiry <= ct.warnDays)
+      add(
+        'certificate-expiring',
+        'degraded',
+        `warning: ${where} expires in ${c.daysToExpiry} day(s) (${c.notAfter}; warning threshold ${ct.warnDays} days)`,
+      );
   }
   for (const a of i.alarms) {
     add('alarm', 'degraded', `${a.alarm} alarm on ${a.side} cluster ${a.cluster} (node ${a.node})`);

@@ -34,6 +34,7 @@ import { LinkModel, loadLinkModel, type ProbeModel } from './probe-model';
 import { lockSessionOptions } from '../database/lock-session';
 import { PathLocks } from './path-locks';
 import { ProbeMetrics } from './probe-metrics';
+import { CertificateWatch } from '../clusters/certificate-watch';
 import {
   probeNames,
   probePaths,
@@ -158,6 +159,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly env: AppConfig,
     private readonly recorder: HealthRecorder,
     private readonly metrics: ProbeMetrics,
+    private readonly certs: CertificateWatch,
     private readonly scheduler: SchedulerRegistry,
   ) {}
 
@@ -385,8 +387,9 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       const access = await this.clusters.access(clusterId);
       const session = new AmqpSession({
         endpoints: access.nodes.map((n) => ({ host: n.host, port: n.amqpPort })),
-        uri: sessionUri(access, probeVhost, 5),
+        uri: sessionUri(access, probeVhost, 5, !!access.tls),
         networks: access.networks,
+        tls: access.tls,
         connectTimeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
         confirmTimeoutMs: Math.max(5000, 5 * this.env.PROBE_INTERVAL_MS),
         // An alarm anywhere in the cluster blocks this connection on its next publish (the
@@ -595,6 +598,13 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         exchanges: links.some((l) => l.targetPrefix !== null && l.toClusterId === id),
       });
       if (!facts.error) this.alarms.record(id, facts.readAt, facts.alarms);
+      // Certificates change rarely: read them every TLS_CERT_CHECK_INTERVAL_MS, beside the poll.
+      if (this.certs.due(id)) {
+        this.work.start(`certs:${id}`, async () => {
+          await this.certs.read(await this.clusters.access(id));
+        });
+      }
+      facts.certificates = this.certs.last(id);
       this.facts.set(id, facts);
     } catch (err) {
       this.facts.set(id, unreadableFacts(id, err));
@@ -637,6 +647,10 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         facts,
         thresholds: this.thresholdsFor(model, linkId),
         instanceId: this.instanceId,
+        certificateThresholds: {
+          warnDays: this.env.TLS_CERT_WARN_DAYS,
+          criticalDays: this.env.TLS_CERT_CRITICAL_DAYS,
+        },
       });
     }
     await this.recorder.flushRefreshes();

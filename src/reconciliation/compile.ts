@@ -15,6 +15,7 @@ import { intersect, toPattern, type Selector } from './selectors';
 import { compileProbeObjects, probeVhost } from '../probes/probe-topology';
 import { encodeUpstream } from '../broker-topology/federation-upstream.codec';
 import { linkUris, localUri } from '../broker-topology/link-uri';
+import type { LinkTlsRunnerFiles } from '../broker/link-tls';
 import { upstreamName, shovelName } from '../broker-topology/names';
 import { encodePolicy } from '../broker-topology/policy.codec';
 import { encodeShovel } from '../broker-topology/shovel.codec';
@@ -43,6 +44,11 @@ export interface RegistrySnapshot {
       siteId: string;
       brokerClusterName: string;
       linkEndpoints: { host: string; port: number }[];
+      /**
+       * Set for a cluster configured for TLS: links to it use amqps:// (its link endpoints are
+       * TLS listeners), verified with the runner's `linkFiles` and the remote's `serverName`.
+       */
+      tls?: { serverName: string | null; linkFiles: LinkTlsRunnerFiles | null } | null;
     }
   >;
   sites: Record<string, { id: string; loadBalancer: { host: string; port: number } | null }>;
@@ -189,7 +195,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       !l.paused &&
       supported(`link:${l.id}`, `link ${l.name}`, federationRequirements(l.settings))
     ) {
-      const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost);
+      const uris = linkUris(s, l.upstreamClusterId, l.upstreamVhost, me);
       if (uris.length === 0) {
         warnings.push(
           `link ${l.name}: the upstream cluster has no link endpoints or link credentials yet`,
@@ -231,7 +237,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
 
   for (const sh of s.shovels) {
     if (sh.paused || sh.completedAt || sh.sourceClusterId !== me) continue;
-    const dest = linkUris(s, sh.destinationClusterId, sh.destinationVhost);
+    const dest = linkUris(s, sh.destinationClusterId, sh.destinationVhost, me);
     if (dest.length === 0) {
       warnings.push(
         `shovel ${sh.name}: the destination cluster has no link endpoints or link credentials yet`,
@@ -303,7 +309,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
       ...s.shovels.map((sh) => (sh.completedAt ? { ...sh, paused: true } : sh)),
       ...(s.overflowShovels ?? []),
     ],
-    uris: (id) => linkUris(s, id, probeVhost),
+    uris: (id) => linkUris(s, id, probeVhost, me),
   });
   objects.push(...probes.objects);
   warnings.push(...probes.warnings);

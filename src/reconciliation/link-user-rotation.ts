@@ -1,4 +1,5 @@
 import { connect } from 'amqplib';
+import { PlaintextRefusedError, tlsConnectOptions, type BrokerTls } from '../broker/broker-tls';
 import { managementPaths } from '../broker-topology/broker-paths';
 import type { AllowedNetworks } from '../common/net/allowed-networks';
 import type { DataSource } from 'typeorm';
@@ -32,6 +33,8 @@ export interface LinkUserDeps {
   timeoutMs: number;
   /** BROKER_ALLOWED_NETWORKS, applied to the verifying logins too. */
   networks?: AllowedNetworks;
+  /** The cluster's TLS material: the verifying logins go over AMQPS, verified, with it. */
+  tls?: BrokerTls;
 }
 
 export interface RotationRow {
@@ -89,6 +92,7 @@ async function uris(
         siteId: cluster.siteId,
         brokerClusterName: cluster.brokerClusterName,
         linkEndpoints: cluster.linkEndpoints,
+        tls: cluster.tls,
       },
     },
     sites: {
@@ -111,13 +115,18 @@ export async function verifyAmqpLogin(
   list: string[],
   timeoutMs: number,
   networks?: AllowedNetworks,
+  tls?: BrokerTls,
 ): Promise<void> {
   for (const uri of list) {
     const where = redactString(uri.replace(/\?.*$/, ''));
+    const secure = uri.startsWith('amqps://');
+    if (tls && !secure) throw new PlaintextRefusedError(`AMQP (${where})`);
     try {
       if (networks?.restricted) networks.checkLiteral(new URL(uri).hostname);
-      const conn = await connect(uri, {
+      // The link URI's query names files on the broker nodes; crossdock verifies with its own copy.
+      const conn = await connect(secure ? uri.replace(/\?.*$/, '') : uri, {
         timeout: timeoutMs,
+        ...(secure && tls ? tlsConnectOptions(tls) : {}),
         ...(networks?.restricted ? { lookup: networks.lookup } : {}),
       });
       conn.on('error', () => undefined);
@@ -194,7 +203,7 @@ export async function syncLinkUsers(
             vhosts,
           });
         const list = await uris(d.ds, cluster, cred, vhosts);
-        await verifyAmqpLogin(list, d.timeoutMs, d.networks);
+        await verifyAmqpLogin(list, d.timeoutMs, d.networks, d.tls);
         checked = list.length;
       }
     } catch (err) {

@@ -445,6 +445,7 @@ export class ReconcilerService {
           baseUsername: this.env.LINK_USER_NAME,
           timeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
           networks: access.networks,
+          tls: access.tls,
         },
         c,
         client,

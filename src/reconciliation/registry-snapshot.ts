@@ -113,6 +113,7 @@ export async function loadSnapshot(
           siteId: c.siteId,
           brokerClusterName: c.brokerClusterName,
           linkEndpoints: c.linkEndpoints,
+          tls: c.tls ? { serverName: c.tls.serverName, linkFiles: c.tls.linkFiles } : null,
         },
       ]),
     ),

@@ -31,3 +31,58 @@ export async function atLeastSites(
   const grown = loadSites(sitesStatePath());
   return { state: grown, restore: () => sitesUp(grown, before) };
 }
+
+export interface TlsLocalSite {
+  tls: { serverName: string; caFile: string; certFile: string; keyFile: string };
+  tlsLink: { host: string; port: number };
+  nodes: { amqpsPort: number; managementTlsPort: number }[];
+}
+
+/**
+ * A separate instance of `count` sites started with `scripts/sites up --tls` (a CA, per-site
+ * certificates valid `certDays` days, AMQPS and management https beside the plain listeners, a
+ * TLS link per site through its own WAN proxy), on a free port block; `down` removes it.
+ */
+export async function tlsSites(
+  count: number,
+  certDays = 365,
+): Promise<{
+  state: SitesState;
+  down: () => Promise<void>;
+  run: (...args: string[]) => Promise<void>;
+}> {
+  const { isPortFree } = await import('./ports');
+  let base = 0;
+  for (let attempt = 0; attempt < 50 && !base; attempt++) {
+    const b = 30000 + Math.floor(Math.random() * 90) * 100;
+    const probes = [
+      0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 50, 51, 99, 100, 101, 103, 104, 150, 151, 200, 203, 250,
+      251,
+    ];
+    if ((await Promise.all(probes.map((p) => isPortFree(b + p)))).every(Boolean)) base = b;
+  }
+  if (!base) throw new Error('tlsSites: no free port block');
+  const dir = join(repoRoot, '.local', `test-tls-sites-${base}`);
+  const script = join(repoRoot, 'scripts', 'sites');
+  await runScript(script, [
+    'up',
+    '--tls',
+    '--sites',
+    String(count),
+    '--cert-days',
+    String(certDays),
+    '--base-port',
+    String(base),
+    '--dir',
+    dir,
+  ]);
+  return {
+    state: loadSites(join(dir, 'sites.json')),
+    down: () => runScript(script, ['down', '--dir', dir]),
+    run: (...args: string[]) => runScript(script, [...args, '--dir', dir]),
+  };
+}
+
+async function runScript(script: string, args: string[]): Promise<void> {
+  await run(script, args, { timeout: 400000, maxBuffer: 4 * 1024 * 1024 });
+}
