@@ -1393,6 +1393,19 @@ export interface components {
             status: string;
             timestamp?: string;
         };
+        CertificateReadingView: {
+            daysToExpiry: number | null;
+            /** @example management 10.0.0.5:15671 */
+            endpoint: string;
+            /** @description Why it does not verify, or why nothing was read */
+            error: string | null;
+            issuer: string | null;
+            /** Format: date-time */
+            notAfter: string | null;
+            subject: string | null;
+            /** @description The chain verifies against the cluster's CA bundle and server name */
+            verified: boolean;
+        };
         ClusterObservation: {
             /** @description null: unknown */
             alarms: components["schemas"]["AlarmView"][] | null;
@@ -1414,12 +1427,38 @@ export interface components {
             rabbitmqVersion: string | null;
             /** @description Some management node gave an HTTP answer */
             reachable: boolean;
+            /** @description Certificates presented by the TLS endpoints of a cluster configured for TLS */
+            tlsCertificates: components["schemas"]["CertificateReadingView"][];
             /** @description Endpoints whose answer was unusable */
             unknown: components["schemas"]["UnknownPartView"][];
         };
         ClusterRefView: {
             clusterId: string;
             name: string;
+        };
+        ClusterTlsDto: {
+            /** @description PEM bundle of the CA certificates that sign this cluster's certificates (list both CAs during a CA rotation) */
+            caBundle: string;
+            /** @description Client certificate (PEM) crossdock presents; with clientKey */
+            clientCertificate?: string;
+            /** @description Private key (PEM) of the client certificate; stored encrypted, never returned */
+            clientKey?: string;
+            /** @description Files on this cluster's nodes that amqps link URIs it runs name (federation downstream, shovel source) */
+            linkFiles?: components["schemas"]["LinkTlsFilesDto"];
+            /**
+             * @description Name sent as SNI and checked in the certificates (management, AMQPS, links); the connection host when absent
+             * @example rabbit.dc1.example.net
+             */
+            serverName?: string;
+        };
+        ClusterTlsView: {
+            /** @description PEM CA bundle */
+            caBundle: string;
+            clientCertificate: string | null;
+            /** @description A client key is stored (the key itself is never returned) */
+            clientKeySet: boolean;
+            linkFiles: components["schemas"]["LinkTlsFilesView"] | null;
+            serverName: string | null;
         };
         ClusterVhostDto: {
             clusterId: string;
@@ -1448,6 +1487,7 @@ export interface components {
             partitionHandling: string;
             replication: components["schemas"]["ReplicationRuleDto"][];
             siteId: string;
+            tls: components["schemas"]["ClusterTlsView"] | null;
             updatedAt: string;
             version: number;
             vhosts: string[];
@@ -1477,6 +1517,8 @@ export interface components {
             partitionHandling?: "pause_minority" | "autoheal" | "ignore";
             replication?: components["schemas"]["ReplicationRuleDto"][];
             siteId: string;
+            /** @description TLS settings. When set, crossdock reaches the cluster only over https (managementScheme must be https) and AMQPS (node amqpPort and linkEndpoints are TLS listeners), and links to it use amqps://. null removes them. */
+            tls?: components["schemas"]["ClusterTlsDto"] | null;
             /**
              * @description Vhosts crossdock manages
              * @default [
@@ -1981,6 +2023,28 @@ export interface components {
              * @enum {string}
              */
             verdict: "running" | "partial" | "down" | "paused" | "not-applied" | "held-back" | "completed" | "delete-blocked" | "unknown";
+        };
+        LinkTlsFilesDto: {
+            /**
+             * @description CA bundle on the nodes of this cluster that links it runs verify the remote cluster with (cacertfile)
+             * @example /etc/rabbitmq/tls/ca-bundle.pem
+             */
+            caCertFile: string;
+            /**
+             * @description Client certificate the links present (certfile); with keyFile
+             * @example /etc/rabbitmq/tls/client.pem
+             */
+            certFile?: string;
+            /**
+             * @description keyfile
+             * @example /etc/rabbitmq/tls/client.key
+             */
+            keyFile?: string;
+        };
+        LinkTlsFilesView: {
+            caCertFile: string;
+            certFile: string | null;
+            keyFile: string | null;
         };
         LinkUserRotationView: {
             /** @description Connecting clusters whose pass applied URIs with the new user */
@@ -2607,6 +2671,8 @@ export interface components {
              */
             partitionHandling?: "pause_minority" | "autoheal" | "ignore";
             replication?: components["schemas"]["ReplicationRuleDto"][];
+            /** @description TLS settings. When set, crossdock reaches the cluster only over https (managementScheme must be https) and AMQPS (node amqpPort and linkEndpoints are TLS listeners), and links to it use amqps://. null removes them. */
+            tls?: components["schemas"]["ClusterTlsDto"] | null;
             /**
              * @description Vhosts crossdock manages
              * @default [

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import type { BrokerErrorKind } from '../broker/management.types';
 import type { StoredObservation } from './observation.service';
+import type { CertificateReading } from '../broker/tls-certificates';
 import type {
   Difference,
   DifferenceKind,
@@ -86,6 +87,24 @@ export class DifferenceView implements Difference {
   @ApiPropertyOptional() node?: string;
 }
 
+export class CertificateReadingView implements CertificateReading {
+  @ApiProperty({ example: 'management 10.0.0.5:15671' }) endpoint!: string;
+  @ApiProperty({ type: String, nullable: true }) subject!: string | null;
+  @ApiProperty({ type: String, nullable: true }) issuer!: string | null;
+  @ApiProperty({ type: String, nullable: true, format: 'date-time' }) notAfter!: string | null;
+  @ApiProperty({ type: Number, nullable: true }) daysToExpiry!: number | null;
+  @ApiProperty({
+    description: "The chain verifies against the cluster's CA bundle and server name",
+  })
+  verified!: boolean;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Why it does not verify, or why nothing was read',
+  })
+  error!: string | null;
+}
+
 @ApiSchema({ name: 'ClusterObservation' })
 export class ClusterObservationDto implements StoredObservation {
   @ApiProperty({ format: 'uuid' }) clusterId!: string;
@@ -109,4 +128,9 @@ export class ClusterObservationDto implements StoredObservation {
     description: 'Other registered clusters that declare the broker cluster name observed here',
   })
   clusterNameAlsoRegisteredBy!: string[];
+  @ApiProperty({
+    type: [CertificateReadingView],
+    description: 'Certificates presented by the TLS endpoints of a cluster configured for TLS',
+  })
+  tlsCertificates!: CertificateReadingView[];
 }

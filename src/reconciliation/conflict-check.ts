@@ -1,5 +1,4 @@
 import { Global, Injectable, Module } from '@nestjs/common';
-import { CryptoModule } from '../common/crypto/crypto.module';
 import type { EntityManager } from 'typeorm';
 import { CryptoModule } from '../common/crypto/crypto.module';
 import { SecretBox } from '../common/crypto/secret-box';
