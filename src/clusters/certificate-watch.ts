@@ -88,7 +88,11 @@ export class CertificateWatch {
     for (const r of list) {
       if (r.daysToExpiry === null)
         this.expiryDays.remove({ cluster: cluster.brokerClusterName, endpoint: r.endpoint });
-      else this.expiryDays.set({ cluster: cluster.brokerClusterName, endpoint: r.endpoint }, r.daysToExpiry);
+      else
+        this.expiryDays.set(
+          { cluster: cluster.brokerClusterName, endpoint: r.endpoint },
+          r.daysToExpiry,
+        );
     }
     this.readings.set(cluster.id, { at: Date.now(), list });
     return list;
