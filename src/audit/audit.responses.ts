@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
-import { roles, type Role } from '../common/access/actor';
+import { roles, type Role } from '../common/actor/actor';
 import type { AuditHead } from './audit-query.service';
 import type { AuditProtection, VerifyResult } from './audit-verifier';
 

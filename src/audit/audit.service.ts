@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import type { Actor } from '../common/access/actor';
+import type { Actor } from '../common/actor/actor';
 import { requestContext } from '../common/context/request-context';
 import { redactDeep } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';

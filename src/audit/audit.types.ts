@@ -1,4 +1,4 @@
-import type { Actor } from '../common/access/actor';
+import type { Actor } from '../common/actor/actor';
 import type { FieldChange } from './field-diff';
 
 /** What a caller records; actor, request id and reason come from the request context. */

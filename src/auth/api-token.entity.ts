@@ -5,7 +5,7 @@ import {
   PrimaryGeneratedColumn,
   UpdateDateColumn,
 } from 'typeorm';
-import type { Role } from '../common/access/actor';
+import type { Role } from '../common/actor/actor';
 
 @Entity('api_tokens')
 export class ApiTokenEntity {

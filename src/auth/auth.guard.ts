@@ -5,7 +5,7 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { requestContext } from '../common/context/request-context';
 import { isPublicKey } from '../common/http/public.decorator';
 import { requiredRoleKey } from '../common/access/access.decorators';
-import { type Actor, type Role, roleAllows } from '../common/access/actor';
+import { type Actor, type Role, roleAllows } from '../common/actor/actor';
 import { TokensService } from './tokens.service';
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -2,7 +2,7 @@ import { Optional } from '../common/dto/validators';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsDate, IsIn, IsString, Matches, MaxLength, MinDate } from 'class-validator';
-import { type Role, roles } from '../common/access/actor';
+import { type Role, roles } from '../common/actor/actor';
 
 export class CreateTokenDto {
   @ApiProperty({ example: 'ci-pipeline' })

@@ -7,7 +7,7 @@ import { paginate, type Page, type PageQueryDto } from '../common/http/paginatio
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/config.module';
 import { ApiTokenEntity } from './api-token.entity';
-import { type Actor, isReservedActorName, reservedActorNames } from '../common/access/actor';
+import { type Actor, isReservedActorName, reservedActorNames } from '../common/actor/actor';
 import { hashToken, newTokenSecret } from './token-secret';
 import type { CreatedTokenView, CreateTokenDto, TokenView } from './tokens.dto';
 

@@ -13,7 +13,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentActor, RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
-import { roleAllows, type Actor } from '../common/access/actor';
+import { roleAllows, type Actor } from '../common/actor/actor';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import type { DefinitionsFile } from './definitions-file';

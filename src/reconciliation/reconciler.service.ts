@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
-import type { Actor } from '../common/access/actor';
+import type { Actor } from '../common/actor/actor';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { managementClientFor } from '../clusters/cluster-client';
 import type { ClusterEntity } from '../clusters/cluster.entity';

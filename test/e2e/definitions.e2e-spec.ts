@@ -17,7 +17,7 @@ import {
   TestManagement,
   type SitesState,
 } from '../helpers/sites';
-import type { Role } from '../../src/common/access/actor';
+import type { Role } from '../../src/common/actor/actor';
 
 const enc = encodeURIComponent;
 const problem = /application\/problem\+json/;

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Role } from '../../src/common/access/actor';
+import type { Role } from '../../src/common/actor/actor';
 import { bearer, tokensByRole, uniqueName } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { freePort } from '../helpers/ports';

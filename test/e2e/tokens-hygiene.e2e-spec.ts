@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Role } from '../../src/common/access/actor';
+import type { Role } from '../../src/common/actor/actor';
 import { bearer, bootstrapToken, tokensByRole, uniqueName } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';

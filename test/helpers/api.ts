@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import type { Role } from '../../src/common/access/actor';
+import type { Role } from '../../src/common/actor/actor';
 
 export function bootstrapToken(): string {
   const t = process.env.CROSSDOCK_BOOTSTRAP_ADMIN_TOKEN;

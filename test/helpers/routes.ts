@@ -9,7 +9,7 @@ import type {
   SchemaObject,
 } from '@nestjs/swagger';
 import { requiredRoleKey } from '../../src/common/access/access.decorators';
-import type { Role } from '../../src/common/access/actor';
+import type { Role } from '../../src/common/actor/actor';
 import { buildOpenApiDocument } from '../../src/bootstrap';
 import { isPublicKey } from '../../src/common/http/public.decorator';
 

@@ -1,7 +1,7 @@
 import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
 import { METHOD_METADATA } from '@nestjs/common/constants';
 import { ApiProblems } from '../openapi/api-responses';
-import type { Actor, Role } from './actor';
+import type { Actor, Role } from '../actor/actor';
 
 export const requiredRoleKey = 'crossdock:required-role';
 

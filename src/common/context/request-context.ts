@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Actor } from '../access/actor';
+import type { Actor } from '../actor/actor';
 
 /** Per-request facts that deep layers (audit) need without threading them through every call. */
 export interface RequestContext {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { Actor } from '../access/actor';
+import type { Actor } from '../actor/actor';
 import { accessLog } from './access-log';
 
 type Call = { level: string; obj: Record<string, unknown>; msg: string };

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { Actor } from '../access/actor';
+import type { Actor } from '../actor/actor';
 import { requestIdFor, scrubbedLines } from './logger.options';
 import { redactString } from './redact';
 

@@ -1,5 +1,5 @@
-import type { Role } from '../../../src/common/access/actor';
-import { roleAllows } from '../../../src/common/access/actor';
+import type { Role } from '../../../src/common/actor/actor';
+import { roleAllows } from '../../../src/common/actor/actor';
 import { bearer, bootstrapToken, clusterBody, tokensByRole, uniqueName } from '../../helpers/api';
 import { createTestApp, type TestApp } from '../../helpers/app';
 import {
