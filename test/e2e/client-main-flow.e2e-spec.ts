@@ -2,19 +2,27 @@ import type { AddressInfo } from 'node:net';
 import { clustersFromSitesState, crossdockClient, mainFlow } from '../../examples/client/main-flow';
 import { bootstrapToken, uniqueName } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
+import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
 import { sitesStatePath } from '../helpers/sites';
 
 /** The generated client's sample (examples/client/main-flow.ts) against the real HTTP stack. */
 describe('typed client: main flow', () => {
   let t: TestApp;
   let baseUrl: string;
+  let db: { name: string; url: string } | undefined;
 
+  // A registry of its own: the shared one already holds the local sites' broker cluster names,
+  // which must be unique.
   beforeAll(async () => {
-    t = await createTestApp();
+    db = await createMigratedDatabase('crossdock_client');
+    t = await createTestApp({ DATABASE_URL: db.url });
     await t.app.listen(0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
   });
-  afterAll(() => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    if (db) await dropDatabase(db.name);
+  });
 
   it('creates sites, clusters and a link, reads status, health and the audit log', async () => {
     const client = crossdockClient(baseUrl, bootstrapToken());
