@@ -28,8 +28,9 @@ export async function loadSnapshot(
 ): Promise<RegistrySnapshot> {
   const cluster = await ds.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
   // Every cluster and site, but only what link URIs need (not observations): read per pass.
+  // `tls` belongs to that: without it a link to a TLS cluster would be written as amqp://.
   const clusters = await ds.getRepository(ClusterEntity).find({
-    select: { id: true, siteId: true, brokerClusterName: true, linkEndpoints: true },
+    select: { id: true, siteId: true, brokerClusterName: true, linkEndpoints: true, tls: true },
   });
   const sites = await ds.getRepository(SiteEntity).find({
     select: { id: true, loadBalancerHost: true, loadBalancerPort: true },

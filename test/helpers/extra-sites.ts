@@ -51,6 +51,20 @@ export async function tlsSites(
   down: () => Promise<void>;
   run: (...args: string[]) => Promise<void>;
 }> {
+  const external = process.env.CROSSDOCK_TEST_TLS_SITES_STATE;
+  if (external) {
+    // A running `up --tls` instance of at least `count` sites (kept running; only certificates
+    // are reissued through `run`).
+    const state = loadSites(external);
+    if (state.sites.length < count)
+      throw new Error(`tlsSites: ${external} has ${state.sites.length} sites, ${count} needed`);
+    const script = join(repoRoot, 'scripts', 'sites');
+    return {
+      state,
+      down: async () => undefined,
+      run: (...args: string[]) => runScript(script, [...args, '--dir', state.dir]),
+    };
+  }
   const { isPortFree } = await import('./ports');
   let base = 0;
   for (let attempt = 0; attempt < 50 && !base; attempt++) {
