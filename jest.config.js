@@ -17,7 +17,7 @@ const soak = [
   '/test/e2e/faults-[^/]*\\.e2e-spec\\.ts$',
   '/test/e2e/process-[^/]*\\.e2e-spec\\.ts$',
   '/test/e2e/[^/]*-wan\\.e2e-spec\\.ts$',
-  '/test/e2e/(probes|probe-isolation|overflow|link-user-rotation|sites-script|demo-restart|db-outage|reconcile-follow-up)\\.e2e-spec\\.ts$',
+  '/test/e2e/(probes|probe-isolation|overflow|link-user-rotation|sites-script|demo-restart|db-outage|reconcile-follow-up|tls)\\.e2e-spec\\.ts$',
 ];
 
 module.exports = {
