@@ -121,13 +121,23 @@ describe('TLS sites, links and certificates', () => {
         c.type !== 'direct' &&
         (c.user.startsWith('crossdock-link') || c.user === state.admin.username),
     );
-  const federationStatus = async () =>
-    (
-      await m[1].request<{ upstream: string; status: string; error?: string | null }[]>(
-        'GET',
-        `/api/federation-links/${enc(vhost)}`,
-      )
-    ).filter((l) => l.upstream.startsWith('crossdock.up.'));
+  /**
+   * The broker's status of the link's federation links. RabbitMQ 3.10 answers this list with a
+   * 500 now and then while a link is down (its federation management plugin fails to format a
+   * link without a local connection while a fresh connection's channels lack their details):
+   * read again then.
+   */
+  const federationStatus = () =>
+    eventually(
+      async () =>
+        (
+          await m[1].request<{ upstream: string; status: string; error?: string | null }[]>(
+            'GET',
+            `/api/federation-links/${enc(vhost)}`,
+          )
+        ).filter((l) => l.upstream.startsWith('crossdock.up.')),
+      { timeoutMs: 5000, intervalMs: 200, description: 'the federation link status' },
+    );
 
   beforeAll(async () => {
     sites = await tlsSites(3);
@@ -285,20 +295,25 @@ describe('TLS sites, links and certificates', () => {
     for (const x of m.slice(0, 2))
       expect((await linksInto(x, 'crossdock.probe')).every((c) => c.ssl)).toBe(true);
 
-    // The URIs on the brokers that run the links (read here only to check their form).
+    // The URIs on the brokers that run the links, their passwords masked before any assertion
+    // (a failure message must not print them).
+    const masked = (uris: string[] | undefined) =>
+      uris?.map((u) => u.replace(/^(amqps?:\/\/[^:@/]*):[^@/]*@/, '$1:***@'));
     const upstreams = await m[1].request<{ value: { uri: string[] } }[]>(
       'GET',
       `/api/parameters/federation-upstream/${enc(vhost)}`,
     );
     const tlsUri =
-      /^amqps:\/\/[^@]+@127\.0\.0\.1:\d+\/[^?]+\?.*cacertfile=\/[^&]+.*&verify=verify_peer&server_name_indication=/;
-    expect(upstreams[0].value.uri).toEqual([expect.stringMatching(tlsUri)]);
-    expect(upstreams[0].value.uri[0]).toContain('server_name_indication=dc1.crossdock.test');
+      /^amqps:\/\/crossdock-link:\*\*\*@127\.0\.0\.1:\d+\/[^?]+\?.*cacertfile=\/[^&]+.*&verify=verify_peer&server_name_indication=/;
+    const upstreamUris = masked(upstreams[0].value.uri);
+    expect(upstreamUris).toEqual([expect.stringMatching(tlsUri)]);
+    expect(upstreamUris?.[0]).toContain('server_name_indication=dc1.crossdock.test');
     const shovels = await m[0].request<{ name: string; value: { 'dest-uri': string[] } }[]>(
       'GET',
       `/api/parameters/shovel/${enc(vhost)}`,
     );
-    const destOf = (name: string) => shovels.find((s) => s.name === name)?.value['dest-uri'];
+    const destOf = (name: string) =>
+      masked(shovels.find((s) => s.name === name)?.value['dest-uri']);
     expect(destOf('crossdock.sh.outbox')).toEqual([expect.stringMatching(tlsUri)]);
     expect(destOf('crossdock.sh.outbox')?.[0]).toContain(
       'server_name_indication=dc2.crossdock.test',
