@@ -1544,8 +1544,8 @@ export interface components {
             targetPrefix?: string;
             /** @description Exchange or queue names (or use targetPrefix) */
             targets?: string[];
-            /** @description Where messages come from (another site) */
-            upstream: components["schemas"]["ClusterVhostDto"];
+            /** @description Where messages come from (another site), and from which exchange or queue there */
+            upstream: components["schemas"]["FederationUpstreamDto"];
         };
         CreateOverflowRuleDto: {
             /**
@@ -1788,8 +1788,8 @@ export interface components {
             targets: string[];
             /** Format: date-time */
             updatedAt: string;
-            /** @description Where the messages come from */
-            upstream: components["schemas"]["ClusterVhostDto"];
+            /** @description Where the messages come from, and the upstream exchange or queue when renamed */
+            upstream: components["schemas"]["FederationUpstreamView"];
             /** @description Row version; the ETag is "v<version>" */
             version: number;
             warnings: string[];
@@ -1817,6 +1817,30 @@ export interface components {
             reconnectDelaySeconds?: number;
             /** @default false */
             trustUserId?: boolean;
+        };
+        FederationUpstreamDto: {
+            clusterId: string;
+            /**
+             * @description Exchange links only: the exchange on the upstream cluster (upstream key `exchange`), when it is not named like the downstream exchange
+             * @example orders
+             */
+            exchange?: string;
+            /**
+             * @description Queue links only: the queue on the upstream cluster (upstream key `queue`), when it is not named like the downstream queue
+             * @example to_fega
+             */
+            queue?: string;
+            /** @example / */
+            vhost: string;
+        };
+        FederationUpstreamView: {
+            clusterId: string;
+            /** @description Exchange links: the upstream exchange when not named like the downstream one */
+            exchange: string | null;
+            /** @description Queue links: the upstream queue when not named like the downstream one */
+            queue: string | null;
+            /** @example / */
+            vhost: string;
         };
         FieldChangeView: {
             /** @description Absent when the field was removed */

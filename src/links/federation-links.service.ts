@@ -35,7 +35,8 @@ export interface FederationLinkView {
   name: string;
   kind: 'exchange' | 'queue';
   downstream: { clusterId: string; vhost: string };
-  upstream: { clusterId: string; vhost: string };
+  /** `exchange` / `queue`: what the link pulls from upstream when it is named differently. */
+  upstream: { clusterId: string; vhost: string; exchange: string | null; queue: string | null };
   targets: string[];
   targetPrefix: string | null;
   /** The upstream parameter's name on the broker when the link was adopted (else crossdock.up.<name>). */
@@ -60,7 +61,12 @@ export function federationLinkView(
     name: l.name,
     kind: l.kind,
     downstream: { clusterId: l.downstreamClusterId, vhost: l.downstreamVhost },
-    upstream: { clusterId: l.upstreamClusterId, vhost: l.upstreamVhost },
+    upstream: {
+      clusterId: l.upstreamClusterId,
+      vhost: l.upstreamVhost,
+      exchange: l.kind === 'exchange' ? l.upstreamObject : null,
+      queue: l.kind === 'queue' ? l.upstreamObject : null,
+    },
     targets: l.targets,
     targetPrefix: l.targetPrefix,
     brokerUpstreamName: l.brokerUpstreamName,
@@ -89,6 +95,19 @@ function checkTargets(targets: string[] | undefined, prefix: string | undefined 
     const problem = patternProblem(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
     if (problem) throw DomainException.validation([{ field: 'targetPrefix', message: problem }]);
   }
+}
+
+/** The upstream exchange or queue a link names: only the one of its own kind. */
+function upstreamObjectOf(dto: CreateFederationLinkDto): string | null {
+  const other = dto.kind === 'exchange' ? 'queue' : 'exchange';
+  if (dto.upstream[other] !== undefined)
+    throw DomainException.validation([
+      {
+        field: `upstream.${other}`,
+        message: `${dto.kind} federation pulls from an upstream ${dto.kind}: give upstream.${dto.kind}, not upstream.${other}`,
+      },
+    ]);
+  return dto.upstream[dto.kind] ?? null;
 }
 
 @Injectable()
@@ -127,6 +146,11 @@ export class FederationLinksService {
         "queue-type sets the type of the queue an exchange-federation link declares on the upstream; a queue link pulls from the user's own queue, so the broker does not use it there",
       );
     }
+    if (l.upstreamObject !== null && (l.targetPrefix !== null || l.targets.length > 1)) {
+      out.push(
+        `every ${l.kind} the link covers pulls from the one upstream ${l.kind} ${JSON.stringify(l.upstreamObject)}`,
+      );
+    }
     if (l.kind === 'exchange') {
       out.push(
         'exchange federation moves only what the downstream exchange has bindings for: bind a queue downstream before publishing upstream',
@@ -150,9 +174,10 @@ export class FederationLinksService {
     opts: { brokerUpstreamName?: string } = {},
   ): Promise<FederationLinkView> {
     checkTargets(dto.targets, dto.targetPrefix);
+    const upstreamObject = upstreamObjectOf(dto);
     const [down, up] = await resolveLinkEnds(m, [
       { field: 'downstream', ...dto.downstream },
-      { field: 'upstream', ...dto.upstream },
+      { field: 'upstream', clusterId: dto.upstream.clusterId, vhost: dto.upstream.vhost },
     ]);
     // The upstream parameter lives on the downstream cluster: its version decides.
     const versionWarnings = await checkBrokerVersions(
@@ -177,6 +202,7 @@ export class FederationLinksService {
           targets: dto.targets ?? [],
           targetPrefix: dto.targetPrefix ?? null,
           brokerUpstreamName: opts.brokerUpstreamName ?? null,
+          upstreamObject,
           settings: { ...(dto.settings ?? {}) },
           deletionPolicy: dto.deletionPolicy ?? 'delete',
         })
@@ -326,8 +352,9 @@ export class FederationLinksService {
       if (backlogCleanup) {
         await m.query(
           `INSERT INTO federation_link_cleanups (link_id, link_name, upstream_cluster_id, upstream_vhost,
-             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix)
-           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7 FROM clusters c WHERE c.id = $8`,
+             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix,
+             upstream_object)
+           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7, $9 FROM clusters c WHERE c.id = $8`,
           [
             row.id,
             row.name,
@@ -337,6 +364,7 @@ export class FederationLinksService {
             row.targets,
             row.targetPrefix,
             row.downstreamClusterId,
+            row.upstreamObject,
           ],
         );
       }

@@ -34,6 +34,32 @@ export class ClusterVhostDto {
   vhost!: string;
 }
 
+/** A federation link's upstream end: where it is, and optionally what it pulls from there. */
+export class FederationUpstreamDto extends ClusterVhostDto {
+  @ApiPropertyOptional({
+    example: 'orders',
+    description:
+      'Exchange links only: the exchange on the upstream cluster (upstream key `exchange`), when it is not named like the downstream exchange',
+  })
+  @Optional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  exchange?: string;
+  @ApiPropertyOptional({
+    example: 'to_fega',
+    description:
+      'Queue links only: the queue on the upstream cluster (upstream key `queue`), when it is not named like the downstream queue',
+  })
+  @Optional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  queue?: string;
+}
+
 export class FederationSettingsDto {
   @ApiPropertyOptional({ default: 1000 })
   @Optional()
@@ -85,12 +111,15 @@ export class CreateFederationLinkDto {
   @ValidateNested()
   @Type(() => ClusterVhostDto)
   downstream!: ClusterVhostDto;
-  @ApiProperty({ type: ClusterVhostDto, description: 'Where messages come from (another site)' })
+  @ApiProperty({
+    type: FederationUpstreamDto,
+    description: 'Where messages come from (another site), and from which exchange or queue there',
+  })
   @IsDefined()
   @IsObject()
   @ValidateNested()
-  @Type(() => ClusterVhostDto)
-  upstream!: ClusterVhostDto;
+  @Type(() => FederationUpstreamDto)
+  upstream!: FederationUpstreamDto;
   @ApiPropertyOptional({
     type: [String],
     description: 'Exchange or queue names (or use targetPrefix)',
