@@ -14,6 +14,7 @@ import { CredentialsEndpoints1765004000000 } from './1765004000000-CredentialsEn
 import { SiteLoadBalancers1765008000000 } from './1765008000000-SiteLoadBalancers';
 import { ClusterTls1765350000000 } from './1765350000000-ClusterTls';
 import { LinkUpstreamObject1765370000000 } from './1765370000000-LinkUpstreamObject';
+import { OverflowStates1765380000000 } from './1765380000000-OverflowStates';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
@@ -33,4 +34,5 @@ export const migrations = [
   SiteLoadBalancers1765008000000,
   ClusterTls1765350000000,
   LinkUpstreamObject1765370000000,
+  OverflowStates1765380000000,
 ];

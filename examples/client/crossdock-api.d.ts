@@ -2204,6 +2204,8 @@ export interface components {
         OverflowBatchView: {
             /** @description Messages the running batch may move */
             budget: number;
+            /** @description Messages this batch moved so far (confirmed remotely) */
+            moved: number;
             /** Format: date-time */
             startedAt: string;
         };
@@ -2266,7 +2268,7 @@ export interface components {
             batch: components["schemas"]["OverflowBatchView"] | null;
             /** @description Last observed queue depth */
             depth: number | null;
-            /** @description Messages moved by finished spill batches */
+            /** @description Messages moved to the remote site (confirmed there): finished batches plus the running one */
             diverted: number;
             /** Format: date-time */
             lastEvaluatedAt: string | null;
@@ -2274,10 +2276,11 @@ export interface components {
             /** Format: date-time */
             since: string;
             /**
-             * @description What the engine is doing with the queue
-             * @example idle
+             * @description starting: a spill shovel was started and has moved nothing yet; active: the spill moves messages; failing: the spill shovel exists but moves nothing (reason says why)
+             * @example inactive
+             * @enum {string}
              */
-            state: string;
+            state: "inactive" | "starting" | "active" | "draining" | "suspended" | "failing";
         };
         PluginsMissingView: {
             node: string;
