@@ -2719,6 +2719,14 @@ export interface components {
             targetPrefix?: string;
             /** @description Exchange or queue names (or use targetPrefix) */
             targets?: string[];
+            /** @description Change the upstream exchange or queue the link pulls from (a real change restarts the link) */
+            upstream?: components["schemas"]["UpdateFederationUpstreamDto"];
+        };
+        UpdateFederationUpstreamDto: {
+            /** @description Exchange links only: the upstream exchange; null: the one named like the downstream exchange */
+            exchange?: string | null;
+            /** @description Queue links only: the upstream queue; null: the one named like the downstream queue */
+            queue?: string | null;
         };
         UpdateNodeDto: {
             /** @example 5672 */

@@ -97,17 +97,23 @@ function checkTargets(targets: string[] | undefined, prefix: string | undefined 
   }
 }
 
-/** The upstream exchange or queue a link names: only the one of its own kind. */
-function upstreamObjectOf(dto: CreateFederationLinkDto): string | null {
-  const other = dto.kind === 'exchange' ? 'queue' : 'exchange';
-  if (dto.upstream[other] !== undefined)
+/**
+ * The upstream exchange or queue a link names: only the one of its own kind. undefined: not
+ * given; null: the object named like the downstream one.
+ */
+function upstreamObjectOf(
+  kind: 'exchange' | 'queue',
+  upstream: { exchange?: string | null; queue?: string | null },
+): string | null | undefined {
+  const other = kind === 'exchange' ? 'queue' : 'exchange';
+  if (upstream[other] !== undefined)
     throw DomainException.validation([
       {
         field: `upstream.${other}`,
-        message: `${dto.kind} federation pulls from an upstream ${dto.kind}: give upstream.${dto.kind}, not upstream.${other}`,
+        message: `${kind} federation pulls from an upstream ${kind}: give upstream.${kind}, not upstream.${other}`,
       },
     ]);
-  return dto.upstream[dto.kind] ?? null;
+  return upstream[kind];
 }
 
 @Injectable()
@@ -174,7 +180,7 @@ export class FederationLinksService {
     opts: { brokerUpstreamName?: string } = {},
   ): Promise<FederationLinkView> {
     checkTargets(dto.targets, dto.targetPrefix);
-    const upstreamObject = upstreamObjectOf(dto);
+    const upstreamObject = upstreamObjectOf(dto.kind, dto.upstream) ?? null;
     const [down, up] = await resolveLinkEnds(m, [
       { field: 'downstream', ...dto.downstream },
       { field: 'upstream', clusterId: dto.upstream.clusterId, vhost: dto.upstream.vhost },
@@ -303,9 +309,13 @@ export class FederationLinksService {
         const targets = dto.targets ?? (dto.targetPrefix !== undefined ? [] : before.targets);
         const prefix = dto.targetPrefix ?? (dto.targets !== undefined ? null : before.targetPrefix);
         checkTargets(targets, prefix);
+        const upstreamObject = dto.upstream
+          ? upstreamObjectOf(before.kind, dto.upstream)
+          : undefined;
         return {
           targets,
           targetPrefix: prefix,
+          upstreamObject: upstreamObject === undefined ? before.upstreamObject : upstreamObject,
           settings: dto.settings ? { ...before.settings, ...dto.settings } : before.settings,
           deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy,
         };

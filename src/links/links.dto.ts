@@ -16,6 +16,7 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { Optional, IsDnsLabel, IsPrintable } from '../common/dto/validators';
@@ -152,6 +153,36 @@ export class CreateFederationLinkDto {
   deletionPolicy?: 'delete' | 'retain';
 }
 
+/** PATCH of the upstream end: only what it pulls from (the cluster and vhost stay). */
+export class UpdateFederationUpstreamDto {
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description:
+      'Exchange links only: the upstream exchange; null: the one named like the downstream exchange',
+  })
+  @Optional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  exchange?: string | null;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description:
+      'Queue links only: the upstream queue; null: the one named like the downstream queue',
+  })
+  @Optional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  queue?: string | null;
+}
+
 export class UpdateFederationLinkDto extends PartialType(
   PickType(CreateFederationLinkDto, [
     'targets',
@@ -160,7 +191,18 @@ export class UpdateFederationLinkDto extends PartialType(
     'deletionPolicy',
   ] as const),
   { skipNullProperties: false },
-) {}
+) {
+  @ApiPropertyOptional({
+    type: UpdateFederationUpstreamDto,
+    description:
+      'Change the upstream exchange or queue the link pulls from (a real change restarts the link)',
+  })
+  @Optional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => UpdateFederationUpstreamDto)
+  upstream?: UpdateFederationUpstreamDto;
+}
 
 export class ShovelEndpointDto extends ClusterVhostDto {
   @ApiPropertyOptional()

@@ -154,6 +154,25 @@ describe('federation from an upstream queue of another name (real brokers)', () 
     );
     expect(exported).toEqual([expect.objectContaining({ name: 'crossdock.up.cega' })]);
     expect(exported[0].value).toMatchObject({ queue: 'to_fega' });
+
+    // PATCH: the other kind's field is refused; null goes back to the same-name queue.
+    await t.http
+      .patch(`/links/federation/${created.body.id}`)
+      .set(admin())
+      .send({ upstream: { exchange: 'x' } })
+      .expect(400);
+    const cleared = await t.http
+      .patch(`/links/federation/${created.body.id}`)
+      .set(admin())
+      .send({ upstream: { queue: null } })
+      .expect(200);
+    expect(cleared.body.upstream).toMatchObject({ queue: null });
+    expect(await reconcile(dc1.clusterId)).toMatchObject({ status: 'succeeded' });
+    const after = await m1.request<{ value: Record<string, unknown> }>(
+      'GET',
+      `/api/parameters/federation-upstream/${enc(va)}/crossdock.up.cega`,
+    );
+    expect(after.value).not.toHaveProperty('queue');
   });
 
   it('adopts a hand-written upstream with a queue key, and it still moves messages', async () => {
