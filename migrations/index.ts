@@ -13,6 +13,8 @@ import { ReconcileRequests1765001000000 } from './1765001000000-ReconcileRequest
 import { CredentialsEndpoints1765004000000 } from './1765004000000-CredentialsEndpoints';
 import { SiteLoadBalancers1765008000000 } from './1765008000000-SiteLoadBalancers';
 import { ClusterTls1765350000000 } from './1765350000000-ClusterTls';
+import { LinkUpstreamObject1765370000000 } from './1765370000000-LinkUpstreamObject';
+import { OverflowStates1765380000000 } from './1765380000000-OverflowStates';
 
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
@@ -31,4 +33,6 @@ export const migrations = [
   CredentialsEndpoints1765004000000,
   SiteLoadBalancers1765008000000,
   ClusterTls1765350000000,
+  LinkUpstreamObject1765370000000,
+  OverflowStates1765380000000,
 ];

@@ -1544,8 +1544,8 @@ export interface components {
             targetPrefix?: string;
             /** @description Exchange or queue names (or use targetPrefix) */
             targets?: string[];
-            /** @description Where messages come from (another site) */
-            upstream: components["schemas"]["ClusterVhostDto"];
+            /** @description Where messages come from (another site), and from which exchange or queue there */
+            upstream: components["schemas"]["FederationUpstreamDto"];
         };
         CreateOverflowRuleDto: {
             /**
@@ -1788,8 +1788,8 @@ export interface components {
             targets: string[];
             /** Format: date-time */
             updatedAt: string;
-            /** @description Where the messages come from */
-            upstream: components["schemas"]["ClusterVhostDto"];
+            /** @description Where the messages come from, and the upstream exchange or queue when renamed */
+            upstream: components["schemas"]["FederationUpstreamView"];
             /** @description Row version; the ETag is "v<version>" */
             version: number;
             warnings: string[];
@@ -1817,6 +1817,30 @@ export interface components {
             reconnectDelaySeconds?: number;
             /** @default false */
             trustUserId?: boolean;
+        };
+        FederationUpstreamDto: {
+            clusterId: string;
+            /**
+             * @description Exchange links only: the exchange on the upstream cluster (upstream key `exchange`), when it is not named like the downstream exchange
+             * @example orders
+             */
+            exchange?: string;
+            /**
+             * @description Queue links only: the queue on the upstream cluster (upstream key `queue`), when it is not named like the downstream queue
+             * @example to_fega
+             */
+            queue?: string;
+            /** @example / */
+            vhost: string;
+        };
+        FederationUpstreamView: {
+            clusterId: string;
+            /** @description Exchange links: the upstream exchange when not named like the downstream one */
+            exchange: string | null;
+            /** @description Queue links: the upstream queue when not named like the downstream one */
+            queue: string | null;
+            /** @example / */
+            vhost: string;
         };
         FieldChangeView: {
             /** @description Absent when the field was removed */
@@ -2180,6 +2204,8 @@ export interface components {
         OverflowBatchView: {
             /** @description Messages the running batch may move */
             budget: number;
+            /** @description Messages this batch moved so far (confirmed remotely) */
+            moved: number;
             /** Format: date-time */
             startedAt: string;
         };
@@ -2242,7 +2268,7 @@ export interface components {
             batch: components["schemas"]["OverflowBatchView"] | null;
             /** @description Last observed queue depth */
             depth: number | null;
-            /** @description Messages moved by finished spill batches */
+            /** @description Messages moved to the remote site (confirmed there): finished batches plus the running one */
             diverted: number;
             /** Format: date-time */
             lastEvaluatedAt: string | null;
@@ -2250,10 +2276,11 @@ export interface components {
             /** Format: date-time */
             since: string;
             /**
-             * @description What the engine is doing with the queue
-             * @example idle
+             * @description starting: a spill shovel was started and has moved nothing yet; active: the spill moves messages; failing: the spill shovel exists but moves nothing (reason says why)
+             * @example inactive
+             * @enum {string}
              */
-            state: string;
+            state: "inactive" | "starting" | "active" | "draining" | "suspended" | "failing";
         };
         PluginsMissingView: {
             node: string;
@@ -2692,6 +2719,14 @@ export interface components {
             targetPrefix?: string;
             /** @description Exchange or queue names (or use targetPrefix) */
             targets?: string[];
+            /** @description Change the upstream exchange or queue the link pulls from (a real change restarts the link) */
+            upstream?: components["schemas"]["UpdateFederationUpstreamDto"];
+        };
+        UpdateFederationUpstreamDto: {
+            /** @description Exchange links only: the upstream exchange; null: the one named like the downstream exchange */
+            exchange?: string | null;
+            /** @description Queue links only: the upstream queue; null: the one named like the downstream queue */
+            queue?: string | null;
         };
         UpdateNodeDto: {
             /** @example 5672 */

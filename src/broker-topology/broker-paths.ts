@@ -240,7 +240,7 @@ export function federationExchangeName(queueName: string): string {
 /**
  * The exchange a `federation: ...` queue copies, when the queue belongs to a link from this
  * upstream vhost to `downstreamCluster`/`downstreamVhost` that federates an exchange under its
- * own name (crossdock never sets the upstream's `exchange` key); undefined otherwise. Exact:
+ * own name (links naming an upstream exchange are matched by link-cleanup); undefined otherwise. Exact:
  * the candidate is rebuilt with federationQueueName and compared.
  */
 export function federatedExchangeOf(

@@ -48,12 +48,16 @@ const federationSettings: fc.Arbitrary<FederationSettings> = fc.record(
   { requiredKeys: [] },
 );
 
-const upstream: fc.Arbitrary<UpstreamModel> = fc.record({
-  uris: fc.array(uri, { minLength: 1, maxLength: 3 }),
-  kind: fc.constantFrom('exchange', 'queue' as const),
-  settings: federationSettings,
-  keepBacklog: fc.boolean(),
-});
+const upstream: fc.Arbitrary<UpstreamModel> = fc.record(
+  {
+    uris: fc.array(uri, { minLength: 1, maxLength: 3 }),
+    kind: fc.constantFrom('exchange', 'queue' as const),
+    settings: federationSettings,
+    keepBacklog: fc.boolean(),
+    upstreamObject: fc.string({ minLength: 1, maxLength: 255 }),
+  },
+  { requiredKeys: ['uris', 'kind', 'settings', 'keepBacklog'] },
+);
 
 describe('federation upstream codec', () => {
   it('decode(encode(m)) is m with crossdock defaults filled in', () => {
@@ -82,6 +86,31 @@ describe('federation upstream codec', () => {
     expect(
       encodeUpstream({ uris, kind: 'queue', settings: { maxHops: 3 }, keepBacklog: false }),
     ).not.toHaveProperty('max-hops');
+  });
+
+  it('names the upstream exchange or queue with the key of its kind, reads the other kind as ignored', () => {
+    const uris = ['amqp://h/x'];
+    expect(
+      encodeUpstream({
+        uris,
+        kind: 'queue',
+        settings: {},
+        keepBacklog: false,
+        upstreamObject: 'to_fega',
+      }),
+    ).toMatchObject({ queue: 'to_fega' });
+    const x = encodeUpstream({
+      uris,
+      kind: 'exchange',
+      settings: {},
+      keepBacklog: false,
+      upstreamObject: 'orders.up',
+    });
+    expect(x).toMatchObject({ exchange: 'orders.up' });
+    expect(x).not.toHaveProperty('queue');
+    const d = decodeUpstream({ uri: 'amqp://h', queue: 'to_fega', exchange: 'x' }, 'queue');
+    expect(d).toMatchObject({ ok: true, model: { upstreamObject: 'to_fega' } });
+    expect(decodeUpstream({ uri: 'amqp://h', queue: '' }, 'queue')).toMatchObject({ ok: false });
   });
 
   it('names keys it does not express, never their values', () => {

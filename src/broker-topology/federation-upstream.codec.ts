@@ -14,7 +14,19 @@ export interface UpstreamModel {
    * change restarts the link). User links keep it; probe paths, whose backlog is worthless, do not.
    */
   keepBacklog: boolean;
+  /**
+   * The exchange (exchange links: upstream key `exchange`) or queue (queue links: key `queue`)
+   * on the upstream cluster, when it is not named like the downstream one.
+   */
+  upstreamObject?: string;
 }
+
+/** The upstream key that names the upstream object for a link of `kind`. */
+export const upstreamObjectKey = (kind: UpstreamModel['kind']): 'exchange' | 'queue' => kind;
+
+/** A broker name as crossdock's API accepts it (1..255 characters). */
+const isObjectName = (x: unknown): x is string =>
+  typeof x === 'string' && x.length >= 1 && x.length <= 255;
 
 /** The settings as crossdock writes them: its defaults filled in, `maxHops` for exchanges only. */
 export function resolvedFederationSettings(
@@ -48,13 +60,15 @@ export function encodeUpstream(m: UpstreamModel): Rec {
   if (st.expiresMs !== undefined) v.expires = st.expiresMs;
   if (st.messageTtlMs !== undefined) v['message-ttl'] = st.messageTtlMs;
   if (st.queueType !== undefined) v['queue-type'] = st.queueType;
+  if (m.upstreamObject !== undefined) v[upstreamObjectKey(m.kind)] = m.upstreamObject;
   return v;
 }
 
 /**
  * An upstream value -> the model, for a link of `kind`. Keys crossdock does not express, or
  * values outside the ranges its API accepts, make the upstream undecodable (the reason names the
- * keys, never a value: URIs carry credentials). `max-hops` of a queue upstream is read and dropped.
+ * keys, never a value: URIs carry credentials). `max-hops` of a queue upstream is read and dropped,
+ * and so is the key naming the upstream object of the other kind (`queue` of an exchange upstream).
  */
 export function decodeUpstream(
   value: unknown,
@@ -62,6 +76,7 @@ export function decodeUpstream(
 ): Decoded<UpstreamModel> {
   const v = isRec(value) ? value : {};
   const s: FederationSettings = {};
+  let upstreamObject: string | undefined;
   const bad: string[] = [];
   const take = (k: string, ok: boolean, set: () => void) => (ok ? set() : bad.push(k));
   for (const [k, x] of Object.entries(v)) {
@@ -96,6 +111,13 @@ export function decodeUpstream(
       case 'queue-type':
         take(k, x === 'classic' || x === 'quorum', () => (s.queueType = x as 'classic'));
         break;
+      // Each names the upstream object for its own kind of link; the broker ignores the other.
+      case 'exchange':
+      case 'queue':
+        take(k, isObjectName(x), () => {
+          if (k === upstreamObjectKey(kind)) upstreamObject = x as string;
+        });
+        break;
       default:
         bad.push(k);
     }
@@ -112,6 +134,7 @@ export function decodeUpstream(
       kind,
       settings: s,
       keepBacklog: v['resource-cleanup-mode'] === 'never',
+      ...(upstreamObject !== undefined ? { upstreamObject } : {}),
     },
   };
 }

@@ -202,7 +202,11 @@ export class DefinitionsService {
                 name: r.name,
                 kind: r.kind,
                 downstream: { clusterId, vhost: r.downstreamVhost },
-                upstream: { clusterId: r.upstreamClusterId, vhost: r.upstreamVhost },
+                upstream: {
+                  clusterId: r.upstreamClusterId,
+                  vhost: r.upstreamVhost,
+                  ...(r.upstreamObject !== undefined ? { [r.kind]: r.upstreamObject } : {}),
+                },
                 targets: r.targets,
                 targetPrefix: r.targetPrefix,
                 settings: r.settings,

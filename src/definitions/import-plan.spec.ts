@@ -96,6 +96,28 @@ describe('planImport', () => {
     expect(JSON.stringify(plan)).not.toContain(secret);
   });
 
+  it('adopts a queue upstream that names another upstream queue (upstream key queue)', () => {
+    const plan = planImport(
+      input([
+        upstream('cega', { queue: 'to_fega' }),
+        policy('fed-cega', '^from_cega$', { 'federation-upstream': 'cega' }, 'queues'),
+      ]),
+    );
+    expect(plan.items.map((i) => [i.name, i.action])).toEqual([
+      ['cega', 'adopt'],
+      ['fed-cega', 'adopt'],
+    ]);
+    expect(plan.resources).toEqual([
+      expect.objectContaining({
+        type: 'federation-link',
+        kind: 'queue',
+        targets: ['from_cega'],
+        upstreamObject: 'to_fega',
+        brokerUpstreamName: 'cega',
+      }),
+    ]);
+  });
+
   it('maps a prefix pattern, and refuses patterns it cannot express with the reason', () => {
     const plan = planImport(
       input([
@@ -160,7 +182,7 @@ describe('planImport', () => {
           policy('p-same', '^b$', { 'federation-upstream': 'same-site' }),
           { ...upstream('nowhere', {}), value: { uri: 'amqp://nowhere.invalid' } },
           policy('p-nowhere', '^c$', { 'federation-upstream': 'nowhere' }),
-          upstream('odd', { exchange: 'renamed' }),
+          upstream('odd', { 'consumer-tag': 'renamed' }),
           policy('p-odd', '^d$', { 'federation-upstream': 'odd' }),
         ],
         { owned: new Set(['federation-upstream\u0001v\u0001owned']) },
@@ -172,7 +194,7 @@ describe('planImport', () => {
       'crossdock.p.x.abc': 'skip: already managed by crossdock',
       'p-same': expect.stringMatching(/^skip: .*same site/),
       'p-nowhere': expect.stringMatching(/^skip: .*no registered cluster/),
-      'p-odd': expect.stringMatching(/^skip: .*does not express.*exchange/),
+      'p-odd': expect.stringMatching(/^skip: .*does not express.*consumer-tag/),
     });
     expect(plan.resources).toEqual([]);
   });

@@ -95,6 +95,8 @@ export interface LinkImport {
   targetPrefix?: string;
   /** The handed-over upstream keeps its name: the reconciler updates it in place. */
   brokerUpstreamName?: string;
+  /** The upstream's `exchange` (exchange links) or `queue` (queue links) key, when it has one. */
+  upstreamObject?: string;
   settings: FederationSettings;
   source: ObjectKey;
   originals: ObjectKey[];
@@ -374,6 +376,9 @@ export function planImport(input: ImportInput): ImportPlan {
         ...(targets.type === 'names'
           ? { targets: targets.names }
           : { targetPrefix: targets.prefix }),
+        ...(st.model.upstreamObject !== undefined
+          ? { upstreamObject: st.model.upstreamObject }
+          : {}),
         settings: st.model.settings,
         source: key(p),
         originals: [],

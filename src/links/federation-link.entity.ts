@@ -18,6 +18,9 @@ export class FederationLinkEntity {
   /** The upstream parameter's name when it is not `crossdock.up.<name>` (an adopted upstream). */
   @Column({ name: 'broker_upstream_name', type: 'varchar', nullable: true })
   brokerUpstreamName!: string | null;
+  /** The exchange (exchange links) or queue (queue links) upstream, when named differently. */
+  @Column({ name: 'upstream_object', type: 'varchar', nullable: true })
+  upstreamObject!: string | null;
   @Column({ type: 'jsonb' }) settings!: FederationSettings;
   @Column({ type: 'boolean' }) paused!: boolean;
   @Column({ name: 'deletion_policy', type: 'varchar' }) deletionPolicy!: 'delete' | 'retain';

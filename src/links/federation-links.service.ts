@@ -35,7 +35,8 @@ export interface FederationLinkView {
   name: string;
   kind: 'exchange' | 'queue';
   downstream: { clusterId: string; vhost: string };
-  upstream: { clusterId: string; vhost: string };
+  /** `exchange` / `queue`: what the link pulls from upstream when it is named differently. */
+  upstream: { clusterId: string; vhost: string; exchange: string | null; queue: string | null };
   targets: string[];
   targetPrefix: string | null;
   /** The upstream parameter's name on the broker when the link was adopted (else crossdock.up.<name>). */
@@ -60,7 +61,12 @@ export function federationLinkView(
     name: l.name,
     kind: l.kind,
     downstream: { clusterId: l.downstreamClusterId, vhost: l.downstreamVhost },
-    upstream: { clusterId: l.upstreamClusterId, vhost: l.upstreamVhost },
+    upstream: {
+      clusterId: l.upstreamClusterId,
+      vhost: l.upstreamVhost,
+      exchange: l.kind === 'exchange' ? l.upstreamObject : null,
+      queue: l.kind === 'queue' ? l.upstreamObject : null,
+    },
     targets: l.targets,
     targetPrefix: l.targetPrefix,
     brokerUpstreamName: l.brokerUpstreamName,
@@ -89,6 +95,25 @@ function checkTargets(targets: string[] | undefined, prefix: string | undefined 
     const problem = patternProblem(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
     if (problem) throw DomainException.validation([{ field: 'targetPrefix', message: problem }]);
   }
+}
+
+/**
+ * The upstream exchange or queue a link names: only the one of its own kind. undefined: not
+ * given; null: the object named like the downstream one.
+ */
+function upstreamObjectOf(
+  kind: 'exchange' | 'queue',
+  upstream: { exchange?: string | null; queue?: string | null },
+): string | null | undefined {
+  const other = kind === 'exchange' ? 'queue' : 'exchange';
+  if (upstream[other] !== undefined)
+    throw DomainException.validation([
+      {
+        field: `upstream.${other}`,
+        message: `${kind} federation pulls from an upstream ${kind}: give upstream.${kind}, not upstream.${other}`,
+      },
+    ]);
+  return upstream[kind];
 }
 
 @Injectable()
@@ -127,6 +152,11 @@ export class FederationLinksService {
         "queue-type sets the type of the queue an exchange-federation link declares on the upstream; a queue link pulls from the user's own queue, so the broker does not use it there",
       );
     }
+    if (l.upstreamObject !== null && (l.targetPrefix !== null || l.targets.length > 1)) {
+      out.push(
+        `every ${l.kind} the link covers pulls from the one upstream ${l.kind} ${JSON.stringify(l.upstreamObject)}`,
+      );
+    }
     if (l.kind === 'exchange') {
       out.push(
         'exchange federation moves only what the downstream exchange has bindings for: bind a queue downstream before publishing upstream',
@@ -150,9 +180,10 @@ export class FederationLinksService {
     opts: { brokerUpstreamName?: string } = {},
   ): Promise<FederationLinkView> {
     checkTargets(dto.targets, dto.targetPrefix);
+    const upstreamObject = upstreamObjectOf(dto.kind, dto.upstream) ?? null;
     const [down, up] = await resolveLinkEnds(m, [
       { field: 'downstream', ...dto.downstream },
-      { field: 'upstream', ...dto.upstream },
+      { field: 'upstream', clusterId: dto.upstream.clusterId, vhost: dto.upstream.vhost },
     ]);
     // The upstream parameter lives on the downstream cluster: its version decides.
     const versionWarnings = await checkBrokerVersions(
@@ -177,6 +208,7 @@ export class FederationLinksService {
           targets: dto.targets ?? [],
           targetPrefix: dto.targetPrefix ?? null,
           brokerUpstreamName: opts.brokerUpstreamName ?? null,
+          upstreamObject,
           settings: { ...(dto.settings ?? {}) },
           deletionPolicy: dto.deletionPolicy ?? 'delete',
         })
@@ -277,9 +309,13 @@ export class FederationLinksService {
         const targets = dto.targets ?? (dto.targetPrefix !== undefined ? [] : before.targets);
         const prefix = dto.targetPrefix ?? (dto.targets !== undefined ? null : before.targetPrefix);
         checkTargets(targets, prefix);
+        const upstreamObject = dto.upstream
+          ? upstreamObjectOf(before.kind, dto.upstream)
+          : undefined;
         return {
           targets,
           targetPrefix: prefix,
+          upstreamObject: upstreamObject === undefined ? before.upstreamObject : upstreamObject,
           settings: dto.settings ? { ...before.settings, ...dto.settings } : before.settings,
           deletionPolicy: dto.deletionPolicy ?? before.deletionPolicy,
         };
@@ -326,8 +362,9 @@ export class FederationLinksService {
       if (backlogCleanup) {
         await m.query(
           `INSERT INTO federation_link_cleanups (link_id, link_name, upstream_cluster_id, upstream_vhost,
-             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix)
-           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7 FROM clusters c WHERE c.id = $8`,
+             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix,
+             upstream_object)
+           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7, $9 FROM clusters c WHERE c.id = $8`,
           [
             row.id,
             row.name,
@@ -337,6 +374,7 @@ export class FederationLinksService {
             row.targets,
             row.targetPrefix,
             row.downstreamClusterId,
+            row.upstreamObject,
           ],
         );
       }

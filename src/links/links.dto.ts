@@ -16,6 +16,7 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { Optional, IsDnsLabel, IsPrintable } from '../common/dto/validators';
@@ -32,6 +33,32 @@ export class ClusterVhostDto {
   @MaxLength(255)
   @IsPrintable()
   vhost!: string;
+}
+
+/** A federation link's upstream end: where it is, and optionally what it pulls from there. */
+export class FederationUpstreamDto extends ClusterVhostDto {
+  @ApiPropertyOptional({
+    example: 'orders',
+    description:
+      'Exchange links only: the exchange on the upstream cluster (upstream key `exchange`), when it is not named like the downstream exchange',
+  })
+  @Optional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  exchange?: string;
+  @ApiPropertyOptional({
+    example: 'to_fega',
+    description:
+      'Queue links only: the queue on the upstream cluster (upstream key `queue`), when it is not named like the downstream queue',
+  })
+  @Optional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  queue?: string;
 }
 
 export class FederationSettingsDto {
@@ -85,12 +112,15 @@ export class CreateFederationLinkDto {
   @ValidateNested()
   @Type(() => ClusterVhostDto)
   downstream!: ClusterVhostDto;
-  @ApiProperty({ type: ClusterVhostDto, description: 'Where messages come from (another site)' })
+  @ApiProperty({
+    type: FederationUpstreamDto,
+    description: 'Where messages come from (another site), and from which exchange or queue there',
+  })
   @IsDefined()
   @IsObject()
   @ValidateNested()
-  @Type(() => ClusterVhostDto)
-  upstream!: ClusterVhostDto;
+  @Type(() => FederationUpstreamDto)
+  upstream!: FederationUpstreamDto;
   @ApiPropertyOptional({
     type: [String],
     description: 'Exchange or queue names (or use targetPrefix)',
@@ -123,6 +153,36 @@ export class CreateFederationLinkDto {
   deletionPolicy?: 'delete' | 'retain';
 }
 
+/** PATCH of the upstream end: only what it pulls from (the cluster and vhost stay). */
+export class UpdateFederationUpstreamDto {
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description:
+      'Exchange links only: the upstream exchange; null: the one named like the downstream exchange',
+  })
+  @Optional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  exchange?: string | null;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description:
+      'Queue links only: the upstream queue; null: the one named like the downstream queue',
+  })
+  @Optional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @IsPrintable()
+  queue?: string | null;
+}
+
 export class UpdateFederationLinkDto extends PartialType(
   PickType(CreateFederationLinkDto, [
     'targets',
@@ -131,7 +191,18 @@ export class UpdateFederationLinkDto extends PartialType(
     'deletionPolicy',
   ] as const),
   { skipNullProperties: false },
-) {}
+) {
+  @ApiPropertyOptional({
+    type: UpdateFederationUpstreamDto,
+    description:
+      'Change the upstream exchange or queue the link pulls from (a real change restarts the link)',
+  })
+  @Optional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => UpdateFederationUpstreamDto)
+  upstream?: UpdateFederationUpstreamDto;
+}
 
 export class ShovelEndpointDto extends ClusterVhostDto {
   @ApiPropertyOptional()

@@ -5,6 +5,21 @@ import type { ShovelView } from './shovels.service';
 
 /** Response schemas of /links/*: each implements the view the service returns, so they cannot drift apart. */
 
+export class FederationUpstreamView extends ClusterVhostDto {
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Exchange links: the upstream exchange when not named like the downstream one',
+  })
+  exchange!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Queue links: the upstream queue when not named like the downstream one',
+  })
+  queue!: string | null;
+}
+
 @ApiSchema({ name: 'FederationLinkView' })
 export class FederationLinkViewDto implements FederationLinkView {
   @ApiProperty({ format: 'uuid' }) id!: string;
@@ -12,8 +27,11 @@ export class FederationLinkViewDto implements FederationLinkView {
   @ApiProperty({ enum: ['exchange', 'queue'] }) kind!: 'exchange' | 'queue';
   @ApiProperty({ type: ClusterVhostDto, description: 'Where the federated copies land' })
   downstream!: ClusterVhostDto;
-  @ApiProperty({ type: ClusterVhostDto, description: 'Where the messages come from' })
-  upstream!: ClusterVhostDto;
+  @ApiProperty({
+    type: FederationUpstreamView,
+    description: 'Where the messages come from, and the upstream exchange or queue when renamed',
+  })
+  upstream!: FederationUpstreamView;
   @ApiProperty({ type: [String], description: 'Exchanges or queues federated by name' })
   targets!: string[];
   @ApiProperty({ type: String, nullable: true, description: 'Federated by name prefix instead' })

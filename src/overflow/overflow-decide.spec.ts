@@ -24,7 +24,14 @@ describe('overflow decisions', () => {
 
   it('activates at the high watermark, not below', () => {
     expect(decide(base({ depth: 999 }))).toMatchObject({ state: 'inactive', action: 'none' });
-    expect(decide(base({ depth: 1000 }))).toMatchObject({ state: 'active', action: 'activate' });
+    // Started, not yet moving: `starting` until the spill has moved a message.
+    expect(decide(base({ depth: 1000 }))).toMatchObject({ state: 'starting', action: 'activate' });
+    const started = { state: 'starting' as const, shovelPresent: true, depth: 1500 };
+    expect(decide(base(started))).toMatchObject({ state: 'starting', action: 'none' });
+    expect(decide(base({ ...started, spillMoved: true }))).toMatchObject({
+      state: 'active',
+      action: 'none',
+    });
   });
 
   it('holds between the watermarks (hysteresis) and for the minimum hold time', () => {
@@ -88,5 +95,53 @@ describe('overflow decisions', () => {
     expect(decide(base({ enabled: false, state: 'active', shovelPresent: true })).action).toBe(
       'stop',
     );
+  });
+
+  it('is failing, never active, while the present spill moves nothing; keeps the shovel; active again once it moves', () => {
+    const spillProblem = 'spill shovel terminated on dc1@h: needed a restart';
+    const failing = decide(
+      base({ state: 'active', shovelPresent: true, depth: 5000, spillIdle: true, spillProblem }),
+    );
+    expect(failing).toMatchObject({ state: 'failing', action: 'none' });
+    expect(failing.reason).toContain(spillProblem);
+    expect(
+      decide(base({ state: 'failing', shovelPresent: true, depth: 5000, spillProblem })).state,
+    ).toBe('failing');
+    expect(
+      decide(base({ state: 'failing', shovelPresent: true, depth: 5000, spillIdle: false })),
+    ).toMatchObject({ state: 'failing', action: 'none' });
+    expect(
+      decide(
+        base({
+          state: 'failing',
+          shovelPresent: true,
+          depth: 5000,
+          spillIdle: false,
+          spillMoved: true,
+        }),
+      ),
+    ).toMatchObject({ state: 'active', action: 'none' });
+    // Below low with an idle spill it stops as an active one would; a closed gate still suspends.
+    expect(
+      decide(
+        base({ state: 'failing', shovelPresent: true, depth: 10, spillIdle: true, spillProblem }),
+      ),
+    ).toMatchObject({ state: 'draining', action: 'stop' });
+    expect(
+      decide(
+        base({
+          state: 'failing',
+          shovelPresent: true,
+          depth: 5000,
+          spillProblem,
+          gateClosed: 'remote link unhealthy',
+        }),
+      ),
+    ).toMatchObject({ state: 'suspended', action: 'stop' });
+    // A failing spill that is gone is re-armed like a finished batch.
+    expect(decide(base({ state: 'failing', depth: 5000, spillProblem }))).toMatchObject({
+      state: 'active',
+      action: 'rearm',
+    });
   });
 });

@@ -1,9 +1,12 @@
 /**
- * The overflow state machine, pure: inactive -> active -> draining -> inactive, plus suspended
- * while the remote side is unhealthy. Hysteresis: activate at the high watermark, stop at the
- * low one, never before the minimum hold time.
+ * The overflow state machine, pure: inactive -> starting -> active -> draining -> inactive, plus
+ * suspended while the remote side is unhealthy and failing while the spill shovel exists but
+ * moves nothing. `active` means moving: a new spill is `starting` until it has moved a message.
+ * Hysteresis: activate at the high watermark, stop at the low one, never before the minimum hold
+ * time.
  */
-export type OverflowState = 'inactive' | 'active' | 'draining' | 'suspended';
+export type OverflowState =
+  'inactive' | 'starting' | 'active' | 'draining' | 'suspended' | 'failing';
 export type OverflowAction = 'none' | 'activate' | 'rearm' | 'stop';
 
 export interface DecideInput {
@@ -34,6 +37,13 @@ export interface DecideInput {
    * idle shovel also leaves nothing in flight to arrive twice. null: not measurable.
    */
   spillIdle: boolean | null;
+  /**
+   * Why the present spill shovel moves nothing (the broker's status of it, or no acks while
+   * messages wait), or null while it moves: `active` means moving, this makes it `failing`.
+   */
+  spillProblem?: string | null;
+  /** The current batch has moved at least one message (confirmed remotely). */
+  spillMoved?: boolean;
 }
 
 export interface Decision {
@@ -73,17 +83,23 @@ export function decide(i: DecideInput): Decision {
     case 'inactive':
     case 'suspended': {
       if (d >= i.high)
-        return { state: 'active', action: 'activate', reason: `depth ${d} >= high ${i.high}` };
+        return {
+          state: 'starting',
+          action: 'activate',
+          reason: `depth ${d} >= high ${i.high}: spill shovel starting`,
+        };
       const p = i.projectedDepth ?? null;
       if (p !== null && p >= i.high && d > i.low)
         return {
-          state: 'active',
+          state: 'starting',
           action: 'activate',
           reason: `depth ${d} grows to ${Math.round(p)} >= high ${i.high} before the next evaluation`,
         };
       return { state: 'inactive', action: 'none', reason: `depth ${d} below high ${i.high}` };
     }
-    case 'active': {
+    case 'starting':
+    case 'active':
+    case 'failing': {
       const held = i.now - i.since >= i.minHoldMs;
       if (d <= i.low && held && i.spillIdle === true)
         return {
@@ -99,6 +115,23 @@ export function decide(i: DecideInput): Decision {
         };
       if (!i.shovelPresent)
         return { state: 'active', action: 'rearm', reason: `batch done, depth ${d}` };
+      // Kept, not re-created: the broker restarts it, and it recovers by itself once the cause
+      // (a missing remote queue, a refused permission) is gone.
+      if (i.spillProblem)
+        return {
+          state: 'failing',
+          action: 'none',
+          reason: `the spill moves nothing: ${i.spillProblem}; depth ${d}`,
+        };
+      if (i.state !== 'active' && !i.spillMoved)
+        return {
+          state: i.state === 'failing' ? 'failing' : 'starting',
+          action: 'none',
+          reason:
+            i.state === 'failing'
+              ? `the spill has not moved a message yet since it failed; depth ${d}`
+              : `spill shovel starting: nothing moved yet; depth ${d}`,
+        };
       return {
         state: 'active',
         action: 'none',
@@ -111,7 +144,7 @@ export function decide(i: DecideInput): Decision {
     case 'draining': {
       if (d >= i.high)
         return {
-          state: 'active',
+          state: i.shovelPresent ? 'active' : 'starting',
           action: i.shovelPresent ? 'none' : 'activate',
           reason: `depth ${d} >= high ${i.high} again`,
         };

@@ -1,4 +1,5 @@
 import { managementPaths } from '../broker-topology/broker-paths';
+import { parseShovels, type ShovelStatus } from '../broker-topology/broker-facts';
 import {
   Injectable,
   Logger,
@@ -36,6 +37,7 @@ import { encodeShovel } from '../broker-topology/shovel.codec';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { decide, type Decision, type OverflowState } from './overflow-decide';
 import { OverflowRuleEntity } from './overflow-rule.entity';
+import { spillHealth } from './spill-health';
 
 export const spillShovelName = (rule: string) => `${managedPrefix}ov.${rule}`;
 export const overflowOwner = (ruleId: string) => `overflow:${ruleId}`;
@@ -49,6 +51,8 @@ const stateValue: Record<OverflowState, number> = {
   active: 1,
   draining: 2,
   suspended: 3,
+  failing: 4,
+  starting: 5,
 };
 
 /**
@@ -97,7 +101,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     });
     this.stateGauge = new Gauge({
       name: 'crossdock_overflow_state',
-      help: '0 inactive, 1 active, 2 draining, 3 suspended',
+      help: '0 inactive, 1 active (moving), 2 draining, 3 suspended, 4 failing (spill not moving), 5 starting',
       labelNames: ['rule'],
       registers,
     });
@@ -177,9 +181,20 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     cluster_id: string;
     vhost: string;
     name: string;
+    owner: string;
   }): Promise<void> {
     await this.withClusterLock(o.cluster_id, async (client) => {
-      await this.deleteShovel(client, o.vhost, o.name);
+      await this.deleteShovel(
+        client,
+        {
+          id: o.owner.slice('overflow:'.length),
+          name: o.name.slice(spillShovelName('').length),
+          clusterIds: [o.cluster_id],
+        },
+        o.vhost,
+        o.name,
+        'rule deleted',
+      );
       await this.ds.query(
         `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
         [o.cluster_id, o.vhost, o.name],
@@ -265,9 +280,44 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     const gateClosed = this.debounceGate(rule, await this.gate(rule));
     let batch = rule.batch;
     // The spill's own progress: acks at the source (= confirmed remotely), from its channel.
-    const acked = shovelPresent && batch ? await this.spillAcked(client, rule) : null;
-    if (batch && acked !== null && acked > batch.acked)
-      batch = { ...batch, acked, ackedChangedAt: new Date().toISOString() };
+    const read = shovelPresent && batch ? await this.spillAcked(client, rule) : null;
+    const acked = read?.ack ?? null;
+    let progressed = false;
+    if (batch && read) {
+      // A restarted shovel acks on a new channel, counting from 0 again.
+      const base =
+        read.channel === batch.channel
+          ? (batch.channelAcked ?? 0)
+          : batch.channel === undefined
+            ? batch.acked
+            : 0;
+      const delta = Math.max(0, read.ack - base);
+      progressed = delta > 0;
+      batch = {
+        ...batch,
+        channel: read.channel,
+        channelAcked: read.ack,
+        ...(progressed
+          ? { acked: batch.acked + delta, ackedChangedAt: new Date().toISOString() }
+          : {}),
+      };
+    }
+    let spillProblem: string | null = null;
+    if (shovelPresent && batch) {
+      const health = spillHealth({
+        now: Date.now(),
+        batch,
+        status: await this.shovelStatus(client, rule.vhost, name),
+        progressed,
+        depth,
+        low: rule.lowWatermark,
+        startGraceMs: Math.max(3 * this.env.OVERFLOW_INTERVAL_MS, 5000),
+        stallMs: 2 * idleAfterMs,
+      });
+      batch = { ...batch, failure: health.failure };
+      if (!health.failure) delete batch.failure;
+      spillProblem = health.problem && (await this.explain(rule, health.problem));
+    }
     // Statistics are emitted every 5 s: unchanged over two emissions means idle.
     // A new spill's consumer shows in the statistics only after an emission or two: until
     // then it counts as busy, not as unknown.
@@ -291,6 +341,8 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       shovelPresent,
       gateClosed,
       spillIdle,
+      spillProblem,
+      spillMoved: (batch?.acked ?? 0) > 0,
     });
     let diverted = BigInt(rule.diverted);
     if (d.action === 'activate' || d.action === 'rearm') {
@@ -307,7 +359,13 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       batch = { budget, startedAt: now, acked: 0, ackedChangedAt: now };
     } else if (d.action === 'stop') {
       const ok = await this.withClusterLock(rule.clusterId, async (locked) => {
-        await this.deleteShovel(locked, rule.vhost, name);
+        await this.deleteShovel(
+          locked,
+          { id: rule.id, name: rule.name, clusterIds: [rule.clusterId, rule.remoteClusterId] },
+          rule.vhost,
+          name,
+          d.reason,
+        );
         await this.ds.query(
           `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
           [rule.clusterId, rule.vhost, name],
@@ -316,7 +374,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       if (!ok) return;
       if (batch) diverted += BigInt(batch.acked);
       batch = null;
-    } else if (!shovelPresent && batch && d.state !== 'active') {
+    } else if (!shovelPresent && batch && !['starting', 'active', 'failing'].includes(d.state)) {
       diverted += BigInt(batch.budget);
       batch = null;
     }
@@ -340,7 +398,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     }
     const since = this.gateClosedSince.get(rule.id) ?? Date.now();
     this.gateClosedSince.set(rule.id, since);
-    const running = rule.state === 'active' || rule.state === 'draining';
+    const running = rule.state !== 'inactive' && rule.state !== 'suspended';
     return !running || Date.now() - since >= 2 * this.env.OVERFLOW_INTERVAL_MS ? closed : null;
   }
 
@@ -360,7 +418,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
   private async spillAcked(
     client: ManagementClient,
     rule: OverflowRuleEntity,
-  ): Promise<number | null> {
+  ): Promise<{ channel: string; ack: number } | null> {
     try {
       const q = await client.get<{
         consumer_details?: {
@@ -381,9 +439,44 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           query: { columns: 'message_stats' },
         },
       );
-      return typeof ch.message_stats?.ack === 'number' ? ch.message_stats.ack : 0;
+      return { channel, ack: typeof ch.message_stats?.ack === 'number' ? ch.message_stats.ack : 0 };
     } catch {
       return null;
+    }
+  }
+
+  /** The broker's status of the spill shovel; undefined: not listed; null: not readable. */
+  private async shovelStatus(
+    client: ManagementClient,
+    vhost: string,
+    name: string,
+  ): Promise<ShovelStatus | undefined | null> {
+    try {
+      const parsed = parseShovels(await client.get<unknown>(managementPaths.shovels(vhost)));
+      return parsed.ok ? parsed.value.find((x) => x.name === name) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A spill that moves nothing, explained where crossdock can see the cause: a remote queue that
+   * does not exist (the shovel declares it as the link user, who may not: the broker only says
+   * the shovel restarts).
+   */
+  private async explain(rule: OverflowRuleEntity, problem: string): Promise<string> {
+    if (!rule.remoteQueue) return problem;
+    try {
+      const remote = await this.session(rule.remoteClusterId, rule.remoteVhost);
+      if ((await remote.messageCount(rule.remoteQueue)) !== null) return problem;
+      if (!/NOT_FOUND|404/.test(remote.lastError ?? '')) return problem;
+      const [c] = (await this.ds.query(
+        `SELECT s.name || '/' || c.name AS name FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
+        [rule.remoteClusterId],
+      )) as { name: string }[];
+      return `remote queue ${JSON.stringify(rule.remoteQueue)} missing in vhost ${JSON.stringify(rule.remoteVhost)} on cluster ${c?.name ?? rule.remoteClusterId} (the link user may not declare it: declare it there); ${problem}`;
+    } catch {
+      return problem;
     }
   }
 
@@ -522,10 +615,29 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
     );
   }
 
-  private async deleteShovel(client: ManagementClient, vhost: string, name: string): Promise<void> {
-    await client.delete(managementPaths.shovel(vhost, name)).catch((err: unknown) => {
-      if (!(err instanceof BrokerNotFoundError)) throw err;
-    });
+  /** Deletes a spill shovel (gone already is fine), audited like its creation. */
+  private async deleteShovel(
+    client: ManagementClient,
+    rule: { id: string; name: string; clusterIds: string[] },
+    vhost: string,
+    name: string,
+    reason: string,
+  ): Promise<void> {
+    await this.audit.aroundBrokerCall(
+      {
+        action: 'overflow.shovel.delete',
+        resourceType: 'overflow-rule',
+        resourceId: rule.id,
+        resourceName: rule.name,
+        clusterIds: rule.clusterIds,
+        details: { shovel: name, vhost, reason },
+        actor: systemActor('overflow'),
+      },
+      () =>
+        client.delete(managementPaths.shovel(vhost, name)).catch((err: unknown) => {
+          if (!(err instanceof BrokerNotFoundError)) throw err;
+        }),
+    );
   }
 
   private async record(
@@ -543,7 +655,8 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       lowWatermark: rule.lowWatermark,
       gate: gateClosed ?? 'open',
       batch,
-      diverted: diverted.toString(),
+      // Finished batches plus what the running one has moved so far.
+      diverted: Number(diverted) + (batch?.acked ?? 0),
     };
     if (!changed) {
       await this.ds.query(
@@ -566,7 +679,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
           depth,
           batch ? JSON.stringify(batch) : null,
           diverted.toString(),
-          d.state === 'active' && rule.state !== 'active' ? 1 : 0,
+          d.action === 'activate' ? 1 : 0,
         ],
       );
       const sites = (await m.query(`SELECT DISTINCT site_id FROM clusters WHERE id = ANY($1)`, [

@@ -5,10 +5,18 @@ export interface OverflowBatch {
   /** src-delete-after of the current spill shovel. */
   budget: number;
   startedAt: string;
-  /** Messages the spill shovel acked at the source (= confirmed remotely), broker statistics. */
+  /**
+   * Messages the spill shovel acked at the source (= confirmed remotely) in this batch, summed
+   * over the channels it used (a restarted shovel opens a new channel, counting from 0).
+   */
   acked: number;
   /** When `acked` last grew (ISO time). */
   ackedChangedAt: string;
+  /** The spill's source channel and its ack counter at the last read (broker statistics). */
+  channel?: string;
+  channelAcked?: number;
+  /** What the broker last reported about a spill that stopped moving (kept until it moves). */
+  failure?: { reason: string; since: string };
 }
 
 @Entity('overflow_rules')

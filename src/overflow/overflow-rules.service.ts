@@ -48,10 +48,13 @@ export interface OverflowRuleView {
     since: string;
     depth: number | null;
     lastEvaluatedAt: string | null;
-    /** Messages moved by finished spill batches (a batch stopped early counts what it confirmed). */
+    /**
+     * Messages the spill moved to the remote site (confirmed there): finished batches plus what
+     * the running one has moved so far.
+     */
     diverted: number;
     activations: number;
-    batch: { budget: number; startedAt: string } | null;
+    batch: { budget: number; startedAt: string; moved: number } | null;
   };
   version: number;
   createdAt: string;
@@ -83,9 +86,11 @@ export function overflowView(r: OverflowRuleEntity): OverflowRuleView {
       since: r.stateSince.toISOString(),
       depth: r.lastDepth,
       lastEvaluatedAt: r.lastEvaluatedAt?.toISOString() ?? null,
-      diverted: Number(r.diverted),
+      diverted: Number(r.diverted) + (r.batch?.acked ?? 0),
       activations: r.activations,
-      batch: r.batch,
+      batch: r.batch
+        ? { budget: r.batch.budget, startedAt: r.batch.startedAt, moved: r.batch.acked }
+        : null,
     },
     version: r.version,
     createdAt: r.createdAt.toISOString(),

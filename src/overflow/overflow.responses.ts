@@ -18,10 +18,17 @@ export class OverflowRemoteView {
 export class OverflowBatchView {
   @ApiProperty({ description: 'Messages the running batch may move' }) budget!: number;
   @ApiProperty({ format: 'date-time' }) startedAt!: string;
+  @ApiProperty({ description: 'Messages this batch moved so far (confirmed remotely)' })
+  moved!: number;
 }
 
 export class OverflowStatusView {
-  @ApiProperty({ example: 'idle', description: 'What the engine is doing with the queue' })
+  @ApiProperty({
+    example: 'inactive',
+    enum: ['inactive', 'starting', 'active', 'draining', 'suspended', 'failing'],
+    description:
+      'starting: a spill shovel was started and has moved nothing yet; active: the spill moves messages; failing: the spill shovel exists but moves nothing (reason says why)',
+  })
   state!: string;
   @ApiProperty() reason!: string;
   @ApiProperty({ format: 'date-time' }) since!: string;
@@ -29,7 +36,11 @@ export class OverflowStatusView {
   depth!: number | null;
   @ApiProperty({ type: String, nullable: true, format: 'date-time' })
   lastEvaluatedAt!: string | null;
-  @ApiProperty({ description: 'Messages moved by finished spill batches' }) diverted!: number;
+  @ApiProperty({
+    description:
+      'Messages moved to the remote site (confirmed there): finished batches plus the running one',
+  })
+  diverted!: number;
   @ApiProperty() activations!: number;
   @ApiProperty({ type: OverflowBatchView, nullable: true }) batch!: OverflowBatchView | null;
 }

@@ -167,7 +167,11 @@ export class HealthRecorder {
       messages = q.messages;
       consumers = q.consumers;
     } else if (link.federationKind === 'queue') {
-      const names = link.targetPrefix !== null ? null : link.targets;
+      const names = link.upstreamObject
+        ? [link.upstreamObject]
+        : link.targetPrefix !== null
+          ? null
+          : link.targets;
       for (const [k, q] of from.queues) {
         const [vhost, name] = k.split('\u0000');
         if (vhost !== link.fromVhost) continue;
@@ -180,8 +184,9 @@ export class HealthRecorder {
         const [vhost, name] = k.split('\u0000');
         if (vhost !== link.fromVhost || !name.startsWith('federation: ')) continue;
         const rest = name.slice('federation: '.length);
-        const hit =
-          link.targetPrefix !== null
+        const hit = link.upstreamObject
+          ? rest.startsWith(`${link.upstreamObject} -> ${down}`)
+          : link.targetPrefix !== null
             ? rest.startsWith(link.targetPrefix) && rest.includes(` -> ${down}`)
             : link.targets.some((x) => rest.startsWith(`${x} -> ${down}`));
         if (hit) messages = (messages ?? 0) + (q.messages ?? 0);

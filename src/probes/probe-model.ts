@@ -18,6 +18,8 @@ export interface LinkModel {
   targetPrefix: string | null;
   /** Federation links adopted from a hand-made upstream keep its name on the broker. */
   brokerUpstream?: string | null;
+  /** Federation links: the upstream exchange or queue when named differently. */
+  upstreamObject?: string | null;
   sourceQueue: string | null;
   paused: boolean;
 }
@@ -44,15 +46,16 @@ export async function loadLinkModel(ds: DataSource): Promise<ProbeModel> {
     ds.query(
       `SELECT id, 'federation' AS kind, name, kind AS federation_kind, upstream_cluster_id AS from_id,
               downstream_cluster_id AS to_id, upstream_vhost AS from_vhost, downstream_vhost AS to_vhost,
-              targets, target_prefix, NULL AS source_queue, paused, seq, broker_upstream_name
+              targets, target_prefix, NULL AS source_queue, paused, seq, broker_upstream_name,
+              upstream_object
          FROM federation_links
        UNION ALL
        SELECT id, 'shovel', name, NULL, source_cluster_id, destination_cluster_id, source_vhost,
-              destination_vhost, '{}'::text[], NULL, source_queue, paused OR completed_at IS NOT NULL, seq, NULL
+              destination_vhost, '{}'::text[], NULL, source_queue, paused OR completed_at IS NOT NULL, seq, NULL, NULL
          FROM shovels
        UNION ALL
        SELECT id, 'overflow', name, NULL, cluster_id, remote_cluster_id, vhost, remote_vhost,
-              '{}'::text[], NULL, queue, NOT enabled, seq, NULL
+              '{}'::text[], NULL, queue, NOT enabled, seq, NULL, NULL
          FROM overflow_rules
        ORDER BY seq`,
     ) as Promise<Record<string, unknown>[]>,
@@ -87,6 +90,7 @@ export async function loadLinkModel(ds: DataSource): Promise<ProbeModel> {
       targets: (l.targets as string[]) ?? [],
       targetPrefix: (l.target_prefix as string | null) ?? null,
       brokerUpstream: (l.broker_upstream_name as string | null) ?? null,
+      upstreamObject: (l.upstream_object as string | null) ?? null,
       sourceQueue: (l.source_queue as string | null) ?? null,
       paused: l.paused as boolean,
     })),

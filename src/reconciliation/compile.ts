@@ -66,6 +66,8 @@ export interface RegistrySnapshot {
     targetPrefix: string | null;
     /** Set for a link adopted from a hand-made upstream (definitions import). */
     brokerUpstreamName?: string | null;
+    /** The upstream exchange or queue when not named like the downstream one. */
+    upstreamObject?: string | null;
     settings: FederationSettings;
     paused: boolean;
   }[];
@@ -206,7 +208,13 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
         kind: 'federation-upstream',
         vhost: l.downstreamVhost,
         name: upstreamName(l.name, l.brokerUpstreamName),
-        value: encodeUpstream({ uris, kind: l.kind, settings: l.settings, keepBacklog: true }),
+        value: encodeUpstream({
+          uris,
+          kind: l.kind,
+          settings: l.settings,
+          keepBacklog: true,
+          ...(l.upstreamObject ? { upstreamObject: l.upstreamObject } : {}),
+        }),
         owner: `link:${l.id}`,
       });
       addSource(l.downstreamVhost, {

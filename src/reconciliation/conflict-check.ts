@@ -69,7 +69,8 @@ export function withRegistryNames(s: RegistrySnapshot): RegistrySnapshot {
   for (const l of s.federationLinks) {
     const kind = l.kind === 'exchange' ? 'exchanges' : 'queues';
     if (l.downstreamClusterId === me) add(l.downstreamVhost, kind, l.targets);
-    if (l.upstreamClusterId === me) add(l.upstreamVhost, kind, l.targets);
+    if (l.upstreamClusterId === me)
+      add(l.upstreamVhost, kind, l.upstreamObject ? [l.upstreamObject] : l.targets);
   }
   for (const sh of s.shovels) add(sh.sourceVhost, 'queues', [sh.sourceQueue]);
   return { ...s, known };

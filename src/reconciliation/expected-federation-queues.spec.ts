@@ -2,6 +2,7 @@ import { probeNames, probeVhost } from '../probes/probe-topology';
 import type { ObservedObject } from './broker-state';
 import type { RegistrySnapshot } from './compile';
 import { diffStates } from './diff';
+import { federationQueueName } from '../broker-topology/broker-paths';
 import { expectedFederationQueues } from './reconciler.service';
 
 const up = '11111111-1111-4111-8111-111111111111';
@@ -105,5 +106,20 @@ describe('expectedFederationQueues', () => {
     expect(plan.findings.map((f) => [f.kind, f.key.name])).toEqual([
       ['orphan-federation-queue', 'federation: stray -> dc9'],
     ]);
+  });
+
+  it('names the backlog queue of a link that pulls from an upstream exchange of another name after it', () => {
+    const renamed = [link('l4', 'exchange', down, { upstreamObject: 'orders.up' })];
+    const refs = expectedFederationQueues(snapshot(renamed), up).filter((r) => r.vhost === 'apps');
+    expect(refs).toEqual([
+      {
+        vhost: 'apps',
+        exchange: 'orders.up',
+        downstreamCluster: 'dc2',
+        downstreamVhost: 'apps',
+        downstreamExchange: 'orders',
+      },
+    ]);
+    expect(federationQueueName(refs[0])).toBe('federation: orders.up -> dc2:orders');
   });
 });

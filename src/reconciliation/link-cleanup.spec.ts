@@ -77,4 +77,20 @@ describe('cleanupObjects: what a deleted exchange-federation link left on its up
     expect(cleanupObjects([cleanup()], [q('orders')])).toEqual([]);
     expect(cleanupObjects([], observed)).toEqual([]);
   });
+
+  it('a link that named its upstream exchange: the queues named after that exchange', () => {
+    const c = cleanup({ targets: ['orders'], upstreamObject: 'orders.up' });
+    const seen = [
+      q('federation: orders.up -> dc2:orders'),
+      q('federation: orders -> dc2'),
+      q('federation: orders.up -> dc2:payments'),
+    ];
+    expect(cleanupObjects([c], seen).map((o) => o.key.name)).toEqual([
+      'federation: orders.up -> dc2:orders',
+    ]);
+    const byPrefix = cleanup({ targets: [], targetPrefix: 'pay', upstreamObject: 'orders.up' });
+    expect(cleanupObjects([byPrefix], seen).map((o) => o.key.name)).toEqual([
+      'federation: orders.up -> dc2:payments',
+    ]);
+  });
 });

@@ -1,7 +1,12 @@
 import type { DataSource } from 'typeorm';
 import { notifyClustersChanged } from '../common/changes';
 import type { ObjectKey, ObservedObject } from './broker-state';
-import { federatedExchangeOf, federationExchangeName } from '../broker-topology/broker-paths';
+import {
+  federatedExchangeOf,
+  federationExchangeName,
+  federationQueueName,
+  federationQueuePrefix,
+} from '../broker-topology/broker-paths';
 
 /**
  * A deleted exchange-federation link (deletion policy `delete`) whose upstream queue crossdock
@@ -18,6 +23,8 @@ export interface LinkCleanup {
   downstreamVhost: string;
   targets: string[];
   targetPrefix: string | null;
+  /** The upstream exchange when the link named one (the queue is named after it). */
+  upstreamObject?: string | null;
   /**
    * The downstream cluster no longer runs the link: a pass there succeeded after the deletion and
    * its ledger holds no upstream of the link. Deleting the queue earlier would race the still
@@ -53,7 +60,9 @@ export function cleanupObjects(
     };
     for (const o of observed) {
       if (o.kind !== 'queue' || o.vhost !== c.upstreamVhost) continue;
-      const x = federatedExchangeOf(o.name, link);
+      const x = c.upstreamObject
+        ? downstreamExchangeOf(o.name, { ...link, exchange: c.upstreamObject })
+        : federatedExchangeOf(o.name, link);
       if (x === undefined) continue;
       if (!(c.targetPrefix !== null ? x.startsWith(c.targetPrefix) : c.targets.includes(x))) {
         continue;
@@ -74,11 +83,30 @@ export function cleanupObjects(
   return out;
 }
 
+/**
+ * The downstream exchange a `federation: ...` queue belongs to, for a link that pulls from the
+ * named upstream exchange `link.exchange`; undefined for any other queue. Exact: rebuilt and compared.
+ */
+function downstreamExchangeOf(
+  queueName: string,
+  link: { vhost: string; exchange: string; downstreamCluster: string; downstreamVhost: string },
+): string | undefined {
+  const head = `${federationQueuePrefix}${link.exchange} -> ${link.downstreamCluster}`;
+  if (!queueName.startsWith(head)) return undefined;
+  const rest = queueName.slice(head.length);
+  let x: string;
+  if (link.downstreamVhost !== link.vhost) x = rest.slice(`:${link.downstreamVhost}:`.length);
+  else x = rest === '' ? link.exchange : rest.slice(1);
+  return x.length > 0 && federationQueueName({ ...link, downstreamExchange: x }) === queueName
+    ? x
+    : undefined;
+}
+
 /** Pending cleanups whose upstream is this cluster, with their readiness. */
 export async function loadLinkCleanups(ds: DataSource, clusterId: string): Promise<LinkCleanup[]> {
   const rows = (await ds.query(
     `SELECT c.id, c.link_id, c.link_name, c.upstream_vhost, c.downstream_cluster_name,
-            c.downstream_vhost, c.targets, c.target_prefix,
+            c.downstream_vhost, c.targets, c.target_prefix, c.upstream_object,
             NOT EXISTS (
               SELECT 1 FROM managed_objects mo
               WHERE mo.cluster_id = c.downstream_cluster_id AND mo.kind = 'federation-upstream'
@@ -98,6 +126,7 @@ export async function loadLinkCleanups(ds: DataSource, clusterId: string): Promi
     downstream_vhost: string;
     targets: string[];
     target_prefix: string | null;
+    upstream_object: string | null;
     ready: boolean;
   }[];
   return rows.map((r) => ({
@@ -109,6 +138,7 @@ export async function loadLinkCleanups(ds: DataSource, clusterId: string): Promi
     downstreamVhost: r.downstream_vhost,
     targets: r.targets,
     targetPrefix: r.target_prefix,
+    upstreamObject: r.upstream_object,
     ready: r.ready,
   }));
 }

@@ -689,7 +689,7 @@ export function expectedFederationQueues(
     for (const x of names)
       refs.push({
         vhost: l.upstreamVhost,
-        exchange: x,
+        exchange: l.upstreamObject ?? x,
         downstreamCluster: downstream,
         downstreamVhost: l.downstreamVhost,
         downstreamExchange: x,

@@ -179,6 +179,91 @@ describe('overflow to the remote site', () => {
     }, 300000);
   }
 
+  it('a spill to a remote queue that does not exist is failing with the reason, never active; once the queue exists it moves and diverted counts it', async () => {
+    const queue = `late-${randomBytes(2).toString('hex')}`;
+    const remoteQueue = `${queue}.spill`;
+    await m1.request('PUT', `/api/queues/${enc(vhost)}/${queue}`, { durable: true });
+    const id = await rule(`${queue}-spill`, queue, remoteQueue);
+    cleanup.push(id);
+    await ready(id);
+    // No local consumer: 3000 messages put the queue over the high watermark (2000).
+    const pub = await c1.createConfirmChannel();
+    for (let i = 0; i < 3000; i++) pub.sendToQueue(queue, Buffer.from(`m${i}`));
+    await pub.waitForConfirms();
+    await pub.close();
+
+    const seen: string[] = [];
+    const t0 = Date.now();
+    let activeAt: number | null = null;
+    const failing = await eventually(
+      async () => {
+        const v = (await view(id)).status;
+        if (seen[seen.length - 1] !== v.state)
+          console.log(`${Date.now() - t0} ms: ${v.state}: ${v.reason}`);
+        seen.push(v.state);
+        if (activeAt === null && v.state === 'starting') activeAt = Date.now();
+        return v.state === 'failing' ? v : false;
+      },
+      { timeoutMs: 30000, intervalMs: 200, description: 'rule failing' },
+    );
+    const afterStart = Date.now() - (activeAt ?? t0);
+    console.log(`failing ${afterStart} ms after the spill started: ${failing.reason}`);
+    expect(afterStart).toBeLessThanOrEqual(3 * evaluationMs + 1000);
+    expect(failing.reason).toContain(`remote queue "${remoteQueue}" missing`);
+    expect(failing.reason).toMatch(/spill shovel terminated/);
+    expect(failing.diverted).toBe(0);
+    // Stays failing (never active) while the queue is missing.
+    for (let i = 0; i < 10; i++) {
+      seen.push((await view(id)).status.state);
+      await sleep(300);
+    }
+    expect(seen).not.toContain('active');
+    expect(seen[seen.length - 1]).toBe('failing');
+
+    // Declared at the remote site: the broker's restarts find it, the spill moves, no other action.
+    await m2.request('PUT', `/api/queues/${enc(vhost)}/${enc(remoteQueue)}`, { durable: true });
+    await eventually(
+      async () => {
+        const v = (await view(id)).status;
+        return v.state === 'active' && v.diverted > 0;
+      },
+      { timeoutMs: 30000, intervalMs: 200, description: 'rule active with diverted > 0' },
+    );
+    // Nothing consumes locally: the spill takes it all, then stops once idle.
+    const done = await eventually(
+      async () => {
+        const v = (await view(id)).status;
+        return v.state === 'inactive' ? v : false;
+      },
+      { timeoutMs: 60000, intervalMs: 500, description: 'rule back to inactive' },
+    );
+    const ch = await c2.createChannel();
+    const atRemote = (await ch.checkQueue(remoteQueue)).messageCount;
+    await ch.close();
+    expect(atRemote).toBe(3000);
+    expect(done.diverted).toBe(atRemote);
+
+    const audit = await t.http
+      .get('/audit')
+      .query({ resourceId: id, limit: 200 })
+      .set(admin())
+      .expect(200);
+    const events = audit.body.items as {
+      action: string;
+      details?: Record<string, unknown>;
+      after?: { state: string; values?: { diverted: unknown } };
+    }[];
+    // Every spill shovel write is audited as intent and outcome, deletes included.
+    const count = (a: string) => events.filter((e) => e.action === a).length;
+    expect(count('overflow.shovel.put.succeeded')).toBeGreaterThan(0);
+    expect(count('overflow.shovel.delete.succeeded')).toBeGreaterThan(0);
+    expect(count('overflow.shovel.delete.intent')).toBe(count('overflow.shovel.delete.succeeded'));
+    const changes = events.filter((e) => e.action === 'overflow.state.changed');
+    expect(changes.map((e) => e.after?.state)).toContain('failing');
+    for (const e of changes) expect(typeof e.after?.values?.diverted).toBe('number');
+    expect(changes.find((e) => e.after?.state === 'inactive')?.after?.values?.diverted).toBe(3000);
+  }, 180000);
+
   it('a WAN cut mid-burst suspends overflow and loses nothing; what was diverted arrives after the restore', async () => {
     const id = await rule('orders-cut', 'orders', 'orders.spill');
     cleanup.push(id);
