@@ -3,12 +3,16 @@ import type { NextFunction, Request, Response } from 'express';
 import { DomainException } from '../errors/domain.exception';
 import { etagOf } from '../http/etag';
 import { JsonText } from '../http/pagination';
+import { withRequestLogger } from '../logging/request-logger';
 import { requestContext } from './request-context';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const reasonPattern = /^[^\u0000-\u001f\u007f]{1,500}$/u;
 
-/** Opens the request context: request id (from pino-http) and the optional X-Change-Reason. */
+/**
+ * Opens the request context: request id (from the access log middleware), the optional
+ * X-Change-Reason, and the request's logger for application logs.
+ */
 @Injectable()
 export class RequestContextMiddleware implements NestMiddleware {
   use(
@@ -52,7 +56,7 @@ export class RequestContextMiddleware implements NestMiddleware {
         clientRequestId: req.clientRequestId,
         reason,
       },
-      () => next(),
+      () => withRequestLogger(req.id, next),
     );
   }
 }
