@@ -1,5 +1,5 @@
 import { MiddlewareConsumer, Module, NestModule, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuditModule } from './audit/audit.module';
@@ -58,7 +58,8 @@ import { MetricsModule } from './metrics/metrics.module';
   providers: [
     RateLimits,
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-    { provide: APP_INTERCEPTOR, useClass: WriteAdmissionInterceptor },
+    // Bound to the write handlers only, by configureApp (bindWriteAdmission).
+    WriteAdmissionInterceptor,
     {
       provide: APP_PIPE,
       useValue: new ValidationPipe({

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ModulesContainer } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
@@ -10,6 +11,10 @@ import { loggerOf } from './common/logging/logger.options';
 import { routeJsonParser } from './common/http/body-limits';
 import { withLiveFastPath } from './common/http/live-fast-path';
 import { RateLimits } from './common/limits/limits.middleware';
+import {
+  bindWriteAdmission,
+  WriteAdmissionInterceptor,
+} from './common/limits/write-admission.interceptor';
 import { MetricsService } from './metrics/metrics.service';
 import { AppConfig } from './config/config.module';
 
@@ -55,8 +60,10 @@ export function configureApp(app: NestExpressApplication): void {
     securityHeaders: securityHeaders(),
     addresses: app.get(RateLimits).addresses,
     logger: () => loggerOf(params),
-    startTimer: () => metrics.httpDuration.startTimer(),
+    durationSeries: (method) =>
+      metrics.httpDuration.labels({ method, route: '/health/live', status: '2xx' }),
   });
+  bindWriteAdmission(app.get(ModulesContainer), app.get(WriteAdmissionInterceptor));
   app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs/openapi.json',

@@ -356,6 +356,32 @@ describe('compileCluster: keys the cluster version does not know', () => {
   });
 });
 
+describe('compileCluster with many policies', () => {
+  const many = (n: number, pattern: (i: number) => string) =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `p-${i}`,
+      name: `p-${String(i).padStart(4, '0')}`,
+      vhost: '/',
+      pattern: pattern(i),
+      applyTo: 'queues' as const,
+      priority: 0,
+      definition: { 'max-length': 1000 + i },
+    }));
+
+  it('emits every policy of a vhost, however many: only combinations are bounded', () => {
+    const r = compileCluster(snapshot({ policies: many(1200, (i) => `^bench\\.q${i}$`) }));
+    expect(policies(r)).toHaveLength(1200);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('bounds the combinations of overlapping policies, and says so', () => {
+    // Twelve policies all matching `orders.eu`: 4,083 combinations in theory.
+    const r = compileCluster(snapshot({ policies: many(12, (i) => `^orders\\.(eu|x${i})$`) }));
+    expect(policies(r)).toHaveLength(12 + 256);
+    expect(r.warnings).toEqual([expect.stringMatching(/more than 256 combinations/)]);
+  });
+});
+
 describe('compileCluster + diffStates across an upgrade', () => {
   it('holds a queue-type link back on 3.13.0 and creates it, with queue-type, once the cluster runs 3.13.1', () => {
     const s = (brokerVersion: string) =>

@@ -326,6 +326,7 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   return { clusterId: me, vhosts, objects, warnings, conflicts, heldBack };
 }
 
+/** Combinations of two or more key sources generated per vhost and kind, at most. */
 const maxCombinations = 256;
 
 function emitPolicies(
@@ -337,29 +338,37 @@ function emitPolicies(
   conflicts: CompileConflict[],
   warnings: string[],
 ): void {
-  let emitted = 0;
+  // Every source on its own is always emitted; only combinations (which can grow
+  // combinatorially with overlapping sources) are bounded.
+  let combinations = 0;
+  let capped = false;
   // `queues` covers every queue type; a per-type source narrows a combination to its type, and
   // two different types never meet on one queue.
   const narrow = (a: PolicyApplyTo, b: PolicyApplyTo): PolicyApplyTo | null =>
     a === b || b === 'queues' ? a : a === 'queues' ? b : null;
   const walk = (start: number, chosen: KeySource[], sel: Selector | null, scope: PolicyApplyTo) => {
     for (let i = start; i < srcs.length; i++) {
-      if (emitted >= maxCombinations) return;
       const nextScope = narrow(scope, srcs[i].applyTo);
       if (!nextScope) continue;
       const next = sel ? intersect(sel, srcs[i].selector, known) : srcs[i].selector;
       if (!next) continue;
+      if (chosen.length > 0) {
+        if (combinations >= maxCombinations) {
+          capped = true;
+          return;
+        }
+        combinations += 1;
+      }
       const set = [...chosen, srcs[i]];
-      emitted += 1;
       const policy = mergeSources(vhost, applyTo, nextScope, set, next, conflicts);
       if (policy) out.push(...policy);
       walk(i + 1, set, next, nextScope);
     }
   };
   walk(0, [], null, applyTo);
-  if (emitted >= maxCombinations)
+  if (capped)
     warnings.push(
-      `vhost ${vhost}: more than ${maxCombinations} overlapping ${applyTo} key sources; some combinations are not generated`,
+      `vhost ${vhost}: more than ${maxCombinations} combinations of overlapping ${applyTo} key sources; some combinations are not generated`,
     );
 }
 

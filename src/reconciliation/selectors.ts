@@ -66,6 +66,21 @@ export function intersect(a: Selector, b: Selector, known: readonly string[]): S
     if (b.prefix.startsWith(a.prefix)) return b;
     return null;
   }
+  // Two single patterns, the common case (a compile tries every pair of a vhost's policies):
+  // the same answer as below without building anything for an empty intersection.
+  if (
+    a.type === 'regex' &&
+    b.type === 'regex' &&
+    a.patterns.length === 1 &&
+    b.patterns.length === 1
+  ) {
+    const [pa, pb] = [a.patterns[0], b.patterns[0]];
+    if (pa === pb) return { type: 'regex', patterns: [pa] };
+    const [sa, sb] = [matching(known, pa), matching(known, pb)];
+    const [small, big] = sa.size <= sb.size ? [sa, sb] : [sb, sa];
+    for (const x of small) if (big.has(x)) return { type: 'regex', patterns: [pa, pb] };
+    return null;
+  }
   const patterns = [...toPatterns(a), ...toPatterns(b)];
   const sel: Selector = { type: 'regex', patterns: [...new Set(patterns)] };
   // The same pattern twice selects exactly what it selects once, named yet or not.

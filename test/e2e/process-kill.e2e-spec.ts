@@ -45,7 +45,7 @@ describe('service process killed with SIGKILL mid-apply (issue #5)', () => {
   let dc2: RegisteredSite;
   const vhost = `pkill-${randomBytes(3).toString('hex')}`;
   const admin = () => bearer(bootstrapToken());
-  // Below the compiler's cap of 256 overlapping key sources per vhost (one policy each here).
+  // One policy each, none overlapping.
   const count = 250;
 
   const serviceEnv = () => ({

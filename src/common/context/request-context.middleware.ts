@@ -3,12 +3,16 @@ import type { NextFunction, Request, Response } from 'express';
 import { DomainException } from '../errors/domain.exception';
 import { etagOf } from '../http/etag';
 import { JsonText } from '../http/pagination';
+import { withRequestLogger } from '../logging/request-logger';
 import { requestContext } from './request-context';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const reasonPattern = /^[^\u0000-\u001f\u007f]{1,500}$/u;
 
-/** Opens the request context: request id (from pino-http) and the optional X-Change-Reason. */
+/**
+ * Opens the request context: request id (from the access log middleware), the optional
+ * X-Change-Reason, and the request's logger for application logs.
+ */
 @Injectable()
 export class RequestContextMiddleware implements NestMiddleware {
   use(
@@ -39,11 +43,16 @@ export class RequestContextMiddleware implements NestMiddleware {
     res.json = (body?: unknown) => {
       if (body instanceof JsonText) {
         // Serialised already (by Postgres): the headers res.json sets, then the text as it is.
+        if (plainJsonAnswer(req, res)) return sendJson(req, res, body.text);
         if (!res.get('Content-Type')) res.set('Content-Type', 'application/json');
         return res.send(body.text);
       }
       const version = (body as { version?: unknown } | null)?.version;
       if (typeof version === 'number' && !res.headersSent) res.setHeader('ETag', etagOf(version));
+      else if (body !== undefined && plainJsonAnswer(req, res)) {
+        const text = JSON.stringify(body) as string | undefined;
+        if (text !== undefined) return sendJson(req, res, text);
+      }
       return json(body);
     };
     requestContext.run(
@@ -52,7 +61,32 @@ export class RequestContextMiddleware implements NestMiddleware {
         clientRequestId: req.clientRequestId,
         reason,
       },
-      () => next(),
+      () => withRequestLogger(req.id, next),
     );
   }
+}
+
+/**
+ * True when express's res.json would do nothing but serialise and set the two headers: no
+ * Content-Type chosen yet, no conditional request (express answers 304 to a matching one), a
+ * status that carries a body. The rest goes through express.
+ */
+function plainJsonAnswer(req: Request, res: Response): boolean {
+  return (
+    !res.headersSent &&
+    res.getHeader('Content-Type') === undefined &&
+    req.headers['if-none-match'] === undefined &&
+    req.headers['if-modified-since'] === undefined &&
+    res.statusCode !== 204 &&
+    res.statusCode !== 304
+  );
+}
+
+/** What express's res.json answers for a plain JSON body, without its header parsing. */
+function sendJson(req: Request, res: Response, text: string): Response {
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  if (req.method === 'HEAD') res.end();
+  else res.end(text);
+  return res;
 }

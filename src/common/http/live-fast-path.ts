@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { TokenBuckets } from '../limits/token-buckets';
-import { requestIdFor, type RequestWithIds } from '../logging/logger.options';
+import { newRequestId, type RequestWithIds } from '../logging/logger.options';
 
 export interface LiveFastPathDeps {
   /** The security headers middleware (helmet): its headers are static, read once. */
@@ -10,11 +10,15 @@ export interface LiveFastPathDeps {
   /** The per-address buckets of unauthenticated requests, when rate limiting is on. */
   addresses?: TokenBuckets;
   logger: () => Logger | undefined;
-  /** The HTTP latency histogram's timer (labels as HttpMetricsMiddleware sets them). */
-  startTimer: () => (labels: { method: string; route: string; status: string }) => void;
+  /**
+   * The HTTP latency histogram's series for a method of this route (`route` /health/live,
+   * `status` 2xx, as HttpMetricsMiddleware labels it): resolved once, observed in seconds.
+   */
+  durationSeries: (method: 'GET' | 'HEAD') => { observe: (seconds: number) => void };
 }
 
-const liveBody = Buffer.from(JSON.stringify({ status: 'ok' }));
+/** A string, so Node sends it in one write with the headers. */
+const liveBody = JSON.stringify({ status: 'ok' });
 
 /** The headers a middleware sets on every response, read by running it once on a stub. */
 export function staticHeadersOf(middleware: RequestHandler): [string, string][] {
@@ -56,12 +60,20 @@ export function servedByFastPath(req: IncomingMessage): boolean {
  * problem+json with Retry-After).
  */
 export function withLiveFastPath(server: Server, deps: LiveFastPathDeps): void {
-  const headers = [
-    ...staticHeadersOf(deps.securityHeaders),
-    ['Cache-Control', 'no-store'],
-    ['Content-Type', 'application/json; charset=utf-8'],
-    ['Content-Length', String(liveBody.length)],
-  ] as const;
+  // One flat array handed to writeHead: no per-header setHeader bookkeeping. The request id
+  // comes first, as the full stack sets it first; its slot is filled per request.
+  const headers: string[] = [
+    'X-Request-Id',
+    '',
+    ...staticHeadersOf(deps.securityHeaders).flat(),
+    'Cache-Control',
+    'no-store',
+    'Content-Type',
+    'application/json; charset=utf-8',
+    'Content-Length',
+    String(Buffer.byteLength(liveBody)),
+  ];
+  const series = { GET: deps.durationSeries('GET'), HEAD: deps.durationSeries('HEAD') };
   const full = server.listeners('request') as RequestListener[];
   server.removeAllListeners('request');
   const fullStack: RequestListener = (req, res) => {
@@ -72,12 +84,13 @@ export function withLiveFastPath(server: Server, deps: LiveFastPathDeps): void {
     const key = req.socket.remoteAddress ?? 'unknown';
     if (deps.addresses && !deps.addresses.take(key).allowed) return fullStack(req, res);
     const started = process.hrtime.bigint();
-    const end = deps.startTimer();
-    const id = requestIdFor(req, res);
-    for (const [name, value] of headers) res.setHeader(name, value);
-    res.statusCode = 200;
+    const id = newRequestId(req);
+    // writeHead reads the array at once (into the header block) and keeps no reference to it.
+    headers[1] = id;
+    res.writeHead(200, headers);
     res.end(liveBody);
-    end({ method: req.method ?? 'GET', route: '/health/live', status: '2xx' });
+    const ns = Number(process.hrtime.bigint() - started);
+    series[req.method as 'GET' | 'HEAD'].observe(ns / 1e9);
     const log = deps.logger();
     if (log?.isLevelEnabled('debug')) {
       const clientRequestId = (req as RequestWithIds).clientRequestId;
@@ -89,7 +102,7 @@ export function withLiveFastPath(server: Server, deps: LiveFastPathDeps): void {
           route: '/health/live',
           path: '/health/live',
           status: 200,
-          durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
+          durationMs: Math.round(ns / 1e4) / 100,
           tokenName: null,
         },
         'request completed',

@@ -47,6 +47,8 @@ export class RateLimitMiddleware implements NestMiddleware {
 
   use(req: Request, res: Response, next: NextFunction): void {
     const { knownTokens } = this.limits;
+    // Both limits off: nothing to choose between, nothing to track.
+    if (!this.limits.tokens && !this.limits.addresses) return next();
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? bearerPattern.exec(header) : null;
     const tokenKey = m ? createHash('sha256').update(m[1]).digest('base64url') : undefined;

@@ -3,9 +3,11 @@ import {
   ExecutionContext,
   Injectable,
   NestInterceptor,
+  RequestMethod,
   SetMetadata,
 } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { INTERCEPTORS_METADATA, METHOD_METADATA } from '@nestjs/common/constants';
+import { ModulesContainer, Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { finalize, from, mergeMap, type Observable } from 'rxjs';
 import { AppConfig } from '../../config/config.module';
@@ -76,5 +78,44 @@ export class WriteAdmissionInterceptor implements NestInterceptor {
         );
       });
     return from(admitted).pipe(mergeMap((release) => next.handle().pipe(finalize(release))));
+  }
+}
+
+const writeRequestMethods = new Set<RequestMethod>([
+  RequestMethod.POST,
+  RequestMethod.PUT,
+  RequestMethod.PATCH,
+  RequestMethod.DELETE,
+  RequestMethod.ALL,
+]);
+
+/**
+ * Binds the interceptor to the write handlers only (not `@SkipWriteQueue()`), instead of to every
+ * route: a global interceptor wraps each read in rxjs and an async resource for nothing. Must run
+ * before the routes are registered (`app.init()` / `app.listen()`); handlers registered later
+ * are not covered.
+ */
+export function bindWriteAdmission(
+  modules: ModulesContainer,
+  interceptor: WriteAdmissionInterceptor,
+): void {
+  const reflector = new Reflector();
+  for (const module of modules.values()) {
+    for (const wrapper of module.controllers.values()) {
+      const controller = wrapper.metatype as (new (...args: never[]) => object) | null;
+      if (!controller || typeof controller !== 'function') continue;
+      for (const name of Object.getOwnPropertyNames(controller.prototype)) {
+        if (name === 'constructor') continue;
+        const handler = Object.getOwnPropertyDescriptor(controller.prototype, name)?.value as
+          ((...args: unknown[]) => unknown) | undefined;
+        if (typeof handler !== 'function') continue;
+        const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined;
+        if (method === undefined || !writeRequestMethods.has(method)) continue;
+        if (reflector.getAllAndOverride<boolean>(skipKey, [handler, controller])) continue;
+        const own = (Reflect.getMetadata(INTERCEPTORS_METADATA, handler) ?? []) as unknown[];
+        if (own.includes(interceptor)) continue;
+        Reflect.defineMetadata(INTERCEPTORS_METADATA, [interceptor, ...own], handler);
+      }
+    }
   }
 }

@@ -20,14 +20,19 @@ export type RequestWithIds = IncomingMessage & { id?: unknown; clientRequestId?:
  * across systems; a malformed one is ignored.
  */
 export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+  const id = newRequestId(req);
+  res.setHeader('X-Request-Id', id);
+  return id;
+}
+
+/** A new request id, the caller's well-formed X-Request-Id kept on `req`; no header is set. */
+export function newRequestId(req: IncomingMessage): string {
   const header = req.headers['x-request-id'];
   const given = Array.isArray(header) ? header[0] : header;
   if (given && clientRequestIdPattern.test(given)) {
     (req as RequestWithIds).clientRequestId = given;
   }
-  const id = randomUUID();
-  res.setHeader('X-Request-Id', id);
-  return id;
+  return randomUUID();
 }
 
 /** The service's root logger: JSON lines, secrets scrubbed from every field and message. */
@@ -81,24 +86,16 @@ export function rootLogger(level: string, file?: string): Logger {
 }
 
 /**
- * nestjs-pino binds a per-request child logger (with the request id) for application logs. The
- * access line is not pino-http's: `accessLog` writes it from the outermost middleware, so
- * requests that fail before routing (body parser, unknown route) get one too.
+ * The root logger for nestjs-pino. Its per-request child logger (bound to the request id) for
+ * application logs is bound by RequestContextMiddleware, lazily (`withRequestLogger`), not by
+ * pino-http's middleware, which builds three child loggers per request (one walked by the
+ * redactor). The access line is not pino-http's either: `accessLog` writes it from the outermost
+ * middleware, so requests that fail before routing (body parser, unknown route) get one too.
  */
 export function loggerOptions(level: string, file?: string): Params {
   return {
-    pinoHttp: {
-      logger: rootLogger(level, file),
-      genReqId: requestIdFor,
-      customProps: (req) => {
-        const r = req as RequestWithIds;
-        return r.clientRequestId === undefined
-          ? { requestId: r.id }
-          : { requestId: r.id, clientRequestId: r.clientRequestId };
-      },
-      autoLogging: false,
-      quietReqLogger: true,
-    },
+    pinoHttp: { logger: rootLogger(level, file), autoLogging: false, quietReqLogger: true },
+    forRoutes: [],
   };
 }
 
