@@ -9,11 +9,11 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { AmqpSession } from '../broker/amqp-session';
 import type { ManagementClient } from '../broker/management-client';
-import { managementClientFor } from '../clusters/cluster-client';
+import { BrokerGateway } from '../broker/broker-gateway';
+import { Clock } from '../common/clock/clock';
 import { ClustersService } from '../clusters/clusters.service';
 import { AppConfig } from '../config/config.module';
 import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
@@ -144,7 +144,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private samples: SampleRow[] = [];
   private locks?: PathLocks;
   private ticking = false;
-  /** When the next probe round is due (performance.now()); unset until the first tick. */
+  /** When the next probe round is due (performance.now(), through the clock); unset until the first tick. */
   private nextRound?: number;
   /** A poll or an alarm read finished since the last evaluation: the next sub-tick evaluates. */
   private factsRead = false;
@@ -161,6 +161,8 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly metrics: ProbeMetrics,
     private readonly certs: CertificateWatch,
     private readonly scheduler: SchedulerRegistry,
+    private readonly gateway: BrokerGateway,
+    private readonly clock: Clock,
   ) {}
 
   get enabled(): boolean {
@@ -230,7 +232,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
-      const started = performance.now();
+      const started = this.clock.monotonic();
       const due = this.nextRound ?? started;
       const interval = this.env.PROBE_INTERVAL_MS;
       // The sub-tick nearest the due time sends (half a sub-tick early is on time).
@@ -240,7 +242,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         this.nextRound = (started - due > interval / 2 ? started : due) + interval;
         await this.sendRound();
       }
-      const now = performance.now();
+      const now = this.clock.monotonic();
       let flipped = false;
       for (const s of this.paths.values()) {
         this.expire(s, now);
@@ -254,8 +256,8 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       const factsRead = this.factsRead;
       this.factsRead = false;
       if (full || flipped || factsRead) await this.evaluate();
-      if (Date.now() - this.lastFlush > 2000) await this.flush();
-      if (Date.now() - this.lastRetention > 60000) await this.retention();
+      if (this.clock.nowMs() - this.lastFlush > 2000) await this.flush();
+      if (this.clock.nowMs() - this.lastRetention > 60000) await this.retention();
     } catch (err) {
       this.logger.warn(
         { err: err instanceof Error ? err.message : String(err) },
@@ -322,7 +324,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
           this.ensuring.get(s.path.fromClusterId),
           this.ensuring.get(s.path.toClusterId),
         ]);
-        s.busySince = performance.now();
+        s.busySince = this.clock.monotonic();
         try {
           await this.send(s);
         } finally {
@@ -333,7 +335,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     // The management API can be slow on a loaded broker: each cluster's poll runs on its own,
     // beside the rounds; evaluations use the newest facts read.
     const wanted = this.heldLinks(model);
-    const now = Date.now();
+    const now = this.clock.nowMs();
     for (const id of clusters) {
       if (now - (this.lastPoll.get(id) ?? 0) < this.env.PROBE_BROKER_POLL_MS) continue;
       if (this.work.busy(`poll:${id}`)) continue;
@@ -436,7 +438,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       i: this.instanceId,
       p: loopPathId(clusterId),
       s: seq,
-      t: performance.now(),
+      t: this.clock.monotonic(),
     };
     l.pending.set(seq, body.t);
     await session
@@ -477,7 +479,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     // (the probe may well have crossed already).
     s.busySince = undefined;
     const seq = ++s.seq;
-    const body: ProbeBody = { i: this.instanceId, p: p.id, s: seq, t: performance.now() };
+    const body: ProbeBody = { i: this.instanceId, p: p.id, s: seq, t: this.clock.monotonic() };
     s.pending.set(seq, body.t);
     const [exchange, key] =
       p.kind === 'federation'
@@ -497,7 +499,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** `via`: the path whose destination queue delivered the probe (loopbacks: none). */
   private received(content: Buffer, via?: string): void {
-    const now = performance.now();
+    const now = this.clock.monotonic();
     let b: ProbeBody;
     try {
       b = JSON.parse(content.toString('utf8')) as ProbeBody;
@@ -532,7 +534,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     this.metrics.lag.observe({ path: s.path.id }, lag / 1000);
     this.samples.push({
       pathId: s.path.id,
-      at: new Date(),
+      at: this.clock.now(),
       seq: b.s,
       lagMs: lag,
       rawMs: raw,
@@ -561,7 +563,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
       this.metrics.lost.inc({ path: s.path.id });
       this.samples.push({
         pathId: s.path.id,
-        at: new Date(),
+        at: this.clock.now(),
         seq,
         lagMs: null,
         rawMs: null,
@@ -577,7 +579,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private view(s: PathState): PathView {
-    const v = pathView(s.window, this.oldestPending(s, performance.now()), s.downAfterMs);
+    const v = pathView(s.window, this.oldestPending(s, this.clock.monotonic()), s.downAfterMs);
     return s.unmeasurable ? { ...v, unmeasurable: s.unmeasurable } : v;
   }
 
@@ -617,7 +619,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     const cur = this.clients.get(clusterId);
     if (cur && cur.version === version) return cur.client;
     const access = await this.clusters.access(clusterId);
-    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    const client = this.gateway.management(access);
     this.clients.set(clusterId, { client, version });
     return client;
   }
@@ -661,7 +663,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async flush(): Promise<void> {
-    this.lastFlush = Date.now();
+    this.lastFlush = this.clock.nowMs();
     if (this.samples.length === 0) return;
     const batch = this.samples;
     this.samples = [];
@@ -687,7 +689,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Per-minute rollups of finished minutes, then raw samples past retention go. */
   private async retention(): Promise<void> {
-    this.lastRetention = Date.now();
+    this.lastRetention = this.clock.nowMs();
     try {
       await this.ds.query(
         `INSERT INTO probe_rollups (path_id, bucket, samples, lost, lag_p50_ms, lag_p95_ms, lag_max_ms)

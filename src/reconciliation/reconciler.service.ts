@@ -6,14 +6,15 @@ import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
 import type { Actor } from '../common/actor/actor';
 import { BrokerError, typedKind } from '../broker/management.errors';
-import { managementClientFor } from '../clusters/cluster-client';
 import type { ClusterEntity } from '../clusters/cluster.entity';
 import { ClustersService } from '../clusters/clusters.service';
 import { requestContext } from '../common/context/request-context';
 import { SecretBox } from '../common/crypto/secret-box';
 import { redactDeep, redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
-import { applyPlan, type ApplyResult, type OpOutcome } from './apply';
+import { Clock } from '../common/clock/clock';
+import { ClusterBrokers, type ClusterBroker } from './cluster-broker';
+import type { ApplyResult, OpOutcome } from './apply';
 import { claimCreates, settleOutcomes } from './apply-ledger';
 import type { LedgerEntry, Plan, PlanOp } from './broker-state';
 import { ClusterLock } from './cluster-lock';
@@ -23,9 +24,7 @@ import { compileCluster, type RegistrySnapshot } from './compile';
 import { deletable, diffStates, redactPlan } from './diff';
 import { afterConnectingPass } from './link-user-refresh';
 import { syncLinkUsers } from './link-user-rotation';
-import { observeBrokerState } from './observe';
 import { storeKnownNames } from './known-objects';
-import { ensureProbeVhost } from './probe-vhost';
 import { probeNames, probeVhost } from '../probes/probe-topology';
 import { isLinkTarget, loadSnapshot } from './registry-snapshot';
 import { cleanupObjects, loadLinkCleanups, settleLinkCleanups } from './link-cleanup';
@@ -96,6 +95,8 @@ export class ReconcilerService {
     metrics: MetricsService,
     private readonly triggerMetrics: ReconcileTriggerMetrics,
     private readonly passMetrics: ReconcileMetrics,
+    private readonly brokers: ClusterBrokers,
+    private readonly clock: Clock,
   ) {
     this.deleteBlocks = new Counter({
       name: 'crossdock_reconcile_delete_blocked_total',
@@ -148,7 +149,7 @@ export class ReconcilerService {
   }
 
   async reconcile(clusterId: string, opts: RunOptions): Promise<RunView> {
-    const started = new Date();
+    const started = this.clock.now();
     const busy = (why: string): RunView => ({
       id: null,
       clusterId,
@@ -206,7 +207,7 @@ export class ReconcilerService {
       )) as { at: Date }[];
       covered.from = at.at;
     }
-    const passStarted = new Date();
+    const passStarted = this.clock.now();
     const ctx = requestContext.current();
     // Holding the lock proves no other pass is alive: runs left `running` died with their
     // replica (closed in the same statement; the new row is not visible to that UPDATE).
@@ -245,7 +246,7 @@ export class ReconcilerService {
       this.passMetrics.record({
         trigger: opts.trigger,
         status,
-        seconds: (Date.now() - passStarted.getTime()) / 1000,
+        seconds: (this.clock.nowMs() - passStarted.getTime()) / 1000,
         outcomes: status === 'succeeded' || status === 'failed' ? (extra.operations ?? []) : [],
       });
       return runView(rows[0]);
@@ -271,18 +272,13 @@ export class ReconcilerService {
     }
     // Every write of the pass (apply, probe vhost, link users) passes the lock's lease check,
     // and is logged (debug) once it did, right before it is sent.
-    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS, {
-      writeGuard: async () => {
-        await lock.guardWrite();
-        this.logger.debug(
-          { clusterId, runId: run.id, instanceId: this.instanceId },
-          'broker write',
-        );
-      },
+    const broker = this.brokers.open(access, async () => {
+      await lock.guardWrite();
+      this.logger.debug({ clusterId, runId: run.id, instanceId: this.instanceId }, 'broker write');
     });
     let observed;
     try {
-      observed = await observeBrokerState(client, [...c.vhosts, probeVhost], { version: true });
+      observed = await broker.observe([...c.vhosts, probeVhost]);
     } catch (err) {
       // Typed, so a run says why: timeout, server, unreachable, protocol/<problem> (a malformed,
       // cut or oversized listing is never half-believed).
@@ -427,7 +423,7 @@ export class ReconcilerService {
     }
 
     const actor = actorOf(opts);
-    const applyStarted = new Date();
+    const applyStarted = this.clock.now();
     let result: ApplyResult;
     try {
       const linkVhosts = await isLinkTarget(this.ds, clusterId);
@@ -435,7 +431,7 @@ export class ReconcilerService {
       if (probeWrites || linkVhosts.includes(probeVhost)) {
         if (!(await lock.stillHeld()))
           throw new Error('the cluster lock was lost before the probe vhost write');
-        await ensureProbeVhost(client, access.username);
+        await broker.ensureProbeVhost(access.username);
       }
       await syncLinkUsers(
         {
@@ -443,25 +439,22 @@ export class ReconcilerService {
           box: this.box,
           audit: this.audit,
           baseUsername: this.env.LINK_USER_NAME,
-          timeoutMs: this.env.BROKER_HTTP_TIMEOUT_MS,
-          networks: access.networks,
-          tls: access.tls,
         },
         c,
-        client,
+        broker,
         lock,
       );
-      result = await this.apply(clusterId, run.id, client, plan, shown, lock, actor, c.siteId);
+      result = await this.apply(clusterId, run.id, broker, plan, shown, lock, actor, c.siteId);
     } catch (err) {
       return finish('failed', {
         summary,
         operations: shown,
         findings,
         error: err instanceof Error ? err.message : 'apply failed',
-        apply: [applyStarted, new Date()],
+        apply: [applyStarted, this.clock.now()],
       });
     }
-    const applyFinished = new Date();
+    const applyFinished = this.clock.now();
     if (result.counts.failed === 0 && !result.stopped) {
       // What this pass compiled is now on the broker: links changed since it started stay behind.
       // Held-back links are not on the broker as the registry says.
@@ -479,7 +472,7 @@ export class ReconcilerService {
         c,
         snapshot.linkCredentials,
         desired.objects,
-        client,
+        broker.management,
         lock,
       );
     }
@@ -521,7 +514,7 @@ export class ReconcilerService {
       deletes,
       unexplained,
       previous: c.deleteBlocked,
-      now: new Date(),
+      now: this.clock.now(),
     });
     await this.ds.transaction(async (m) => {
       await m.query(`UPDATE clusters SET delete_blocked = $2 WHERE id = $1`, [
@@ -568,7 +561,7 @@ export class ReconcilerService {
   private async apply(
     clusterId: string,
     runId: string,
-    client: ReturnType<typeof managementClientFor>,
+    broker: ClusterBroker,
     plan: Plan,
     shown: readonly PlanOp[],
     lock: ClusterLock,
@@ -592,8 +585,7 @@ export class ReconcilerService {
     // Bookkeeping a batch at a time: the batch's ledger rows and intents commit together before
     // any of its writes is sent; outcomes commit in groups as they come back (each with the
     // ledger change it records).
-    const result = await applyPlan(
-      client,
+    const result = await broker.apply(
       plan,
       {
         beforeBatch: async (ops) => {
