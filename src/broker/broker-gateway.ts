@@ -3,6 +3,7 @@ import { connect } from 'amqplib';
 import type { AllowedNetworks } from '../common/net/allowed-networks';
 import { redactString } from '../common/logging/redact';
 import { AppConfig } from '../config/config.module';
+import { AmqpSession, type AmqpSessionOptions } from './amqp-session';
 import { PlaintextRefusedError, tlsConnectOptions, type BrokerTls } from './broker-tls';
 import { ManagementClient } from './management-client';
 import type { ManagementClientOptions, ManagementScheme } from './management.types';
@@ -28,6 +29,7 @@ export type ManagementOptions = Pick<ManagementClientOptions, 'writeGuard'>;
  * - `management`: the management API of a cluster (every node a failover endpoint, the
  *   configured timeout, the allowed networks and TLS of the cluster, writes behind an optional
  *   guard);
+ * - `amqpSession`: crossdock's own AMQP session to a cluster (reconnecting, confirms);
  * - `verifyAmqpLogins`: proves a credential where links will use it (a real AMQP login and a
  *   channel on each URI).
  */
@@ -37,6 +39,10 @@ export class BrokerGateway {
 
   management(target: BrokerTarget, opts: ManagementOptions = {}): ManagementClient {
     return managementClient(target, this.env.BROKER_HTTP_TIMEOUT_MS, opts);
+  }
+
+  amqpSession(options: AmqpSessionOptions): AmqpSession {
+    return new AmqpSession(options);
   }
 
   /**
