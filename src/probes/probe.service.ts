@@ -25,21 +25,20 @@ import {
   blockedReason,
   consumeQueue,
   expirePending,
-  newPathState,
   oldestPending,
   parseProbe,
   receivePathProbe,
-  toRow,
   viewOf,
   type PathState,
 } from './path-state';
+import { HeldPaths, allProbePaths } from './held-paths';
 import { PathLocks } from './path-locks';
 import { ProbeClusters } from './probe-clusters';
 import { ProbeMetrics } from './probe-metrics';
 import { LinkModel, loadLinkModel, type ProbeModel } from './probe-model';
 import { ProbeSamples } from './probe-samples';
-import { probePaths, type ProbePath } from './probe-topology';
-import { evaluateLinks, factsWanted, thresholdsFor } from './probe-evaluation';
+import type { ProbePath } from './probe-topology';
+import { evaluateLinks, factsWanted } from './probe-evaluation';
 import { sendPathProbe } from './probe-send';
 
 export { consumeQueue } from './path-state';
@@ -75,7 +74,7 @@ export { consumeQueue } from './path-state';
 export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Probes');
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private readonly paths = new Map<string, PathState>();
+  private readonly paths = new HeldPaths();
   private readonly facts = new Map<string, ClusterFacts>();
   private readonly lastPoll = new Map<string, number>();
   private readonly work = new BackgroundWork((key, err) =>
@@ -166,7 +165,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Paths this instance holds, with their live view (for the API and metrics). */
   heldPaths(): { id: string; path: ProbePath; view: PathView }[] {
-    return [...this.paths.values()].map((s) => ({
+    return this.paths.values().map((s) => ({
       id: s.path.id,
       path: s.path,
       view: this.view(s),
@@ -218,25 +217,12 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private async sendRound(): Promise<void> {
     this.model = await loadLinkModel(this.ds);
     const model = this.model;
-    const all = probePaths(
-      model.links.filter((l) => l.kind === 'federation').map(toRow),
-      model.links.filter((l) => l.kind !== 'federation').map(toRow),
-    );
+    const all = allProbePaths(model);
     const held = await (this.locks as PathLocks).sync(all.map((p) => p.id));
-    for (const id of [...this.paths.keys()]) if (!held.has(id)) this.dropPath(id);
-    for (const p of all) {
-      if (!held.has(p.id)) continue;
-      const s = this.paths.get(p.id) ?? this.addPath(p);
-      s.path = p;
-      s.downAfterMs = Math.min(
-        ...p.linkIds.map((id) => thresholdsFor(model, id, this.env.PROBE_INTERVAL_MS).downAfterMs),
-      );
-    }
-    const clusters = new Set<string>();
-    for (const s of this.paths.values()) {
-      clusters.add(s.path.fromClusterId);
-      clusters.add(s.path.toClusterId);
-    }
+    const clusters = this.paths.sync(all, held, model, this.env.PROBE_INTERVAL_MS, (s) => {
+      // Not awaited: closing a channel waits for the broker, which a blocked connection is not.
+      void this.conns.sessionOf(s.path.toClusterId)?.cancel(consumeQueue(s.path));
+    });
     for (const id of this.conns.ids()) {
       if (!clusters.has(id)) {
         this.conns.forget(id);
@@ -281,7 +267,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     }
     // The management API can be slow on a loaded broker: each cluster's poll runs on its own,
     // beside the rounds; evaluations use the newest facts read.
-    const wanted = this.heldLinks(model);
+    const wanted = this.paths.links(model);
     const now = this.clock.nowMs();
     for (const id of clusters) {
       if (now - (this.lastPoll.get(id) ?? 0) < this.env.PROBE_BROKER_POLL_MS) continue;
@@ -291,20 +277,6 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
         this.poll(id, wanted, model).finally(() => (this.factsRead = true)),
       );
     }
-  }
-
-  private addPath(p: ProbePath): PathState {
-    const s = newPathState(p);
-    this.paths.set(p.id, s);
-    return s;
-  }
-
-  private dropPath(id: string): void {
-    const s = this.paths.get(id);
-    this.paths.delete(id);
-    if (!s) return;
-    // Not awaited: closing a channel waits for the broker, which a blocked connection is not.
-    void this.conns.sessionOf(s.path.toClusterId)?.cancel(consumeQueue(s.path));
   }
 
   /** `via`: the path whose destination queue delivered the probe (loopbacks: none). */
@@ -344,12 +316,6 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
     return viewOf(s, this.clock.monotonic());
   }
 
-  /** The user links of the paths this instance holds. */
-  private heldLinks(model: ProbeModel): LinkModel[] {
-    const held = new Set([...this.paths.values()].flatMap((s) => s.path.linkIds));
-    return model.links.filter((l) => held.has(l.id));
-  }
-
   /** One cluster's broker facts (its alarms recorded with them). */
   private async poll(id: string, links: LinkModel[], model: ProbeModel): Promise<void> {
     try {
@@ -372,7 +338,7 @@ export class ProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   private async evaluate(): Promise<void> {
     const model = this.model;
     if (!model) return;
-    const views = [...this.paths.values()].map((s) => {
+    const views = this.paths.values().map((s) => {
       const view = this.view(s);
       s.lastStatus = view.status;
       return { path: s.path, view };
