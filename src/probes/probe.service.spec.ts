@@ -1,3 +1,4 @@
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import type { ConsumeOptions } from '../broker/amqp-session';
 import { FakeClock } from '../common/clock/fake-clock';
 import { FakeDataSource } from '../database/testing/fake-data-source';
@@ -197,6 +198,9 @@ const queueAB = consumeQueue({
   linkIds: [],
 });
 
+// The failures these tests provoke are logged by design; the assertions say what matters.
+beforeAll(() => Logger.overrideLogger(false));
+afterAll(() => Logger.overrideLogger(new ConsoleLogger()));
 afterEach(() => jest.clearAllMocks());
 
 describe('ProbeService (the probe loop)', () => {

@@ -1,3 +1,4 @@
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { BrokerTimeoutError } from '../broker/management.errors';
 import { FakeClock } from '../common/clock/fake-clock';
@@ -206,6 +207,9 @@ function world(): World {
 
 const change: RunOptions = { trigger: 'change' };
 
+// The failures these tests provoke are logged by design; the assertions say what matters.
+beforeAll(() => Logger.overrideLogger(false));
+afterAll(() => Logger.overrideLogger(new ConsoleLogger()));
 beforeEach(() => jest.clearAllMocks());
 
 describe('ReconcilerService.reconcile', () => {
