@@ -1,25 +1,15 @@
-import { ManagementClient } from '../broker/management-client';
-import type { ManagementClientOptions } from '../broker/management.types';
+import { managementClient, type ManagementOptions } from '../broker/broker-gateway';
+import type { ManagementClient } from '../broker/management-client';
 import type { ClusterAccess } from './clusters.service';
 
-/** A management client for a registered cluster: every node is a failover endpoint. */
+/**
+ * A management client for a registered cluster: every node is a failover endpoint. Code that
+ * runs under Nest injects `BrokerGateway` instead; this stays for callers not yet moved to it.
+ */
 export function managementClientFor(
   access: ClusterAccess,
   timeoutMs: number,
-  extra: Pick<ManagementClientOptions, 'writeGuard'> = {},
+  extra: ManagementOptions = {},
 ): ManagementClient {
-  return new ManagementClient({
-    nodes: access.nodes.map((n) => ({
-      name: n.name,
-      host: n.host,
-      managementPort: n.managementPort,
-    })),
-    scheme: access.cluster.managementScheme,
-    username: access.username,
-    password: access.password,
-    timeoutMs,
-    networks: access.networks,
-    tls: access.tls,
-    ...extra,
-  });
+  return managementClient(access, timeoutMs, extra);
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BrokerModule } from '../broker/broker.module';
 import { CryptoModule } from '../common/crypto/crypto.module';
 import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
@@ -8,7 +9,7 @@ import { DefinitionsController } from './definitions.controller';
 import { DefinitionsService } from './definitions.service';
 
 @Module({
-  imports: [ClustersModule, LinksModule, PoliciesModule, AuditModule, CryptoModule],
+  imports: [BrokerModule, ClustersModule, LinksModule, PoliciesModule, AuditModule, CryptoModule],
   controllers: [DefinitionsController],
   providers: [DefinitionsService],
 })

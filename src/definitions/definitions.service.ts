@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { managementClientFor } from '../clusters/cluster-client';
+import { BrokerGateway } from '../broker/broker-gateway';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { ClustersService } from '../clusters/clusters.service';
 import { NodeEntity } from '../clusters/node.entity';
@@ -53,6 +53,7 @@ export class DefinitionsService {
     private readonly policies: PoliciesService,
     private readonly links: FederationLinksService,
     private readonly shovels: ShovelsService,
+    private readonly gateway: BrokerGateway,
   ) {}
 
   /**
@@ -110,10 +111,7 @@ export class DefinitionsService {
           message: `vhost ${JSON.stringify(v)} is not managed on cluster ${c.name} (managed: ${c.vhosts.join(', ')})`,
         })),
       );
-    const observed = await observeBrokerState(
-      managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS),
-      chosen,
-    );
+    const observed = await observeBrokerState(this.gateway.management(access), chosen);
     const ledger = (await this.ds.query(
       `SELECT kind, vhost, name FROM managed_objects WHERE cluster_id = $1`,
       [clusterId],

@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { managementClientFor } from '../clusters/cluster-client';
+import { BrokerGateway } from '../broker/broker-gateway';
 import { ClustersService } from '../clusters/clusters.service';
 import { DomainException } from '../common/errors/domain.exception';
 import { redactValue } from '../common/logging/redact';
-import { AppConfig } from '../config/config.module';
 import type { ClusterObservation } from './observation.types';
 import { observeCluster } from './observe-cluster';
 import { CertificateWatch } from '../clusters/certificate-watch';
@@ -29,13 +28,13 @@ export class ObservationService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
-    private readonly env: AppConfig,
     private readonly certs: CertificateWatch,
+    private readonly gateway: BrokerGateway,
   ) {}
 
   async observe(clusterId: string): Promise<StoredObservation> {
     const access = await this.clusters.access(clusterId);
-    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    const client = this.gateway.management(access);
     const observation = await observeCluster(client, {
       brokerClusterName: access.cluster.brokerClusterName,
       nodes: access.nodes.map((n) => ({

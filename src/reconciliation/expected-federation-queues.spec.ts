@@ -3,7 +3,7 @@ import type { ObservedObject } from './broker-state';
 import type { RegistrySnapshot } from './compile';
 import { diffStates } from './diff';
 import { federationQueueName } from '../broker-topology/broker-paths';
-import { expectedFederationQueues } from './reconciler.service';
+import { expectedFederationQueues } from './expected-federation-queues';
 
 const up = '11111111-1111-4111-8111-111111111111';
 const down = '22222222-2222-4222-8222-222222222222';

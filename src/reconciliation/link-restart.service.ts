@@ -4,12 +4,11 @@ import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { ManagementClient } from '../broker/management-client';
 import { BrokerError } from '../broker/management.errors';
-import { managementClientFor } from '../clusters/cluster-client';
+import { BrokerGateway } from '../broker/broker-gateway';
 import { ClustersService } from '../clusters/clusters.service';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { redactString } from '../common/logging/redact';
-import { AppConfig } from '../config/config.module';
 import {
   federationLinkRestartPath,
   shovelRestartPath,
@@ -62,7 +61,7 @@ export class LinkRestartService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly audit: AuditService,
-    private readonly env: AppConfig,
+    private readonly gateway: BrokerGateway,
   ) {}
 
   async federation(id: string): Promise<LinkRestartView> {
@@ -133,7 +132,7 @@ export class LinkRestartService {
 
   private async client(clusterId: string): Promise<ManagementClient> {
     const access = await this.clusters.access(clusterId);
-    return managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    return this.gateway.management(access);
   }
 
   private nothingToRestart(label: string, name: string, why: string): DomainException {

@@ -10,10 +10,9 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { BrokerError, typedKind } from '../broker/management.errors';
-import { managementClientFor } from '../clusters/cluster-client';
+import { BrokerGateway } from '../broker/broker-gateway';
 import { ClustersService } from '../clusters/clusters.service';
 import { DomainException } from '../common/errors/domain.exception';
-import { AppConfig } from '../config/config.module';
 import { upstreamName, shovelName } from '../broker-topology/names';
 import {
   checkVersion,
@@ -76,7 +75,7 @@ export class LinkStatusService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
-    private readonly env: AppConfig,
+    private readonly gateway: BrokerGateway,
   ) {}
 
   async federation(id: string): Promise<LinkStatus> {
@@ -106,7 +105,7 @@ export class LinkStatusService {
             .join('; ')}`,
         }
       : plain;
-    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    const client = this.gateway.management(access);
     const vhost = l.downstream_vhost as string;
     try {
       const path = managementPaths.federationLinks(vhost);
@@ -177,7 +176,7 @@ export class LinkStatusService {
         completion: s.completion as ShovelCompletion,
       };
     const access = await this.clusters.access(s.source_cluster_id as string);
-    const client = managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS);
+    const client = this.gateway.management(access);
     try {
       const rows = expectParsed(
         await client.send('GET', managementPaths.shovels(s.source_vhost as string)),

@@ -1,5 +1,263 @@
+import {
+  activeLinkCredential,
+  readSlotSecret,
+  writeSlotSecret,
+} from '../clusters/link-user-credentials';
+import { notifyClustersChanged } from '../common/changes';
+import { FakeDataSource } from '../database/testing/fake-data-source';
+import type { ClusterBroker } from './cluster-broker';
+import { staleObjectNames, syncLinkUsers, type RotationRow } from './link-user-rotation';
+import { isLinkTarget } from './registry-snapshot';
 import { interimValue } from './link-user-refresh';
-import { staleObjectNames } from './link-user-rotation';
+
+jest.mock('../clusters/link-user-credentials', () => ({
+  activeLinkCredential: jest.fn(),
+  readSlotSecret: jest.fn(),
+  writeSlotSecret: jest.fn(),
+}));
+jest.mock('../common/changes', () => ({ notifyClustersChanged: jest.fn() }));
+jest.mock('./registry-snapshot', () => ({ isLinkTarget: jest.fn() }));
+
+const cluster = {
+  id: 'c1',
+  name: 'east',
+  siteId: 's1',
+  brokerClusterName: 'rabbit@east',
+  linkEndpoints: [{ host: 'east.example', port: 5672 }],
+  tls: null,
+} as never;
+
+function rotation(over: Partial<RotationRow> = {}): RotationRow {
+  return {
+    id: 'r1',
+    cluster_id: 'c1',
+    from_slot: 'a',
+    to_slot: 'b',
+    from_username: 'crossdock-link',
+    to_username: 'crossdock-link-b',
+    status: 'verifying',
+    attempts: 0,
+    last_error: null,
+    applied_by: [],
+    refresh_requested: [],
+    ...over,
+  };
+}
+
+function world(opts: { vhosts?: string[]; rotation?: RotationRow; connecting?: string[] } = {}) {
+  const ds = new FakeDataSource()
+    .on(/FROM link_user_rotations WHERE cluster_id = \$1 AND status <> 'completed'/, () =>
+      opts.rotation ? [opts.rotation] : [],
+    )
+    .on(/SELECT downstream_cluster_id AS id FROM federation_links/, () =>
+      (opts.connecting ?? []).map((id) => ({ id })),
+    )
+    .on(/SELECT load_balancer_host AS host/, [{ host: null, port: null }])
+    .on(/SET refresh_requested = \$2/, [[{ id: 'r1' }], 1]);
+  const broker = {
+    ensureLinkUser: jest.fn(async () => ({ writes: 0, requests: 2 })),
+    deleteLinkUser: jest.fn(async () => undefined),
+    connectionsOf: jest.fn(async () => []),
+    verifyLogins: jest.fn(async () => undefined),
+  } as unknown as jest.Mocked<ClusterBroker>;
+  const lock = { stillHeld: jest.fn(async () => true) };
+  const audit = {
+    recordStandalone: jest.fn(async () => ({ seq: '1', hash: 'h' })),
+    record: jest.fn(async () => ({ seq: '1', hash: 'h' })),
+    aroundBrokerCall: jest.fn(async (_input: unknown, call: () => Promise<unknown>) => call()),
+  };
+  (isLinkTarget as jest.Mock).mockResolvedValue(opts.vhosts ?? []);
+  (activeLinkCredential as jest.Mock).mockResolvedValue({
+    slot: 'a',
+    username: 'crossdock-link',
+    password: 'pa',
+    salt: 'aaaa',
+  });
+  (readSlotSecret as jest.Mock).mockImplementation(
+    async (_m: unknown, _box: unknown, _id: string, slot: string) =>
+      slot === 'b' ? { password: 'pb', salt: 'bbbb' } : { password: 'pa', salt: 'aaaa' },
+  );
+  const run = () =>
+    syncLinkUsers(
+      { ds: ds as never, box: {} as never, audit: audit as never, baseUsername: 'crossdock-link' },
+      cluster,
+      broker,
+      lock,
+    );
+  return { ds, broker, lock, audit, run };
+}
+
+const actions = (audit: { record: jest.Mock; recordStandalone: jest.Mock }) =>
+  [...audit.recordStandalone.mock.calls, ...audit.record.mock.calls.map((c) => [c[1]])].map(
+    (c) => (c[0] as { action: string }).action,
+  );
+
+beforeEach(() => jest.clearAllMocks());
+
+describe('syncLinkUsers (link-user rotation)', () => {
+  it('a cluster nobody links to, without a rotation: nothing to do', async () => {
+    const w = world();
+    await w.run();
+    expect(activeLinkCredential).not.toHaveBeenCalled();
+    expect(w.broker.ensureLinkUser).not.toHaveBeenCalled();
+  });
+
+  it('keeps the active user with its password and permissions', async () => {
+    const w = world({ vhosts: ['/', '/'] });
+    await w.run();
+    expect(w.broker.ensureLinkUser).toHaveBeenCalledWith('crossdock-link', expect.any(String), [
+      '/',
+    ]);
+  });
+
+  it('writes nothing once the lock is lost', async () => {
+    const w = world({ vhosts: ['/'] });
+    w.lock.stillHeld.mockResolvedValue(false);
+    await expect(w.run()).rejects.toThrow(/lock was lost before the link user write/);
+    expect(w.broker.ensureLinkUser).not.toHaveBeenCalled();
+  });
+
+  describe('verifying', () => {
+    it('writes the new user, proves it with logins on every URI, then switches', async () => {
+      const w = world({ vhosts: ['/'], rotation: rotation(), connecting: ['c3', 'c2'] });
+      w.broker.ensureLinkUser.mockResolvedValue({ writes: 1, requests: 3 });
+      await w.run();
+      expect(w.broker.ensureLinkUser.mock.calls.map((c) => c[0])).toEqual([
+        'crossdock-link',
+        'crossdock-link-b',
+        // The previous user stays for the clusters that have not switched yet.
+        'crossdock-link',
+      ]);
+      const [uris] = w.broker.verifyLogins.mock.calls[0];
+      expect(uris).toEqual([expect.stringContaining('east.example')]);
+      expect(w.ds.ran(/SET link_user_slot/)).toEqual([['c1', 'b']]);
+      expect(w.ds.ran(/SET status = 'switching'/)).toEqual([['r1']]);
+      expect(actions(w.audit)).toEqual([
+        'cluster.link-user.write',
+        'cluster.link-user.rotation.switch',
+      ]);
+      expect(notifyClustersChanged).toHaveBeenCalledWith(expect.anything(), ['c2', 'c3']);
+    });
+
+    it('an unchanged new user is not audited as a write; no previous secret, no previous write', async () => {
+      const w = world({ vhosts: ['/'], rotation: rotation() });
+      (readSlotSecret as jest.Mock).mockImplementation(
+        async (_m: unknown, _b: unknown, _id: string, slot: string) =>
+          slot === 'b' ? { password: 'pb', salt: 'bbbb' } : undefined,
+      );
+      await w.run();
+      expect(w.broker.ensureLinkUser).toHaveBeenCalledTimes(2);
+      expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.switch']);
+    });
+
+    it('with no link targets, switches without a login to prove', async () => {
+      const w = world({ rotation: rotation() });
+      await w.run();
+      expect(w.broker.verifyLogins).not.toHaveBeenCalled();
+      expect(w.broker.ensureLinkUser).not.toHaveBeenCalled();
+      expect(w.ds.ran(/SET status = 'switching'/)).toHaveLength(1);
+    });
+
+    it('a failed login leaves everything as it was, counts the attempt, audits a new error once', async () => {
+      const w = world({ vhosts: ['/'], rotation: rotation() });
+      w.broker.verifyLogins.mockRejectedValue(new Error('AMQP login to amqp://east failed'));
+      await w.run();
+      expect(w.ds.ran(/SET attempts = attempts \+ 1, last_error = \$2/)).toEqual([
+        ['r1', 'AMQP login to amqp://east failed'],
+      ]);
+      expect(w.ds.ran(/SET link_user_slot/)).toHaveLength(0);
+      expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.verify-failed']);
+
+      const again = world({
+        vhosts: ['/'],
+        rotation: rotation({ last_error: 'not a string error' }),
+      });
+      again.broker.verifyLogins.mockRejectedValue('not a string error');
+      await again.run();
+      expect(actions(again.audit)).toEqual([]);
+    });
+
+    it('a rotation without a secret in its new slot is an error', async () => {
+      const w = world({ vhosts: ['/'], rotation: rotation() });
+      (readSlotSecret as jest.Mock).mockResolvedValue(undefined);
+      await expect(w.run()).rejects.toThrow(/has no credential in its new slot/);
+    });
+  });
+
+  describe('switching', () => {
+    const switching = (over: Partial<RotationRow> = {}) =>
+      rotation({ status: 'switching', applied_by: ['c2'], ...over });
+
+    it('keeps the previous user while connecting clusters have not applied the new URIs', async () => {
+      const w = world({ vhosts: ['/'], rotation: switching(), connecting: ['c2', 'c3'] });
+      await w.run();
+      expect(w.broker.ensureLinkUser.mock.calls.map((c) => c[0])).toEqual([
+        'crossdock-link',
+        'crossdock-link',
+      ]);
+      expect(w.broker.deleteLinkUser).not.toHaveBeenCalled();
+
+      const bare = world({ rotation: switching(), connecting: ['c3'] });
+      (readSlotSecret as jest.Mock).mockResolvedValue(undefined);
+      await bare.run();
+      expect(bare.broker.ensureLinkUser).not.toHaveBeenCalled();
+    });
+
+    it('waits for connections still logging in with the previous user, asking for refreshes', async () => {
+      const w = world({ vhosts: ['/'], rotation: switching(), connecting: ['c2'] });
+      w.broker.connectionsOf.mockResolvedValue([
+        {
+          name: 'c',
+          user_provided_name: 'Federation link (upstream: crossdock.up.orders, policy: p)',
+        },
+      ]);
+      await w.run();
+      expect(w.ds.ran(/SET last_error = \$2, updated_at/)[0][1]).toMatch(
+        /1 connection\(s\) still log in as crossdock-link: Federation link/,
+      );
+      expect(w.ds.ran(/SET refresh_requested = \$2/)).toEqual([['r1', ['crossdock.up.orders']]]);
+      expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.refresh-requested']);
+      expect(notifyClustersChanged).toHaveBeenCalledWith(expect.anything(), ['c2']);
+      expect(w.broker.deleteLinkUser).not.toHaveBeenCalled();
+    });
+
+    it('asks once per set of objects; connections it cannot name only wait', async () => {
+      const w = world({ rotation: switching(), connecting: ['c2'] });
+      w.ds.on(/SET refresh_requested = \$2/, [[], 0]);
+      w.broker.connectionsOf.mockResolvedValue([
+        { name: 'x', user_provided_name: 'Shovel crossdock.sh.a' },
+      ]);
+      await w.run();
+      expect(actions(w.audit)).toEqual([]);
+
+      const unnamed = world({ rotation: switching(), connecting: ['c2'] });
+      unnamed.broker.connectionsOf.mockResolvedValue([{ name: '10.0.0.1:1 -> 10.0.0.2:5672' }]);
+      await unnamed.run();
+      expect(unnamed.ds.ran(/SET refresh_requested/)).toHaveLength(0);
+      expect(unnamed.ds.ran(/SET last_error = \$2, updated_at/)[0][1]).toMatch(/10\.0\.0\.1/);
+    });
+
+    it('once nobody uses it, deletes the previous user and completes', async () => {
+      const w = world({ rotation: switching(), connecting: ['c2'] });
+      await w.run();
+      expect(w.broker.deleteLinkUser).toHaveBeenCalledWith('crossdock-link');
+      expect(writeSlotSecret).toHaveBeenCalledWith(expect.anything(), {}, 'c1', 'a', null);
+      expect(w.ds.ran(/SET status = 'completed'/)).toEqual([['r1']]);
+      expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.complete']);
+      expect(w.audit.aroundBrokerCall).toHaveBeenCalledWith(
+        expect.objectContaining({ action: 'cluster.link-user.delete' }),
+        expect.any(Function),
+      );
+    });
+
+    it('does not delete once the lock is lost', async () => {
+      const w = world({ rotation: switching(), connecting: ['c2'] });
+      w.lock.stillHeld.mockResolvedValue(false);
+      await expect(w.run()).rejects.toThrow(/lock was lost before the link user delete/);
+      expect(w.broker.deleteLinkUser).not.toHaveBeenCalled();
+    });
+  });
+});
 
 describe('staleObjectNames', () => {
   it('names the crossdock upstreams and shovels behind connections, once each', () => {

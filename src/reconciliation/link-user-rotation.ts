@@ -1,11 +1,5 @@
-import { connect } from 'amqplib';
-import { PlaintextRefusedError, tlsConnectOptions, type BrokerTls } from '../broker/broker-tls';
-import { managementPaths } from '../broker-topology/broker-paths';
-import type { AllowedNetworks } from '../common/net/allowed-networks';
 import type { DataSource } from 'typeorm';
 import { systemActor, type AuditService } from '../audit/audit.service';
-import type { ManagementClient } from '../broker/management-client';
-import { BrokerNotFoundError } from '../broker/management.errors';
 import type { ClusterEntity } from '../clusters/cluster.entity';
 import {
   activeLinkCredential,
@@ -19,7 +13,8 @@ import { redactString } from '../common/logging/redact';
 import type { ClusterLock } from './cluster-lock';
 import { linkUris } from '../broker-topology/link-uri';
 import type { RegistrySnapshot } from './compile';
-import { deleteLinkUser, ensureLinkUser, rabbitPasswordHash } from './link-user';
+import type { ClusterBroker } from './cluster-broker';
+import { rabbitPasswordHash, type BrokerConnection } from './link-user';
 import { isLinkTarget } from './registry-snapshot';
 import { clusterAuditTarget } from '../audit/audit-target';
 
@@ -29,12 +24,6 @@ export interface LinkUserDeps {
   audit: AuditService;
   /** LINK_USER_NAME: slot a's user; slot b's is `<name>-b`. */
   baseUsername: string;
-  /** Bound on one AMQP login attempt. */
-  timeoutMs: number;
-  /** BROKER_ALLOWED_NETWORKS, applied to the verifying logins too. */
-  networks?: AllowedNetworks;
-  /** The cluster's TLS material: the verifying logins go over AMQPS, verified, with it. */
-  tls?: BrokerTls;
 }
 
 export interface RotationRow {
@@ -107,45 +96,6 @@ async function uris(
 }
 
 /**
- * Logs in over AMQP on every URI (each endpoint and vhost other clusters will use) and opens a
- * channel: the credential is proven where links will use it, not only written. Errors name the
- * endpoint, never the password.
- */
-export async function verifyAmqpLogin(
-  list: string[],
-  timeoutMs: number,
-  networks?: AllowedNetworks,
-  tls?: BrokerTls,
-): Promise<void> {
-  for (const uri of list) {
-    const where = redactString(uri.replace(/\?.*$/, ''));
-    const secure = uri.startsWith('amqps://');
-    if (tls && !secure) throw new PlaintextRefusedError(`AMQP (${where})`);
-    try {
-      if (networks?.restricted) networks.checkLiteral(new URL(uri).hostname);
-      // The link URI's query names files on the broker nodes; crossdock verifies with its own copy.
-      const conn = await connect(secure ? uri.replace(/\?.*$/, '') : uri, {
-        timeout: timeoutMs,
-        ...(secure && tls ? tlsConnectOptions(tls) : {}),
-        ...(networks?.restricted ? { lookup: networks.lookup } : {}),
-      });
-      conn.on('error', () => undefined);
-      try {
-        const ch = await conn.createChannel();
-        await ch.close();
-      } finally {
-        await conn.close().catch(() => undefined);
-      }
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      // No `cause`: the client's error may carry the URI, and with it the password.
-      // eslint-disable-next-line preserve-caught-error
-      throw new Error(`AMQP login to ${where} failed: ${redactString(why)}`);
-    }
-  }
-}
-
-/**
  * The link-user part of a pass on a cluster other clusters connect to (under its lock, before
  * the plan is applied):
  * - the active slot's user exists with its password and permissions (as before rotations);
@@ -160,8 +110,11 @@ export async function verifyAmqpLogin(
 export async function syncLinkUsers(
   d: LinkUserDeps,
   cluster: ClusterEntity,
-  client: ManagementClient,
-  lock: ClusterLock,
+  broker: Pick<
+    ClusterBroker,
+    'ensureLinkUser' | 'deleteLinkUser' | 'connectionsOf' | 'verifyLogins'
+  >,
+  lock: Pick<ClusterLock, 'stillHeld'>,
 ): Promise<void> {
   const vhosts = [...new Set(await isLinkTarget(d.ds, cluster.id))];
   const rotation = await unfinishedRotation(d.ds, cluster.id);
@@ -169,8 +122,7 @@ export async function syncLinkUsers(
   const write = async (cred: { username: string; password: string; salt: string }) => {
     if (!(await lock.stillHeld()))
       throw new Error('the cluster lock was lost before the link user write');
-    return ensureLinkUser(
-      client,
+    return broker.ensureLinkUser(
       cred.username,
       rabbitPasswordHash(cred.password, cred.salt),
       vhosts,
@@ -203,7 +155,7 @@ export async function syncLinkUsers(
             vhosts,
           });
         const list = await uris(d.ds, cluster, cred, vhosts);
-        await verifyAmqpLogin(list, d.timeoutMs, d.networks, d.tls);
+        await broker.verifyLogins(list);
         checked = list.length;
       }
     } catch (err) {
@@ -262,7 +214,7 @@ export async function syncLinkUsers(
   // Every connecting cluster stored the new URIs, but a running link can keep its old definition
   // (a write the broker stored without restarting the link): deleting the user would cut it, and
   // its supervisor would retry with the old credential forever. Wait until nobody logs in with it.
-  const lingering = await connectionsOf(client, rotation.from_username);
+  const lingering = await broker.connectionsOf(rotation.from_username);
   if (lingering.length) {
     const names = staleObjectNames(lingering);
     const shown = lingering
@@ -312,7 +264,7 @@ export async function syncLinkUsers(
       actor: systemActor('reconciler'),
       details: { rotationId: rotation.id, username: rotation.from_username },
     },
-    () => deleteLinkUser(client, rotation.from_username),
+    () => broker.deleteLinkUser(rotation.from_username),
   );
   await d.ds.transaction(async (m) => {
     await writeSlotSecret(m, d.box, cluster.id, rotation.from_slot, null);
@@ -331,33 +283,6 @@ export async function syncLinkUsers(
       },
     });
   });
-}
-
-interface BrokerConnection {
-  name: string;
-  user?: string;
-  /** The client's `connection_name` (federation: `Federation link (upstream: ..., policy: ...)`). */
-  user_provided_name?: string;
-}
-
-/**
- * Connections on this cluster that logged in as `username`. The per-user listing is cheap but
- * carries no client-given names (3.10: name, vhost, user, node), so the names come from the
- * full listing, only when there is something to name.
- */
-async function connectionsOf(
-  client: ManagementClient,
-  username: string,
-): Promise<BrokerConnection[]> {
-  const some = await client
-    .get<BrokerConnection[]>(managementPaths.connectionsOf(username))
-    .catch((err: unknown) => (err instanceof BrokerNotFoundError ? [] : Promise.reject(err)));
-  if (!Array.isArray(some) || some.length === 0) return [];
-  const all = await client.get<BrokerConnection[]>(managementPaths.connections, {
-    query: { columns: 'name,user,user_provided_name' },
-  });
-  const named = Array.isArray(all) ? all.filter((c) => c.user === username) : [];
-  return named.length ? named : some;
 }
 
 /**

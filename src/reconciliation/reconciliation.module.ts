@@ -3,6 +3,9 @@ import { CryptoModule } from '../common/crypto/crypto.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
+import { BrokerModule } from '../broker/broker.module';
+import { clockProvider } from '../common/clock/clock';
+import { ClusterBrokers } from './cluster-broker';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
@@ -14,7 +17,7 @@ import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule, BrokerModule],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,
@@ -24,6 +27,8 @@ import { ReconciliationController } from './reconciliation.controller';
     ReconcileMetricsRepository,
     LinkStatusService,
     LinkRestartService,
+    ClusterBrokers,
+    clockProvider,
   ],
   exports: [ReconcilerService],
 })

@@ -1,0 +1,91 @@
+import type { DataSource } from 'typeorm';
+import type { AuditService } from '../audit/audit.service';
+import type { ClusterAccess } from '../clusters/clusters.service';
+import type { SecretBox } from '../common/crypto/secret-box';
+import type { ObservedState, Plan } from './broker-state';
+import { compileCluster, type CompileResult, type RegistrySnapshot } from './compile';
+import { recordCompletions } from './completions';
+import { diffStates } from './diff';
+import { expectedFederationQueues } from './expected-federation-queues';
+import { storeKnownNames } from './known-objects';
+import { cleanupObjects, loadLinkCleanups, type LinkCleanup } from './link-cleanup';
+import { settleLedger } from './pass-ledger';
+import { assessPlan, type PlanAssessment } from './pass-plan';
+import type { RunOptions } from './reconcile-run';
+import { loadSnapshot } from './registry-snapshot';
+
+export interface PlanningDeps {
+  ds: DataSource;
+  box: SecretBox;
+  audit: AuditService;
+  /** LINK_USER_NAME */
+  linkUserName: string;
+  /** FEDERATION_QUEUE_MAX_BYTES */
+  federationQueueMaxBytes: number;
+}
+
+export /** What a pass compiled and planned, once the cluster was observed in full. */
+interface PassPlan {
+  snapshot: RegistrySnapshot;
+  desired: CompileResult;
+  heldBackOwners: Set<string>;
+  plan: Plan;
+  cleanups: LinkCleanup[];
+  assessment: PlanAssessment;
+}
+
+/** Compile, ledger, diff and assessment: everything up to the first write (no writes). */
+export async function planPass(
+  d: PlanningDeps,
+  access: ClusterAccess,
+  siteName: string | undefined,
+  observedInFull: ObservedState,
+  opts: RunOptions,
+  runId: string,
+): Promise<PassPlan> {
+  const c = access.cluster;
+  const clusterId = c.id;
+  await storeKnownNames(d.ds, clusterId, observedInFull);
+  // Write-time validation and link status judge by the version each pass just saw.
+  if ((c.brokerVersion ?? null) !== (observedInFull.brokerVersion ?? null))
+    await d.ds.query(
+      `UPDATE clusters SET broker_version = $2 WHERE id = $1 AND broker_version IS DISTINCT FROM $2`,
+      [clusterId, observedInFull.brokerVersion ?? null],
+    );
+  const loaded = await loadSnapshot(
+    d.ds,
+    d.box,
+    clusterId,
+    observedInFull,
+    d.linkUserName,
+    d.federationQueueMaxBytes,
+  );
+  const snapshot = {
+    ...loaded,
+    cluster: {
+      ...loaded.cluster,
+      name: siteName,
+      brokerVersion: observedInFull.brokerVersion ?? null,
+    },
+  };
+  const desired = compileCluster(snapshot);
+  const heldBackOwners = new Set(desired.heldBack.map((h) => h.owner));
+  const { observed, live, stale } = await settleLedger(
+    d.ds,
+    clusterId,
+    c.vhosts,
+    observedInFull,
+    desired,
+  );
+  const cleanups = await loadLinkCleanups(d.ds, clusterId);
+  const plan = diffStates(desired, observed, live, {
+    expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
+    deletedLinkObjects: cleanupObjects(cleanups, observed.objects),
+    heldBackOwners,
+  });
+  // What the broker removed by design is recorded even when the guard stops the writes.
+  if (!opts.dryRun && plan.completions?.length)
+    await recordCompletions(d.ds, d.audit, clusterId, runId, plan.completions);
+  const assessment = assessPlan(plan, desired, observed, live, stale);
+  return { snapshot, desired, heldBackOwners, plan, cleanups, assessment };
+}
