@@ -54,6 +54,20 @@ export interface LinkFailure {
   certificateVerification?: boolean;
 }
 
+/** A classified failure and where crossdock read it: what status and health show. */
+export interface LinkCause extends LinkFailure {
+  /**
+   * Where crossdock read it: the broker's link status (`broker-status`), a node's resource
+   * alarm (`node-alarm`), or crossdock's own check with the link user's credentials
+   * (`preflight`, for shovels whose 3.10 status says only "needed a restart").
+   */
+  source: 'broker-status' | 'node-alarm' | 'preflight';
+  /** The broker link it was read from (federated exchange or queue, or shovel name). */
+  link?: string;
+  /** The cluster the cause is on (alarms, preflight). */
+  cluster?: string;
+}
+
 /** What a TLS link failing its handshake leaves in the broker's link status. */
 const certificateVerification =
   /unknown_ca|unknown ca|bad_certificate|bad certificate|certificate_expired|certificate expired|certificate_unknown|hostname_check_failed|unable to get|selfsigned_peer|handshake_failure/i;

@@ -4,6 +4,7 @@ import { ClustersModule } from '../clusters/clusters.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { HealthRecorder } from './health-recorder';
 import { HealthService } from './health.service';
+import { LinkPreflight } from './link-preflight';
 import { ProbeMetrics } from './probe-metrics';
 import { ProbeService } from './probe.service';
 import { ProbesController } from './probes.controller';
@@ -11,7 +12,7 @@ import { ProbesController } from './probes.controller';
 @Module({
   imports: [ClustersModule, AuditModule, MetricsModule],
   controllers: [ProbesController],
-  providers: [ProbeService, HealthRecorder, HealthService, ProbeMetrics],
-  exports: [ProbeService],
+  providers: [ProbeService, HealthRecorder, HealthService, ProbeMetrics, LinkPreflight],
+  exports: [ProbeService, HealthService, LinkPreflight],
 })
 export class ProbesModule {}

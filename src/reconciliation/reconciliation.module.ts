@@ -3,6 +3,7 @@ import { CryptoModule } from '../common/crypto/crypto.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
+import { ProbesModule } from '../probes/probes.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
@@ -14,7 +15,7 @@ import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule, ProbesModule],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,
