@@ -4,10 +4,12 @@ import { bearer, bootstrapToken } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/eventually';
 import { createMigratedDatabase, dropDatabase } from '../helpers/postgres';
+import { rabbitmqctl } from '../helpers/rabbitmqctl';
 import type { RegisteredSite } from '../helpers/registry';
 import {
   createSharedVhost,
   loadSites,
+  site,
   type SitesState,
   type TestManagement,
 } from '../helpers/sites';
@@ -57,6 +59,7 @@ describe('link failure reasons', () => {
   let dc2: RegisteredSite;
   let m1: TestManagement;
   let m2: TestManagement;
+  let shovelId = '';
   const vhost = `reasons-${randomBytes(3).toString('hex')}`;
   const admin = () => bearer(bootstrapToken());
   const ctl = (method: string, path: string, json?: unknown) =>
@@ -81,6 +84,10 @@ describe('link failure reasons', () => {
   }, 60000);
   afterAll(async () => {
     await ctl('POST', '/proxies/dc1/restore').catch(() => undefined);
+    for (const n of site(state, 'dc2').nodes)
+      await rabbitmqctl(state, n.name, 'set_vm_memory_high_watermark', '0.4').catch(
+        () => undefined,
+      );
     await t?.close();
     if (db) await dropDatabase(db.name);
     for (const m of [m1, m2]) await m?.deleteVhost(vhost);
@@ -134,12 +141,37 @@ describe('link failure reasons', () => {
       { timeoutMs: 20000, intervalMs: 500, description: 'shovel running once the queue exists' },
     );
     expect(ok.cause).toBeUndefined();
-    await eventually(async () => (await health('shovels', id)).cause === null, {
+    await eventually(async () => (await health('shovels', id)).state === 'healthy', {
       timeoutMs: 20000,
       intervalMs: 500,
-      description: 'health cause cleared',
+      description: 'shovel healthy, its cause cleared',
     });
+    expect((await health('shovels', id)).cause).toBeNull();
+    shovelId = id;
   }, 60000);
+
+  it('a shovel the broker calls running under a destination memory alarm: the divergence names the alarm', async () => {
+    for (const n of site(state, 'dc2').nodes)
+      await rabbitmqctl(state, n.name, 'set_vm_memory_high_watermark', '0.0001');
+    try {
+      const h = await eventually(
+        async () => {
+          const h = await health('shovels', shovelId);
+          return h.state !== 'healthy' && h.brokerState === 'running' && h.divergence ? h : false;
+        },
+        { timeoutMs: 20000, intervalMs: 250, description: 'health explains the divergence' },
+      );
+      expect(h.cause).toMatchObject({ code: 'resource-alarm', source: 'node-alarm' });
+      expect(h.divergence).toMatch(/memory alarm on destination cluster/);
+      const s = await status('shovels', shovelId);
+      expect(s.verdict).toBe('running');
+      expect(s.cause).toMatchObject({ code: 'resource-alarm' });
+      expect(s.divergence).toMatch(/memory alarm on destination cluster/);
+    } finally {
+      for (const n of site(state, 'dc2').nodes)
+        await rabbitmqctl(state, n.name, 'set_vm_memory_high_watermark', '0.4');
+    }
+  }, 40000);
 
   it('a cut WAN shows the broker connection error in status and health', async () => {
     await plantOrders(m1, m2, vhost);
