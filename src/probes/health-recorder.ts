@@ -89,12 +89,14 @@ export class HealthRecorder {
     }
     void (async () => {
       const access = await this.clusters.access(link.fromClusterId);
+      const destination = await this.clusters.access(link.toClusterId);
       await this.preflight.shovel(
         link.id,
         managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS),
         link.fromVhost,
         shovelName(link.name),
         model.clusterName(link.toClusterId),
+        managementClientFor(destination, this.env.BROKER_HTTP_TIMEOUT_MS),
       );
     })().catch(() => undefined);
   }

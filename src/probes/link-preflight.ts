@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { connect } from 'amqplib';
 import type { ManagementClient } from '../broker/management-client';
-import { objectPath } from '../broker-topology/broker-paths';
-import { classifyLinkFailure } from '../broker-topology/link-failure';
+import { managementPaths, objectPath } from '../broker-topology/broker-paths';
+import { classifyLinkFailure, type LinkFailure } from '../broker-topology/link-failure';
 import { parseAmqpUri } from '../broker-topology/link-uri';
 import { redactString } from '../common/logging/redact';
 import type { LinkCause } from './link-verdict';
@@ -50,12 +50,13 @@ export class LinkPreflight {
     vhost: string,
     name: string,
     destinationCluster: string,
+    destination?: ManagementClient,
   ): Promise<LinkCause | null> {
     const c = this.checked.get(linkId);
     if (c && Date.now() - c.at < minIntervalMs) return c.cause;
     const inFlight = this.running.get(linkId);
     if (inFlight) return inFlight;
-    const p = checkShovel(client, vhost, name, destinationCluster)
+    const p = checkShovel(client, vhost, name, destinationCluster, destination)
       .catch(() => null)
       .then((cause) => {
         this.checked.set(linkId, { at: Date.now(), cause });
@@ -72,6 +73,7 @@ async function checkShovel(
   vhost: string,
   name: string,
   destinationCluster: string,
+  destination?: ManagementClient,
 ): Promise<LinkCause | null> {
   const stored = await client.get<{ value?: Record<string, unknown> }>(
     objectPath({ kind: 'shovel', vhost, name }),
@@ -103,13 +105,60 @@ async function checkShovel(
       return null;
     } catch (err) {
       const f = classifyLinkFailure(errorText(err));
-      if (f?.code === 'not-found' && f.object?.kind === 'queue')
+      if (f?.code === 'not-found' && f.object?.kind === 'queue') {
+        const refused = await configureRefused(destination, parsed.vhost, uri, f.object.name);
+        if (refused) return found(refused);
         f.detail += `: the shovel declares it as the link user, which needs configure permission on it, or it must be declared on the destination cluster`;
+      }
       return found(f);
     }
   } finally {
     await conn.close().catch(() => undefined);
   }
+}
+
+/**
+ * A missing destination queue the shovel would declare: refused when the link user's configure
+ * permission on the destination vhost does not match the queue name (what the broker's log says
+ * as ACCESS_REFUSED). Null when it matches or cannot be read.
+ */
+async function configureRefused(
+  destination: ManagementClient | undefined,
+  vhost: string,
+  uri: string,
+  queue: string,
+): Promise<LinkFailure | null> {
+  const m = /^amqps?:\/\/([^:@/]+)(?::[^@/]*)?@/i.exec(uri);
+  if (!destination || !m) return null;
+  let user: string;
+  try {
+    user = decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+  let perms: { configure?: unknown };
+  try {
+    perms = await destination.get<{ configure?: unknown }>(
+      managementPaths.permissions(vhost, user),
+    );
+  } catch {
+    return null;
+  }
+  if (typeof perms.configure !== 'string') return null;
+  let allowed: boolean;
+  try {
+    allowed = new RegExp(perms.configure).test(queue);
+  } catch {
+    return null;
+  }
+  if (allowed) return null;
+  return {
+    code: 'access-refused',
+    detail: `access refused: user "${user}" may not configure queue "${queue}" in vhost "${vhost}", and the queue does not exist: the shovel cannot declare it (declare it on the destination cluster, or let the link user declare it)`,
+    object: { kind: 'queue', name: queue, vhost },
+    permission: 'configure',
+    user,
+  };
 }
 
 /** amqplib's messages carry the broker's text; socket errors carry a code (ECONNREFUSED, ...). */

@@ -329,6 +329,7 @@ export class LinkStatusService {
             s.source_vhost as string,
             shovelName(s.name as string),
             destination.cluster.name,
+            managementClientFor(destination, this.env.BROKER_HTTP_TIMEOUT_MS),
           ),
       );
     } catch (err) {

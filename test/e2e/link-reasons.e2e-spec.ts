@@ -27,6 +27,7 @@ interface Cause {
   detail: string;
   source: string;
   object?: { kind: string; name: string; vhost?: string };
+  permission?: string;
 }
 interface Status {
   verdict: string;
@@ -119,7 +120,14 @@ describe('link failure reasons', () => {
       { timeoutMs: 20000, intervalMs: 500, description: 'status names the missing queue' },
     );
     expect(s.brokerState).not.toBe('running');
-    expect(s.cause).toMatchObject({ object: { kind: 'queue', name: 'inbox', vhost } });
+    // The link user may not declare it (crossdock grants configure on its own objects only):
+    // the broker's ACCESS_REFUSED, which 3.10 writes only to its log, names queue and permission.
+    expect(s.cause).toMatchObject({
+      code: 'access-refused',
+      permission: 'configure',
+      object: { kind: 'queue', name: 'inbox', vhost },
+      source: 'preflight',
+    });
     expect(s.cause?.detail).toContain('"inbox"');
     const h = await eventually(
       async () => {
