@@ -1385,6 +1385,8 @@ export interface components {
             restarted: boolean;
         };
         BrokerLinkStatusView: {
+            /** @description The broker's error text classified (a broker link that does not run) */
+            cause?: components["schemas"]["LinkCause"];
             error?: string;
             node?: string;
             /** @description The broker object (upstream or shovel name) */
@@ -1671,6 +1673,14 @@ export interface components {
             /** @example crossdock-admin */
             username: string;
         };
+        DataPlaneViewDto: {
+            /** Format: date-time */
+            evaluatedAt: string | null;
+            /** @description The health reasons by code */
+            reasons: string[];
+            /** @enum {string} */
+            state: "healthy" | "degraded" | "down" | "unknown" | "completed";
+        };
         DefinitionsFile: {
             bindings: {
                 [key: string]: unknown;
@@ -1881,8 +1891,10 @@ export interface components {
             rise?: number;
         };
         HealthReasonView: {
+            /** @description The classified cause, when known */
+            cause?: components["schemas"]["LinkCause"];
             /** @enum {string} */
-            code: "paused" | "no-probe-data" | "probe-overdue" | "lag" | "missing" | "no-targets" | "broker-link-not-running" | "alarm" | "backlog-growing" | "no-consumer" | "cluster-unreachable" | "completed";
+            code: "paused" | "no-probe-data" | "probe-overdue" | "lag" | "missing" | "no-targets" | "broker-link-not-running" | "alarm" | "backlog-growing" | "no-consumer" | "cluster-unreachable" | "certificate-verification-failed" | "certificate-expiring" | "certificate-expired" | "completed";
             /** @example probe lag p95 412 ms is above 250 ms */
             detail: string;
             /** @enum {string} */
@@ -1962,6 +1974,39 @@ export interface components {
             name: string;
             vhost: string;
         };
+        LinkAlarmView: {
+            /** @example memory */
+            alarm: string;
+            cluster: string;
+            node: string;
+            /** @enum {string} */
+            side: "upstream" | "downstream" | "source" | "destination";
+        };
+        LinkCause: {
+            /** @description TLS: the peer certificate was not verified */
+            certificateVerification?: boolean;
+            /** @description The cluster it is on (alarms, preflight) */
+            cluster?: string;
+            /**
+             * @description The classified cause: `access-refused` (object, user, and the permission when the broker names it), `not-found`, `authentication-failed`, `connection-refused`, `connection-reset`, `timeout`, `host-unreachable`, `tls-failure`, `precondition-failed`, `resource-alarm`, `restarting` (a 3.10 shovel that says only "needed a restart"), `other`
+             * @enum {string}
+             */
+            code: "access-refused" | "not-found" | "authentication-failed" | "connection-refused" | "connection-reset" | "timeout" | "host-unreachable" | "tls-failure" | "precondition-failed" | "resource-alarm" | "restarting" | "other";
+            /** @example access refused: user "crossdock-link" may not use queue "orders" in vhost "/" (the broker does not say which permission: declaring needs configure, publishing write, consuming read) */
+            detail: string;
+            /** @description The broker link it was read from */
+            link?: string;
+            object?: components["schemas"]["LinkFailureObjectView"];
+            /** @enum {string} */
+            permission?: "configure" | "write" | "read";
+            /**
+             * @description Where it was read: the broker's link status, a node's resource alarm, or crossdock's own check with the link user's credentials
+             * @enum {string}
+             */
+            source: "broker-status" | "node-alarm" | "preflight";
+            /** @description The user the broker refused */
+            user?: string;
+        };
         LinkDeleteBlockedView: {
             /** Format: uuid */
             clusterId: string;
@@ -1972,7 +2017,24 @@ export interface components {
             /** Format: date-time */
             since: string;
         };
+        LinkFailureObjectView: {
+            /** @enum {string} */
+            kind: "queue" | "exchange" | "vhost" | "topic";
+            /** @example orders */
+            name: string;
+            /** @example / */
+            vhost?: string;
+        };
         LinkHealthView: {
+            /**
+             * @description The broker's own state of the link at the last evaluation (the status endpoint's view); null when not current
+             * @enum {string|null}
+             */
+            brokerState: "running" | "partial" | "down" | "missing" | "unknown" | null;
+            /** @description Why the link does not run or does not move data, classified; the same model as the status endpoint */
+            cause: components["schemas"]["LinkCause"] | null;
+            /** @description Why `brokerState` and `state` differ (for example the broker says running while a memory alarm blocks the destination); null when they agree */
+            divergence: string | null;
             /** Format: date-time */
             evaluatedAt: string | null;
             /** @description The replica that evaluated it */
@@ -2021,12 +2083,25 @@ export interface components {
             vhost: string;
         };
         LinkStatus: {
+            /** @description Resource alarms on the link's clusters */
+            alarms?: components["schemas"]["LinkAlarmView"][];
             appliedGeneration: number;
             broker: components["schemas"]["BrokerLinkStatusView"][];
+            /**
+             * @description The broker's own state of the link, in the verdict model shared with the health endpoint (its `brokerState`)
+             * @enum {string}
+             */
+            brokerState?: "running" | "partial" | "down" | "missing" | "unknown";
+            /** @description Why the link does not run, or runs without moving data: the broker's error classified, a resource alarm, or what a check with the link user's credentials found */
+            cause?: components["schemas"]["LinkCause"];
             /** Format: date-time */
             completedAt?: string;
             completion?: components["schemas"]["ShovelCompletionView"];
+            /** @description The health endpoint verdict */
+            dataPlane?: components["schemas"]["DataPlaneViewDto"];
             deleteBlocked?: components["schemas"]["LinkDeleteBlockedView"];
+            /** @description Why `brokerState` and `dataPlane.state` differ (an alarm, the broker's connection error, ...); absent when they agree */
+            divergence?: string;
             /** @description Broker links the registry implies */
             expectedLinks: number;
             generation: number;

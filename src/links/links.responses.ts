@@ -1,4 +1,10 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import {
+  linkFailureCodes,
+  type LinkCause,
+  type LinkFailureCode,
+  type LinkFailureObject,
+} from '../broker-topology/link-failure';
 import { ClusterVhostDto, FederationSettingsDto, ShovelSettingsDto } from './links.dto';
 import type { FederationLinkView } from './federation-links.service';
 import type { ShovelView } from './shovels.service';
@@ -96,10 +102,52 @@ export class ShovelViewDto implements ShovelView {
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
 }
 
+export class LinkFailureObjectView implements LinkFailureObject {
+  @ApiProperty({ enum: ['queue', 'exchange', 'vhost', 'topic'] })
+  kind!: LinkFailureObject['kind'];
+  @ApiProperty({ example: 'orders' }) name!: string;
+  @ApiPropertyOptional({ example: '/' }) vhost?: string;
+}
+
+@ApiSchema({ name: 'LinkCause' })
+export class LinkCauseView implements LinkCause {
+  @ApiProperty({
+    enum: linkFailureCodes,
+    description:
+      'The classified cause: `access-refused` (object, user, and the permission when the broker names it), `not-found`, `authentication-failed`, `connection-refused`, `connection-reset`, `timeout`, `host-unreachable`, `tls-failure`, `precondition-failed`, `resource-alarm`, `restarting` (a 3.10 shovel that says only "needed a restart"), `other`',
+  })
+  code!: LinkFailureCode;
+  @ApiProperty({
+    example:
+      'access refused: user "crossdock-link" may not use queue "orders" in vhost "/" (the broker does not say which permission: declaring needs configure, publishing write, consuming read)',
+  })
+  detail!: string;
+  @ApiProperty({
+    enum: ['broker-status', 'node-alarm', 'preflight'],
+    description:
+      "Where it was read: the broker's link status, a node's resource alarm, or crossdock's own check with the link user's credentials",
+  })
+  source!: LinkCause['source'];
+  @ApiPropertyOptional({ type: LinkFailureObjectView }) object?: LinkFailureObjectView;
+  @ApiPropertyOptional({ enum: ['configure', 'write', 'read'] })
+  permission?: LinkCause['permission'];
+  @ApiPropertyOptional({ description: 'The user the broker refused' }) user?: string;
+  @ApiPropertyOptional({ description: 'TLS: the peer certificate was not verified' })
+  certificateVerification?: boolean;
+  @ApiPropertyOptional({ description: 'The broker link it was read from' }) link?: string;
+  @ApiPropertyOptional({ description: 'The cluster it is on (alarms, preflight)' })
+  cluster?: string;
+}
+
 export class BrokerLinkStatusView {
   @ApiPropertyOptional() node?: string;
   @ApiProperty({ description: 'The broker object (upstream or shovel name)' }) object!: string;
   @ApiProperty({ example: 'running' }) status!: string;
   @ApiPropertyOptional() error?: string;
   @ApiPropertyOptional() timestamp?: string;
+  @ApiPropertyOptional({
+    type: LinkCauseView,
+    description: "The broker's error text classified (a broker link that does not run)",
+  })
+  cause?: LinkCauseView;
 }

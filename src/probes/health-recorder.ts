@@ -15,6 +15,11 @@ import {
   type LinkHealthVerdict,
   type PathView,
 } from './link-health';
+import { managementClientFor } from '../clusters/cluster-client';
+import { ClustersService } from '../clusters/clusters.service';
+import { AppConfig } from '../config/config.module';
+import { LinkPreflight } from './link-preflight';
+import type { BrokerLinkState, LinkCause } from './link-verdict';
 import type { LinkModel, ProbeModel } from './probe-model';
 import { ProbeMetrics } from './probe-metrics';
 
@@ -45,6 +50,10 @@ export interface HealthValues {
   runningLinks: number | null;
   alarms: AlarmView[];
   backlog: Omit<BacklogView, 'history'> | null;
+  /** The shared verdict model (link-verdict.ts), lifted to the top of the health view. */
+  brokerState?: BrokerLinkState | null;
+  cause?: LinkCause | null;
+  divergence?: string | null;
 }
 
 /**
@@ -63,7 +72,34 @@ export class HealthRecorder {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly audit: AuditService,
     private readonly metrics: ProbeMetrics,
+    private readonly preflight: LinkPreflight,
+    private readonly clusters: ClustersService,
+    private readonly env: AppConfig,
   ) {}
+
+  /**
+   * A shovel the broker does not run: its 3.10 status rarely says why, so check its destination
+   * with the link user's credentials in the background (rate-limited); the evaluation uses the
+   * newest finding.
+   */
+  private startPreflight(link: LinkModel, model: ProbeModel, broker: BrokerLinkView | null): void {
+    if (link.kind !== 'shovel' || !broker || broker.observed === 0 || broker.running > 0) {
+      if (link.kind === 'shovel' && broker && broker.running > 0) this.preflight.clear(link.id);
+      return;
+    }
+    void (async () => {
+      const access = await this.clusters.access(link.fromClusterId);
+      const destination = await this.clusters.access(link.toClusterId);
+      await this.preflight.shovel(
+        link.id,
+        managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS),
+        link.fromVhost,
+        shovelName(link.name),
+        model.clusterName(link.toClusterId),
+        managementClientFor(destination, this.env.BROKER_HTTP_TIMEOUT_MS),
+      );
+    })().catch(() => undefined);
+  }
 
   inputFor(i: EvaluateInput): LinkHealthInput {
     const { link, model, facts } = i;
@@ -94,11 +130,14 @@ export class HealthRecorder {
         ([f, side]) =>
           `${side} cluster ${model.clusterName(f?.clusterId ?? '')} not readable: ${f?.error}`,
       );
+    const broker = this.brokerView(link, link.kind === 'federation' ? to : from);
+    this.startPreflight(link, model, broker);
     return {
       kind: link.kind === 'federation' ? 'federation' : 'shovel',
       paused: link.paused,
       path: i.path,
-      broker: this.brokerView(link, link.kind === 'federation' ? to : from),
+      broker,
+      preflight: link.kind === 'shovel' ? this.preflight.cached(link.id) : null,
       brokerUnavailable: unreachable.length ? unreachable.join('; ') : undefined,
       alarms,
       backlog: this.backlog(link, model, from),
@@ -128,6 +167,7 @@ export class HealthRecorder {
         problems: mine
           .filter((s) => s.state !== 'running')
           .map((s) => `${s.state}${s.reason ? ` (${s.reason})` : ''}`),
+        rows: mine.map((s) => ({ object: s.name, status: s.state, error: s.reason })),
       };
     }
     const mine = f.federationLinks.filter(
@@ -148,6 +188,7 @@ export class HealthRecorder {
       problems: mine
         .filter((l) => l.status !== 'running')
         .map((l) => `${l.object}: ${l.status}${l.error ? ` (${l.error})` : ''}`),
+      rows: mine.map((l) => ({ object: l.object, status: l.status, error: l.error })),
     };
   }
 
@@ -228,6 +269,9 @@ export class HealthRecorder {
             maxStalenessMs: input.backlog.maxStalenessMs,
           }
         : null,
+      brokerState: verdict.brokerState,
+      cause: verdict.cause,
+      divergence: verdict.divergence,
     };
     const labels = { link: i.link.id, kind: i.link.kind, name: i.link.name };
     this.metrics.linkUp.set(
@@ -270,7 +314,9 @@ export class HealthRecorder {
     const stored = i.model.health.get(i.link.id);
     const prevState: HealthState =
       this.lastWrite.get(i.link.id)?.state ?? stored?.state ?? 'unknown';
-    const codes = verdict.reasons.map((r) => r.code).join(',');
+    const codes = verdict.reasons
+      .map((r) => (r.cause ? `${r.code}:${r.cause.code}` : r.code))
+      .join(',');
     const last = this.lastWrite.get(i.link.id);
     const changed = prevState !== verdict.state;
     if (!changed && last && last.codes === codes && Date.now() - last.at < refreshMs) return;

@@ -11,6 +11,7 @@ import {
   type HealthState,
   type HealthThresholds,
 } from './link-health';
+import type { BrokerLinkState, LinkCause } from './link-verdict';
 import { probePaths, type ProbePath } from './probe-topology';
 import type { HealthThresholdsDto, SamplesQueryDto } from './probes.dto';
 
@@ -35,6 +36,12 @@ export interface LinkHealthView {
   since: string | null;
   evaluatedAt: string | null;
   evaluatedBy: string | null;
+  /** The broker's own state of the link at the last evaluation (null: not read, or not current). */
+  brokerState: BrokerLinkState | null;
+  /** The classified cause of a link that does not run or does not move data. */
+  cause: LinkCause | null;
+  /** Why the broker's state and the data-plane state differ; null when they agree. */
+  divergence: string | null;
 }
 
 const tables: Record<
@@ -102,6 +109,8 @@ export class HealthService {
       let state: LinkHealthView['state'] = (r.state as HealthState | null) ?? 'unknown';
       let reasons: LinkHealthView['reasons'] = (r.reasons as HealthReason[] | null) ?? [];
       const completedAt = r.completed_at as Date | null;
+      const vals = (r.vals as Record<string, unknown> | null) ?? {};
+      let current = true;
       if (completedAt) {
         state = 'completed';
         reasons = [
@@ -112,9 +121,11 @@ export class HealthService {
           },
         ];
       } else if (r.paused) {
+        current = false;
         state = 'unknown';
         reasons = [{ code: 'paused', state: 'unknown', detail: 'the link is paused' }];
       } else if (!evaluatedAt) {
+        current = false;
         state = 'unknown';
         reasons = [
           {
@@ -124,6 +135,7 @@ export class HealthService {
           },
         ];
       } else if (Date.now() - evaluatedAt.getTime() > this.staleAfterMs) {
+        current = false;
         state = 'unknown';
         reasons = [
           {
@@ -139,12 +151,16 @@ export class HealthService {
         name: r.name as string,
         state,
         reasons,
-        values: (r.vals as Record<string, unknown> | null) ?? {},
+        values: vals,
         thresholds,
         pathId: (r.path_id as string | null) ?? null,
         since: (r.since as Date | null)?.toISOString() ?? null,
         evaluatedAt: evaluatedAt?.toISOString() ?? null,
         evaluatedBy: (r.evaluated_by as string | null) ?? null,
+        brokerState:
+          current && !completedAt ? ((vals.brokerState as BrokerLinkState) ?? null) : null,
+        cause: current && !completedAt ? ((vals.cause as LinkCause) ?? null) : null,
+        divergence: current && !completedAt ? ((vals.divergence as string) ?? null) : null,
       };
     });
   }

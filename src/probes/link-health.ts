@@ -1,3 +1,16 @@
+import {
+  alarmCauses,
+  blockingAlarms,
+  brokerCauses,
+  brokerLinkState,
+  explainDivergence,
+  primaryCause,
+  type BrokerLinkState,
+  type BrokerRow,
+  type LinkCause,
+} from './link-verdict';
+import { classifyLinkFailure } from '../broker-topology/link-failure';
+
 /**
  * Link health from what actually crosses: probe lag and loss on the link's path, the broker's own
  * link state (expected vs observed), resource alarms on either side, and backlog growth. Pure.
@@ -22,6 +35,8 @@ export interface HealthReason {
     | 'certificate-expired';
   state: Exclude<HealthState, 'healthy'>;
   detail: string;
+  /** The classified cause behind this reason, when crossdock knows it (see link-verdict.ts). */
+  cause?: LinkCause;
 }
 
 export interface HealthThresholds {
@@ -70,6 +85,8 @@ export interface BrokerLinkView {
   running: number;
   /** Non-running states as the broker reports them (redacted). */
   problems: string[];
+  /** The broker links as listed (redacted error text), to classify their causes. */
+  rows?: BrokerRow[];
 }
 
 export interface AlarmView {
@@ -102,6 +119,8 @@ export interface LinkHealthInput {
   certificates?: CertificateView[];
   /** TLS_CERT_WARN_DAYS / TLS_CERT_CRITICAL_DAYS. */
   certificateThresholds?: { warnDays: number; criticalDays: number };
+  /** What crossdock's own check with the link user's credentials found (shovels), if anything. */
+  preflight?: LinkCause | null;
 }
 
 export interface CertificateView {
@@ -111,13 +130,15 @@ export interface CertificateView {
   notAfter: string | null;
 }
 
-/** What a TLS link failing its handshake leaves in the broker's link status. */
-const tlsFailure =
-  /unknown_ca|unknown ca|bad_certificate|bad certificate|certificate_expired|certificate expired|certificate_unknown|hostname_check_failed|unable to get|selfsigned_peer|tls_alert|handshake_failure/i;
-
 export interface LinkHealthVerdict {
   state: HealthState;
   reasons: HealthReason[];
+  /** The broker's own state of the link; null when the broker could not be read. */
+  brokerState: BrokerLinkState | null;
+  /** The most specific classified cause of a link that does not run or does not move data. */
+  cause: LinkCause | null;
+  /** Why the broker's state and the data-plane state differ; null when they agree. */
+  divergence: string | null;
 }
 
 const rank: Record<HealthState, number> = { healthy: 0, unknown: 1, degraded: 2, down: 3 };
@@ -131,10 +152,23 @@ export function evaluateLinkHealth(i: LinkHealthInput): LinkHealthVerdict {
     return {
       state: 'unknown',
       reasons: [{ code: 'paused', state: 'unknown', detail: 'the link is paused' }],
+      brokerState: null,
+      cause: null,
+      divergence: null,
     };
   const reasons: HealthReason[] = [];
-  const add = (code: HealthReason['code'], state: HealthReason['state'], detail: string) =>
-    reasons.push({ code, state, detail });
+  const add = (
+    code: HealthReason['code'],
+    state: HealthReason['state'],
+    detail: string,
+    cause?: LinkCause | null,
+  ) => reasons.push({ code, state, detail, ...(cause ? { cause } : {}) });
+  const fromBroker = brokerCauses(i.broker?.rows ?? []);
+  const linkCause = primaryCause(i.preflight ? [...fromBroker, i.preflight] : fromBroker);
+  const alarmCause = primaryCause(alarmCauses(blockingAlarms(i.alarms)));
+  const brokerState = i.broker
+    ? brokerLinkState(i.broker.expected, i.broker.observed, i.broker.running)
+    : null;
 
   if (i.brokerUnavailable) add('cluster-unreachable', 'unknown', i.brokerUnavailable);
   if (i.broker) {
@@ -143,19 +177,30 @@ export function evaluateLinkHealth(i: LinkHealthInput): LinkHealthVerdict {
       add('no-targets', 'degraded', 'the link covers no existing object (expected 0 broker links)');
     } else if (b.observed === 0) {
       add('missing', 'down', `expected ${b.expected} broker link(s), observed 0`);
-    } else if (b.running === 0 && b.problems.some((p) => tlsFailure.test(p))) {
+    } else if (
+      b.running === 0 &&
+      (linkCause?.certificateVerification ||
+        (!b.rows && b.problems.some((p) => classifyLinkFailure(p)?.certificateVerification)))
+    ) {
       add(
         'certificate-verification-failed',
         'down',
         `TLS certificate verification failed on the link: ${b.problems.join('; ')}`,
+        linkCause,
       );
     } else if (b.running === 0) {
-      add('broker-link-not-running', 'down', `no broker link running: ${b.problems.join('; ')}`);
+      add(
+        'broker-link-not-running',
+        'down',
+        `no broker link running: ${linkCause ? `${linkCause.detail} (broker: ${b.problems.join('; ')})` : b.problems.join('; ')}`,
+        linkCause,
+      );
     } else if (b.running < b.expected) {
       add(
         b.observed < b.expected ? 'missing' : 'broker-link-not-running',
         'degraded',
         `expected ${b.expected} broker link(s), observed ${b.observed}, running ${b.running}${b.problems.length ? `: ${b.problems.join('; ')}` : ''}`,
+        linkCause,
       );
     }
   }
@@ -177,19 +222,29 @@ export function evaluateLinkHealth(i: LinkHealthInput): LinkHealthVerdict {
         `warning: ${where} expires in ${c.daysToExpiry} day(s) (${c.notAfter}; warning threshold ${ct.warnDays} days)`,
       );
   }
-  for (const a of i.alarms) {
-    add('alarm', 'degraded', `${a.alarm} alarm on ${a.side} cluster ${a.cluster} (node ${a.node})`);
+  for (const [k, a] of i.alarms.entries()) {
+    add(
+      'alarm',
+      'degraded',
+      `${a.alarm} alarm on ${a.side} cluster ${a.cluster} (node ${a.node})`,
+      alarmCauses([i.alarms[k]])[0],
+    );
   }
   const p = i.path;
   if (!p || p.unmeasurable) {
     add('no-probe-data', 'unknown', p?.unmeasurable ?? 'no probe has crossed this path yet');
   } else if (p.status === 'down') {
+    // The broker's own error (a cut WAN: econnrefused, closed, timeout) or an alarm says why.
+    const why = linkCause ?? alarmCause;
     add(
       'probe-overdue',
       'down',
-      p.oldestPendingMs !== null && p.oldestPendingMs > i.thresholds.downAfterMs
-        ? `a probe sent ${Math.round(p.oldestPendingMs)} ms ago has not arrived (limit ${i.thresholds.downAfterMs} ms)`
-        : `the last probe did not arrive within ${i.thresholds.downAfterMs} ms`,
+      `${
+        p.oldestPendingMs !== null && p.oldestPendingMs > i.thresholds.downAfterMs
+          ? `a probe sent ${Math.round(p.oldestPendingMs)} ms ago has not arrived (limit ${i.thresholds.downAfterMs} ms)`
+          : `the last probe did not arrive within ${i.thresholds.downAfterMs} ms`
+      }${why ? `; ${why.detail}` : ''}`,
+      why,
     );
   } else if (p.status === 'unknown') {
     add('no-probe-data', 'unknown', 'no probe has crossed this path yet');
@@ -215,7 +270,21 @@ export function evaluateLinkHealth(i: LinkHealthInput): LinkHealthVerdict {
       );
     }
   }
-  return { state: worst(reasons.map((r) => r.state)), reasons };
+  const state = worst(reasons.map((r) => r.state));
+  const cause = state === 'healthy' && brokerState === 'running' ? null : (linkCause ?? alarmCause);
+  const firstDown = reasons.find((r) => r.state === state) ?? null;
+  return {
+    state,
+    reasons,
+    brokerState,
+    cause,
+    divergence: explainDivergence({
+      broker: brokerState,
+      dataPlane: state,
+      cause,
+      dataPlaneDetail: firstDown?.detail ?? null,
+    }),
+  };
 }
 
 /** Nearest-rank percentile of a list (not sorted in place). */

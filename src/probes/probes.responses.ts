@@ -1,6 +1,16 @@
-import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { LinkCauseView } from '../links/links.responses';
 import type { CompletedReason, LinkHealthView, LinkKind } from './health.service';
 import type { HealthReason, HealthState, HealthThresholds } from './link-health';
+import type { BrokerLinkState } from './link-verdict';
+
+export const brokerLinkStates: BrokerLinkState[] = [
+  'running',
+  'partial',
+  'down',
+  'missing',
+  'unknown',
+];
 
 const states = ['healthy', 'degraded', 'down', 'unknown'];
 const reasonCodes: (HealthReason['code'] | CompletedReason['code'])[] = [
@@ -15,6 +25,9 @@ const reasonCodes: (HealthReason['code'] | CompletedReason['code'])[] = [
   'backlog-growing',
   'no-consumer',
   'cluster-unreachable',
+  'certificate-verification-failed',
+  'certificate-expiring',
+  'certificate-expired',
   'completed',
 ];
 
@@ -23,6 +36,8 @@ export class HealthReasonView {
   @ApiProperty({ enum: ['degraded', 'down', 'unknown', 'completed'] })
   state!: Exclude<HealthState, 'healthy'> | 'completed';
   @ApiProperty({ example: 'probe lag p95 412 ms is above 250 ms' }) detail!: string;
+  @ApiPropertyOptional({ type: LinkCauseView, description: 'The classified cause, when known' })
+  cause?: LinkCauseView;
 }
 
 export class HealthThresholdsView implements HealthThresholds {
@@ -61,6 +76,27 @@ export class LinkHealthViewDto implements LinkHealthView {
   @ApiProperty({ type: String, nullable: true, format: 'date-time' }) evaluatedAt!: string | null;
   @ApiProperty({ type: String, nullable: true, description: 'The replica that evaluated it' })
   evaluatedBy!: string | null;
+  @ApiProperty({
+    enum: brokerLinkStates,
+    nullable: true,
+    description:
+      "The broker's own state of the link at the last evaluation (the status endpoint's view); null when not current",
+  })
+  brokerState!: BrokerLinkState | null;
+  @ApiProperty({
+    type: LinkCauseView,
+    nullable: true,
+    description:
+      'Why the link does not run or does not move data, classified; the same model as the status endpoint',
+  })
+  cause!: LinkCauseView | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'Why `brokerState` and `state` differ (for example the broker says running while a memory alarm blocks the destination); null when they agree',
+  })
+  divergence!: string | null;
 }
 
 export class SiteHealthView {

@@ -22,6 +22,29 @@ import {
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelCompletion } from '../links/shovel.entity';
 import type { DeleteBlock } from '../clusters/cluster.entity';
+import { readAlarms } from '../probes/broker-facts';
+import { HealthService } from '../probes/health.service';
+import { LinkPreflight } from '../probes/link-preflight';
+import {
+  alarmCauses,
+  blockingAlarms,
+  brokerCauses,
+  brokerLinkState,
+  explainDivergence,
+  primaryCause,
+  type AlarmFact,
+  type BrokerLinkState,
+  type LinkCause,
+} from '../probes/link-verdict';
+import type { HealthState } from '../probes/link-health';
+
+/** The data-plane verdict (the health endpoint's), next to the broker's view. */
+export interface DataPlaneView {
+  state: HealthState | 'completed';
+  /** The health reasons' codes, most recent evaluation. */
+  reasons: string[];
+  evaluatedAt: string | null;
+}
 
 export interface LinkStatus {
   id: string;
@@ -32,7 +55,28 @@ export interface LinkStatus {
   /** How many broker links the registry implies, and how many the broker lists. */
   expectedLinks: number;
   observedLinks: number;
-  broker: { node?: string; object: string; status: string; error?: string; timestamp?: string }[];
+  broker: {
+    node?: string;
+    object: string;
+    status: string;
+    error?: string;
+    timestamp?: string;
+    /** The classified cause of a broker link that does not run. */
+    cause?: LinkCause;
+  }[];
+  /** The broker's own state of the link (the shared verdict model, as health's `brokerState`). */
+  brokerState?: BrokerLinkState;
+  /**
+   * Why the link does not run, or runs without moving data, classified: from the broker's
+   * status, a node's resource alarm, or a check with the link user's credentials.
+   */
+  cause?: LinkCause;
+  /** Resource alarms on the link's two clusters. */
+  alarms?: AlarmFact[];
+  /** The data-plane verdict of the health endpoint. */
+  dataPlane?: DataPlaneView;
+  /** Why `brokerState` and `dataPlane.state` differ; absent when they agree. */
+  divergence?: string;
   /** Set when the broker could not be asked (or answered something unusable). */
   unavailable?: string;
   /** The typed reason: `unreachable`, `timeout`, `server`, `protocol/<problem>`, ... */
@@ -76,7 +120,72 @@ export class LinkStatusService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly gateway: BrokerGateway,
+    private readonly health: HealthService,
+    private readonly preflight: LinkPreflight,
   ) {}
+
+  /**
+   * Adds the shared verdict model to a status read from the broker: broker state, classified
+   * causes, alarms on both clusters, the data-plane verdict and the sentence that explains a
+   * difference. A cluster whose alarms cannot be read is left out (the status still answers).
+   */
+  private async explain(
+    status: LinkStatus,
+    kind: 'federation' | 'shovel',
+    sides: { clusterId: string; side: AlarmFact['side'] }[],
+    preflight?: () => Promise<LinkCause | null>,
+  ): Promise<LinkStatus> {
+    const broker = status.broker.map((b) => {
+      const [cause] = brokerCauses([b]);
+      return cause ? { ...b, cause } : b;
+    });
+    const running = broker.filter((b) => b.status === 'running').length;
+    const brokerState = brokerLinkState(status.expectedLinks, broker.length, running);
+    const alarms: AlarmFact[] = [];
+    await Promise.all(
+      sides.map(async ({ clusterId, side }) => {
+        try {
+          const access = await this.clusters.access(clusterId);
+          const client = this.gateway.management(access);
+          for (const a of await readAlarms(client))
+            alarms.push({ side, cluster: access.cluster.name, node: a.node, alarm: a.alarm });
+        } catch {
+          // alarms are context; a cluster that does not answer shows in `unavailable` or health
+        }
+      }),
+    );
+    const causes = broker.flatMap((b) => (b.cause ? [b.cause] : []));
+    let cause = primaryCause(causes);
+    if (brokerState !== 'running' && preflight && (!cause || cause.code === 'restarting')) {
+      const found = await preflight();
+      if (found) cause = primaryCause([...causes, found]);
+    }
+    if (!cause) cause = primaryCause(alarmCauses(blockingAlarms(alarms)));
+    let dataPlane: DataPlaneView | undefined;
+    try {
+      const h = await this.health.link(kind, status.id);
+      dataPlane = {
+        state: h.state,
+        reasons: h.reasons.map((r) => r.code),
+        evaluatedAt: h.evaluatedAt,
+      };
+    } catch {
+      dataPlane = undefined;
+    }
+    const divergence =
+      dataPlane && dataPlane.state !== 'completed'
+        ? explainDivergence({ broker: brokerState, dataPlane: dataPlane.state, cause })
+        : null;
+    return {
+      ...status,
+      broker,
+      brokerState,
+      ...(cause ? { cause } : {}),
+      alarms,
+      ...(dataPlane ? { dataPlane } : {}),
+      ...(divergence ? { divergence } : {}),
+    };
+  }
 
   async federation(id: string): Promise<LinkStatus> {
     const [l] = (await this.ds.query(`SELECT * FROM federation_links WHERE id = $1`, [
@@ -139,13 +248,20 @@ export class LinkStatusService {
         error: r.error,
         timestamp: r.timestamp,
       }));
-      return {
-        ...base,
-        expectedLinks: expected,
-        observedLinks: broker.length,
-        broker,
-        verdict: base.heldBack ? 'held-back' : this.verdict(base, expected, broker),
-      };
+      return await this.explain(
+        {
+          ...base,
+          expectedLinks: expected,
+          observedLinks: broker.length,
+          broker,
+          verdict: base.heldBack ? 'held-back' : this.verdict(base, expected, broker),
+        },
+        'federation',
+        [
+          { clusterId: l.upstream_cluster_id as string, side: 'upstream' },
+          { clusterId: l.downstream_cluster_id as string, side: 'downstream' },
+        ],
+      );
     } catch (err) {
       if (err instanceof BrokerError)
         return {
@@ -191,13 +307,30 @@ export class LinkStatusService {
         error: r.reason,
         timestamp: r.timestamp,
       }));
-      return {
-        ...base,
-        expectedLinks: 1,
-        observedLinks: broker.length,
-        broker,
-        verdict: this.verdict(base, 1, broker),
-      };
+      const destination = await this.clusters.access(s.destination_cluster_id as string);
+      return await this.explain(
+        {
+          ...base,
+          expectedLinks: 1,
+          observedLinks: broker.length,
+          broker,
+          verdict: this.verdict(base, 1, broker),
+        },
+        'shovel',
+        [
+          { clusterId: s.source_cluster_id as string, side: 'source' },
+          { clusterId: s.destination_cluster_id as string, side: 'destination' },
+        ],
+        () =>
+          this.preflight.shovel(
+            s.id as string,
+            client,
+            s.source_vhost as string,
+            shovelName(s.name as string),
+            destination.cluster.name,
+            this.gateway.management(destination),
+          ),
+      );
     } catch (err) {
       if (err instanceof BrokerError)
         return {

@@ -6,6 +6,7 @@ import { ClustersModule } from '../clusters/clusters.module';
 import { BrokerModule } from '../broker/broker.module';
 import { clockProvider } from '../common/clock/clock';
 import { ClusterBrokers } from './cluster-broker';
+import { ProbesModule } from '../probes/probes.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
@@ -17,7 +18,7 @@ import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule, BrokerModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule, BrokerModule, ProbesModule],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,

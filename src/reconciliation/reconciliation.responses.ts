@@ -1,8 +1,14 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { DeleteBlockConfirmView } from '../clusters/clusters.dto';
-import { BrokerLinkStatusView, ShovelCompletionView } from '../links/links.responses';
+import {
+  BrokerLinkStatusView,
+  LinkCauseView,
+  ShovelCompletionView,
+} from '../links/links.responses';
 import type { BrokerLinkRestart, LinkRestartView } from './link-restart.service';
-import type { LinkStatus } from './link-status.service';
+import type { DataPlaneView, LinkStatus } from './link-status.service';
+import { brokerLinkStates } from '../probes/probes.responses';
+import type { AlarmFact, BrokerLinkState } from '../probes/link-verdict';
 import type { RunStatus, RunTrigger, RunView } from './reconciler.service';
 
 const runTriggers: RunTrigger[] = ['change', 'follow-up', 'schedule', 'manual', 'dry-run'];
@@ -82,6 +88,21 @@ export class LinkDeleteBlockedView {
   @ApiProperty({ type: DeleteBlockConfirmView }) confirm!: DeleteBlockConfirmView;
 }
 
+export class LinkAlarmView implements AlarmFact {
+  @ApiProperty({ enum: ['upstream', 'downstream', 'source', 'destination'] })
+  side!: AlarmFact['side'];
+  @ApiProperty() cluster!: string;
+  @ApiProperty() node!: string;
+  @ApiProperty({ example: 'memory' }) alarm!: string;
+}
+
+export class DataPlaneViewDto implements DataPlaneView {
+  @ApiProperty({ enum: ['healthy', 'degraded', 'down', 'unknown', 'completed'] })
+  state!: DataPlaneView['state'];
+  @ApiProperty({ type: [String], description: 'The health reasons by code' }) reasons!: string[];
+  @ApiProperty({ type: String, nullable: true, format: 'date-time' }) evaluatedAt!: string | null;
+}
+
 const verdicts: LinkStatus['verdict'][] = [
   'running',
   'partial',
@@ -115,6 +136,30 @@ export class LinkStatusDto implements LinkStatus {
   @ApiPropertyOptional({ type: LinkDeleteBlockedView }) deleteBlocked?: LinkDeleteBlockedView;
   @ApiProperty({ enum: verdicts, description: 'One word for the link as the broker runs it' })
   verdict!: LinkStatus['verdict'];
+  @ApiPropertyOptional({
+    enum: brokerLinkStates,
+    description:
+      "The broker's own state of the link, in the verdict model shared with the health endpoint (its `brokerState`)",
+  })
+  brokerState?: BrokerLinkState;
+  @ApiPropertyOptional({
+    type: LinkCauseView,
+    description:
+      "Why the link does not run, or runs without moving data: the broker's error classified, a resource alarm, or what a check with the link user's credentials found",
+  })
+  cause?: LinkCauseView;
+  @ApiPropertyOptional({
+    type: [LinkAlarmView],
+    description: "Resource alarms on the link's clusters",
+  })
+  alarms?: LinkAlarmView[];
+  @ApiPropertyOptional({ type: DataPlaneViewDto, description: 'The health endpoint verdict' })
+  dataPlane?: DataPlaneViewDto;
+  @ApiPropertyOptional({
+    description:
+      "Why `brokerState` and `dataPlane.state` differ (an alarm, the broker's connection error, ...); absent when they agree",
+  })
+  divergence?: string;
 }
 
 export class BrokerLinkRestartView implements BrokerLinkRestart {
