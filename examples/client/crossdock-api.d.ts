@@ -2022,6 +2022,11 @@ export interface components {
         };
         LinkStatus: {
             appliedGeneration: number;
+            /**
+             * @description What the link needs and does not find (a queue or exchange on either end, a link-user permission), from a cached preflight; gone once it exists. The verdict is `blocked` while the broker does not run the link.
+             * @example blocked: destination queue "orders" missing on dc2/rabbit
+             */
+            blocked?: string;
             broker: components["schemas"]["BrokerLinkStatusView"][];
             /** Format: date-time */
             completedAt?: string;
@@ -2046,7 +2051,7 @@ export interface components {
              * @description One word for the link as the broker runs it
              * @enum {string}
              */
-            verdict: "running" | "partial" | "down" | "paused" | "not-applied" | "held-back" | "completed" | "delete-blocked" | "unknown";
+            verdict: "running" | "partial" | "down" | "paused" | "not-applied" | "held-back" | "completed" | "delete-blocked" | "blocked" | "unknown";
         };
         LinkTlsFilesDto: {
             /**
@@ -2613,6 +2618,8 @@ export interface components {
             updatedAt: string;
             /** @description Row version; the ETag is "v<version>" */
             version: number;
+            /** @description Create and change only: what the preflight found missing on either end (objects, link-user permissions), naming the object and the cluster */
+            warnings?: string[];
         };
         SiteHealthView: {
             /** @description Every link touching the site's clusters */

@@ -23,6 +23,8 @@ import {
 import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelCompletion } from '../links/shovel.entity';
 import type { DeleteBlock } from '../clusters/cluster.entity';
+import { LinkPreflightService } from '../links/link-preflight.service';
+import { federationNeeds, shovelNeeds, type PreflightNeed } from '../links/preflight';
 
 export interface LinkStatus {
   id: string;
@@ -38,6 +40,12 @@ export interface LinkStatus {
   unavailable?: string;
   /** The typed reason: `unreachable`, `timeout`, `server`, `protocol/<problem>`, ... */
   unavailableKind?: string;
+  /**
+   * What the link needs and does not find (a missing queue or exchange on either end, a
+   * permission the link user lacks), from a cached preflight: `blocked: destination queue "x"
+   * missing on dc2/rabbit`. Gone as soon as the object exists.
+   */
+  blocked?: string;
   /** Why the reconciler does not apply the link: keys the cluster's RabbitMQ version does not know. */
   heldBack?: string;
   /** A one-shot shovel the broker removed once done (`completed`): when, and what it moved. */
@@ -63,6 +71,7 @@ export interface LinkStatus {
     | 'held-back'
     | 'completed'
     | 'delete-blocked'
+    | 'blocked'
     | 'unknown';
 }
 
@@ -77,7 +86,19 @@ export class LinkStatusService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly env: AppConfig,
+    private readonly preflight: LinkPreflightService,
   ) {}
+
+  /**
+   * Adds the preflight's `blocked` reason (cached, rate-limited); a link the broker does not run
+   * then says why in its verdict. A preflight that cannot ask a cluster changes nothing.
+   */
+  private async withPreflight(status: LinkStatus, needs: PreflightNeed[]): Promise<LinkStatus> {
+    const { blocked } = await this.preflight.check(needs);
+    if (!blocked) return status;
+    const stuck = status.verdict !== 'running' && status.verdict !== 'held-back';
+    return { ...status, blocked, ...(stuck ? { verdict: 'blocked' as const } : {}) };
+  }
 
   async federation(id: string): Promise<LinkStatus> {
     const [l] = (await this.ds.query(`SELECT * FROM federation_links WHERE id = $1`, [
@@ -140,13 +161,26 @@ export class LinkStatusService {
         error: r.error,
         timestamp: r.timestamp,
       }));
-      return {
-        ...base,
-        expectedLinks: expected,
-        observedLinks: broker.length,
-        broker,
-        verdict: base.heldBack ? 'held-back' : this.verdict(base, expected, broker),
-      };
+      return this.withPreflight(
+        {
+          ...base,
+          expectedLinks: expected,
+          observedLinks: broker.length,
+          broker,
+          verdict: base.heldBack ? 'held-back' : this.verdict(base, expected, broker),
+        },
+        federationNeeds({
+          kind: l.kind as 'exchange' | 'queue',
+          downstream: { clusterId: l.downstream_cluster_id as string, vhost },
+          upstream: {
+            clusterId: l.upstream_cluster_id as string,
+            vhost: l.upstream_vhost as string,
+            exchange: l.kind === 'exchange' ? ((l.upstream_object as string | null) ?? null) : null,
+            queue: l.kind === 'queue' ? ((l.upstream_object as string | null) ?? null) : null,
+          },
+          targets: l.target_prefix ? [] : (l.targets as string[]),
+        }),
+      );
     } catch (err) {
       if (err instanceof BrokerError)
         return {
@@ -192,13 +226,29 @@ export class LinkStatusService {
         error: r.reason,
         timestamp: r.timestamp,
       }));
-      return {
-        ...base,
-        expectedLinks: 1,
-        observedLinks: broker.length,
-        broker,
-        verdict: this.verdict(base, 1, broker),
-      };
+      return this.withPreflight(
+        {
+          ...base,
+          expectedLinks: 1,
+          observedLinks: broker.length,
+          broker,
+          verdict: this.verdict(base, 1, broker),
+        },
+        shovelNeeds({
+          source: {
+            clusterId: s.source_cluster_id as string,
+            vhost: s.source_vhost as string,
+            queue: s.source_queue as string | null,
+            exchange: s.source_exchange as string | null,
+          },
+          destination: {
+            clusterId: s.destination_cluster_id as string,
+            vhost: s.destination_vhost as string,
+            queue: s.destination_queue as string | null,
+            exchange: s.destination_exchange as string | null,
+          },
+        }),
+      );
     } catch (err) {
       if (err instanceof BrokerError)
         return {

@@ -6,6 +6,7 @@ import { ClustersModule } from '../clusters/clusters.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
+import { LinksModule } from '../links/links.module';
 import { ReconcileMetrics } from './reconcile-metrics';
 import { ReconcileMetricsRepository } from './reconcile-metrics.repository';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
@@ -14,7 +15,7 @@ import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule],
+  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule, LinksModule],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,
