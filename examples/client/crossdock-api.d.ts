@@ -2253,6 +2253,8 @@ export interface components {
             updatedAt: string;
             /** @description Row version; the ETag is "v<version>" */
             version: number;
+            /** @description Create and change only: what the preflight found missing for the spill (the source queue, the remote queue or exchange, link-user permissions), naming the object and the cluster */
+            warnings?: string[];
         };
         OverflowSourceDto: {
             clusterId: string;
@@ -2589,6 +2591,11 @@ export interface components {
             ackMode?: "on-confirm" | "on-publish" | "no-ack";
             addForwardHeaders?: boolean;
             addTimestampHeader?: boolean;
+            /**
+             * @description With a destination queue: the shovel declares it when missing (classic, durable), and the link user gets configure on that queue name only. Without it a missing destination queue blocks the shovel until the queue exists.
+             * @default false
+             */
+            declareDestination?: boolean;
             /** @description 'never', 'queue-length' or a message count */
             deleteAfter?: Record<string, never>;
             /** @default 1000 */

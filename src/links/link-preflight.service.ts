@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { BrokerError, BrokerNotFoundError } from '../broker/management.errors';
@@ -36,6 +36,7 @@ const key = (n: Pick<PreflightNeed, 'kind' | 'vhost' | 'name'>) =>
  */
 @Injectable()
 export class LinkPreflightService {
+  private readonly log = new Logger(LinkPreflightService.name);
   private readonly cache = new Map<string, { at: number; result: Promise<PreflightResult> }>();
 
   constructor(
@@ -136,8 +137,13 @@ export class LinkPreflightService {
       await Promise.all(reads);
       return facts;
     } catch (err) {
+      // Advice only: whatever fails here (the broker, the cluster's credentials) never fails
+      // the write or the status read that asked.
       if (err instanceof BrokerError) return { ...facts, unchecked: err.message };
-      throw err;
+      this.log.warn(
+        `preflight of cluster ${clusterId} failed: ${err instanceof Error ? err.name : 'error'}`,
+      );
+      return { ...facts, unchecked: 'the check failed' };
     }
   }
 }

@@ -1,4 +1,9 @@
-import type { PermissionsModel } from '../broker-topology/user.codec';
+import {
+  linkUserPermissions,
+  linkUserPermissionsFor,
+  regexLiteral,
+  type PermissionsModel,
+} from '../broker-topology/user.codec';
 import {
   decidePreflight,
   federationNeeds,
@@ -169,5 +174,35 @@ describe('preflight decision', () => {
     expect(
       decidePreflight([need], facts({ permissions: { ...linkUser, write: '(' } })).blocked,
     ).toBeNull();
+  });
+});
+
+describe('link-user permissions derived from the links', () => {
+  it('without links that declare queues: the base (federation objects only)', () => {
+    expect(linkUserPermissionsFor([])).toEqual(linkUserPermissions);
+  });
+
+  it('configure on exactly the destination queues shovels declare, names taken literally', () => {
+    const p = linkUserPermissionsFor(['landing', 'a.b(c)', 'landing']);
+    expect(p.write).toBe(linkUserPermissions.write);
+    expect(p.read).toBe(linkUserPermissions.read);
+    for (const ok of ['landing', 'a.b(c)', 'federation: x -> y', 'amq.gen-1'])
+      expect(permits(p.configure, ok)).toBe(true);
+    for (const no of ['landing2', 'xlanding', 'aXb(c)', 'abc', 'other'])
+      expect(permits(p.configure, no)).toBe(false);
+    expect(regexLiteral('a.b*[c]$')).toBe('a\\.b\\*\\[c\\]\\$');
+  });
+
+  it('a shovel with declareDestination: a missing destination queue warns and does not block', () => {
+    const needs = shovelNeeds({
+      settings: { declareDestination: true },
+      source: { clusterId: 'dc1', vhost: 'v', queue: 'orders', exchange: null },
+      destination: { clusterId: 'dc2', vhost: 'v', queue: 'landing', exchange: null },
+    });
+    const r = decidePreflight(needs, facts({ missing: ['dc2:queue:landing'] }));
+    expect(r.blocked).toBeNull();
+    expect(r.warnings).toEqual([
+      'destination queue "landing" missing on site-dc2/rabbit: the link declares it (classic, durable)',
+    ]);
   });
 });

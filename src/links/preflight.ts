@@ -23,7 +23,7 @@ export interface PreflightNeed {
    * The link declares the object itself when it is missing: as the link user (then it needs
    * configure on the name), directly (no permission needed), or never (missing blocks it).
    */
-  declares: 'link-user' | 'direct' | false;
+  declares: 'link-user' | 'direct' | 'granted' | false;
 }
 
 /** What the brokers answered; `undefined` wherever they could not be asked. */
@@ -87,7 +87,7 @@ export function decidePreflight(needs: PreflightNeed[], facts: PreflightFacts): 
     const exists = n.kind === 'exchange' && n.name === '' ? true : facts.exists(n);
     if (exists === undefined) continue;
     if (!exists) {
-      if (n.declares === 'direct') {
+      if (n.declares === 'direct' || n.declares === 'granted') {
         warnings.push(`${what(n)} missing ${where}: the link declares it (classic, durable)`);
       } else if (
         n.declares === 'link-user' &&
@@ -118,6 +118,8 @@ export function decidePreflight(needs: PreflightNeed[], facts: PreflightFacts): 
 }
 
 export interface ShovelNeedsInput {
+  /** `declareDestination`: crossdock grants the link user configure on the destination queue. */
+  settings?: { declareDestination?: boolean };
   source: { clusterId: string; vhost: string; queue: string | null; exchange: string | null };
   destination: { clusterId: string; vhost: string; queue: string | null; exchange: string | null };
 }
@@ -125,7 +127,8 @@ export interface ShovelNeedsInput {
 /**
  * A shovel runs on its source cluster and reaches the source over a direct connection; it
  * publishes to the destination as the destination's link user. With `src-queue` / `dest-queue`
- * it declares a missing queue (passive first), which at the destination needs configure.
+ * it declares a missing queue (passive first), which at the destination needs configure: the
+ * link user has it only for shovels with `declareDestination`.
  */
 export function shovelNeeds(s: ShovelNeedsInput): PreflightNeed[] {
   const src = s.source;
@@ -166,7 +169,7 @@ export function shovelNeeds(s: ShovelNeedsInput): PreflightNeed[] {
         ...at(dst),
         name: dst.queue,
         linkUser: [],
-        declares: 'link-user',
+        declares: s.settings?.declareDestination ? 'granted' : 'link-user',
       });
     out.push({
       role: 'destination',

@@ -235,6 +235,8 @@ export class LinkStatusService {
           verdict: this.verdict(base, 1, broker),
         },
         shovelNeeds({
+          settings:
+            (s.settings as { declareDestination?: boolean } | null | undefined) ?? undefined,
           source: {
             clusterId: s.source_cluster_id as string,
             vhost: s.source_vhost as string,

@@ -125,4 +125,54 @@ describe('link preflight (real brokers)', () => {
       .expect(200);
     expect(patched.body.warnings).toEqual([]);
   });
+  it('declareDestination: the link user may declare exactly that queue, the shovel declares it and messages move', async () => {
+    await m1.request('PUT', `/api/queues/${enc(vhost)}/outbox2`, { durable: true });
+    const created = await t.http
+      .post('/links/shovels')
+      .set(admin())
+      .send({
+        name: 'declares-it',
+        source: { clusterId: dc1.clusterId, vhost, queue: 'outbox2' },
+        destination: { clusterId: dc2.clusterId, vhost, queue: 'made-by-shovel' },
+        settings: { reconnectDelaySeconds: 1, declareDestination: true },
+      })
+      .expect(201);
+    const id = created.body.id as string;
+    expect(created.body.warnings).toEqual([
+      expect.stringMatching(
+        /^destination queue "made-by-shovel" missing on .*: the link declares it \(classic, durable\)$/,
+      ),
+    ]);
+    await eventually(
+      async () => {
+        const s = await t.http.get(`/links/shovels/${id}/status`).set(admin()).expect(200);
+        return s.body.verdict === 'running' && s.body.blocked === undefined;
+      },
+      { timeoutMs: 25000, description: 'shovel running' },
+    );
+    const perms = await m2.request<{ user: string; configure: string }[]>(
+      'GET',
+      `/api/vhosts/${enc(vhost)}/permissions`,
+    );
+    const link = perms.filter((p) => p.user.startsWith('crossdock-link'));
+    expect(link.length).toBeGreaterThan(0);
+    for (const p of link) expect(p.configure).toContain('|^(made-by-shovel)$');
+    await m1.request('POST', `/api/exchanges/${enc(vhost)}/amq.default/publish`, {
+      properties: { delivery_mode: 2 },
+      routing_key: 'outbox2',
+      payload: 'hello',
+      payload_encoding: 'string',
+    });
+    await eventually(
+      async () =>
+        (
+          await m2.request<{ payload: string }[]>(
+            'POST',
+            `/api/queues/${enc(vhost)}/made-by-shovel/get`,
+            { count: 10, ackmode: 'ack_requeue_false', encoding: 'auto' },
+          )
+        ).some((x) => x.payload === 'hello'),
+      { timeoutMs: 15000, description: 'message moved into the declared queue' },
+    );
+  });
 });
