@@ -175,4 +175,38 @@ describe('link preflight (real brokers)', () => {
       { timeoutMs: 15000, description: 'message moved into the declared queue' },
     );
   });
+  it('a federation link from a missing upstream queue: warning naming it, status blocked until it exists', async () => {
+    await m1.request('PUT', `/api/queues/${enc(vhost)}/from_up`, { durable: true });
+    const created = await t.http
+      .post('/links/federation')
+      .set(admin())
+      .send({
+        name: 'from-missing',
+        kind: 'queue',
+        downstream: { clusterId: dc1.clusterId, vhost },
+        upstream: { clusterId: dc2.clusterId, vhost, queue: 'to_down' },
+        targets: ['from_up'],
+      })
+      .expect(201);
+    const id = created.body.id as string;
+    expect(created.body.warnings).toContainEqual(
+      expect.stringMatching(/^upstream queue "to_down" missing on .*\/.*$/),
+    );
+    const blocked = await eventually(
+      async () => {
+        const s = await t.http.get(`/links/federation/${id}/status`).set(admin()).expect(200);
+        return s.body.blocked ? s.body : false;
+      },
+      { timeoutMs: 15000, description: 'federation link blocked' },
+    );
+    expect(blocked.blocked).toMatch(/^blocked: upstream queue "to_down" missing on /);
+    await m2.request('PUT', `/api/queues/${enc(vhost)}/to_down`, { durable: true });
+    await eventually(
+      async () => {
+        const s = await t.http.get(`/links/federation/${id}/status`).set(admin()).expect(200);
+        return s.body.blocked === undefined && s.body.verdict !== 'blocked';
+      },
+      { timeoutMs: 20000, description: 'federation link no longer blocked' },
+    );
+  });
 });
