@@ -2086,6 +2086,11 @@ export interface components {
             /** @description Resource alarms on the link's clusters */
             alarms?: components["schemas"]["LinkAlarmView"][];
             appliedGeneration: number;
+            /**
+             * @description What the link needs and does not find (a queue or exchange on either end, a link-user permission), from a cached preflight; gone once it exists. The verdict is `blocked` while the broker does not run the link.
+             * @example blocked: destination queue "orders" missing on dc2/rabbit
+             */
+            blocked?: string;
             broker: components["schemas"]["BrokerLinkStatusView"][];
             /**
              * @description The broker's own state of the link, in the verdict model shared with the health endpoint (its `brokerState`)
@@ -2121,7 +2126,7 @@ export interface components {
              * @description One word for the link as the broker runs it
              * @enum {string}
              */
-            verdict: "running" | "partial" | "down" | "paused" | "not-applied" | "held-back" | "completed" | "delete-blocked" | "unknown";
+            verdict: "running" | "partial" | "down" | "paused" | "not-applied" | "held-back" | "completed" | "delete-blocked" | "blocked" | "unknown";
         };
         LinkTlsFilesDto: {
             /**
@@ -2323,6 +2328,8 @@ export interface components {
             updatedAt: string;
             /** @description Row version; the ETag is "v<version>" */
             version: number;
+            /** @description Create and change only: what the preflight found missing for the spill (the source queue, the remote queue or exchange, link-user permissions), naming the object and the cluster */
+            warnings?: string[];
         };
         OverflowSourceDto: {
             clusterId: string;
@@ -2659,6 +2666,11 @@ export interface components {
             ackMode?: "on-confirm" | "on-publish" | "no-ack";
             addForwardHeaders?: boolean;
             addTimestampHeader?: boolean;
+            /**
+             * @description With a destination queue: the shovel declares it when missing (classic, durable), and the link user gets configure on that queue name only. Without it a missing destination queue blocks the shovel until the queue exists.
+             * @default false
+             */
+            declareDestination?: boolean;
             /** @description 'never', 'queue-length' or a message count */
             deleteAfter?: Record<string, never>;
             /** @default 1000 */
@@ -2688,6 +2700,8 @@ export interface components {
             updatedAt: string;
             /** @description Row version; the ETag is "v<version>" */
             version: number;
+            /** @description Create and change only: what the preflight found missing on either end (objects, link-user permissions), naming the object and the cluster */
+            warnings?: string[];
         };
         SiteHealthView: {
             /** @description Every link touching the site's clusters */

@@ -24,4 +24,10 @@ export interface ShovelSettings {
   deleteAfter?: 'never' | 'queue-length' | number;
   addForwardHeaders?: boolean;
   addTimestampHeader?: boolean;
+  /**
+   * The shovel declares its destination queue when it is missing (classic, durable): crossdock
+   * then grants the destination's link user configure on that queue name, and nothing more.
+   * Without it a missing destination queue blocks the shovel until the queue exists.
+   */
+  declareDestination?: boolean;
 }

@@ -20,8 +20,13 @@ export interface ShovelModel {
   settings: ShovelSettings;
 }
 
-/** The settings as crossdock writes them: every one explicit. */
-export function resolvedShovelSettings(st: ShovelSettings): Required<ShovelSettings> {
+/**
+ * The settings as crossdock writes them: every one explicit. `declareDestination` is not a
+ * broker key (the shovel always declares a missing queue; permissions decide whether it may).
+ */
+export function resolvedShovelSettings(
+  st: ShovelSettings,
+): Required<Omit<ShovelSettings, 'declareDestination'>> {
   return {
     ackMode: st.ackMode ?? linkDefaults.ackMode,
     prefetchCount: st.prefetchCount ?? linkDefaults.prefetchCount,

@@ -56,6 +56,23 @@ export const linkUserPermissions: PermissionsModel = {
   read: '.*',
 };
 
+/** A literal name inside a permission regex: the same escapes for PCRE and JavaScript. */
+export const regexLiteral = (name: string) => name.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
+
+/**
+ * The link user's permissions in one vhost, derived from what the links there need: the base
+ * (federation's own objects; publishing and consuming) plus configure on exactly the queues
+ * links declare themselves as the link user (shovels with `declareDestination`).
+ */
+export function linkUserPermissionsFor(declares: string[]): PermissionsModel {
+  const names = [...new Set(declares)].sort().map(regexLiteral);
+  if (names.length === 0) return linkUserPermissions;
+  return {
+    ...linkUserPermissions,
+    configure: `${linkUserPermissions.configure}|^(${names.join('|')})$`,
+  };
+}
+
 /** Everything, in one vhost (crossdock's own probe vhost). */
 export const fullPermissions: PermissionsModel = { configure: '.*', write: '.*', read: '.*' };
 

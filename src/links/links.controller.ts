@@ -29,6 +29,8 @@ import {
   UpdateShovelDto,
 } from './links.dto';
 import { ShovelsService, type ShovelView } from './shovels.service';
+import { LinkPreflightService } from './link-preflight.service';
+import { federationNeeds, shovelNeeds } from './preflight';
 import {
   ApiBodyProblems,
   ApiPage,
@@ -43,7 +45,16 @@ import { FederationLinkViewDto, ShovelViewDto } from './links.responses';
 @ApiTokenProblems()
 @Controller('links/federation')
 export class FederationLinksController {
-  constructor(private readonly links: FederationLinksService) {}
+  constructor(
+    private readonly links: FederationLinksService,
+    private readonly preflight: LinkPreflightService,
+  ) {}
+
+  /** Preflight after the write: missing objects and permissions come back as warnings. */
+  private async checked(view: FederationLinkView): Promise<FederationLinkView> {
+    const p = await this.preflight.check(federationNeeds(view), true);
+    return { ...view, warnings: [...view.warnings, ...p.warnings] };
+  }
 
   @Post()
   @ApiOperation({
@@ -59,8 +70,8 @@ export class FederationLinksController {
     ErrorCode.PolicyConflict,
     ErrorCode.UnsupportedByBrokerVersion,
   )
-  create(@Body() dto: CreateFederationLinkDto): Promise<FederationLinkView> {
-    return this.links.create(dto);
+  async create(@Body() dto: CreateFederationLinkDto): Promise<FederationLinkView> {
+    return this.checked(await this.links.create(dto));
   }
 
   @Get()
@@ -104,12 +115,12 @@ export class FederationLinksController {
     412,
     ErrorCode.UnsupportedByBrokerVersion,
   )
-  update(
+  async update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateFederationLinkDto,
     @IfMatchVersion() v: number | undefined,
   ): Promise<FederationLinkView> {
-    return this.links.update(id, dto, v);
+    return this.checked(await this.links.update(id, dto, v));
   }
 
   /** Keeps the desired state; removes the link's broker objects until resumed. */
@@ -169,7 +180,16 @@ export class FederationLinksController {
 @ApiTokenProblems()
 @Controller('links/shovels')
 export class ShovelsController {
-  constructor(private readonly shovels: ShovelsService) {}
+  constructor(
+    private readonly shovels: ShovelsService,
+    private readonly preflight: LinkPreflightService,
+  ) {}
+
+  /** Preflight after the write: missing objects and permissions come back as warnings. */
+  private async checked(view: ShovelView): Promise<ShovelView> {
+    const p = await this.preflight.check(shovelNeeds(view), true);
+    return { ...view, warnings: p.warnings };
+  }
 
   @Post()
   @ApiOperation({
@@ -180,8 +200,8 @@ export class ShovelsController {
   @ApiCreatedResponse({ type: ShovelViewDto, description: 'The new shovel' })
   @ApiBodyProblems()
   @ApiProblems(ErrorCode.DuplicateName, ErrorCode.ReferenceNotFound, ErrorCode.Conflict)
-  create(@Body() dto: CreateShovelDto): Promise<ShovelView> {
-    return this.shovels.create(dto);
+  async create(@Body() dto: CreateShovelDto): Promise<ShovelView> {
+    return this.checked(await this.shovels.create(dto));
   }
 
   @Get()
@@ -220,12 +240,12 @@ export class ShovelsController {
   @ApiOkResponse({ type: ShovelViewDto })
   @ApiBodyProblems()
   @ApiProblems(404, ErrorCode.DuplicateName, ErrorCode.Conflict, 412)
-  update(
+  async update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateShovelDto,
     @IfMatchVersion() v: number | undefined,
   ): Promise<ShovelView> {
-    return this.shovels.update(id, dto, v);
+    return this.checked(await this.shovels.update(id, dto, v));
   }
 
   @Post(':id/pause')

@@ -249,6 +249,14 @@ export class ShovelSettingsDto {
   deleteAfter?: 'never' | 'queue-length' | number;
   @ApiPropertyOptional() @Optional() @IsBoolean() addForwardHeaders?: boolean;
   @ApiPropertyOptional() @Optional() @IsBoolean() addTimestampHeader?: boolean;
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'With a destination queue: the shovel declares it when missing (classic, durable), and the link user gets configure on that queue name only. Without it a missing destination queue blocks the shovel until the queue exists.',
+  })
+  @Optional()
+  @IsBoolean()
+  declareDestination?: boolean;
 }
 
 export class CreateShovelDto {

@@ -1,13 +1,15 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { ClustersModule } from '../clusters/clusters.module';
 import { FederationLinksService } from './federation-links.service';
 import { FederationLinksController, ShovelsController } from './links.controller';
 import { ShovelsService } from './shovels.service';
+import { LinkPreflightService } from './link-preflight.service';
 
 @Module({
-  imports: [AuditModule],
+  imports: [AuditModule, ClustersModule],
   controllers: [FederationLinksController, ShovelsController],
-  providers: [FederationLinksService, ShovelsService],
-  exports: [FederationLinksService, ShovelsService],
+  providers: [FederationLinksService, ShovelsService, LinkPreflightService],
+  exports: [FederationLinksService, ShovelsService, LinkPreflightService],
 })
 export class LinksModule {}

@@ -95,6 +95,12 @@ export class ShovelViewDto implements ShovelView {
   completedAt!: string | null;
   @ApiProperty({ type: ShovelCompletionView, nullable: true })
   completion!: ShovelCompletionView | null;
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'Create and change only: what the preflight found missing on either end (objects, link-user permissions), naming the object and the cluster',
+  })
+  warnings?: string[];
   @ApiProperty() generation!: number;
   @ApiProperty() appliedGeneration!: number;
   @ApiProperty({ description: 'Row version; the ETag is "v<version>"' }) version!: number;

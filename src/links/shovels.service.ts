@@ -57,6 +57,8 @@ export interface ShovelView {
   /** A one-shot shovel (numeric or `queue-length` deleteAfter) the broker removed once done. */
   completedAt: string | null;
   completion: ShovelCompletion | null;
+  /** Create and change only: what the preflight found missing on either end. */
+  warnings?: string[];
   generation: number;
   appliedGeneration: number;
   version: number;

@@ -56,6 +56,8 @@ export interface OverflowRuleView {
     activations: number;
     batch: { budget: number; startedAt: string; moved: number } | null;
   };
+  /** Create and change only: what the preflight found missing on either end. */
+  warnings?: string[];
   version: number;
   createdAt: string;
   updatedAt: string;

@@ -30,13 +30,38 @@ import {
 } from '../common/openapi/api-responses';
 import { ErrorCode } from '../common/errors/error-codes';
 import { OverflowRuleViewDto } from './overflow.responses';
+import { LinkPreflightService } from '../links/link-preflight.service';
+import { shovelNeeds } from '../links/preflight';
 
 @ApiTags('overflow')
 @RequireRole('operator')
 @ApiTokenProblems()
 @Controller('overflow-rules')
 export class OverflowController {
-  constructor(private readonly rules: OverflowRulesService) {}
+  constructor(
+    private readonly rules: OverflowRulesService,
+    private readonly preflight: LinkPreflightService,
+  ) {}
+
+  /**
+   * Preflight after the write: the spill is a shovel from the source queue to the remote queue
+   * or exchange; what it would miss comes back as warnings.
+   */
+  private async checked(view: OverflowRuleView): Promise<OverflowRuleView> {
+    const p = await this.preflight.check(
+      shovelNeeds({
+        source: { ...view.source, exchange: null },
+        destination: {
+          clusterId: view.remote.clusterId,
+          vhost: view.remote.vhost,
+          queue: view.remote.queue,
+          exchange: view.remote.exchange,
+        },
+      }),
+      true,
+    );
+    return { ...view, warnings: p.warnings };
+  }
 
   @Post()
   @ApiOperation({
@@ -47,8 +72,8 @@ export class OverflowController {
   @ApiCreatedResponse({ type: OverflowRuleViewDto, description: 'The new rule' })
   @ApiBodyProblems()
   @ApiProblems(ErrorCode.DuplicateName, ErrorCode.ReferenceNotFound, ErrorCode.Conflict)
-  create(@Body() dto: CreateOverflowRuleDto): Promise<OverflowRuleView> {
-    return this.rules.create(dto);
+  async create(@Body() dto: CreateOverflowRuleDto): Promise<OverflowRuleView> {
+    return this.checked(await this.rules.create(dto));
   }
 
   @Get()
@@ -86,12 +111,12 @@ export class OverflowController {
   @ApiOkResponse({ type: OverflowRuleViewDto })
   @ApiBodyProblems()
   @ApiProblems(404, ErrorCode.DuplicateName, ErrorCode.Conflict, 412)
-  update(
+  async update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateOverflowRuleDto,
     @IfMatchVersion() v: number | undefined,
   ): Promise<OverflowRuleView> {
-    return this.rules.update(id, dto, v);
+    return this.checked(await this.rules.update(id, dto, v));
   }
 
   @Delete(':id')

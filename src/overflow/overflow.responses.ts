@@ -1,4 +1,4 @@
-import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import type { OverflowRuleView } from './overflow-rules.service';
 
 export class OverflowSourceView {
@@ -58,6 +58,12 @@ export class OverflowRuleViewDto implements OverflowRuleView {
   @ApiProperty() prefetch!: number;
   @ApiProperty() batchLimit!: number;
   @ApiProperty() enabled!: boolean;
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'Create and change only: what the preflight found missing for the spill (the source queue, the remote queue or exchange, link-user permissions), naming the object and the cluster',
+  })
+  warnings?: string[];
   @ApiProperty({ type: OverflowStatusView }) status!: OverflowStatusView;
   @ApiProperty({ description: 'Row version; the ETag is "v<version>"' }) version!: number;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;

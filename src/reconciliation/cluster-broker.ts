@@ -24,7 +24,13 @@ export interface ClusterBroker {
   ensureProbeVhost(adminUser: string): Promise<{ writes: number }>;
   /** The plan's operations, in stage order, with retries and the hooks around each batch. */
   apply(plan: Plan, hooks: ApplyHooks, options: ApplyOptions): Promise<ApplyResult>;
-  ensureLinkUser(username: string, passwordHash: string, vhosts: string[]): Promise<LinkUserResult>;
+  /** `declares`: per vhost, the queues links declare there as the link user (configure on them). */
+  ensureLinkUser(
+    username: string,
+    passwordHash: string,
+    vhosts: string[],
+    declares?: Record<string, string[]>,
+  ): Promise<LinkUserResult>;
   deleteLinkUser(username: string): Promise<void>;
   /** Connections on the cluster that logged in as `username`. */
   connectionsOf(username: string): Promise<BrokerConnection[]>;
@@ -47,7 +53,8 @@ export class ClusterBrokers {
       observe: (vhosts) => observeBrokerState(client, vhosts, { version: true }),
       ensureProbeVhost: (adminUser) => ensureProbeVhost(client, adminUser),
       apply: (plan, hooks, options) => applyPlan(client, plan, hooks, options),
-      ensureLinkUser: (username, hash, vhosts) => ensureLinkUser(client, username, hash, vhosts),
+      ensureLinkUser: (username, hash, vhosts, declares) =>
+        ensureLinkUser(client, username, hash, vhosts, declares),
       deleteLinkUser: (username) => deleteLinkUser(client, username),
       connectionsOf: (username) => connectionsOf(client, username),
       verifyLogins: (uris) => gateway.verifyAmqpLogins(uris, target),

@@ -45,6 +45,8 @@ export interface DataPlaneView {
   reasons: string[];
   evaluatedAt: string | null;
 }
+import { LinkPreflightService } from '../links/link-preflight.service';
+import { federationNeeds, shovelNeeds, type PreflightNeed } from '../links/preflight';
 
 export interface LinkStatus {
   id: string;
@@ -81,6 +83,12 @@ export interface LinkStatus {
   unavailable?: string;
   /** The typed reason: `unreachable`, `timeout`, `server`, `protocol/<problem>`, ... */
   unavailableKind?: string;
+  /**
+   * What the link needs and does not find (a missing queue or exchange on either end, a
+   * permission the link user lacks), from a cached preflight: `blocked: destination queue "x"
+   * missing on dc2/rabbit`. Gone as soon as the object exists.
+   */
+  blocked?: string;
   /** Why the reconciler does not apply the link: keys the cluster's RabbitMQ version does not know. */
   heldBack?: string;
   /** A one-shot shovel the broker removed once done (`completed`): when, and what it moved. */
@@ -106,6 +114,7 @@ export interface LinkStatus {
     | 'held-back'
     | 'completed'
     | 'delete-blocked'
+    | 'blocked'
     | 'unknown';
 }
 
@@ -122,7 +131,19 @@ export class LinkStatusService {
     private readonly gateway: BrokerGateway,
     private readonly health: HealthService,
     private readonly preflight: LinkPreflight,
+    private readonly needs: LinkPreflightService,
   ) {}
+
+  /**
+   * Adds the preflight's `blocked` reason (cached, rate-limited); a link the broker does not run
+   * then says why in its verdict. A preflight that cannot ask a cluster changes nothing.
+   */
+  private async withPreflight(status: LinkStatus, needs: PreflightNeed[]): Promise<LinkStatus> {
+    const { blocked } = await this.needs.check(needs);
+    if (!blocked) return status;
+    const stuck = status.verdict !== 'running' && status.verdict !== 'held-back';
+    return { ...status, blocked, ...(stuck ? { verdict: 'blocked' as const } : {}) };
+  }
 
   /**
    * Adds the shared verdict model to a status read from the broker: broker state, classified
@@ -248,7 +269,7 @@ export class LinkStatusService {
         error: r.error,
         timestamp: r.timestamp,
       }));
-      return await this.explain(
+      const explained = await this.explain(
         {
           ...base,
           expectedLinks: expected,
@@ -261,6 +282,20 @@ export class LinkStatusService {
           { clusterId: l.upstream_cluster_id as string, side: 'upstream' },
           { clusterId: l.downstream_cluster_id as string, side: 'downstream' },
         ],
+      );
+      return await this.withPreflight(
+        explained,
+        federationNeeds({
+          kind: l.kind as 'exchange' | 'queue',
+          downstream: { clusterId: l.downstream_cluster_id as string, vhost },
+          upstream: {
+            clusterId: l.upstream_cluster_id as string,
+            vhost: l.upstream_vhost as string,
+            exchange: l.kind === 'exchange' ? ((l.upstream_object as string | null) ?? null) : null,
+            queue: l.kind === 'queue' ? ((l.upstream_object as string | null) ?? null) : null,
+          },
+          targets: l.target_prefix ? [] : (l.targets as string[]),
+        }),
       );
     } catch (err) {
       if (err instanceof BrokerError)
@@ -308,7 +343,7 @@ export class LinkStatusService {
         timestamp: r.timestamp,
       }));
       const destination = await this.clusters.access(s.destination_cluster_id as string);
-      return await this.explain(
+      const explained = await this.explain(
         {
           ...base,
           expectedLinks: 1,
@@ -330,6 +365,25 @@ export class LinkStatusService {
             destination.cluster.name,
             this.gateway.management(destination),
           ),
+      );
+      return await this.withPreflight(
+        explained,
+        shovelNeeds({
+          settings:
+            (s.settings as { declareDestination?: boolean } | null | undefined) ?? undefined,
+          source: {
+            clusterId: s.source_cluster_id as string,
+            vhost: s.source_vhost as string,
+            queue: s.source_queue as string | null,
+            exchange: s.source_exchange as string | null,
+          },
+          destination: {
+            clusterId: s.destination_cluster_id as string,
+            vhost: s.destination_vhost as string,
+            queue: s.destination_queue as string | null,
+            exchange: s.destination_exchange as string | null,
+          },
+        }),
       );
     } catch (err) {
       if (err instanceof BrokerError)

@@ -15,7 +15,7 @@ import { linkUris } from '../broker-topology/link-uri';
 import type { RegistrySnapshot } from './compile';
 import type { ClusterBroker } from './cluster-broker';
 import { rabbitPasswordHash, type BrokerConnection } from './link-user';
-import { isLinkTarget } from './registry-snapshot';
+import { declaredByLinks, isLinkTarget } from './registry-snapshot';
 import { clusterAuditTarget } from '../audit/audit-target';
 
 export interface LinkUserDeps {
@@ -119,6 +119,7 @@ export async function syncLinkUsers(
   const vhosts = [...new Set(await isLinkTarget(d.ds, cluster.id))];
   const rotation = await unfinishedRotation(d.ds, cluster.id);
   if (vhosts.length === 0 && !rotation) return;
+  const declares = await declaredByLinks(d.ds, cluster.id);
   const write = async (cred: { username: string; password: string; salt: string }) => {
     if (!(await lock.stillHeld()))
       throw new Error('the cluster lock was lost before the link user write');
@@ -126,6 +127,7 @@ export async function syncLinkUsers(
       cred.username,
       rabbitPasswordHash(cred.password, cred.salt),
       vhosts,
+      declares,
     );
   };
   const audit = (action: string, details: Record<string, unknown>) =>

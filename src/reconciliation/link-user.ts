@@ -7,7 +7,7 @@ import {
   encodePermissions,
   encodeUser,
   fullPermissions,
-  linkUserPermissions,
+  linkUserPermissionsFor,
   samePermissions,
 } from '../broker-topology/user.codec';
 import { probeVhost } from '../probes/probe-topology';
@@ -15,8 +15,8 @@ import { probeVhost } from '../probes/probe-topology';
 export { rabbitPasswordHash } from '../broker-topology/user.codec';
 
 /** crossdock's own probe vhost: the shovel probe declares its destination queue there. */
-const permissionsFor = (vhost: string) =>
-  vhost === probeVhost ? fullPermissions : linkUserPermissions;
+const permissionsFor = (vhost: string, declares: Record<string, string[]>) =>
+  vhost === probeVhost ? fullPermissions : linkUserPermissionsFor(declares[vhost] ?? []);
 
 export interface LinkUserResult {
   writes: number;
@@ -32,6 +32,8 @@ export async function ensureLinkUser(
   username: string,
   passwordHash: string,
   vhosts: string[],
+  /** Per vhost, the queues links declare there as the link user (configure on those names). */
+  declares: Record<string, string[]> = {},
 ): Promise<LinkUserResult> {
   let writes = 0;
   let requests = 1;
@@ -51,7 +53,7 @@ export async function ensureLinkUser(
   const perms = (Array.isArray(listed) ? listed : []).map(decodePermissions);
   for (const vhost of vhosts) {
     const p = perms.find((x) => x?.vhost === vhost);
-    const want = permissionsFor(vhost);
+    const want = permissionsFor(vhost, declares);
     if (!samePermissions(p, want)) {
       requests += 1;
       writes += 1;

@@ -10,6 +10,7 @@ import { ProbesModule } from '../probes/probes.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
 import { LinkStatusService } from './link-status.service';
+import { LinksModule } from '../links/links.module';
 import { ReconcileMetrics } from './reconcile-metrics';
 import { ReconcileMetricsRepository } from './reconcile-metrics.repository';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
@@ -18,7 +19,15 @@ import { ReconcilerService } from './reconciler.service';
 import { ReconciliationController } from './reconciliation.controller';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, CryptoModule, BrokerModule, ProbesModule],
+  imports: [
+    ClustersModule,
+    AuditModule,
+    MetricsModule,
+    CryptoModule,
+    BrokerModule,
+    ProbesModule,
+    LinksModule,
+  ],
   controllers: [ReconciliationController, LinkRestartController],
   providers: [
     ReconcilerService,

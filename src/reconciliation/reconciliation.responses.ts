@@ -112,6 +112,7 @@ const verdicts: LinkStatus['verdict'][] = [
   'held-back',
   'completed',
   'delete-blocked',
+  'blocked',
   'unknown',
 ];
 
@@ -131,6 +132,12 @@ export class LinkStatusDto implements LinkStatus {
     description: "Keys the cluster's RabbitMQ version does not know (the link is not applied)",
   })
   heldBack?: string;
+  @ApiPropertyOptional({
+    example: 'blocked: destination queue "orders" missing on dc2/rabbit',
+    description:
+      'What the link needs and does not find (a queue or exchange on either end, a link-user permission), from a cached preflight; gone once it exists. The verdict is `blocked` while the broker does not run the link.',
+  })
+  blocked?: string;
   @ApiPropertyOptional({ format: 'date-time' }) completedAt?: string;
   @ApiPropertyOptional({ type: ShovelCompletionView }) completion?: ShovelCompletionView;
   @ApiPropertyOptional({ type: LinkDeleteBlockedView }) deleteBlocked?: LinkDeleteBlockedView;

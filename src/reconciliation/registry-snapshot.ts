@@ -141,6 +141,22 @@ export async function loadSnapshot(
 }
 
 /** Does any other cluster connect to this one (so it needs the link user)? */
+/** Per vhost, the destination queues shovels into this cluster declare themselves. */
+export async function declaredByLinks(
+  ds: DataSource,
+  clusterId: string,
+): Promise<Record<string, string[]>> {
+  const rows = (await ds.query(
+    `SELECT destination_vhost AS vhost, destination_queue AS queue FROM shovels
+      WHERE destination_cluster_id = $1 AND destination_queue IS NOT NULL
+        AND settings ->> 'declareDestination' = 'true'`,
+    [clusterId],
+  )) as { vhost: string; queue: string }[];
+  const out: Record<string, string[]> = {};
+  for (const r of rows) (out[r.vhost] ??= []).push(r.queue);
+  return out;
+}
+
 export async function isLinkTarget(ds: DataSource, clusterId: string): Promise<string[]> {
   const rows = (await ds.query(
     `SELECT upstream_vhost AS vhost, paused FROM federation_links WHERE upstream_cluster_id = $1
