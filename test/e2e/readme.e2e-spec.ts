@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootstrapToken } from '../helpers/api';
@@ -25,16 +25,21 @@ describe('docs/api.md examples', () => {
     const script = (block as string)
       .replace(/"name":"dc1"/, `"name":"readme-${Date.now().toString(36)}"`)
       .replace(/"name":"ci-pipeline"/, `"name":"readme-${Date.now().toString(36)}"`);
-    // Asynchronous on purpose: the server answering curl lives in this process.
+    // Asynchronous on purpose: the server answering curl lives in this process. Standard input is
+    // /dev/null: bash given a socket there (Node's default stdio) takes itself for an ssh session
+    // and reads /etc/bash.bashrc, which fails under `set -u` on some systems.
     const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>(
       (resolve) => {
-        execFile(
-          'bash',
-          ['-euo', 'pipefail', '-c', script],
-          { env: { ...process.env, URL: url, TOKEN: bootstrapToken() }, timeout: 30000 },
-          (err, stdout, stderr) =>
-            resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
+        const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
+          env: { ...process.env, URL: url, TOKEN: bootstrapToken() },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 30000,
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
       },
     );
     expect(r.stderr).toBe('');
