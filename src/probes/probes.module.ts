@@ -14,7 +14,14 @@ import { ProbesController } from './probes.controller';
 @Module({
   imports: [ClustersModule, AuditModule, MetricsModule, BrokerModule],
   controllers: [ProbesController],
-  providers: [ProbeService, HealthRecorder, HealthService, ProbeMetrics, LinkPreflight, clockProvider],
+  providers: [
+    ProbeService,
+    HealthRecorder,
+    HealthService,
+    ProbeMetrics,
+    LinkPreflight,
+    clockProvider,
+  ],
   exports: [ProbeService, HealthService, LinkPreflight],
 })
 export class ProbesModule {}
