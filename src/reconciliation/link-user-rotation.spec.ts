@@ -7,7 +7,7 @@ import { notifyClustersChanged } from '../common/changes';
 import { FakeDataSource } from '../database/testing/fake-data-source';
 import type { ClusterBroker } from './cluster-broker';
 import { staleObjectNames, syncLinkUsers, type RotationRow } from './link-user-rotation';
-import { isLinkTarget } from './registry-snapshot';
+import { declaredByLinks, isLinkTarget } from './registry-snapshot';
 import { interimValue } from './link-user-refresh';
 
 jest.mock('../clusters/link-user-credentials', () => ({
@@ -16,7 +16,7 @@ jest.mock('../clusters/link-user-credentials', () => ({
   writeSlotSecret: jest.fn(),
 }));
 jest.mock('../common/changes', () => ({ notifyClustersChanged: jest.fn() }));
-jest.mock('./registry-snapshot', () => ({ isLinkTarget: jest.fn() }));
+jest.mock('./registry-snapshot', () => ({ isLinkTarget: jest.fn(), declaredByLinks: jest.fn() }));
 
 const cluster = {
   id: 'c1',
@@ -44,7 +44,14 @@ function rotation(over: Partial<RotationRow> = {}): RotationRow {
   };
 }
 
-function world(opts: { vhosts?: string[]; rotation?: RotationRow; connecting?: string[] } = {}) {
+function world(
+  opts: {
+    vhosts?: string[];
+    rotation?: RotationRow;
+    connecting?: string[];
+    declares?: Record<string, string[]>;
+  } = {},
+) {
   const ds = new FakeDataSource()
     .on(/FROM link_user_rotations WHERE cluster_id = \$1 AND status <> 'completed'/, () =>
       opts.rotation ? [opts.rotation] : [],
@@ -67,6 +74,7 @@ function world(opts: { vhosts?: string[]; rotation?: RotationRow; connecting?: s
     aroundBrokerCall: jest.fn(async (_input: unknown, call: () => Promise<unknown>) => call()),
   };
   (isLinkTarget as jest.Mock).mockResolvedValue(opts.vhosts ?? []);
+  (declaredByLinks as jest.Mock).mockResolvedValue(opts.declares ?? {});
   (activeLinkCredential as jest.Mock).mockResolvedValue({
     slot: 'a',
     username: 'crossdock-link',
@@ -105,9 +113,23 @@ describe('syncLinkUsers (link-user rotation)', () => {
   it('keeps the active user with its password and permissions', async () => {
     const w = world({ vhosts: ['/', '/'] });
     await w.run();
-    expect(w.broker.ensureLinkUser).toHaveBeenCalledWith('crossdock-link', expect.any(String), [
-      '/',
-    ]);
+    expect(w.broker.ensureLinkUser).toHaveBeenCalledWith(
+      'crossdock-link',
+      expect.any(String),
+      ['/'],
+      {},
+    );
+  });
+
+  it('gives the link user configure on the queues shovels declare as it', async () => {
+    const w = world({ vhosts: ['/'], declares: { '/': ['landing'] } });
+    await w.run();
+    expect(w.broker.ensureLinkUser).toHaveBeenCalledWith(
+      'crossdock-link',
+      expect.any(String),
+      ['/'],
+      { '/': ['landing'] },
+    );
   });
 
   it('writes nothing once the lock is lost', async () => {
