@@ -141,6 +141,9 @@ async function linkHealth(id: string): Promise<string | undefined> {
     since: r.since?.toISOString() ?? null,
     evaluatedAt: r.evaluated_at?.toISOString() ?? null,
     evaluatedBy: r.evaluated_by,
+    brokerState: fresh ? (r.vals?.brokerState ?? null) : null,
+    cause: fresh ? (r.vals?.cause ?? null) : null,
+    divergence: fresh ? (r.vals?.divergence ?? null) : null,
   });
 }
 
