@@ -25,7 +25,8 @@ export type ManagementOptions = Pick<ManagementClientOptions, 'writeGuard'>;
 
 /**
  * The one way feature code reaches a cluster's broker, provided through DI so the orchestrators
- * (reconcile pass, link-user rotation, probe loop) can be given a fake in unit tests:
+ * (reconcile pass, link-user rotation, probe loop, overflow engine) can be given a fake in unit
+ * tests:
  * - `management`: the management API of a cluster (every node a failover endpoint, the
  *   configured timeout, the allowed networks and TLS of the cluster, writes behind an optional
  *   guard);

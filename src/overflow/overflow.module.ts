@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { BrokerModule } from '../broker/broker.module';
+import { clockProvider } from '../common/clock/clock';
 import { CryptoModule } from '../common/crypto/crypto.module';
 import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
@@ -10,8 +12,16 @@ import { OverflowEngineService } from './overflow-engine.service';
 import { OverflowRulesService } from './overflow-rules.service';
 
 @Module({
-  imports: [ClustersModule, AuditModule, MetricsModule, ProbesModule, CryptoModule, LinksModule],
+  imports: [
+    ClustersModule,
+    AuditModule,
+    MetricsModule,
+    ProbesModule,
+    CryptoModule,
+    LinksModule,
+    BrokerModule,
+  ],
   controllers: [OverflowController],
-  providers: [OverflowRulesService, OverflowEngineService],
+  providers: [OverflowRulesService, OverflowEngineService, clockProvider],
 })
 export class OverflowModule {}

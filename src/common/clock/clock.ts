@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 
 /**
- * Time as the orchestrators read it (reconcile pass, probe loop, link-user rotation), behind a
- * seam so unit tests drive it. `now()` is wall-clock time (what is stored and shown);
- * `monotonic()` is for measuring durations and deadlines in this process (never goes back).
+ * Time as the orchestrators read it (reconcile pass, probe loop, link-user rotation, overflow
+ * engine), behind a seam so unit tests drive it. `now()` is wall-clock time (what is stored and
+ * shown); `monotonic()` is for measuring durations and deadlines in this process (never goes
+ * back).
  * The class is its own Nest provider token: inject `Clock`, provide `SystemClock` (or a fake).
  */
 export abstract class Clock {
