@@ -1,4 +1,5 @@
-import { apiPath, type ManagementClient } from '../broker/management-client';
+import type { ManagementClient } from '../broker/management-client';
+import { apiPath } from '../broker/management.paths';
 import type { HttpMethod, RequestOptions } from '../broker/management.types';
 import type { BrokerValue, ObjectKey, ObjectKind } from './object-kinds';
 

@@ -1,66 +1,13 @@
-import {
-  connect,
-  type Channel,
-  type ChannelModel,
-  type ConfirmChannel,
-  type ConsumeMessage,
-} from 'amqplib';
+import { connect, type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { redactString } from '../common/logging/redact';
-import type { AllowedNetworks } from '../common/net/allowed-networks';
-import { tlsConnectOptions, type BrokerTls } from './broker-tls';
-
-export interface AmqpEndpoint {
-  host: string;
-  port: number;
-}
-
-export interface AmqpSessionOptions {
-  /** Tried in turn (one per attempt), so a dead node never pins the session. */
-  endpoints: AmqpEndpoint[];
-  /**
-   * The `amqp://` URI (credentials, vhost, heartbeat) of one endpoint: built by the one URI
-   * builder (broker-topology/link-uri `sessionUri`), so TLS and parameters are taught once.
-   */
-  uri: (endpoint: AmqpEndpoint) => string;
-  connectTimeoutMs?: number;
-  /** Publisher confirms older than this fail the publish. */
-  confirmTimeoutMs?: number;
-  /** BROKER_ALLOWED_NETWORKS: no connection to an address outside it. */
-  networks?: AllowedNetworks;
-  /**
-   * AMQPS with the cluster's CA bundle, server name and client certificate; the endpoints are
-   * then the nodes' TLS listeners. Peer verification is always on.
-   */
-  tls?: BrokerTls;
-  /** Told about every loss of the connection (already redacted). */
-  onDown?: (reason: string) => void;
-  /**
-   * Told when the broker blocks this connection (`connection.blocked`, with its reason, e.g.
-   * "low on memory") and when it lifts the block (undefined). A resource alarm anywhere in the
-   * cluster blocks every connection that publishes: publishes and channel operations then wait
-   * until the alarm clears, so a caller must not wait on them for other work.
-   */
-  onBlocked?: (reason: string | undefined) => void;
-}
-
-export type MessageHandler = (msg: ConsumeMessage) => void;
-
-export interface ConsumeOptions {
-  /**
-   * The broker considers a message delivered once it is sent (no `basic.ack`): for messages
-   * whose loss is itself what is measured (lag probes), not for data. Without acks the
-   * prefetch limit does not apply either.
-   */
-  noAck?: boolean;
-}
-
-/** A typed failure of the session: never carries credentials. */
-export class AmqpSessionError extends Error {
-  constructor(message: string) {
-    super(redactString(message));
-    this.name = 'AmqpSessionError';
-  }
-}
+import { deliver, type Consumer } from './amqp-consumer';
+import {
+  AmqpSessionError,
+  type AmqpSessionOptions,
+  type ConsumeOptions,
+  type MessageHandler,
+} from './amqp-session.types';
+import { tlsConnectOptions } from './broker-tls';
 
 /**
  * One AMQP connection to a cluster with a confirm channel for publishing and a channel for
@@ -362,34 +309,4 @@ export class AmqpSession {
     ]);
     clearTimeout(timer);
   }
-}
-
-interface Consumer {
-  handler: MessageHandler;
-  channel?: Channel;
-  notBefore: number;
-  exclusive?: boolean;
-  noAck: boolean;
-}
-
-/** Runs the handler, then acks the message unless the consumer is ack-less. */
-function deliver(
-  channel: Channel,
-  handler: MessageHandler,
-  noAck: boolean,
-): (msg: ConsumeMessage | null) => void {
-  return (msg) => {
-    if (!msg) return;
-    try {
-      handler(msg);
-    } finally {
-      if (!noAck) {
-        try {
-          channel.ack(msg);
-        } catch {
-          // The channel went away; the broker redelivers to the next consumer.
-        }
-      }
-    }
-  };
 }

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { apiPath, ManagementClient, responseKind } from './management-client';
+import { ManagementClient } from './management-client';
+import { apiPath, responseKind } from './management.paths';
 import {
   BrokerAuthError,
   BrokerError,

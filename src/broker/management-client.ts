@@ -10,6 +10,8 @@ import {
   BrokerTimeoutError,
   BrokerUnreachableError,
 } from './management.errors';
+import { defaultResponseLimits, responseKind, type ResponseKind } from './management.paths';
+import { expectShape, isAlarm, isObject } from './management.shapes';
 import { attemptNode, type AttemptOutcome } from './management.transport';
 import type {
   HealthAlarms,
@@ -24,61 +26,6 @@ import type {
   RequestOptions,
 } from './management.types';
 
-/** What a request reads: one object (or a write's answer), or a bulk listing. */
-export type ResponseKind = 'object' | 'listing';
-
-/**
- * Largest answer read per kind, bytes. Listings are read with `columns=` and `disable_stats`
- * where it matters, so 16 MiB is a cluster with tens of thousands of objects; anything bigger
- * is refused (BrokerProtocolError `too-large`) before it is buffered in full.
- */
-export const defaultResponseLimits: Readonly<Record<ResponseKind, number>> = {
-  object: 2 * 1024 * 1024,
-  listing: 16 * 1024 * 1024,
-};
-
-const listingCollections = new Set([
-  'queues',
-  'exchanges',
-  'bindings',
-  'policies',
-  'operator-policies',
-  'parameters',
-  'global-parameters',
-  'federation-links',
-  'shovels',
-  'connections',
-  'channels',
-  'consumers',
-  'vhosts',
-  'users',
-  'permissions',
-  'nodes',
-  'definitions',
-]);
-
-/** The kind of a request, from its method and path: only GETs of collections are listings. */
-export function responseKind(method: HttpMethod, path: string): ResponseKind {
-  if (method !== 'GET') return 'object';
-  const [collection, ...rest] = path.split('?')[0].split('/').filter(Boolean).slice(1);
-  if (!listingCollections.has(collection)) return 'object';
-  switch (collection) {
-    case 'definitions':
-    case 'federation-links':
-    case 'shovels':
-    case 'connections':
-      return 'listing';
-    case 'parameters':
-      return rest.length <= 2 ? 'listing' : 'object';
-    case 'bindings':
-      return rest.length <= 5 ? 'listing' : 'object';
-    case 'users':
-      return rest.length === 0 || rest[1] === 'permissions' ? 'listing' : 'object';
-    default:
-      return rest.length <= 1 ? 'listing' : 'object';
-  }
-}
-
 /** Columns of GET /api/nodes that observation needs; the full payload is ~10 KB per node. */
 export const nodeColumns = [
   'name',
@@ -89,26 +36,6 @@ export const nodeColumns = [
   'disk_free_alarm',
   'enabled_plugins',
 ] as const;
-
-/**
- * Encodes one path segment (vhost, object name). `/` becomes `%2F`. `.` and `..` cannot be
- * addressed at all: WHATWG URL parsing (fetch) collapses them, encoded or not, into a parent path.
- */
-export function encodeSegment(value: string | number): string {
-  const s = String(value);
-  if (s === '' || s === '.' || s === '..') {
-    throw new RangeError(`cannot address ${JSON.stringify(s)} in a management API path`);
-  }
-  return encodeURIComponent(s);
-}
-
-/** Tagged template for API paths: every interpolated value is one encoded segment. */
-export function apiPath(strings: TemplateStringsArray, ...values: (string | number)[]): string {
-  return strings.reduce(
-    (acc, part, i) => acc + part + (i < values.length ? encodeSegment(values[i]) : ''),
-    '',
-  );
-}
 
 /**
  * Narrow RabbitMQ management HTTP API client: basic auth, JSON, per-attempt timeouts, bounded
@@ -363,42 +290,7 @@ export class ManagementClient {
   }
 }
 
-/**
- * An answer must have the shape the caller relies on, or it is a BrokerProtocolError
- * (`wrong-shape`), never a TypeError later: for every caller that reads broker listings.
- */
-export function expectShape<T>(
-  res: ManagementResponse<unknown>,
-  guard: (body: unknown) => body is T,
-  expected: string,
-): ManagementResponse<T> {
-  if (guard(res.body)) return { ...res, body: res.body };
-  throw new BrokerProtocolError(
-    res.method,
-    res.path,
-    res.node,
-    'wrong-shape',
-    `expected ${expected}`,
-    res.attempts,
-    res.status,
-  );
-}
-
-/** A list of objects whose `fields` are strings when present (`required` ones always). */
-export function isRecordList(
-  required: readonly string[],
-  optional: readonly string[] = [],
-): (b: unknown) => b is Record<string, unknown>[] {
-  return (b: unknown): b is Record<string, unknown>[] =>
-    Array.isArray(b) &&
-    b.every(
-      (x: unknown) =>
-        isObject(x) &&
-        required.every((f) => typeof x[f] === 'string') &&
-        optional.every((f) => x[f] === undefined || x[f] === null || typeof x[f] === 'string'),
-    );
-}
-
+/** The error a node's answer stands for: it answered, so no other node is asked. */
 function answeredError(
   method: HttpMethod,
   path: string,
@@ -425,12 +317,4 @@ function answeredError(
         outcome.status,
       );
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isAlarm(a: unknown): a is ManagementAlarm {
-  return isObject(a) && typeof a.node === 'string' && typeof a.resource === 'string';
 }

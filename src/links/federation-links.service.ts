@@ -5,13 +5,14 @@ import { AuditService } from '../audit/audit.service';
 import { checkBrokerVersions } from '../broker-topology/broker-version-gate';
 import { federationRequirements } from '../broker-topology/broker-versions';
 import { notifyClustersChanged } from '../common/changes';
-import { patternProblem } from '../common/dto/broker-pattern';
 import { DomainException } from '../common/errors/domain.exception';
 import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
 import { paginate, type Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
-import { FederationLinkEntity, type FederationSettings } from './federation-link.entity';
+import { FederationLinkEntity } from './federation-link.entity';
+import { checkTargets, upstreamObjectOf } from './federation-link.rules';
+import { federationLinkView, type FederationLinkView } from './federation-link.view';
 import { resolveLinkEnds } from './link-endpoints';
 import type { CreateFederationLinkDto, LinkQueryDto, UpdateFederationLinkDto } from './links.dto';
 
@@ -29,92 +30,6 @@ registerForeignKey('fk_federation_links_upstream', {
   missing: 'The upstream cluster does not exist',
   dependents: 'The cluster is upstream of federation links; delete them first',
 });
-
-export interface FederationLinkView {
-  id: string;
-  name: string;
-  kind: 'exchange' | 'queue';
-  downstream: { clusterId: string; vhost: string };
-  /** `exchange` / `queue`: what the link pulls from upstream when it is named differently. */
-  upstream: { clusterId: string; vhost: string; exchange: string | null; queue: string | null };
-  targets: string[];
-  targetPrefix: string | null;
-  /** The upstream parameter's name on the broker when the link was adopted (else crossdock.up.<name>). */
-  brokerUpstreamName: string | null;
-  settings: FederationSettings;
-  paused: boolean;
-  deletionPolicy: 'delete' | 'retain';
-  generation: number;
-  appliedGeneration: number;
-  version: number;
-  warnings: string[];
-  createdAt: string;
-  updatedAt: string;
-}
-
-export function federationLinkView(
-  l: FederationLinkEntity,
-  warnings: string[] = [],
-): FederationLinkView {
-  return {
-    id: l.id,
-    name: l.name,
-    kind: l.kind,
-    downstream: { clusterId: l.downstreamClusterId, vhost: l.downstreamVhost },
-    upstream: {
-      clusterId: l.upstreamClusterId,
-      vhost: l.upstreamVhost,
-      exchange: l.kind === 'exchange' ? l.upstreamObject : null,
-      queue: l.kind === 'queue' ? l.upstreamObject : null,
-    },
-    targets: l.targets,
-    targetPrefix: l.targetPrefix,
-    brokerUpstreamName: l.brokerUpstreamName,
-    settings: l.settings,
-    paused: l.paused,
-    deletionPolicy: l.deletionPolicy,
-    generation: l.generation,
-    appliedGeneration: l.appliedGeneration,
-    version: l.version,
-    warnings,
-    createdAt: l.createdAt.toISOString(),
-    updatedAt: l.updatedAt.toISOString(),
-  };
-}
-
-function checkTargets(targets: string[] | undefined, prefix: string | undefined | null): void {
-  if ((targets?.length ?? 0) > 0 === (prefix !== undefined && prefix !== null)) {
-    throw DomainException.validation([
-      {
-        field: 'targets',
-        message: 'give either targets (names) or targetPrefix, not both and not neither',
-      },
-    ]);
-  }
-  if (prefix) {
-    const problem = patternProblem(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
-    if (problem) throw DomainException.validation([{ field: 'targetPrefix', message: problem }]);
-  }
-}
-
-/**
- * The upstream exchange or queue a link names: only the one of its own kind. undefined: not
- * given; null: the object named like the downstream one.
- */
-function upstreamObjectOf(
-  kind: 'exchange' | 'queue',
-  upstream: { exchange?: string | null; queue?: string | null },
-): string | null | undefined {
-  const other = kind === 'exchange' ? 'queue' : 'exchange';
-  if (upstream[other] !== undefined)
-    throw DomainException.validation([
-      {
-        field: `upstream.${other}`,
-        message: `${kind} federation pulls from an upstream ${kind}: give upstream.${kind}, not upstream.${other}`,
-      },
-    ]);
-  return upstream[kind];
-}
 
 @Injectable()
 export class FederationLinksService {

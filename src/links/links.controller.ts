@@ -20,7 +20,8 @@ import {
 import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import type { Page } from '../common/http/pagination';
-import { FederationLinksService, type FederationLinkView } from './federation-links.service';
+import type { FederationLinkView } from './federation-link.view';
+import { FederationLinksService } from './federation-links.service';
 import {
   CreateFederationLinkDto,
   CreateShovelDto,

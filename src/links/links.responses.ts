@@ -6,7 +6,7 @@ import {
   type LinkFailureObject,
 } from '../broker-topology/link-failure';
 import { ClusterVhostDto, FederationSettingsDto, ShovelSettingsDto } from './links.dto';
-import type { FederationLinkView } from './federation-links.service';
+import type { FederationLinkView } from './federation-link.view';
 import type { ShovelView } from './shovels.service';
 
 /** Response schemas of /links/*: each implements the view the service returns, so they cannot drift apart. */

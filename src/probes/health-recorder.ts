@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService, systemActor } from '../audit/audit.service';
-import { shovelName, upstreamName } from '../broker-topology/names';
-import { queueKey, type ClusterFacts } from './broker-facts';
+import { shovelName } from '../broker-topology/names';
+import type { ClusterFacts } from './broker-facts';
 import {
   evaluateLinkHealth,
   type AlarmView,
@@ -18,8 +18,13 @@ import {
 import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { AppConfig } from '../config/config.module';
+import {
+  backlogReading,
+  brokerLinkView,
+  healthValues,
+  type HealthValues,
+} from './link-health-readings';
 import { LinkPreflight } from './link-preflight';
-import type { BrokerLinkState, LinkCause } from './link-verdict';
 import type { LinkModel, ProbeModel } from './probe-model';
 import { ProbeMetrics } from './probe-metrics';
 
@@ -37,24 +42,6 @@ export interface EvaluateInput {
 /** Broker statistics are collected every 5 s (collect_statistics_interval). */
 const statsIntervalMs = 5000;
 const refreshMs = 5000;
-
-/** The values behind a verdict: what the API shows and what a transition's audit record keeps. */
-export interface HealthValues {
-  lagP50Ms: number | null;
-  lagP95Ms: number | null;
-  probesInWindow: number;
-  probesLost: number;
-  oldestPendingMs: number | null;
-  expectedLinks: number | null;
-  observedLinks: number | null;
-  runningLinks: number | null;
-  alarms: AlarmView[];
-  backlog: Omit<BacklogView, 'history'> | null;
-  /** The shared verdict model (link-verdict.ts), lifted to the top of the health view. */
-  brokerState?: BrokerLinkState | null;
-  cause?: LinkCause | null;
-  divergence?: string | null;
-}
 
 /**
  * Turns a path view and the clusters' facts into a verdict per link, keeps it in link_health
@@ -130,7 +117,7 @@ export class HealthRecorder {
         ([f, side]) =>
           `${side} cluster ${model.clusterName(f?.clusterId ?? '')} not readable: ${f?.error}`,
       );
-    const broker = this.brokerView(link, link.kind === 'federation' ? to : from);
+    const broker = brokerLinkView(link, link.kind === 'federation' ? to : from);
     this.startPreflight(link, model, broker);
     return {
       kind: link.kind === 'federation' ? 'federation' : 'shovel',
@@ -154,85 +141,15 @@ export class HealthRecorder {
     };
   }
 
-  private brokerView(link: LinkModel, f: ClusterFacts | undefined): BrokerLinkView | null {
-    if (!f || f.error) return null;
-    if (link.kind === 'shovel') {
-      const mine = f.shovels.filter(
-        (s) => s.vhost === link.fromVhost && s.name === shovelName(link.name),
-      );
-      return {
-        expected: 1,
-        observed: mine.length,
-        running: mine.filter((s) => s.state === 'running').length,
-        problems: mine
-          .filter((s) => s.state !== 'running')
-          .map((s) => `${s.state}${s.reason ? ` (${s.reason})` : ''}`),
-        rows: mine.map((s) => ({ object: s.name, status: s.state, error: s.reason })),
-      };
-    }
-    const mine = f.federationLinks.filter(
-      (l) =>
-        l.vhost === link.toVhost && l.upstream === upstreamName(link.name, link.brokerUpstream),
-    );
-    let expected = link.targets.length;
-    if (link.targetPrefix !== null) {
-      const prefix = `${link.toVhost}\u0000${link.targetPrefix}`;
-      const names =
-        link.federationKind === 'queue' ? [...f.queues.keys()] : [...f.exchanges.values()];
-      expected = names.filter((n) => n.startsWith(prefix)).length;
-    }
-    return {
-      expected,
-      observed: mine.length,
-      running: mine.filter((l) => l.status === 'running').length,
-      problems: mine
-        .filter((l) => l.status !== 'running')
-        .map((l) => `${l.object}: ${l.status}${l.error ? ` (${l.error})` : ''}`),
-      rows: mine.map((l) => ({ object: l.object, status: l.status, error: l.error })),
-    };
-  }
-
-  /** Messages waiting to cross, read on the side they wait on. */
+  /** Messages waiting to cross, read on the side they wait on, with the last few readings. */
   private backlog(
     link: LinkModel,
     model: ProbeModel,
     from: ClusterFacts | undefined,
   ): BacklogView | null {
-    if (!from || from.error) return null;
-    let messages: number | null = null;
-    let consumers: number | null | undefined;
-    if (link.kind === 'shovel') {
-      if (!link.sourceQueue) return null;
-      const q = from.queues.get(queueKey(link.fromVhost, link.sourceQueue));
-      if (!q) return null;
-      messages = q.messages;
-      consumers = q.consumers;
-    } else if (link.federationKind === 'queue') {
-      const names = link.upstreamObject
-        ? [link.upstreamObject]
-        : link.targetPrefix !== null
-          ? null
-          : link.targets;
-      for (const [k, q] of from.queues) {
-        const [vhost, name] = k.split('\u0000');
-        if (vhost !== link.fromVhost) continue;
-        if (names ? !names.includes(name) : !name.startsWith(link.targetPrefix ?? '')) continue;
-        messages = (messages ?? 0) + (q.messages ?? 0);
-      }
-    } else {
-      const down = model.clusterName(link.toClusterId);
-      for (const [k, q] of from.queues) {
-        const [vhost, name] = k.split('\u0000');
-        if (vhost !== link.fromVhost || !name.startsWith('federation: ')) continue;
-        const rest = name.slice('federation: '.length);
-        const hit = link.upstreamObject
-          ? rest.startsWith(`${link.upstreamObject} -> ${down}`)
-          : link.targetPrefix !== null
-            ? rest.startsWith(link.targetPrefix) && rest.includes(` -> ${down}`)
-            : link.targets.some((x) => rest.startsWith(`${x} -> ${down}`));
-        if (hit) messages = (messages ?? 0) + (q.messages ?? 0);
-      }
-    }
+    const reading = backlogReading(link, model, from);
+    if (!reading || !from) return null;
+    const { messages, consumers } = reading;
     const hist = this.history.get(link.id) ?? [];
     if (messages !== null && hist[hist.length - 1]?.readAt !== from.readAt) {
       hist.push({ readAt: from.readAt, messages });
@@ -250,29 +167,7 @@ export class HealthRecorder {
   async evaluate(i: EvaluateInput): Promise<LinkHealthVerdict> {
     const input = this.inputFor(i);
     const verdict = evaluateLinkHealth(input);
-    const values: HealthValues = {
-      lagP50Ms: round(i.path?.lagP50Ms),
-      lagP95Ms: round(i.path?.lagP95Ms),
-      probesInWindow: i.path?.sent ?? 0,
-      probesLost: i.path?.lost ?? 0,
-      oldestPendingMs: round(i.path?.oldestPendingMs),
-      expectedLinks: input.broker?.expected ?? null,
-      observedLinks: input.broker?.observed ?? null,
-      runningLinks: input.broker?.running ?? null,
-      alarms: input.alarms,
-      backlog: input.backlog
-        ? {
-            messages: input.backlog.messages,
-            ...(input.backlog.consumers !== undefined
-              ? { consumers: input.backlog.consumers }
-              : {}),
-            maxStalenessMs: input.backlog.maxStalenessMs,
-          }
-        : null,
-      brokerState: verdict.brokerState,
-      cause: verdict.cause,
-      divergence: verdict.divergence,
-    };
+    const values = healthValues(input, verdict);
     const labels = { link: i.link.id, kind: i.link.kind, name: i.link.name };
     this.metrics.linkUp.set(
       labels,
@@ -365,6 +260,3 @@ export class HealthRecorder {
     if (stored) stored.reasons = verdict.reasons;
   }
 }
-
-const round = (v: number | null | undefined) =>
-  v === null || v === undefined ? null : Math.round(v * 10) / 10;

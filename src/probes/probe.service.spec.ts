@@ -1,5 +1,5 @@
 import { ConsoleLogger, Logger } from '@nestjs/common';
-import type { ConsumeOptions } from '../broker/amqp-session';
+import type { ConsumeOptions } from '../broker/amqp-session.types';
 import { FakeClock } from '../common/clock/fake-clock';
 import { FakeDataSource } from '../database/testing/fake-data-source';
 import { readClusterFacts, unreadableFacts } from './broker-facts';
