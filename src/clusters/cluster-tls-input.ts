@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { ClusterTls } from './cluster-tls';
-import type { ClusterTlsDto } from './clusters.dto';
+import type { ClusterTlsDto } from './cluster-tls.dto';
 
 export interface TlsFieldError {
   field: string;

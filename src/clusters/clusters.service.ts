@@ -12,12 +12,12 @@ import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { ClusterEntity } from './cluster.entity';
 import { clusterView } from './cluster.mapper';
+import type { CredentialsDto } from './cluster-credentials.dto';
+import type { ClusterTlsDto } from './cluster-tls.dto';
 import type {
   ClusterQueryDto,
-  ClusterTlsDto,
   ClusterView,
   CreateClusterDto,
-  CredentialsDto,
   UpdateClusterDto,
 } from './clusters.dto';
 import { NodeEntity } from './node.entity';

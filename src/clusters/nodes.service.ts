@@ -8,7 +8,7 @@ import { paginate, type Page, type PageQueryDto } from '../common/http/paginatio
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
-import type { AddNodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
+import type { AddNodeDto, NodeView, UpdateNodeDto } from './nodes.dto';
 import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
 import { NodeChangeHooks } from './node-change-hooks';
