@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { readCertificate, tlsEndpoints, type CertificateReading } from '../broker/tls-certificates';
 import { AppConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
-import type { ClusterAccess } from './clusters.service';
+import type { ClusterAccess } from './cluster-access.service';
 
 /**
  * Reads the certificates a TLS cluster's endpoints present (management, AMQPS, link endpoints,

@@ -1,6 +1,6 @@
 import { managementClient, type ManagementOptions } from '../broker/broker-gateway';
 import type { ManagementClient } from '../broker/management-client';
-import type { ClusterAccess } from './clusters.service';
+import type { ClusterAccess } from './cluster-access.service';
 
 /**
  * A management client for a registered cluster: every node is a failover endpoint. Code that

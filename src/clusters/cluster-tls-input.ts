@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { DomainException } from '../common/errors/domain.exception';
 import type { ClusterTls } from './cluster-tls';
-import type { ClusterTlsDto } from './clusters.dto';
+import type { ClusterTlsDto } from './cluster-tls.dto';
 
 export interface TlsFieldError {
   field: string;
@@ -87,6 +88,25 @@ export function validateTlsInput(
     clientKey: key,
     errors,
   };
+}
+
+/**
+ * TLS input checked as far as crossdock can; a cluster configured for TLS must be managed over
+ * https, so credentials never go to it in clear.
+ */
+export function checkClusterTls(dto: ClusterTlsDto | null | undefined, scheme: string) {
+  if (!dto) return null;
+  const checked = validateTlsInput(dto);
+  if (scheme !== 'https') {
+    checked.errors.push({
+      field: 'managementScheme',
+      message:
+        'a cluster configured for TLS is managed over https: set managementScheme to https (crossdock never sends credentials in clear to it)',
+    });
+  }
+  if (checked.errors.length)
+    throw DomainException.validation(checked.errors, 'Invalid TLS settings');
+  return checked;
 }
 
 /** Days until `notAfter`, rounded down (negative once expired). */

@@ -1,5 +1,6 @@
 import type { ClusterEntity } from './cluster.entity';
-import type { ClusterView, NodeView } from './clusters.dto';
+import type { ClusterView } from './clusters.dto';
+import type { NodeView } from './nodes.dto';
 import type { NodeEntity } from './node.entity';
 import { replicationWarnings } from './replication';
 import { unboundEndpoints } from './credential-binding';

@@ -22,16 +22,9 @@ import {
 import { RequireRole } from '../common/access/access.decorators';
 import { ApiIfMatch, IfMatchVersion } from '../common/http/if-match.decorator';
 import { PageQueryDto, type Page } from '../common/http/pagination';
-import {
-  ClusterQueryDto,
-  ClusterView,
-  CreateClusterDto,
-  CredentialsDto,
-  AddNodeDto,
-  NodeView,
-  UpdateClusterDto,
-  UpdateNodeDto,
-} from './clusters.dto';
+import { CredentialsDto } from './cluster-credentials.dto';
+import { ClusterQueryDto, ClusterView, CreateClusterDto, UpdateClusterDto } from './clusters.dto';
+import { AddNodeDto, NodeView, UpdateNodeDto } from './nodes.dto';
 import { ClustersService } from './clusters.service';
 import { LinkUserView } from './link-users.dto';
 import { LinkUsersService } from './link-users.service';

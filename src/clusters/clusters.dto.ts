@@ -1,4 +1,3 @@
-import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -20,83 +19,11 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { NamedPageQueryDto } from '../common/http/pagination';
-import {
-  Optional,
-  EndpointDto,
-  IsDnsLabel,
-  IsHost,
-  IsPort,
-  printablePattern,
-} from '../common/dto/validators';
+import { Optional, EndpointDto, IsDnsLabel, printablePattern } from '../common/dto/validators';
 import type { ReplicationRule } from './replication';
-import { linkFilePattern } from '../broker/link-tls';
-
-export class CredentialsDto {
-  @ApiProperty({ example: 'crossdock-admin' })
-  @IsString()
-  @MinLength(1)
-  @MaxLength(255)
-  @Matches(printablePattern, { message: 'username must be printable' })
-  username!: string;
-
-  @ApiProperty({ writeOnly: true, description: 'Stored encrypted; never returned' })
-  @IsString()
-  @MinLength(1)
-  @MaxLength(1024)
-  password!: string;
-}
-
-export class NodeDto {
-  @ApiProperty({ example: 'rabbit@dc1-node-1', description: 'Erlang node name' })
-  @IsString()
-  @MaxLength(255)
-  @Matches(/^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+$/, {
-    message: 'name must be an Erlang node name like rabbit@host',
-  })
-  name!: string;
-
-  @ApiProperty({ example: '10.0.1.11' })
-  @IsHost()
-  host!: string;
-
-  @ApiProperty({ example: 5672 })
-  @IsPort()
-  amqpPort!: number;
-
-  @ApiProperty({ example: 15672 })
-  @IsPort()
-  managementPort!: number;
-
-  @ApiPropertyOptional({ enum: ['disc', 'ram'], default: 'disc' })
-  @Optional()
-  @IsIn(['disc', 'ram'])
-  type?: 'disc' | 'ram';
-}
-
-/** The optional `credentials` of a write that moves or adds an endpoint: rebinds them in the same request. */
-const RebindCredentials = (): PropertyDecorator =>
-  applyDecorators(
-    ApiPropertyOptional({
-      type: CredentialsDto,
-      description:
-        'The admin credentials again. Stored credentials are bound to the endpoints they were entered for: after a change of host, port or scheme without them, crossdock stops using them until they are entered again (PUT /clusters/{id}/credentials).',
-    }),
-    Optional(),
-    IsObject(),
-    ValidateNested(),
-    Type(() => CredentialsDto),
-  );
-
-/** Adding a node adds an endpoint the admin credentials would be sent to. */
-export class AddNodeDto extends NodeDto {
-  @RebindCredentials()
-  credentials?: CredentialsDto;
-}
-
-export class UpdateNodeDto extends PartialType(NodeDto, { skipNullProperties: false }) {
-  @RebindCredentials()
-  credentials?: CredentialsDto;
-}
+import { CredentialsDto, RebindCredentials } from './cluster-credentials.dto';
+import { ClusterTlsDto, ClusterTlsView } from './cluster-tls.dto';
+import { NodeDto, NodeView } from './nodes.dto';
 
 export class ReplicationRuleDto {
   @ApiProperty({ example: '^orders\\.', description: 'Queue name pattern (portable PCRE subset)' })
@@ -126,86 +53,6 @@ export class ReplicationRuleDto {
   @Optional()
   @IsInt()
   replicas?: number;
-}
-
-export class LinkTlsFilesDto {
-  @ApiProperty({
-    example: '/etc/rabbitmq/tls/ca-bundle.pem',
-    description:
-      'CA bundle on the nodes of this cluster that links it runs verify the remote cluster with (cacertfile)',
-  })
-  @IsString()
-  @Matches(linkFilePattern, {
-    message: '$property must be an absolute path of letters, digits and . _ / -',
-  })
-  caCertFile!: string;
-
-  @ApiPropertyOptional({
-    example: '/etc/rabbitmq/tls/client.pem',
-    description: 'Client certificate the links present (certfile); with keyFile',
-  })
-  @Optional()
-  @IsString()
-  @Matches(linkFilePattern, {
-    message: '$property must be an absolute path of letters, digits and . _ / -',
-  })
-  certFile?: string;
-
-  @ApiPropertyOptional({ example: '/etc/rabbitmq/tls/client.key', description: 'keyfile' })
-  @Optional()
-  @IsString()
-  @Matches(linkFilePattern, {
-    message: '$property must be an absolute path of letters, digits and . _ / -',
-  })
-  keyFile?: string;
-}
-
-export class ClusterTlsDto {
-  @ApiProperty({
-    description:
-      "PEM bundle of the CA certificates that sign this cluster's certificates (list both CAs during a CA rotation)",
-  })
-  @IsString()
-  @MinLength(1)
-  @MaxLength(65536)
-  caBundle!: string;
-
-  @ApiPropertyOptional({
-    example: 'rabbit.dc1.example.net',
-    description:
-      'Name sent as SNI and checked in the certificates (management, AMQPS, links); the connection host when absent',
-  })
-  @Optional()
-  @IsHost()
-  serverName?: string;
-
-  @ApiPropertyOptional({
-    description: 'Client certificate (PEM) crossdock presents; with clientKey',
-  })
-  @Optional()
-  @IsString()
-  @MaxLength(65536)
-  clientCertificate?: string;
-
-  @ApiPropertyOptional({
-    writeOnly: true,
-    description: 'Private key (PEM) of the client certificate; stored encrypted, never returned',
-  })
-  @Optional()
-  @IsString()
-  @MaxLength(65536)
-  clientKey?: string;
-
-  @ApiPropertyOptional({
-    type: LinkTlsFilesDto,
-    description:
-      "Files on this cluster's nodes that amqps link URIs it runs name (federation downstream, shovel source)",
-  })
-  @Optional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => LinkTlsFilesDto)
-  linkFiles?: LinkTlsFilesDto;
 }
 
 export class CreateClusterDto {
@@ -308,17 +155,6 @@ export class UpdateClusterDto extends PartialType(
   credentials?: CredentialsDto;
 }
 
-export class NodeView {
-  @ApiProperty() id!: string;
-  @ApiProperty() clusterId!: string;
-  @ApiProperty() name!: string;
-  @ApiProperty() host!: string;
-  @ApiProperty() amqpPort!: number;
-  @ApiProperty() managementPort!: number;
-  @ApiProperty({ enum: ['disc', 'ram'] }) type!: 'disc' | 'ram';
-  @ApiProperty() version!: number;
-}
-
 export class DeleteBlockConfirmView {
   @ApiProperty({ enum: ['POST'] }) method!: 'POST';
   @ApiProperty({ enum: ['/reconcile'] }) path!: '/reconcile';
@@ -343,21 +179,6 @@ export class DeleteBlockView {
   @ApiProperty({ type: [String], description: 'The unexplained objects (first 20)' })
   objects!: string[];
   @ApiProperty({ type: DeleteBlockConfirmView }) confirm!: DeleteBlockConfirmView;
-}
-
-export class LinkTlsFilesView {
-  @ApiProperty() caCertFile!: string;
-  @ApiProperty({ nullable: true, type: String }) certFile!: string | null;
-  @ApiProperty({ nullable: true, type: String }) keyFile!: string | null;
-}
-
-export class ClusterTlsView {
-  @ApiProperty({ description: 'PEM CA bundle' }) caBundle!: string;
-  @ApiProperty({ nullable: true, type: String }) serverName!: string | null;
-  @ApiProperty({ nullable: true, type: String }) clientCertificate!: string | null;
-  @ApiProperty({ description: 'A client key is stored (the key itself is never returned)' })
-  clientKeySet!: boolean;
-  @ApiProperty({ type: LinkTlsFilesView, nullable: true }) linkFiles!: LinkTlsFilesView | null;
 }
 
 export class ClusterView {

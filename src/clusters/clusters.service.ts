@@ -12,25 +12,22 @@ import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { ClusterEntity } from './cluster.entity';
 import { clusterView } from './cluster.mapper';
+import { ClusterAccessService, type ClusterAccess } from './cluster-access.service';
+import type { CredentialsDto } from './cluster-credentials.dto';
 import type {
   ClusterQueryDto,
-  ClusterTlsDto,
   ClusterView,
   CreateClusterDto,
-  CredentialsDto,
   UpdateClusterDto,
 } from './clusters.dto';
 import { NodeEntity } from './node.entity';
-import { invalidInput } from '../common/dto/broker-pattern';
-import { validateReplication, type ReplicationInput } from './replication';
+import { checkReplication } from './replication';
 import { clusterAuditTarget } from '../audit/audit-target';
-import { AppConfig } from '../config/config.module';
-import { ErrorCode } from '../common/errors/error-codes';
-import { AllowedNetworks } from '../common/net/allowed-networks';
-import { credentialEndpoints, unboundEndpoints } from './credential-binding';
-import type { BrokerTls } from '../broker/broker-tls';
+import { credentialEndpoints } from './credential-binding';
 import { tlsClientKeyAad } from './cluster-tls';
-import { validateTlsInput } from './cluster-tls-input';
+import { checkClusterTls } from './cluster-tls-input';
+
+export type { ClusterAccess } from './cluster-access.service';
 
 registerConstraintMessage(
   'uq_clusters_site_name',
@@ -50,58 +47,15 @@ registerForeignKey('fk_nodes_cluster', {
   dependents: 'The cluster still has nodes',
 });
 
-/** Decrypted admin access to one cluster; only for broker clients, never serialised. */
-export interface ClusterAccess {
-  cluster: ClusterEntity;
-  nodes: NodeEntity[];
-  username: string;
-  password: string;
-  /** BROKER_ALLOWED_NETWORKS, for every connection made with these credentials. */
-  networks: AllowedNetworks;
-  /** Set for a cluster configured for TLS: every connection verifies the peer with it. */
-  tls?: BrokerTls;
-}
-
-/** Hosts a write introduces, with the field that names each, for the network check. */
-export interface WrittenHost {
-  field: string;
-  host: string;
-}
-
 @Injectable()
 export class ClustersService {
-  readonly networks: AllowedNetworks;
-
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly box: SecretBox,
     private readonly audit: AuditService,
     private readonly conflicts: RegistryConflictCheck,
-    private readonly env: AppConfig,
-  ) {
-    this.networks = AllowedNetworks.fromEnv(env.BROKER_ALLOWED_NETWORKS);
-  }
-
-  /**
-   * BROKER_ALLOWED_NETWORKS on write: a host outside the list (as written, or as it resolves
-   * now) is refused. A name that does not resolve yet passes here: the check on connect, after
-   * resolution, is the one that holds.
-   */
-  async checkNetworks(hosts: WrittenHost[]): Promise<void> {
-    if (!this.networks.restricted) return;
-    const errors = [];
-    for (const { field, host } of hosts) {
-      try {
-        await this.networks.check(host, this.env.BROKER_HTTP_TIMEOUT_MS);
-      } catch (err) {
-        if (err instanceof Error && err.name === 'EndpointNotAllowedError') {
-          errors.push({ field, message: err.message });
-        }
-      }
-    }
-    if (errors.length)
-      throw DomainException.validation(errors, 'Endpoint outside BROKER_ALLOWED_NETWORKS');
-  }
+    private readonly clusterAccess: ClusterAccessService,
+  ) {}
 
   /**
    * Re-enters the admin credentials for the cluster's endpoints as they are now (inside the
@@ -136,44 +90,19 @@ export class ClustersService {
     return clusterAuditTarget(c);
   }
 
-  private checkReplication(rules: ReplicationInput[] | undefined, nodeNames: string[]) {
-    const { rules: valid, errors } = validateReplication(rules ?? [], nodeNames);
-    if (errors.length) throw invalidInput(errors);
-    return valid;
-  }
-
-  /**
-   * TLS input checked as far as crossdock can; a cluster configured for TLS must be managed over
-   * https, so credentials never go to it in clear.
-   */
-  private checkTls(dto: ClusterTlsDto | null | undefined, scheme: string) {
-    if (!dto) return null;
-    const checked = validateTlsInput(dto);
-    if (scheme !== 'https') {
-      checked.errors.push({
-        field: 'managementScheme',
-        message:
-          'a cluster configured for TLS is managed over https: set managementScheme to https (crossdock never sends credentials in clear to it)',
-      });
-    }
-    if (checked.errors.length)
-      throw DomainException.validation(checked.errors, 'Invalid TLS settings');
-    return checked;
-  }
-
   async create(dto: CreateClusterDto): Promise<ClusterView> {
     if (!dto.nodes.some((n) => (n.type ?? 'disc') === 'disc')) {
       throw DomainException.validation([
         { field: 'nodes', message: 'a cluster needs at least one disc node' },
       ]);
     }
-    await this.checkNetworks([
+    await this.clusterAccess.checkNetworks([
       ...dto.nodes.map((n, i) => ({ field: `nodes.${i}.host`, host: n.host })),
       ...dto.linkEndpoints.map((e, i) => ({ field: `linkEndpoints.${i}.host`, host: e.host })),
     ]);
     const nodeNames = dto.nodes.map((n) => n.name);
-    const replication = this.checkReplication(dto.replication, nodeNames);
-    const tls = this.checkTls(dto.tls, dto.managementScheme ?? 'http');
+    const replication = checkReplication(dto.replication, nodeNames);
+    const tls = checkClusterTls(dto.tls, dto.managementScheme ?? 'http');
     const id = randomUUID();
     return this.ds.transaction(async (m) => {
       await m
@@ -265,7 +194,7 @@ export class ClustersService {
     expected: number | undefined,
   ): Promise<ClusterView> {
     if (dto.linkEndpoints) {
-      await this.checkNetworks(
+      await this.clusterAccess.checkNetworks(
         dto.linkEndpoints.map((e, i) => ({ field: `linkEndpoints.${i}.host`, host: e.host })),
       );
     }
@@ -275,7 +204,7 @@ export class ClustersService {
       const values: Partial<ClusterEntity> = {};
       const scheme = dto.managementScheme ?? before.managementScheme;
       if (dto.tls !== undefined) {
-        const tls = this.checkTls(dto.tls, scheme);
+        const tls = checkClusterTls(dto.tls, scheme);
         values.tls = tls?.tls ?? null;
         values.tlsClientKeyEnc = tls?.clientKey
           ? this.box.encrypt(tls.clientKey, tlsClientKeyAad(id))
@@ -294,7 +223,7 @@ export class ClustersService {
       }
       if (dto.replication !== undefined) {
         const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
-        values.replication = this.checkReplication(
+        values.replication = checkReplication(
           dto.replication,
           nodes.map((n) => n.name),
         );
@@ -399,54 +328,7 @@ export class ClustersService {
   }
 
   /** For broker clients: decrypts the admin password. Never return this from a controller. */
-  async access(id: string): Promise<ClusterAccess> {
-    const cluster = await this.ds
-      .getRepository(ClusterEntity)
-      .createQueryBuilder('c')
-      .addSelect('c.adminPasswordEnc')
-      .addSelect('c.tlsClientKeyEnc')
-      .where('c.id = :id', { id })
-      .getOne();
-    if (!cluster) throw DomainException.notFound('cluster', id);
-    const nodes = await this.ds
-      .getRepository(NodeEntity)
-      .find({ where: { clusterId: id }, order: { seq: 'ASC' } });
-    const unbound = unboundEndpoints(cluster, nodes);
-    if (unbound.length) {
-      // Not even decrypted: the password goes nowhere it was not entered for.
-      throw new DomainException(
-        ErrorCode.CredentialsRebindRequired,
-        409,
-        'Credentials must be entered again',
-        `The admin credentials of cluster ${cluster.name} were entered for other endpoints (changed since: ${unbound.join(', ')}); enter them again with PUT /clusters/${id}/credentials`,
-        [],
-        { unboundEndpoints: unbound },
-      );
-    }
-    if (cluster.tls && cluster.managementScheme !== 'https') {
-      throw new DomainException(
-        ErrorCode.Conflict,
-        409,
-        'Plaintext refused',
-        `Cluster ${cluster.name} is configured for TLS but its management scheme is ${cluster.managementScheme}: crossdock does not send credentials in clear to it`,
-      );
-    }
-    return {
-      cluster,
-      nodes,
-      username: cluster.adminUsername,
-      password: this.box.decrypt(cluster.adminPasswordEnc, id),
-      networks: this.networks,
-      tls: cluster.tls
-        ? {
-            ca: cluster.tls.caBundle,
-            serverName: cluster.tls.serverName,
-            cert: cluster.tls.clientCertificate,
-            key: cluster.tlsClientKeyEnc
-              ? this.box.decrypt(cluster.tlsClientKeyEnc, tlsClientKeyAad(id))
-              : null,
-          }
-        : undefined,
-    };
+  access(id: string): Promise<ClusterAccess> {
+    return this.clusterAccess.access(id);
   }
 }

@@ -8,7 +8,8 @@ import { paginate, type Page, type PageQueryDto } from '../common/http/paginatio
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
-import type { AddNodeDto, NodeView, UpdateNodeDto } from './clusters.dto';
+import type { AddNodeDto, NodeView, UpdateNodeDto } from './nodes.dto';
+import { ClusterAccessService } from './cluster-access.service';
 import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
 import { NodeChangeHooks } from './node-change-hooks';
@@ -34,6 +35,7 @@ export class NodesService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
+    private readonly clusterAccess: ClusterAccessService,
     private readonly audit: AuditService,
     private readonly nodeChanges: NodeChangeHooks,
   ) {}
@@ -77,7 +79,7 @@ export class NodesService {
    */
   async add(clusterId: string, dto: AddNodeDto): Promise<NodeView> {
     const { credentials, ...node } = dto;
-    await this.clusters.checkNetworks([{ field: 'host', host: node.host }]);
+    await this.clusterAccess.checkNetworks([{ field: 'host', host: node.host }]);
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);
@@ -112,7 +114,8 @@ export class NodesService {
     expected: number | undefined,
   ): Promise<NodeView> {
     const { credentials, ...changes } = dto;
-    if (changes.host) await this.clusters.checkNetworks([{ field: 'host', host: changes.host }]);
+    if (changes.host)
+      await this.clusterAccess.checkNetworks([{ field: 'host', host: changes.host }]);
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);

@@ -1,5 +1,5 @@
 import type { FieldError } from '../common/errors/domain.exception';
-import { patternProblem } from '../common/dto/broker-pattern';
+import { invalidInput, patternProblem } from '../common/dto/broker-pattern';
 
 export type ReplicationRule =
   | {
@@ -125,4 +125,14 @@ export function validateReplication(
 
 export function replicationWarnings(rules: ReplicationRule[]): string[] {
   return rules.some((r) => r.mode === 'classic') ? [classicMirroringWarning] : [];
+}
+
+/** The rules as stored; throws naming every rule that is wrong. */
+export function checkReplication(
+  rules: ReplicationInput[] | undefined,
+  nodeNames: string[],
+): ReplicationRule[] {
+  const { rules: valid, errors } = validateReplication(rules ?? [], nodeNames);
+  if (errors.length) throw invalidInput(errors);
+  return valid;
 }

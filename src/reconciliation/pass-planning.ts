@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { AuditService } from '../audit/audit.service';
-import type { ClusterAccess } from '../clusters/clusters.service';
+import type { ClusterAccess } from '../clusters/cluster-access.service';
 import type { SecretBox } from '../common/crypto/secret-box';
 import type { ObservedState, Plan } from './broker-state';
 import { compileCluster, type CompileResult, type RegistrySnapshot } from './compile';

@@ -7,7 +7,8 @@ import { RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
 import { DomainException } from '../common/errors/domain.exception';
 import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';
-import { LinkStatusService, type LinkStatus } from './link-status.service';
+import type { LinkStatus } from './link-status';
+import { LinkStatusService } from './link-status.service';
 import { ReconcileRequestDto, RunQueryDto } from './reconciliation.dto';
 import { ReconcilerService, runView, type RunView } from './reconciler.service';
 import {

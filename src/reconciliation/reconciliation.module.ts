@@ -9,6 +9,7 @@ import { ClusterBrokers } from './cluster-broker';
 import { ProbesModule } from '../probes/probes.module';
 import { LinkRestartController } from './link-restart.controller';
 import { LinkRestartService } from './link-restart.service';
+import { LinkStatusExplainer } from './link-status-explainer';
 import { LinkStatusService } from './link-status.service';
 import { LinksModule } from '../links/links.module';
 import { ReconcileMetrics } from './reconcile-metrics';
@@ -36,6 +37,7 @@ import { ReconciliationController } from './reconciliation.controller';
     ReconcileMetrics,
     ReconcileMetricsRepository,
     LinkStatusService,
+    LinkStatusExplainer,
     LinkRestartService,
     ClusterBrokers,
     clockProvider,

@@ -6,7 +6,7 @@ import {
   ShovelCompletionView,
 } from '../links/links.responses';
 import type { BrokerLinkRestart, LinkRestartView } from './link-restart.service';
-import type { DataPlaneView, LinkStatus } from './link-status.service';
+import type { DataPlaneView, LinkStatus } from './link-status';
 import { brokerLinkStates } from '../probes/probes.responses';
 import type { AlarmFact, BrokerLinkState } from '../probes/link-verdict';
 import type { RunStatus, RunTrigger, RunView } from './reconciler.service';
