@@ -27,8 +27,6 @@ import { credentialEndpoints } from './credential-binding';
 import { tlsClientKeyAad } from './cluster-tls';
 import { checkClusterTls } from './cluster-tls-input';
 
-export type { ClusterAccess } from './cluster-access.service';
-
 registerConstraintMessage(
   'uq_clusters_site_name',
   'This site already has a cluster with that name',

@@ -1,7 +1,8 @@
 import type { AmqpSession } from '../broker/amqp-session';
 import type { BrokerGateway } from '../broker/broker-gateway';
 import { sessionUri } from '../broker-topology/link-uri';
-import type { ClusterAccess, ClustersService } from '../clusters/clusters.service';
+import type { ClusterAccess } from '../clusters/cluster-access.service';
+import type { ClustersService } from '../clusters/clusters.service';
 
 /**
  * The overflow engine's own AMQP sessions, one per cluster and vhost, for reading queue depths
