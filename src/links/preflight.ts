@@ -1,4 +1,5 @@
 import type { PermissionsModel } from '../broker-topology/user.codec';
+import { linearRegex } from '../common/linear-regex';
 
 /**
  * Preflight: what a link needs on both ends (source, destination, upstream and downstream
@@ -44,14 +45,13 @@ export interface PreflightResult {
   blocked: string | null;
 }
 
-/** The broker matches permission regexes with PCRE; a pattern JavaScript cannot read is unknown. */
+/**
+ * The broker matches permission regexes with PCRE; they are run here on RE2 (linear time, the
+ * pattern comes from a broker response), and a pattern RE2 cannot run is unknown.
+ */
 export function permits(pattern: string, name: string): boolean | undefined {
   if (pattern === '') return false;
-  try {
-    return new RegExp(pattern).test(name);
-  } catch {
-    return undefined;
-  }
+  return linearRegex(pattern)?.test(name);
 }
 
 /** The default exchange is `amq.default` for permissions. */
