@@ -65,17 +65,17 @@ export async function tlsSites(
       run: (...args: string[]) => runScript(script, [...args, '--dir', state.dir]),
     };
   }
-  const { isPortFree } = await import('./ports');
-  let base = 0;
-  for (let attempt = 0; attempt < 50 && !base; attempt++) {
-    const b = 30000 + Math.floor(Math.random() * 90) * 100;
-    const probes = [
+  const { claimPortBlock } = await import('./ports');
+  const block = await claimPortBlock({
+    from: 30000,
+    to: 39900,
+    span: 300,
+    probes: [
       0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 50, 51, 99, 100, 101, 103, 104, 150, 151, 200, 203, 250,
       251,
-    ];
-    if ((await Promise.all(probes.map((p) => isPortFree(b + p)))).every(Boolean)) base = b;
-  }
-  if (!base) throw new Error('tlsSites: no free port block');
+    ],
+  });
+  const base = block.base;
   const dir = join(repoRoot, '.local', `test-tls-sites-${base}`);
   const script = join(repoRoot, 'scripts', 'sites');
   await runScript(script, [
@@ -92,7 +92,10 @@ export async function tlsSites(
   ]);
   return {
     state: loadSites(join(dir, 'sites.json')),
-    down: () => runScript(script, ['down', '--dir', dir]),
+    down: async () => {
+      await runScript(script, ['down', '--dir', dir]);
+      block.release();
+    },
     run: (...args: string[]) => runScript(script, [...args, '--dir', dir]),
   };
 }

@@ -4,20 +4,20 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runMigrations } from '../../src/database/migrate';
 import { createDatabase, createServiceRole } from '../helpers/postgres';
-import { isPortFree } from '../helpers/ports';
+import { claimPortBlock } from '../helpers/ports';
 import { repoRoot, saveRunState, type RunState } from './run-state';
 
-/** A base port whose whole block (3 sites x 100 ports) is free, so parallel runs never collide. */
-async function pickBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 40000 + Math.floor(Math.random() * 200) * 100;
-    const probes = [
-      0, 1, 2, 10, 11, 12, 50, 99, 100, 101, 102, 110, 111, 112, 150, 200, 201, 202, 250,
-    ];
-    const free = await Promise.all(probes.map((p) => isPortFree(base + p)));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('global-setup: no free port block found for local sites');
+/**
+ * A base port whose whole block (3 sites x 100 ports) is free and claimed for this run, so runs
+ * side by side (the e2e and soak tiers, several checkouts) never collide.
+ */
+async function pickBasePort(): Promise<{ base: number; release: () => void }> {
+  return claimPortBlock({
+    from: 40200,
+    to: 59900,
+    span: 300,
+    probes: [0, 1, 2, 10, 11, 12, 50, 99, 100, 101, 102, 110, 111, 112, 150, 200, 201, 202, 250],
+  });
 }
 
 export default async function globalSetup(): Promise<void> {
@@ -52,7 +52,8 @@ export default async function globalSetup(): Promise<void> {
   mkdirSync(process.env.CROSSDOCK_TEST_LOG_DIR, { recursive: true });
 
   if (!process.env.CROSSDOCK_TEST_SITES_STATE) {
-    const base = await pickBasePort();
+    const { base } = await pickBasePort();
+    state.portBlock = base;
     const dir = join(repoRoot, '.local', `test-sites-${base}`);
     state.sitesDir = dir;
     state.startedSites = true;

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { databaseUrl, dropDatabase, dropRole } from '../helpers/postgres';
+import { releasePortBlock } from '../helpers/ports';
 import { scanSuite, type Finding } from '../helpers/secret-scan';
 import { loadRunState, repoRoot } from './run-state';
 
@@ -33,6 +34,9 @@ export default async function globalTeardown(): Promise<void> {
       });
     }
   } finally {
+    if (state.portBlock !== undefined && !process.env.CROSSDOCK_TEST_KEEP_SITES) {
+      releasePortBlock(state.portBlock);
+    }
     if (state.databaseName && !process.env.CROSSDOCK_TEST_KEEP_DB) {
       await dropDatabase(state.databaseName);
       if (state.serviceRole) await dropRole(state.serviceRole);

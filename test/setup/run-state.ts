@@ -7,6 +7,8 @@ export interface RunState {
   /** The service role created for the run's database (dropped with it). */
   serviceRole?: string;
   sitesDir?: string;
+  /** The port block claimed for the sites (released by global teardown). */
+  portBlock?: number;
   startedSites: boolean;
 }
 
