@@ -22,7 +22,8 @@ export interface BrokerTarget {
   tls?: BrokerTls;
 }
 
-export type ManagementOptions = Pick<ManagementClientOptions, 'writeGuard'>;
+/** `timeoutMs` below the configured one (advice reads that must stay quick), `writeGuard` before writes. */
+export type ManagementOptions = Partial<Pick<ManagementClientOptions, 'writeGuard' | 'timeoutMs'>>;
 
 /**
  * The one way feature code reaches a cluster's broker, provided through DI so the orchestrators
@@ -40,7 +41,9 @@ export class BrokerGateway {
   constructor(private readonly env: AppConfig) {}
 
   management(target: BrokerTarget, opts: ManagementOptions = {}): ManagementClient {
-    return managementClient(target, this.env.BROKER_HTTP_TIMEOUT_MS, opts);
+    const { timeoutMs, ...rest } = opts;
+    const configured = this.env.BROKER_HTTP_TIMEOUT_MS;
+    return managementClient(target, Math.min(timeoutMs ?? configured, configured), rest);
   }
 
   amqpSession(options: AmqpSessionOptions): AmqpSession {
@@ -60,7 +63,7 @@ export class BrokerGateway {
 export function managementClient(
   target: BrokerTarget,
   timeoutMs: number,
-  extra: ManagementOptions = {},
+  extra: Omit<ManagementOptions, 'timeoutMs'> = {},
 ): ManagementClient {
   return new ManagementClient({
     nodes: target.nodes.map((n) => ({

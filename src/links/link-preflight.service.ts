@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { BrokerGateway } from '../broker/broker-gateway';
 import { BrokerError, BrokerNotFoundError } from '../broker/management.errors';
 import { managementPaths, objectPath } from '../broker-topology/broker-paths';
 import {
@@ -8,7 +9,6 @@ import {
   linkUserPermissions,
   type PermissionsModel,
 } from '../broker-topology/user.codec';
-import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
 import { linkUsername, type LinkUserSlot } from '../clusters/link-user-credentials';
 import { AppConfig } from '../config/config.module';
@@ -43,6 +43,7 @@ export class LinkPreflightService {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly clusters: ClustersService,
     private readonly env: AppConfig,
+    private readonly broker: BrokerGateway,
   ) {}
 
   /** `fresh`: skip the cache (a write checks what it just asked for). */
@@ -89,10 +90,7 @@ export class LinkPreflightService {
     if (!row) return { ...facts, unchecked: 'the cluster is not registered' };
     try {
       const access = await this.clusters.access(clusterId);
-      const client = managementClientFor(
-        access,
-        Math.min(this.env.BROKER_HTTP_TIMEOUT_MS, maxTimeoutMs),
-      );
+      const client = this.broker.management(access, { timeoutMs: maxTimeoutMs });
       const user = linkUsername(this.env.LINK_USER_NAME, row.link_user_slot);
       const reads: Promise<void>[] = [];
       const seen = new Set<string>();

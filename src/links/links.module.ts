@@ -1,3 +1,4 @@
+import { BrokerModule } from '../broker/broker.module';
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
@@ -7,7 +8,7 @@ import { ShovelsService } from './shovels.service';
 import { LinkPreflightService } from './link-preflight.service';
 
 @Module({
-  imports: [AuditModule, ClustersModule],
+  imports: [AuditModule, ClustersModule, BrokerModule],
   controllers: [FederationLinksController, ShovelsController],
   providers: [FederationLinksService, ShovelsService, LinkPreflightService],
   exports: [FederationLinksService, ShovelsService, LinkPreflightService],

@@ -1,3 +1,4 @@
+import { BrokerGateway } from '../broker/broker-gateway';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -15,9 +16,7 @@ import {
   type LinkHealthVerdict,
   type PathView,
 } from './link-health';
-import { managementClientFor } from '../clusters/cluster-client';
 import { ClustersService } from '../clusters/clusters.service';
-import { AppConfig } from '../config/config.module';
 import {
   backlogReading,
   brokerLinkView,
@@ -61,7 +60,7 @@ export class HealthRecorder {
     private readonly metrics: ProbeMetrics,
     private readonly preflight: LinkPreflight,
     private readonly clusters: ClustersService,
-    private readonly env: AppConfig,
+    private readonly broker: BrokerGateway,
   ) {}
 
   /**
@@ -79,11 +78,11 @@ export class HealthRecorder {
       const destination = await this.clusters.access(link.toClusterId);
       await this.preflight.shovel(
         link.id,
-        managementClientFor(access, this.env.BROKER_HTTP_TIMEOUT_MS),
+        this.broker.management(access),
         link.fromVhost,
         shovelName(link.name),
         model.clusterName(link.toClusterId),
-        managementClientFor(destination, this.env.BROKER_HTTP_TIMEOUT_MS),
+        this.broker.management(destination),
       );
     })().catch(() => undefined);
   }
