@@ -8,6 +8,13 @@ import { linearRegex } from '../common/linear-regex';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { AppConfig } from '../config/config.module';
 import { compileCluster, type CompileConflict, type RegistrySnapshot } from './compile';
+import {
+  clusterExists,
+  clusterLabel,
+  federationLinkName,
+  lockForValidation,
+  policyName,
+} from './conflict-check.repository';
 import { loadKnownNames } from './known-objects';
 import { loadSnapshot } from './registry-snapshot';
 
@@ -102,7 +109,7 @@ export class CompileConflictCheck extends RegistryConflictCheck {
   }
 
   async around<T>(m: EntityManager, clusterIds: string[], change: () => Promise<T>): Promise<T> {
-    await m.query('SELECT pg_advisory_xact_lock($1)', [validationLockKey]);
+    await lockForValidation(m, validationLockKey);
     const ids = [...new Set(clusterIds)];
     const before = new Set<string>();
     for (const id of ids) for (const c of await this.conflicts(m, id)) before.add(identity(c));
@@ -115,10 +122,7 @@ export class CompileConflictCheck extends RegistryConflictCheck {
   }
 
   private async conflicts(m: EntityManager, clusterId: string): Promise<ClusterConflict[]> {
-    const [exists] = (await m.query(`SELECT 1 FROM clusters WHERE id = $1`, [clusterId])) as [
-      unknown?,
-    ];
-    if (!exists) return [];
+    if (!(await clusterExists(m, clusterId))) return [];
     const snapshot = await loadSnapshot(
       m,
       this.box,
@@ -134,11 +138,7 @@ export class CompileConflictCheck extends RegistryConflictCheck {
   private async refusal(m: EntityManager, list: ClusterConflict[]): Promise<DomainException> {
     const views: ConflictView[] = [];
     for (const c of list) {
-      const [cluster] = (await m.query(
-        `SELECT c.name, s.name AS site FROM clusters c JOIN sites s ON s.id = c.site_id WHERE c.id = $1`,
-        [c.clusterId],
-      )) as { name: string; site: string }[];
-      const clusterName = cluster ? `${cluster.site}/${cluster.name}` : c.clusterId;
+      const clusterName = (await clusterLabel(m, c.clusterId)) ?? c.clusterId;
       const sources: ConflictSourceView[] = [];
       for (const [i, id] of c.sources.entries())
         sources.push({ ...(await this.describe(m, id, clusterName)), value: c.values[i] });
@@ -174,20 +174,12 @@ export class CompileConflictCheck extends RegistryConflictCheck {
     const [kind, ...rest] = source.split(':');
     const ref = rest.join(':');
     if (kind === 'policy') {
-      const [p] = (await m.query(`SELECT name FROM policies WHERE id = $1`, [ref])) as {
-        name: string;
-      }[];
-      return { kind: 'policy', id: ref, name: `policy ${JSON.stringify(p?.name ?? ref)}` };
+      const name = (await policyName(m, ref)) ?? ref;
+      return { kind: 'policy', id: ref, name: `policy ${JSON.stringify(name)}` };
     }
     if (kind === 'link') {
-      const [l] = (await m.query(`SELECT name FROM federation_links WHERE id = $1`, [ref])) as {
-        name: string;
-      }[];
-      return {
-        kind: 'federation-link',
-        id: ref,
-        name: `federation link ${JSON.stringify(l?.name ?? ref)}`,
-      };
+      const name = (await federationLinkName(m, ref)) ?? ref;
+      return { kind: 'federation-link', id: ref, name: `federation link ${JSON.stringify(name)}` };
     }
     if (kind === 'replication')
       return {

@@ -5,6 +5,7 @@ import type { Actor } from '../common/actor/actor';
 import type { Clock } from '../common/clock/clock';
 import type { PlanOp } from './broker-state';
 import { deleteBlock } from './delete-guard';
+import { clearDeleteBlocked, setDeleteBlocked } from './reconcile-clusters.repository';
 
 export interface DeleteBlockDeps {
   ds: Pick<DataSource, 'transaction'>;
@@ -33,10 +34,7 @@ export async function recordDeleteBlock(
     now: d.clock.now(),
   });
   await d.ds.transaction(async (m) => {
-    await m.query(`UPDATE clusters SET delete_blocked = $2 WHERE id = $1`, [
-      c.id,
-      JSON.stringify(block),
-    ]);
+    await setDeleteBlocked(m, c.id, block);
     // Once per block, not per pass: the drift schedule repeats a blocked pass.
     if (c.deleteBlocked?.since === block.since) return;
     await d.audit.record(m, {
@@ -64,7 +62,7 @@ export async function clearDeleteBlock(
   actor: Actor,
 ): Promise<void> {
   await d.ds.transaction(async (m) => {
-    await m.query(`UPDATE clusters SET delete_blocked = NULL WHERE id = $1`, [c.id]);
+    await clearDeleteBlocked(m, c.id);
     await d.audit.record(m, {
       action: 'reconcile.delete-block.cleared',
       actor,

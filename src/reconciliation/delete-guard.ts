@@ -6,6 +6,7 @@ import type { ShovelSettings } from '../links/shovel.entity';
 import type { PlanOp } from './broker-state';
 import { describeKey, objectId } from '../broker-topology/broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
+import { ReconcileRunsRepository } from './reconcile-runs.repository';
 
 /**
  * The mass-delete guard stops deletes nobody asked for (an emptied or wrong database, a bug).
@@ -40,14 +41,11 @@ export interface Explanations {
 const maxEvents = 2000;
 
 export async function loadExplanations(ds: DataSource, clusterId: string): Promise<Explanations> {
-  const rows = (await ds.query(
-    `SELECT action, resource_id, payload::jsonb -> 'before' AS before FROM audit_events
-      WHERE action = ANY($2::text[])
-        AND occurred_at > COALESCE((SELECT max(started_at) FROM reconcile_runs
-              WHERE cluster_id = $1 AND status = 'succeeded' AND NOT dry_run), '-infinity')
-      ORDER BY seq DESC LIMIT ${maxEvents}`,
-    [clusterId, explainingActions],
-  )) as { action: string; resource_id: string | null; before: unknown }[];
+  const rows = await new ReconcileRunsRepository(ds).eventsSinceLastSuccess(
+    clusterId,
+    explainingActions,
+    maxEvents,
+  );
   const e: Explanations = {
     deletedLinks: [],
     deletedShovels: [],
@@ -56,7 +54,7 @@ export async function loadExplanations(ds: DataSource, clusterId: string): Promi
   };
   for (const r of rows) {
     if (!r.action.endsWith('.delete')) {
-      if (r.resource_id) e.undone.add(r.resource_id);
+      if (r.resourceId) e.undone.add(r.resourceId);
       continue;
     }
     if (!isRecord(r.before)) continue;

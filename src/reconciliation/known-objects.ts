@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
+import { loadObservedNames, storeObservedNames } from './conflict-check.repository';
 
 export type KnownNames = RegistrySnapshot['known'];
 
@@ -36,11 +37,7 @@ export async function storeKnownNames(
 ): Promise<void> {
   const known = knownNames(observed);
   const hash = digest(known);
-  await ds.query(
-    `UPDATE clusters SET observed_objects = $2, objects_observed_at = now()
-     WHERE id = $1 AND (observed_objects IS NULL OR observed_objects->>'hash' IS DISTINCT FROM $3)`,
-    [clusterId, JSON.stringify({ hash, known }), hash],
-  );
+  await storeObservedNames(ds, clusterId, known, hash);
 }
 
 /** The last stored names as an observation (values empty), or none if never observed. */
@@ -48,10 +45,7 @@ export async function loadKnownNames(
   m: DataSource | EntityManager,
   clusterId: string,
 ): Promise<ObservedState> {
-  const [row] = (await m.query(`SELECT observed_objects FROM clusters WHERE id = $1`, [
-    clusterId,
-  ])) as { observed_objects: { known?: KnownNames } | null }[];
-  const known = row?.observed_objects?.known ?? {};
+  const known = await loadObservedNames(m, clusterId);
   const objects: ObservedState['objects'] = [];
   for (const [vhost, k] of Object.entries(known)) {
     for (const name of k.queues) objects.push({ kind: 'queue', vhost, name, value: {} });

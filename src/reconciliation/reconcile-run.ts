@@ -1,10 +1,14 @@
 import type { DataSource } from 'typeorm';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { redactDeep, redactString } from '../common/logging/redact';
+import {
+  ReconcileRunsRepository,
+  type ReconcileRunRow,
+  type RunStatus,
+  type RunTrigger,
+} from './reconcile-runs.repository';
 
-export type RunTrigger = 'change' | 'follow-up' | 'schedule' | 'manual' | 'dry-run';
-export type RunStatus =
-  'running' | 'succeeded' | 'failed' | 'blocked' | 'suspended' | 'planned' | 'busy';
+export type { RunStatus, RunTrigger };
 
 export interface RunOptions {
   trigger: RunTrigger;
@@ -40,7 +44,11 @@ export interface RunFinish {
 
 /** The rows of `reconcile_runs`: a pass opens one and finishes it (redacted) with its outcome. */
 export class RunRecords {
-  constructor(private readonly ds: Pick<DataSource, 'query'>) {}
+  private readonly repo: ReconcileRunsRepository;
+
+  constructor(ds: Pick<DataSource, 'query'>) {
+    this.repo = new ReconcileRunsRepository(ds);
+  }
 
   /**
    * Holding the lock proves no other pass is alive: runs left `running` died with their
@@ -52,53 +60,40 @@ export class RunRecords {
     instanceId: string,
     requestId: string | null,
   ): Promise<string> {
-    const [run] = (await this.ds.query(
-      `WITH abandoned AS (
-         UPDATE reconcile_runs SET status = 'failed', finished_at = now(), error = 'abandoned: its instance lost the cluster lock'
-          WHERE cluster_id = $1 AND status = 'running')
-       INSERT INTO reconcile_runs (cluster_id, trigger, instance_id, dry_run, status, request_id)
-       VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id`,
-      [clusterId, opts.trigger, instanceId, !!opts.dryRun, requestId],
-    )) as { id: string }[];
-    return run.id;
+    return this.repo.open(clusterId, opts.trigger, instanceId, !!opts.dryRun, requestId);
   }
 
   async finish(runId: string, status: RunStatus, extra: RunFinish): Promise<RunView> {
-    const [rows] = (await this.ds.query(
-      `UPDATE reconcile_runs SET status = $2, finished_at = now(), summary = $3, operations = $4, findings = $5, error = $6,
-         apply_started_at = $7, apply_finished_at = $8 WHERE id = $1 RETURNING *`,
-      [
-        runId,
-        status,
-        JSON.stringify(redactDeep(extra.summary ?? {})),
-        JSON.stringify(redactDeep(extra.operations ?? [])),
-        JSON.stringify(redactDeep(extra.findings ?? [])),
-        extra.error === undefined ? null : redactString(extra.error),
-        extra.apply?.[0] ?? null,
-        extra.apply?.[1] ?? null,
-      ],
-    )) as [Record<string, unknown>[], number];
-    return runView(rows[0]);
+    const row = await this.repo.finish(runId, {
+      status,
+      summary: redactDeep(extra.summary ?? {}),
+      operations: redactDeep(extra.operations ?? []),
+      findings: redactDeep(extra.findings ?? []),
+      error: extra.error === undefined ? null : redactString(extra.error),
+      applyStartedAt: extra.apply?.[0] ?? null,
+      applyFinishedAt: extra.apply?.[1] ?? null,
+    });
+    return runView(row);
   }
 }
 
-export function runView(r: Record<string, unknown>): RunView {
-  const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
+export function runView(r: ReconcileRunRow): RunView {
+  const iso = (d: Date | null | undefined) => (d instanceof Date ? d.toISOString() : null);
   return {
-    id: r.id as string,
-    clusterId: r.cluster_id as string,
-    trigger: r.trigger as RunTrigger,
-    instanceId: r.instance_id as string,
-    dryRun: r.dry_run as boolean,
-    status: r.status as RunStatus,
-    startedAt: iso(r.started_at) as string,
+    id: r.id,
+    clusterId: r.cluster_id,
+    trigger: r.trigger,
+    instanceId: r.instance_id,
+    dryRun: r.dry_run,
+    status: r.status,
+    startedAt: r.started_at.toISOString(),
     finishedAt: iso(r.finished_at),
     applyStartedAt: iso(r.apply_started_at),
     applyFinishedAt: iso(r.apply_finished_at),
-    summary: r.summary as Record<string, unknown>,
-    operations: r.operations as unknown[],
-    findings: r.findings as unknown[],
-    error: (r.error as string | null) ?? null,
+    summary: r.summary,
+    operations: r.operations,
+    findings: r.findings,
+    error: r.error ?? null,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { SchedulerRegistry } from '@nestjs/schedule';
-import type { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/config.module';
+import type { ReconcileClustersRepository } from './reconcile-clusters.repository';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
 import type { ReconcilerService, RunStatus, RunTrigger } from './reconciler.service';
 
@@ -23,7 +23,7 @@ function fakeReconciler(statuses: RunStatus[]) {
 
 function service(reconciler: ReturnType<typeof fakeReconciler>['fake']) {
   const svc = new ReconcileTriggersService(
-    {} as DataSource,
+    {} as ReconcileClustersRepository,
     reconciler as unknown as ReconcilerService,
     {} as SchedulerRegistry,
     { RECONCILE_ENABLED: 'true' } as AppConfig,

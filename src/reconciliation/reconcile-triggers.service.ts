@@ -5,12 +5,11 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
 import { changesChannel } from '../common/changes';
 import { AppConfig } from '../config/config.module';
 import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
+import { ReconcileClustersRepository } from './reconcile-clusters.repository';
 import { ReconcilerService } from './reconciler.service';
 
 /**
@@ -36,7 +35,7 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
   private readonly followUps = new Set<string>();
 
   constructor(
-    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ReconcileClustersRepository,
     private readonly reconciler: ReconcilerService,
     private readonly scheduler: SchedulerRegistry,
     private readonly env: AppConfig,
@@ -109,10 +108,7 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
 
   private async all(trigger: 'schedule'): Promise<void> {
     try {
-      const rows = (await this.ds.query(`SELECT id FROM clusters ORDER BY seq`)) as {
-        id: string;
-      }[];
-      for (const r of rows) await this.run(r.id, trigger);
+      for (const id of await this.clusters.allIds()) await this.run(id, trigger);
     } catch (err) {
       this.logger.warn({ err }, 'scheduled reconcile skipped');
     }

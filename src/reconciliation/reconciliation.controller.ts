@@ -1,7 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { RequireRole } from '../common/access/access.decorators';
 import { SkipWriteQueue } from '../common/limits/write-admission.interceptor';
@@ -9,6 +7,8 @@ import { DomainException } from '../common/errors/domain.exception';
 import { decodeCursor, defaultPageSize, encodeCursor, type Page } from '../common/http/pagination';
 import type { LinkStatus } from './link-status';
 import { LinkStatusService } from './link-status.service';
+import { ReconcileClustersRepository } from './reconcile-clusters.repository';
+import { ReconcileRunsRepository } from './reconcile-runs.repository';
 import { ReconcileRequestDto, RunQueryDto } from './reconciliation.dto';
 import { ReconcilerService, runView, type RunView } from './reconciler.service';
 import {
@@ -30,7 +30,8 @@ import {
 @Controller()
 export class ReconciliationController {
   constructor(
-    @InjectDataSource() private readonly ds: DataSource,
+    private readonly clusters: ReconcileClustersRepository,
+    private readonly runRecords: ReconcileRunsRepository,
     private readonly reconciler: ReconcilerService,
     private readonly audit: AuditService,
     private readonly status: LinkStatusService,
@@ -81,24 +82,15 @@ export class ReconciliationController {
       throw DomainException.validation([
         { field: 'clusterId', message: 'give clusterId or siteId, not both' },
       ]);
-    const rows = (await this.ds.query(
-      dto.clusterId
-        ? `SELECT id FROM clusters WHERE id = $1`
-        : dto.siteId
-          ? `SELECT id FROM clusters WHERE site_id = $1 ORDER BY seq`
-          : `SELECT id FROM clusters ORDER BY seq`,
-      dto.clusterId ? [dto.clusterId] : dto.siteId ? [dto.siteId] : [],
-    )) as { id: string }[];
-    if (dto.clusterId && rows.length === 0)
+    const ids = await this.clusters.idsIn({ clusterId: dto.clusterId, siteId: dto.siteId });
+    if (dto.clusterId && ids.length === 0)
       throw DomainException.referenceNotFound('clusterId', 'cluster', dto.clusterId);
-    if (dto.siteId && rows.length === 0) {
-      const site = (await this.ds.query(`SELECT 1 FROM sites WHERE id = $1`, [dto.siteId])) as [];
-      if (site.length === 0) throw DomainException.referenceNotFound('siteId', 'site', dto.siteId);
-    }
+    if (dto.siteId && ids.length === 0 && !(await this.clusters.siteExists(dto.siteId)))
+      throw DomainException.referenceNotFound('siteId', 'site', dto.siteId);
     const runs: RunView[] = [];
-    for (const r of rows) {
+    for (const id of ids) {
       runs.push(
-        await this.reconciler.reconcile(r.id, {
+        await this.reconciler.reconcile(id, {
           trigger: dto.dryRun ? 'dry-run' : 'manual',
           dryRun: dto.dryRun,
           confirmDeletes: dto.confirmDeletes,
@@ -133,26 +125,16 @@ export class ReconciliationController {
   @ApiProblems(400)
   async runs(@Query() q: RunQueryDto): Promise<Page<RunView>> {
     const limit = q.limit ?? defaultPageSize;
-    const params: unknown[] = [];
-    const where: string[] = [];
-    if (q.clusterId) {
-      params.push(q.clusterId);
-      where.push(`cluster_id = $${params.length}`);
-    }
-    if (q.cursor) {
-      params.push(decodeCursor(q.cursor));
-      where.push(`seq < $${params.length}`);
-    }
-    params.push(limit + 1);
-    const rows = (await this.ds.query(
-      `SELECT * FROM reconcile_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    )) as Record<string, unknown>[];
+    const rows = await this.runRecords.list({
+      clusterId: q.clusterId,
+      beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit: limit + 1,
+    });
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     return {
       items: page.map(runView),
-      nextCursor: more ? encodeCursor(String(page[page.length - 1].seq)) : null,
+      nextCursor: more ? encodeCursor(page[page.length - 1].seq) : null,
     };
   }
 
@@ -165,9 +147,7 @@ export class ReconciliationController {
   @ApiOkResponse({ type: RunViewDto })
   @ApiProblems(400, 404)
   async run(@Param('runId', ParseUUIDPipe) runId: string): Promise<RunView> {
-    const [r] = (await this.ds.query(`SELECT * FROM reconcile_runs WHERE id = $1`, [
-      runId,
-    ])) as Record<string, unknown>[];
+    const r = await this.runRecords.find(runId);
     if (!r) throw DomainException.notFound('reconcile run', runId);
     return runView(r);
   }
@@ -232,22 +212,14 @@ export class ReconciliationController {
     id: string,
     suspended: boolean,
   ): Promise<{ suspended: boolean }> {
-    await this.ds.transaction(async (m) => {
-      const rows = (await m.query(
-        `UPDATE ${table} SET reconcile_suspended = $2 WHERE id = $1 RETURNING name, ${table === 'sites' ? 'id' : 'site_id'} AS site_id`,
-        [id, suspended],
-      )) as {
-        name: string;
-        site_id: string;
-      }[][];
-      const row = rows[0]?.[0];
+    await this.clusters.setSuspended(table, id, suspended, async (m, row) => {
       if (!row) throw DomainException.notFound(label, id);
       await this.audit.record(m, {
         action: `${label}.reconcile.${suspended ? 'suspend' : 'resume'}`,
         resourceType: label,
         resourceId: id,
         resourceName: row.name,
-        siteIds: [row.site_id],
+        siteIds: [row.siteId],
         clusterIds: table === 'clusters' ? [id] : [],
         after: { reconcileSuspended: suspended },
       });

@@ -13,7 +13,9 @@ import { LinkStatusExplainer } from './link-status-explainer';
 import { LinkStatusService } from './link-status.service';
 import { LinksModule } from '../links/links.module';
 import { ReconcileMetrics } from './reconcile-metrics';
+import { ReconcileClustersRepository } from './reconcile-clusters.repository';
 import { ReconcileMetricsRepository } from './reconcile-metrics.repository';
+import { ReconcileRunsRepository } from './reconcile-runs.repository';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { ReconcileTriggersService } from './reconcile-triggers.service';
 import { ReconcilerService } from './reconciler.service';
@@ -36,6 +38,8 @@ import { ReconciliationController } from './reconciliation.controller';
     ReconcileTriggerMetrics,
     ReconcileMetrics,
     ReconcileMetricsRepository,
+    ReconcileRunsRepository,
+    ReconcileClustersRepository,
     LinkStatusService,
     LinkStatusExplainer,
     LinkRestartService,
