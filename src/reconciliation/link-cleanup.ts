@@ -7,6 +7,7 @@ import {
   federationQueueName,
   federationQueuePrefix,
 } from '../broker-topology/broker-paths';
+import { ReconcileLinksRepository } from './reconcile-links.repository';
 
 /**
  * A deleted exchange-federation link (deletion policy `delete`) whose upstream queue crossdock
@@ -104,31 +105,7 @@ function downstreamExchangeOf(
 
 /** Pending cleanups whose upstream is this cluster, with their readiness. */
 export async function loadLinkCleanups(ds: DataSource, clusterId: string): Promise<LinkCleanup[]> {
-  const rows = (await ds.query(
-    `SELECT c.id, c.link_id, c.link_name, c.upstream_vhost, c.downstream_cluster_name,
-            c.downstream_vhost, c.targets, c.target_prefix, c.upstream_object,
-            NOT EXISTS (
-              SELECT 1 FROM managed_objects mo
-              WHERE mo.cluster_id = c.downstream_cluster_id AND mo.kind = 'federation-upstream'
-                AND mo.owner = 'link:' || c.link_id::text)
-            AND EXISTS (
-              SELECT 1 FROM reconcile_runs r
-              WHERE r.cluster_id = c.downstream_cluster_id AND r.status = 'succeeded'
-                AND NOT r.dry_run AND r.started_at > c.created_at) AS ready
-     FROM federation_link_cleanups c WHERE c.upstream_cluster_id = $1 ORDER BY c.created_at`,
-    [clusterId],
-  )) as {
-    id: string;
-    link_id: string;
-    link_name: string;
-    upstream_vhost: string;
-    downstream_cluster_name: string;
-    downstream_vhost: string;
-    targets: string[];
-    target_prefix: string | null;
-    upstream_object: string | null;
-    ready: boolean;
-  }[];
+  const rows = await new ReconcileLinksRepository(ds).cleanupsUpstreamOf(clusterId);
   return rows.map((r) => ({
     id: r.id,
     linkId: r.link_id,
@@ -152,20 +129,13 @@ export async function settleLinkCleanups(
   clusterId: string,
   handled: readonly LinkCleanup[],
 ): Promise<void> {
+  const repo = new ReconcileLinksRepository(ds);
   const done = handled.filter((c) => c.ready).map((c) => c.id);
   if (done.length) {
-    await ds.query(`DELETE FROM federation_link_cleanups WHERE id = ANY($1)`, [done]);
+    await repo.deleteCleanups(done);
   }
-  const upstreams = (await ds.query(
-    `SELECT DISTINCT upstream_cluster_id AS id FROM federation_link_cleanups WHERE downstream_cluster_id = $1`,
-    [clusterId],
-  )) as { id: string }[];
+  const upstreams = await repo.cleanupUpstreamsOf(clusterId);
   if (upstreams.length) {
-    await ds.transaction((m) =>
-      notifyClustersChanged(
-        m,
-        upstreams.map((u) => u.id),
-      ),
-    );
+    await ds.transaction((m) => notifyClustersChanged(m, upstreams));
   }
 }

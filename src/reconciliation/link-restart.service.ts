@@ -1,6 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { ManagementClient } from '../broker/management-client';
 import { BrokerError } from '../broker/management.errors';
@@ -16,6 +14,7 @@ import {
 } from '../broker-topology/broker-paths';
 import { shovelName, upstreamName } from '../broker-topology/names';
 import { expectParsed, parseFederationLinks, parseShovels } from '../broker-topology/broker-facts';
+import { ReconcileLinksRepository } from './reconcile-links.repository';
 
 /** One broker link the restart addressed, and how it went. */
 export interface BrokerLinkRestart {
@@ -58,25 +57,21 @@ interface Target {
 @Injectable()
 export class LinkRestartService {
   constructor(
-    @InjectDataSource() private readonly ds: DataSource,
+    private readonly links: ReconcileLinksRepository,
     private readonly clusters: ClustersService,
     private readonly audit: AuditService,
     private readonly gateway: BrokerGateway,
   ) {}
 
   async federation(id: string): Promise<LinkRestartView> {
-    const [l] = (await this.ds.query(
-      `SELECT id, name, paused, downstream_cluster_id, upstream_cluster_id, downstream_vhost, broker_upstream_name
-         FROM federation_links WHERE id = $1`,
-      [id],
-    )) as Record<string, unknown>[];
+    const l = await this.links.federationLink(id);
     if (!l) throw DomainException.notFound('federation link', id);
-    const name = l.name as string;
-    const clusterId = l.downstream_cluster_id as string;
-    const vhost = l.downstream_vhost as string;
+    const name = l.name;
+    const clusterId = l.downstreamClusterId;
+    const vhost = l.downstreamVhost;
     if (l.paused) throw this.nothingToRestart('federation link', name, 'it is paused');
     const client = await this.client(clusterId);
-    const upstream = upstreamName(name, l.broker_upstream_name as string | null);
+    const upstream = upstreamName(name, l.brokerUpstreamName);
     const rows = expectParsed(
       await client.send('GET', managementPaths.federationLinks(vhost)),
       parseFederationLinks,
@@ -94,21 +89,18 @@ export class LinkRestartService {
     }
     return this.restart(
       { linkId: id, kind: 'federation', name, clusterId, vhost },
-      [clusterId, l.upstream_cluster_id as string],
+      [clusterId, l.upstreamClusterId],
       client,
       [...targets.values()],
     );
   }
 
   async shovel(id: string): Promise<LinkRestartView> {
-    const [s] = (await this.ds.query(
-      `SELECT id, name, paused, source_cluster_id, destination_cluster_id, source_vhost FROM shovels WHERE id = $1`,
-      [id],
-    )) as Record<string, unknown>[];
+    const s = await this.links.shovel(id);
     if (!s) throw DomainException.notFound('shovel', id);
-    const name = s.name as string;
-    const clusterId = s.source_cluster_id as string;
-    const vhost = s.source_vhost as string;
+    const name = s.name;
+    const clusterId = s.sourceClusterId;
+    const vhost = s.sourceVhost;
     if (s.paused) throw this.nothingToRestart('shovel', name, 'it is paused');
     const client = await this.client(clusterId);
     const broker = shovelName(name);
@@ -124,7 +116,7 @@ export class LinkRestartService {
       : [];
     return this.restart(
       { linkId: id, kind: 'shovel', name, clusterId, vhost },
-      [clusterId, s.destination_cluster_id as string],
+      [clusterId, s.destinationClusterId],
       client,
       targets,
     );
@@ -155,15 +147,12 @@ export class LinkRestartService {
         view.name,
         'the broker lists none (not applied yet, or the broker removed it)',
       );
-    const siteRows = (await this.ds.query(
-      `SELECT DISTINCT site_id FROM clusters WHERE id = ANY($1::uuid[])`,
-      [clusterIds],
-    )) as { site_id: string }[];
+    const siteIds = await this.links.siteIdsOf(clusterIds);
     const base = {
       resourceType: view.kind === 'federation' ? 'federation-link' : 'shovel',
       resourceId: view.linkId,
       resourceName: view.name,
-      siteIds: siteRows.map((r) => r.site_id),
+      siteIds,
       clusterIds,
     };
     const action = `${base.resourceType}.restart`;

@@ -14,6 +14,7 @@ import { LinkStatusService } from './link-status.service';
 import { LinksModule } from '../links/links.module';
 import { ReconcileMetrics } from './reconcile-metrics';
 import { ReconcileClustersRepository } from './reconcile-clusters.repository';
+import { ReconcileLinksRepository } from './reconcile-links.repository';
 import { ReconcileMetricsRepository } from './reconcile-metrics.repository';
 import { ReconcileRunsRepository } from './reconcile-runs.repository';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
@@ -40,6 +41,7 @@ import { ReconciliationController } from './reconciliation.controller';
     ReconcileMetricsRepository,
     ReconcileRunsRepository,
     ReconcileClustersRepository,
+    ReconcileLinksRepository,
     LinkStatusService,
     LinkStatusExplainer,
     LinkRestartService,
