@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { Client } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
+import { changesChannel } from '../common/changes';
 
 /** Which clusters a reconcile request covers: one, a site's, or all. */
 export interface ClusterScope {
@@ -74,6 +76,11 @@ async function setReconcileSuspended(
   )) as { name: string; site_id: string }[][];
   const row = rows[0]?.[0];
   return row && { name: row.name, siteId: row.site_id };
+}
+
+/** Subscribes the (dedicated, connected) client to the cluster-change notifications. */
+export async function listenForClusterChanges(client: Pick<Client, 'query'>): Promise<void> {
+  await client.query(`LISTEN ${changesChannel}`);
 }
 
 /** Shows a mass-delete block on the cluster (`block`: its JSON). */

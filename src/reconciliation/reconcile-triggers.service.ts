@@ -9,7 +9,10 @@ import { Client } from 'pg';
 import { changesChannel } from '../common/changes';
 import { AppConfig } from '../config/config.module';
 import { scheduleEvery, unschedule } from '../common/scheduling/schedule';
-import { ReconcileClustersRepository } from './reconcile-clusters.repository';
+import {
+  listenForClusterChanges,
+  ReconcileClustersRepository,
+} from './reconcile-clusters.repository';
 import { ReconcilerService } from './reconciler.service';
 
 /**
@@ -82,7 +85,7 @@ export class ReconcileTriggersService implements OnApplicationBootstrap, OnModul
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${changesChannel}`);
+      await listenForClusterChanges(client);
       this.listener = client;
     } catch {
       this.scheduleReconnect();
