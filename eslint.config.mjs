@@ -62,6 +62,7 @@ export default tseslint.config(
       'src/overflow/overflow-rows.ts',
       'src/overflow/overflow-rules.service.ts',
       'src/reconciliation/apply-ledger.ts',
+      'src/reconciliation/cluster-lock.ts',
       'src/reconciliation/completions.ts',
       'src/reconciliation/conflict-check.ts',
       'src/reconciliation/delete-block-records.ts',
