@@ -1,10 +1,19 @@
 import type { Queryable } from '../database/queryable';
 import type { HealthReason, HealthState, HealthThresholds } from './link-health';
-import type { SampleRow } from './path-state';
 
 /** The SQL of probes: the link model, link health, probe paths, samples and rollups. */
 
 export type LinkKind = 'federation' | 'shovel';
+
+/** One probe sample as stored. */
+export interface SampleRow {
+  pathId: string;
+  at: Date;
+  seq: number;
+  lagMs: number | null;
+  rawMs: number | null;
+  lost: boolean;
+}
 
 /** One user link of any kind (federation link, shovel, overflow rule), as the probes read it. */
 export interface LinkModelRow {
