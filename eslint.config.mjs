@@ -33,6 +33,58 @@ export default tseslint.config(
     },
   },
   {
+    // SQL lives in repositories: src/**/*.repository.ts, and src/database/** (sessions, locks,
+    // versioned rows). Anywhere else a `.query(...)` or `createQueryBuilder(...)` call is an error.
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.repository.ts', 'src/database/**', 'src/**/*.spec.ts', 'src/**/testing/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='query']",
+          message: 'SQL belongs in a *.repository.ts file (or src/database/).',
+        },
+        {
+          selector: "CallExpression[callee.property.name='createQueryBuilder']",
+          message: 'Query builders belong in a *.repository.ts file (or src/database/).',
+        },
+      ],
+    },
+  },
+  {
+    // The remaining list: files that still hold SQL outside a repository. It only shrinks; the
+    // SQL of each moves to a repository and its line goes.
+    files: [
+      'src/definitions/definitions.service.ts',
+      'src/links/federation-links.service.ts',
+      'src/links/link-preflight.service.ts',
+      'src/links/shovels.service.ts',
+      'src/overflow/overflow-rows.ts',
+      'src/overflow/overflow-rules.service.ts',
+      'src/reconciliation/apply-ledger.ts',
+      'src/reconciliation/cluster-lock.ts',
+      'src/reconciliation/completions.ts',
+      'src/reconciliation/conflict-check.ts',
+      'src/reconciliation/delete-block-records.ts',
+      'src/reconciliation/delete-guard.ts',
+      'src/reconciliation/follow-up-requests.ts',
+      'src/reconciliation/known-objects.ts',
+      'src/reconciliation/link-cleanup.ts',
+      'src/reconciliation/link-restart.service.ts',
+      'src/reconciliation/link-status.service.ts',
+      'src/reconciliation/link-user-refresh.ts',
+      'src/reconciliation/link-user-rotation.ts',
+      'src/reconciliation/pass-ledger.ts',
+      'src/reconciliation/pass-planning.ts',
+      'src/reconciliation/reconcile-run.ts',
+      'src/reconciliation/reconcile-triggers.service.ts',
+      'src/reconciliation/reconciler.service.ts',
+      'src/reconciliation/reconciliation.controller.ts',
+      'src/reconciliation/registry-snapshot.ts',
+    ],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -6,6 +6,13 @@ import { buildDataSourceOptions, databaseSettingsFromEnv } from '../database/dat
 import { checkpointSignature } from './audit-chain';
 import { auditChainLockKey, type AuditRow } from './audit.types';
 import { CheckpointSink, sinkFromEnv } from './checkpoint-sink';
+import {
+  deleteEventsThrough,
+  insertPruneCheckpoint,
+  lastPrunableSeq,
+  lockAuditChain,
+  pruneBatch,
+} from './audit.repository';
 
 export interface PruneResult {
   archived: number;
@@ -29,23 +36,15 @@ export async function pruneAuditEvents(
   sink?: CheckpointSink,
 ): Promise<PruneResult> {
   const result = await ds.transaction(async (m) => {
-    await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
-    const [last] = (await m.query(
-      `SELECT max(seq) AS seq FROM audit_events e
-       WHERE occurred_at < $1 AND NOT EXISTS (
-         SELECT 1 FROM audit_events newer WHERE newer.seq < e.seq AND newer.occurred_at >= $1)`,
-      [before],
-    )) as { seq: string | null }[];
-    if (!last?.seq) return { archived: 0, prunedThroughSeq: null, archive: archivePath };
+    await lockAuditChain(m, auditChainLockKey);
+    const lastSeq = await lastPrunableSeq(m, before);
+    if (!lastSeq) return { archived: 0, prunedThroughSeq: null, archive: archivePath };
     const out = createWriteStream(archivePath, { flags: 'wx', mode: 0o600 });
     let archived = 0;
     let after = '0';
     let tail: AuditRow | undefined;
     for (;;) {
-      const rows = (await m.query(
-        `SELECT * FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 1000`,
-        [after, last.seq],
-      )) as AuditRow[];
+      const rows = await pruneBatch(m, after, lastSeq);
       if (rows.length === 0) break;
       for (const r of rows) {
         const line = JSON.stringify({
@@ -63,17 +62,13 @@ export async function pruneAuditEvents(
     out.end();
     await once(out, 'finish');
     if (!tail) return { archived: 0, prunedThroughSeq: null, archive: archivePath };
-    await m.query(`ALTER TABLE audit_events DISABLE TRIGGER tr_audit_events_no_change`);
-    await m.query(`DELETE FROM audit_events WHERE seq <= $1`, [tail.seq]);
-    await m.query(`ALTER TABLE audit_events ENABLE TRIGGER tr_audit_events_no_change`);
-    await m.query(
-      `INSERT INTO audit_checkpoints (kind, seq, hash, signature, note) VALUES ('prune', $1, $2, $3, $4)`,
-      [
-        tail.seq,
-        tail.hash,
-        checkpointSignature(key, 'prune', tail.seq, tail.hash),
-        `archived ${archived} events`,
-      ],
+    await deleteEventsThrough(m, tail.seq);
+    await insertPruneCheckpoint(
+      m,
+      tail.seq,
+      tail.hash,
+      checkpointSignature(key, 'prune', tail.seq, tail.hash),
+      `archived ${archived} events`,
     );
     return { archived, prunedThroughSeq: tail.seq, archive: archivePath, hash: tail.hash };
   });

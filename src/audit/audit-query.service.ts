@@ -12,9 +12,15 @@ import { verifyChain, type VerifyResult } from './audit-verifier';
 import { CheckpointSink, sinkFromEnv } from './checkpoint-sink';
 import type { AuditExportQueryDto, AuditQueryDto, AuditVerifyQueryDto } from './audit.dto';
 import { genesisHash, type AuditEventView, type AuditPayload, type AuditRow } from './audit.types';
-
-const columns = `seq, occurred_at, actor_kind, actor_id, actor_name, action, resource_type,
-  resource_id, resource_name, site_ids, cluster_ids, request_id, payload, prev_hash, hash`;
+import {
+  auditEventBySeq,
+  exportBatch,
+  insertHeadCheckpoint,
+  latestEventLink,
+  latestHeadCheckpoint,
+  listAuditEvents,
+  seqBounds,
+} from './audit.repository';
 
 export function eventView(row: AuditRow): AuditEventView {
   return { ...(JSON.parse(row.payload) as AuditPayload), hash: row.hash, prevHash: row.prev_hash };
@@ -71,12 +77,7 @@ export class AuditQueryService implements OnModuleInit {
    * then the main query walks only that part of the primary key. null = nothing in the window.
    */
   private async seqRange(from?: Date, to?: Date): Promise<{ lo: string; hi: string } | null> {
-    const [r] = (await this.ds.query(
-      `SELECT
-         (SELECT seq FROM audit_events WHERE occurred_at >= $1 ORDER BY occurred_at, seq LIMIT 1) AS lo,
-         (SELECT seq FROM audit_events WHERE occurred_at < $2 ORDER BY occurred_at DESC, seq DESC LIMIT 1) AS hi`,
-      [from ?? '-infinity', to ?? 'infinity'],
-    )) as { lo: string | null; hi: string | null }[];
+    const r = await seqBounds(this.ds, from, to);
     return r.lo === null || r.hi === null || BigInt(r.lo) > BigInt(r.hi)
       ? null
       : { lo: r.lo, hi: r.hi };
@@ -85,32 +86,23 @@ export class AuditQueryService implements OnModuleInit {
   async list(q: AuditQueryDto): Promise<Page<AuditEventView>> {
     const range = q.from || q.to ? await this.seqRange(q.from, q.to) : undefined;
     if (range === null) return { items: [], nextCursor: null };
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (q.cursor) add('seq < ?', decodeCursor(q.cursor));
-    if (q.resourceType) add('resource_type = ?', q.resourceType);
-    if (q.resourceId) add('resource_id = ?', q.resourceId);
-    if (q.siteId) add('site_ids @> ARRAY[?]::uuid[]', q.siteId);
-    if (q.clusterId) add('cluster_ids @> ARRAY[?]::uuid[]', q.clusterId);
-    if (q.actor) add('actor_name = ?', q.actor);
-    if (q.action) add('action = ?', q.action);
-    if (range) {
-      add('seq >= ?', range.lo);
-      add('seq <= ?', range.hi);
-    }
-    if (q.requestId) add('request_id = ?', q.requestId);
-    if (q.clientRequestId) add(`(payload::jsonb ->> 'clientRequestId') = ?`, q.clientRequestId);
     const limit = q.limit ?? defaultPageSize;
-    params.push(limit + 1);
-    const rows = (await this.ds.query(
-      `SELECT ${columns} FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    )) as AuditRow[];
+    const rows = await listAuditEvents(
+      this.ds,
+      {
+        beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
+        resourceType: q.resourceType,
+        resourceId: q.resourceId,
+        siteId: q.siteId,
+        clusterId: q.clusterId,
+        actor: q.actor,
+        action: q.action,
+        seqRange: range,
+        requestId: q.requestId,
+        clientRequestId: q.clientRequestId,
+      },
+      limit + 1,
+    );
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     return {
@@ -121,9 +113,7 @@ export class AuditQueryService implements OnModuleInit {
 
   async get(seq: string): Promise<AuditEventView> {
     if (!/^\d{1,19}$/.test(seq)) throw DomainException.notFound('audit event', seq.slice(0, 40));
-    const [row] = (await this.ds.query(`SELECT ${columns} FROM audit_events WHERE seq = $1`, [
-      seq,
-    ])) as AuditRow[];
+    const row = await auditEventBySeq(this.ds, seq);
     if (!row) throw DomainException.notFound('audit event', seq);
     return eventView(row);
   }
@@ -158,10 +148,7 @@ export class AuditQueryService implements OnModuleInit {
     let after = range ? (BigInt(range.lo) - 1n).toString() : '0';
     for (;;) {
       if (range === null) break;
-      const rows = (await this.ds.query(
-        `SELECT ${columns} FROM audit_events WHERE seq > $1 AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq LIMIT 1000`,
-        [after, range?.hi ?? null],
-      )) as AuditRow[];
+      const rows = await exportBatch(this.ds, after, range?.hi ?? null);
       if (rows.length === 0 || res.destroyed) break;
       let chunk = '';
       for (const row of rows) {
@@ -192,15 +179,8 @@ export class AuditQueryService implements OnModuleInit {
   }
 
   async head(): Promise<AuditHead> {
-    const [row] = (await this.ds.query(
-      `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
-    )) as {
-      seq: string;
-      hash: string;
-    }[];
-    const [cp] = (await this.ds.query(
-      `SELECT seq, hash, signature, created_at FROM audit_checkpoints WHERE kind = 'head' ORDER BY seq DESC, id DESC LIMIT 1`,
-    )) as { seq: string; hash: string; signature: string; created_at: Date }[];
+    const row = await latestEventLink(this.ds);
+    const cp = await latestHeadCheckpoint(this.ds);
     return {
       seq: row?.seq ?? '0',
       hash: row?.hash ?? genesisHash,
@@ -219,9 +199,11 @@ export class AuditQueryService implements OnModuleInit {
   async checkpoint(): Promise<AuditHead> {
     const head = await this.head();
     if (head.seq !== '0' && head.seq !== head.checkpoint?.seq) {
-      await this.ds.query(
-        `INSERT INTO audit_checkpoints (kind, seq, hash, signature) VALUES ('head', $1, $2, $3)`,
-        [head.seq, head.hash, checkpointSignature(this.key, 'head', head.seq, head.hash)],
+      await insertHeadCheckpoint(
+        this.ds,
+        head.seq,
+        head.hash,
+        checkpointSignature(this.key, 'head', head.seq, head.hash),
       );
       this.logger.log({ auditHead: { seq: head.seq, hash: head.hash } }, 'audit head checkpoint');
     }

@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { chainHash, checkpointSignature, rowInconsistency } from './audit-chain';
-import { genesisHash, type AuditRow } from './audit.types';
+import { genesisHash } from './audit.types';
 import type { SinkReading } from './checkpoint-sink';
+import { allCheckpoints, protectionRows, verifyBatch } from './audit.repository';
 
 /** Whether the database still enforces what the chain relies on. */
 export interface AuditProtection {
@@ -48,19 +49,7 @@ export async function readProtection(
   ds: DataSource,
   sink?: SinkReading,
 ): Promise<{ protection: AuditProtection; problems: string[]; warnings: string[] }> {
-  const rows = (await ds.query(
-    `SELECT c.relname AS table,
-            (SELECT count(*) FROM pg_trigger t
-              WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled = 'O'
-                AND t.tgname IN ('tr_' || c.relname || '_no_change', 'tr_' || c.relname || '_no_truncate'))::int AS armed,
-            pg_has_role(current_user, c.relowner, 'USAGE')
-              OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-              OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE')
-              OR has_table_privilege(c.oid, 'TRUNCATE') AS can_modify
-       FROM pg_class c
-      WHERE c.relname IN ('audit_events', 'audit_checkpoints') AND c.relkind = 'r'
-        AND c.relnamespace = current_schema()::regnamespace`,
-  )) as { table: string; armed: number; can_modify: boolean }[];
+  const rows = await protectionRows(ds);
   const problems: string[] = [];
   const warnings: string[] = [];
   const unarmed = ['audit_events', 'audit_checkpoints'].filter(
@@ -103,13 +92,6 @@ export async function readProtection(
   };
 }
 
-interface Checkpoint {
-  kind: string;
-  seq: string;
-  hash: string;
-  signature: string;
-}
-
 /**
  * Walks the whole chain in seq order, in batches (constant memory): contiguous sequence, each
  * row's prev_hash equal to the previous hash, the HMAC recomputed over the stored canonical
@@ -139,9 +121,7 @@ async function verifyChainOnly(
   anchor: { seq: string; hash: string } | undefined,
   sinkHead: { seq: string; hash: string } | undefined,
 ): Promise<VerifyResult> {
-  const checkpoints = (await ds.query(
-    `SELECT kind, seq, hash, signature FROM audit_checkpoints ORDER BY seq, id`,
-  )) as Checkpoint[];
+  const checkpoints = await allCheckpoints(ds);
   const forged = checkpoints.find(
     (c) => checkpointSignature(key, c.kind, c.seq, c.hash) !== c.signature,
   );
@@ -172,12 +152,7 @@ async function verifyChainOnly(
   if (sinkHead) wanted.add(sinkHead.seq);
 
   for (;;) {
-    const rows = (await ds.query(
-      `SELECT seq, occurred_at, actor_kind, actor_id, actor_name, action, resource_type, resource_id,
-              resource_name, site_ids, cluster_ids, request_id, payload, prev_hash, hash
-       FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 2000`,
-      [prevSeq.toString()],
-    )) as AuditRow[];
+    const rows = await verifyBatch(ds, prevSeq.toString());
     if (rows.length === 0) break;
     for (const row of rows) {
       const fail = (reason: string): VerifyResult => ({

@@ -9,6 +9,12 @@ import { chainHash } from './audit-chain';
 import { canonicalJson } from './canonical-json';
 import { auditChainLockKey, genesisHash, type AuditInput, type AuditPayload } from './audit.types';
 import { compactDiff } from './field-diff';
+import {
+  chainHead,
+  insertAuditEvents,
+  latestPruneCheckpoint,
+  lockAuditChain,
+} from './audit.repository';
 
 export const systemActor = (name: string): Actor => ({ kind: 'system', name });
 
@@ -50,14 +56,8 @@ export class AuditService {
     }
     if (inputs.length === 0) return [];
     const ctx = requestContext.current();
-    await m.query('SELECT pg_advisory_xact_lock($1)', [auditChainLockKey]);
-    const [head] = (await m.query(
-      `SELECT seq, hash, occurred_at FROM audit_events ORDER BY seq DESC LIMIT 1`,
-    )) as {
-      seq: string;
-      hash: string;
-      occurred_at: Date;
-    }[];
+    await lockAuditChain(m, auditChainLockKey);
+    const head = await chainHead(m);
     let prev: { seq: string; hash: string } = head ?? (await this.pruneAnchor(m));
     // Time never goes backwards along the chain (a clock step, skew between replicas), so a time
     // range is exactly a seq range for queries.
@@ -116,12 +116,7 @@ export class AuditService {
     // Bounded statements: 15 parameters a row, well under Postgres' 65,535.
     for (let i = 0; i < rows.length; i += insertRowsPerStatement) {
       const chunk = rows.slice(i, i + insertRowsPerStatement);
-      await m.query(
-        `INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, actor_name, action, resource_type,
-           resource_id, resource_name, site_ids, cluster_ids, request_id, payload, prev_hash, hash)
-         VALUES ${chunk.map((_, r) => `(${Array.from({ length: 15 }, (_, c) => `$${r * 15 + c + 1}`).join(', ')})`).join(', ')}`,
-        chunk.flat(),
-      );
+      await insertAuditEvents(m, chunk);
     }
     return out;
   }
@@ -163,9 +158,7 @@ export class AuditService {
 
   /** After a prune, the chain continues from the signed prune checkpoint. */
   private async pruneAnchor(m: EntityManager): Promise<{ seq: string; hash: string }> {
-    const [cp] = (await m.query(
-      `SELECT seq, hash FROM audit_checkpoints WHERE kind = 'prune' ORDER BY seq DESC LIMIT 1`,
-    )) as { seq: string; hash: string }[];
+    const cp = await latestPruneCheckpoint(m);
     return cp ?? { seq: '0', hash: genesisHash };
   }
 }

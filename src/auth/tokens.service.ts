@@ -3,13 +3,22 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DomainException } from '../common/errors/domain.exception';
-import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import type { Page, PageQueryDto } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/config.module';
 import { ApiTokenEntity } from './api-token.entity';
 import { type Actor, isReservedActorName, reservedActorNames } from '../common/actor/actor';
 import { hashToken, newTokenSecret } from './token-secret';
 import type { CreatedTokenView, CreateTokenDto, TokenView } from './tokens.dto';
+import {
+  insertToken,
+  liveAdminTokenExists,
+  liveTokenByHash,
+  lockTokenForUpdate,
+  markTokenRevoked,
+  pageOfTokens,
+  touchTokenLastUsed,
+} from './tokens.repository';
 
 interface CachedLookup {
   actor: Actor | null;
@@ -71,11 +80,7 @@ export class TokensService {
     if (this.bootstrapExpiresAt !== undefined && Date.now() >= this.bootstrapExpiresAt)
       return false;
     if (this.env.CROSSDOCK_BOOTSTRAP_AFTER_ADMIN === 'allow') return true;
-    const [row] = (await this.ds.query(
-      `SELECT EXISTS (SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL
-         AND (expires_at IS NULL OR expires_at > now())) AS admin`,
-    )) as { admin: boolean }[];
-    return !row.admin;
+    return !(await liveAdminTokenExists(this.ds));
   }
 
   /** Resolves a presented secret to an actor, or null. Only hashes are compared and cached. */
@@ -93,13 +98,7 @@ export class TokensService {
       this.cache.set(key, hit);
       return hit.actor;
     }
-    const row = await this.ds
-      .getRepository(ApiTokenEntity)
-      .createQueryBuilder('t')
-      .where('t.token_hash = :hash', { hash })
-      .andWhere('t.revoked_at IS NULL')
-      .andWhere('(t.expires_at IS NULL OR t.expires_at > now())')
-      .getOne();
+    const row = await liveTokenByHash(this.ds, hash);
     const live = row && !(row.expiresAt && row.expiresAt.getTime() <= now);
     const actor: Actor | null = live
       ? { kind: 'token', tokenId: row.id, name: row.name, role: row.role }
@@ -114,9 +113,7 @@ export class TokensService {
     this.cache.set(key, { actor, until: Math.min(now + tokenCacheTtlMs, expires) });
     if (row && (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60000)) {
       // Throttled, fire-and-forget: a usage timestamp is not worth failing a request over.
-      void this.ds
-        .query(`UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, [row.id])
-        .catch(() => undefined);
+      void touchTokenLastUsed(this.ds, row.id).catch(() => undefined);
     }
     return actor;
   }
@@ -136,19 +133,13 @@ export class TokensService {
     const { secret, prefix } = newTokenSecret();
     return this.ds.transaction(async (m) => {
       const repo = m.getRepository(ApiTokenEntity);
-      const inserted = await repo
-        .createQueryBuilder()
-        .insert()
-        .values({
-          name: dto.name,
-          role: dto.role,
-          prefix,
-          tokenHash: hashToken(secret),
-          expiresAt: dto.expiresAt ?? null,
-        })
-        .returning('id')
-        .execute();
-      const id = (inserted.raw as { id: string }[])[0].id;
+      const id = await insertToken(m, {
+        name: dto.name,
+        role: dto.role,
+        prefix,
+        tokenHash: hashToken(secret),
+        expiresAt: dto.expiresAt ?? null,
+      });
       const after = view(await repo.findOneByOrFail({ id }));
       await this.audit.record(m, {
         action: 'token.create',
@@ -162,7 +153,7 @@ export class TokensService {
   }
 
   list(query: PageQueryDto): Promise<Page<TokenView>> {
-    return paginate(this.ds.getRepository(ApiTokenEntity).createQueryBuilder('t'), query, view);
+    return pageOfTokens(this.ds, query, view);
   }
 
   async get(id: string): Promise<TokenView> {
@@ -175,18 +166,11 @@ export class TokensService {
   async revoke(id: string): Promise<TokenView> {
     const after = await this.ds.transaction(async (m) => {
       const repo = m.getRepository(ApiTokenEntity);
-      const row = await repo
-        .createQueryBuilder('t')
-        .setLock('pessimistic_write')
-        .where('t.id = :id', { id })
-        .getOne();
+      const row = await lockTokenForUpdate(m, id);
       if (!row) throw DomainException.notFound('token', id);
       if (row.revokedAt) return view(row);
       const before = view(row);
-      await m.query(
-        `UPDATE api_tokens SET revoked_at = now(), version = version + 1, updated_at = now() WHERE id = $1`,
-        [id],
-      );
+      await markTokenRevoked(m, id);
       const revoked = view(await repo.findOneByOrFail({ id }));
       await this.audit.record(m, {
         action: 'token.revoke',

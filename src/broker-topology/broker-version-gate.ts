@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { checkVersion, unmetText, type VersionRequirement } from './broker-versions';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
+import { clusterVersions } from './broker-version-gate.repository';
 
 export interface UnmetRequirement extends VersionRequirement {
   clusterId: string;
@@ -22,11 +23,7 @@ export async function checkBrokerVersions(
   field: string,
 ): Promise<string[]> {
   if (reqs.length === 0 || clusterIds.length === 0) return [];
-  const rows = (await m.query(
-    `SELECT c.id, s.name || '/' || c.name AS name, c.broker_version FROM clusters c JOIN sites s ON s.id = c.site_id
-      WHERE c.id = ANY($1) ORDER BY c.seq`,
-    [clusterIds],
-  )) as { id: string; name: string; broker_version: string | null }[];
+  const rows = await clusterVersions(m, clusterIds);
   const unmet: UnmetRequirement[] = [];
   const warnings: string[] = [];
   for (const c of rows) {

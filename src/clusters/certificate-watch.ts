@@ -6,6 +6,7 @@ import { readCertificate, tlsEndpoints, type CertificateReading } from '../broke
 import { AppConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import type { ClusterAccess } from './cluster-access.service';
+import { siteLoadBalancerEndpoint } from './clusters.repository';
 
 /**
  * Reads the certificates a TLS cluster's endpoints present (management, AMQPS, link endpoints,
@@ -58,10 +59,7 @@ export class CertificateWatch {
       this.readings.delete(cluster.id);
       return [];
     }
-    const [site] = (await this.ds.query(
-      `SELECT load_balancer_host AS host, load_balancer_port AS port FROM sites WHERE id = $1`,
-      [cluster.siteId],
-    )) as { host: string | null; port: number | null }[];
+    const site = await siteLoadBalancerEndpoint(this.ds, cluster.siteId);
     const endpoints = tlsEndpoints(
       access.nodes,
       cluster.linkEndpoints,

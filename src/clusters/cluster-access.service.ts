@@ -11,6 +11,7 @@ import { ClusterEntity } from './cluster.entity';
 import { tlsClientKeyAad } from './cluster-tls';
 import { unboundEndpoints } from './credential-binding';
 import { NodeEntity } from './node.entity';
+import { clusterWithSecrets } from './clusters.repository';
 
 /** Decrypted admin access to one cluster; only for broker clients, never serialised. */
 export interface ClusterAccess {
@@ -69,13 +70,7 @@ export class ClusterAccessService {
 
   /** For broker clients: decrypts the admin password. Never return this from a controller. */
   async access(id: string): Promise<ClusterAccess> {
-    const cluster = await this.ds
-      .getRepository(ClusterEntity)
-      .createQueryBuilder('c')
-      .addSelect('c.adminPasswordEnc')
-      .addSelect('c.tlsClientKeyEnc')
-      .where('c.id = :id', { id })
-      .getOne();
+    const cluster = await clusterWithSecrets(this.ds, id);
     if (!cluster) throw DomainException.notFound('cluster', id);
     const nodes = await this.ds
       .getRepository(NodeEntity)

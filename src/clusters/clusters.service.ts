@@ -6,7 +6,7 @@ import { notifyClustersChanged } from '../common/changes';
 import { SecretBox } from '../common/crypto/secret-box';
 import { DomainException } from '../common/errors/domain.exception';
 import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
-import { paginate, type Page } from '../common/http/pagination';
+import type { Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
@@ -26,6 +26,14 @@ import { clusterAuditTarget } from '../audit/audit-target';
 import { credentialEndpoints } from './credential-binding';
 import { tlsClientKeyAad } from './cluster-tls';
 import { checkClusterTls } from './cluster-tls-input';
+import {
+  bumpClusterVersion,
+  clustersConnectingTo,
+  insertCluster,
+  insertNodes,
+  pageOfClusters,
+  writeAdminCredentials,
+} from './clusters.repository';
 
 registerConstraintMessage(
   'uq_clusters_site_name',
@@ -62,15 +70,12 @@ export class ClustersService {
   async rebindCredentials(m: EntityManager, id: string, dto: CredentialsDto): Promise<void> {
     const c = await m.getRepository(ClusterEntity).findOneByOrFail({ id });
     const nodes = await m.getRepository(NodeEntity).findBy({ clusterId: id });
-    await m.query(
-      `UPDATE clusters SET admin_username = $2, admin_password_enc = $3, credentials_endpoints = $4,
-         credentials_version = credentials_version + 1 WHERE id = $1`,
-      [
-        id,
-        dto.username,
-        this.box.encrypt(dto.password, id),
-        credentialEndpoints(c.managementScheme, nodes, !!c.tls),
-      ],
+    await writeAdminCredentials(
+      m,
+      id,
+      dto.username,
+      this.box.encrypt(dto.password, id),
+      credentialEndpoints(c.managementScheme, nodes, !!c.tls),
     );
     await this.audit.record(m, {
       action: 'cluster.credentials.update',
@@ -103,40 +108,29 @@ export class ClustersService {
     const tls = checkClusterTls(dto.tls, dto.managementScheme ?? 'http');
     const id = randomUUID();
     return this.ds.transaction(async (m) => {
-      await m
-        .createQueryBuilder()
-        .insert()
-        .into(ClusterEntity)
-        .values({
-          id,
-          siteId: dto.siteId,
-          name: dto.name,
-          brokerClusterName: dto.brokerClusterName,
-          managementScheme: dto.managementScheme ?? 'http',
-          linkEndpoints: dto.linkEndpoints.map((e) => ({ host: e.host, port: e.port })),
-          vhosts: dto.vhosts ?? ['/'],
-          adminUsername: dto.credentials.username,
-          adminPasswordEnc: this.box.encrypt(dto.credentials.password, id),
-          credentialsVersion: 1,
-          credentialsEndpoints: credentialEndpoints(
-            dto.managementScheme ?? 'http',
-            dto.nodes,
-            !!tls,
-          ),
-          tls: tls?.tls ?? null,
-          tlsClientKeyEnc: tls?.clientKey
-            ? this.box.encrypt(tls.clientKey, tlsClientKeyAad(id))
-            : null,
-          replication,
-          partitionHandling: dto.partitionHandling ?? 'pause_minority',
-        })
-        .execute();
-      await m
-        .createQueryBuilder()
-        .insert()
-        .into(NodeEntity)
-        .values(dto.nodes.map((n) => ({ ...n, type: n.type ?? 'disc', clusterId: id })))
-        .execute();
+      await insertCluster(m, {
+        id,
+        siteId: dto.siteId,
+        name: dto.name,
+        brokerClusterName: dto.brokerClusterName,
+        managementScheme: dto.managementScheme ?? 'http',
+        linkEndpoints: dto.linkEndpoints.map((e) => ({ host: e.host, port: e.port })),
+        vhosts: dto.vhosts ?? ['/'],
+        adminUsername: dto.credentials.username,
+        adminPasswordEnc: this.box.encrypt(dto.credentials.password, id),
+        credentialsVersion: 1,
+        credentialsEndpoints: credentialEndpoints(dto.managementScheme ?? 'http', dto.nodes, !!tls),
+        tls: tls?.tls ?? null,
+        tlsClientKeyEnc: tls?.clientKey
+          ? this.box.encrypt(tls.clientKey, tlsClientKeyAad(id))
+          : null,
+        replication,
+        partitionHandling: dto.partitionHandling ?? 'pause_minority',
+      });
+      await insertNodes(
+        m,
+        dto.nodes.map((n) => ({ ...n, type: n.type ?? 'disc', clusterId: id })),
+      );
       const after = await this.load(m, id);
       await this.audit.record(m, {
         action: 'cluster.create',
@@ -161,14 +155,11 @@ export class ClustersService {
   }
 
   async list(query: ClusterQueryDto): Promise<Page<ClusterView>> {
-    const qb = this.ds.getRepository(ClusterEntity).createQueryBuilder('c');
-    if (query.siteId) qb.andWhere('c.site_id = :siteId', { siteId: query.siteId });
-    if (query.site !== undefined)
-      qb.andWhere('c.site_id IN (SELECT id FROM sites WHERE id::text = :site OR name = :site)', {
-        site: query.site,
-      });
-    if (query.name !== undefined) qb.andWhere('c.name = :name', { name: query.name });
-    const page = await paginate(qb, query, (c) => c);
+    const page = await pageOfClusters(
+      this.ds,
+      { siteId: query.siteId, site: query.site, name: query.name },
+      query,
+    );
     const ids = page.items.map((c) => c.id);
     const nodes = ids.length
       ? await this.ds
@@ -306,22 +297,13 @@ export class ClustersService {
 
   /** The cluster and those whose links or shovels connect to it (their URIs name it). */
   private async connectingTo(m: EntityManager, id: string): Promise<string[]> {
-    const rows = (await m.query(
-      `SELECT $1::uuid AS id
-       UNION SELECT downstream_cluster_id FROM federation_links WHERE upstream_cluster_id = $1
-       UNION SELECT source_cluster_id FROM shovels WHERE destination_cluster_id = $1
-       UNION SELECT cluster_id FROM overflow_rules WHERE remote_cluster_id = $1`,
-      [id],
-    )) as { id: string }[];
-    return rows.map((r) => r.id);
+    return clustersConnectingTo(m, id);
   }
 
   /** Locks the cluster row (node changes serialise per cluster) and bumps its version. */
   async touch(m: EntityManager, clusterId: string, expected?: number): Promise<ClusterEntity> {
     const cluster = await lockVersioned(m, ClusterEntity, 'cluster', clusterId, expected);
-    await m.query(`UPDATE clusters SET version = version + 1, updated_at = now() WHERE id = $1`, [
-      clusterId,
-    ]);
+    await bumpClusterVersion(m, clusterId);
     return cluster;
   }
 

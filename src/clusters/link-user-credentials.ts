@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { SecretBox } from '../common/crypto/secret-box';
+import {
+  lockActiveSlot,
+  sealedSlot,
+  writeSealedSlot,
+  type LinkUserSlot,
+} from './link-users.repository';
+
+export { slotColumns, type LinkUserSlot } from './link-users.repository';
 
 /**
  * The link user's credentials of a cluster (the least-privilege user other clusters' URIs
@@ -8,8 +16,6 @@ import type { SecretBox } from '../common/crypto/secret-box';
  * `<LINK_USER_NAME>`, slot `b` is `<LINK_USER_NAME>-b`; `clusters.link_user_slot` names the one
  * URIs use. Passwords are sealed with the cluster id and slot as associated data.
  */
-export type LinkUserSlot = 'a' | 'b';
-
 export interface LinkUserSecret {
   password: string;
   salt: string;
@@ -31,12 +37,6 @@ export const newLinkPassword = (): string => randomBytes(24).toString('base64url
 export const linkUserAad = (clusterId: string, slot: LinkUserSlot): string =>
   slot === 'a' ? `link-user:${clusterId}` : `link-user:${clusterId}:b`;
 
-/** Column names of a slot (fixed strings, never user input). */
-export const slotColumns = {
-  a: { password: 'link_user_password_enc', salt: 'link_user_salt' },
-  b: { password: 'link_user_b_password_enc', salt: 'link_user_b_salt' },
-} as const;
-
 /** A slot's secret, or undefined when the slot holds none. */
 export async function readSlotSecret(
   m: EntityManager,
@@ -44,11 +44,7 @@ export async function readSlotSecret(
   clusterId: string,
   slot: LinkUserSlot,
 ): Promise<LinkUserSecret | undefined> {
-  const c = slotColumns[slot];
-  const [row] = (await m.query(
-    `SELECT ${c.password} AS enc, ${c.salt} AS salt FROM clusters WHERE id = $1`,
-    [clusterId],
-  )) as { enc: string | null; salt: string | null }[];
+  const row = await sealedSlot(m, clusterId, slot);
   if (!row?.enc || !row.salt) return undefined;
   return { password: box.decrypt(row.enc, linkUserAad(clusterId, slot)), salt: row.salt };
 }
@@ -61,12 +57,13 @@ export async function writeSlotSecret(
   slot: LinkUserSlot,
   secret: LinkUserSecret | null,
 ): Promise<void> {
-  const c = slotColumns[slot];
-  await m.query(`UPDATE clusters SET ${c.password} = $2, ${c.salt} = $3 WHERE id = $1`, [
+  await writeSealedSlot(
+    m,
     clusterId,
+    slot,
     secret ? box.encrypt(secret.password, linkUserAad(clusterId, slot)) : null,
     secret?.salt ?? null,
-  ]);
+  );
 }
 
 /** The credential other clusters' URIs carry now (the active slot), created on first need. */
@@ -77,11 +74,8 @@ export async function activeLinkCredential(
   baseUsername: string,
 ): Promise<LinkCredential> {
   return ds.transaction(async (m) => {
-    const [row] = (await m.query(`SELECT link_user_slot FROM clusters WHERE id = $1 FOR UPDATE`, [
-      clusterId,
-    ])) as { link_user_slot: LinkUserSlot }[];
-    if (!row) throw new Error(`cluster ${clusterId} vanished`);
-    const slot = row.link_user_slot;
+    const slot = await lockActiveSlot(m, clusterId);
+    if (!slot) throw new Error(`cluster ${clusterId} vanished`);
     let secret = await readSlotSecret(m, box, clusterId, slot);
     if (!secret) {
       secret = { password: newLinkPassword(), salt: newSalt() };

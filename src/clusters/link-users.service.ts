@@ -15,24 +15,19 @@ import {
   otherSlot,
   readSlotSecret,
   writeSlotSecret,
-  type LinkUserSlot,
 } from './link-user-credentials';
 import type { ClusterRefView, LinkUserRotationView, LinkUserView } from './link-users.dto';
-
-interface RotationRecord {
-  id: string;
-  status: 'verifying' | 'switching' | 'completed';
-  from_username: string;
-  to_username: string;
-  attempts: number;
-  last_error: string | null;
-  requested_by: string | null;
-  applied_by: string[];
-  created_at: Date;
-  verified_at: Date | null;
-  switched_at: Date | null;
-  completed_at: Date | null;
-}
+import {
+  activeSlot,
+  clusterRefs,
+  connectingClusters,
+  insertRotation,
+  latestRotation,
+  linkedVhosts,
+  lockClusterForRotation,
+  unfinishedRotationStatus,
+  type LinkUserRotationRow,
+} from './link-users.repository';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -51,44 +46,26 @@ export class LinkUsersService {
   ) {}
 
   async status(clusterId: string): Promise<LinkUserView> {
-    const [c] = (await this.ds.query(`SELECT id, link_user_slot FROM clusters WHERE id = $1`, [
-      clusterId,
-    ])) as { id: string; link_user_slot: LinkUserSlot }[];
+    const c = await activeSlot(this.ds, clusterId);
     if (!c) throw DomainException.notFound('cluster', clusterId);
-    const vhosts = (await this.ds.query(
-      `SELECT upstream_vhost AS vhost FROM federation_links WHERE upstream_cluster_id = $1
-       UNION SELECT destination_vhost FROM shovels WHERE destination_cluster_id = $1 ORDER BY 1`,
-      [clusterId],
-    )) as { vhost: string }[];
-    const connecting = (await this.ds.query(
-      `SELECT c.id AS "clusterId", c.name FROM clusters c WHERE c.id IN (
-         SELECT downstream_cluster_id FROM federation_links WHERE upstream_cluster_id = $1
-         UNION SELECT source_cluster_id FROM shovels WHERE destination_cluster_id = $1)
-       ORDER BY c.seq`,
-      [clusterId],
-    )) as ClusterRefView[];
-    const [r] = (await this.ds.query(
-      `SELECT * FROM link_user_rotations WHERE cluster_id = $1 ORDER BY seq DESC LIMIT 1`,
-      [clusterId],
-    )) as RotationRecord[];
+    const vhosts = await linkedVhosts(this.ds, clusterId);
+    const connecting: ClusterRefView[] = await connectingClusters(this.ds, clusterId);
+    const r = await latestRotation(this.ds, clusterId);
     return {
       clusterId,
       username: linkUsername(this.env.LINK_USER_NAME, c.link_user_slot),
-      vhosts: vhosts.map((v) => v.vhost),
+      vhosts,
       connectingClusters: connecting,
       rotation: r ? await this.rotationView(r, connecting) : null,
     };
   }
 
   private async rotationView(
-    r: RotationRecord,
+    r: LinkUserRotationRow,
     connecting: ClusterRefView[],
   ): Promise<LinkUserRotationView> {
-    const applied = r.applied_by.length
-      ? ((await this.ds.query(
-          `SELECT id AS "clusterId", name FROM clusters WHERE id = ANY($1) ORDER BY seq`,
-          [r.applied_by],
-        )) as ClusterRefView[])
+    const applied: ClusterRefView[] = r.applied_by.length
+      ? await clusterRefs(this.ds, r.applied_by)
       : [];
     return {
       id: r.id,
@@ -116,19 +93,13 @@ export class LinkUsersService {
    */
   async rotate(clusterId: string): Promise<LinkUserView> {
     await this.ds.transaction(async (m) => {
-      const [c] = (await m.query(
-        `SELECT id, name, site_id, link_user_slot FROM clusters WHERE id = $1 FOR UPDATE`,
-        [clusterId],
-      )) as { id: string; name: string; site_id: string; link_user_slot: LinkUserSlot }[];
+      const c = await lockClusterForRotation(m, clusterId);
       if (!c) throw DomainException.notFound('cluster', clusterId);
-      const [busy] = (await m.query(
-        `SELECT status FROM link_user_rotations WHERE cluster_id = $1 AND status <> 'completed'`,
-        [clusterId],
-      )) as { status: string }[];
+      const busy = await unfinishedRotationStatus(m, clusterId);
       if (busy) {
         throw DomainException.conflict(
           ErrorCode.Conflict,
-          `a link-user rotation of this cluster is already ${busy.status}: wait for it to complete`,
+          `a link-user rotation of this cluster is already ${busy}: wait for it to complete`,
         );
       }
       const from = c.link_user_slot;
@@ -146,18 +117,14 @@ export class LinkUsersService {
       });
       const fromUsername = linkUsername(this.env.LINK_USER_NAME, from);
       const toUsername = linkUsername(this.env.LINK_USER_NAME, to);
-      const [row] = (await m.query(
-        `INSERT INTO link_user_rotations (cluster_id, from_slot, to_slot, from_username, to_username, requested_by)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-        [
-          clusterId,
-          from,
-          to,
-          fromUsername,
-          toUsername,
-          requestContext.current()?.actor?.name ?? null,
-        ],
-      )) as { id: string }[];
+      const rotationId = await insertRotation(m, {
+        clusterId,
+        from,
+        to,
+        fromUsername,
+        toUsername,
+        requestedBy: requestContext.current()?.actor?.name ?? null,
+      });
       await this.audit.record(m, {
         action: 'cluster.link-user.rotate',
         resourceType: 'cluster',
@@ -167,7 +134,7 @@ export class LinkUsersService {
         clusterIds: [clusterId],
         before: { username: fromUsername },
         after: { username: toUsername, status: 'verifying' },
-        details: { rotationId: row.id, password: '(new, not recorded)' },
+        details: { rotationId, password: '(new, not recorded)' },
       });
       await notifyClustersChanged(m, [clusterId]);
     });

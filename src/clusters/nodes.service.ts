@@ -4,7 +4,7 @@ import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { DomainException } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { pgFields } from '../common/errors/postgres-errors';
-import { paginate, type Page, type PageQueryDto } from '../common/http/pagination';
+import type { Page, PageQueryDto } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
 import { deleteVersioned, updateVersioned } from '../database/versioned';
 import type { ClusterEntity } from './cluster.entity';
@@ -14,6 +14,7 @@ import { ClustersService } from './clusters.service';
 import { nodeView } from './cluster.mapper';
 import { NodeChangeHooks } from './node-change-hooks';
 import { NodeEntity } from './node.entity';
+import { insertNode, pageOfNodes } from './clusters.repository';
 
 /** The disc-node rule is a deferred constraint trigger: it fires at COMMIT. */
 function keepDisc(err: unknown): never {
@@ -62,11 +63,7 @@ export class NodesService {
 
   async list(clusterId: string, query: PageQueryDto): Promise<Page<NodeView>> {
     await this.clusters.get(clusterId);
-    const qb = this.ds
-      .getRepository(NodeEntity)
-      .createQueryBuilder('n')
-      .where('n.cluster_id = :clusterId', { clusterId });
-    return paginate(qb, query, nodeView);
+    return pageOfNodes(this.ds, clusterId, query, nodeView);
   }
 
   async get(clusterId: string, id: string): Promise<NodeView> {
@@ -83,18 +80,8 @@ export class NodesService {
     return this.ds
       .transaction(async (m) => {
         const cluster = await this.clusters.touch(m, clusterId);
-        const res = await m
-          .createQueryBuilder()
-          .insert()
-          .into(NodeEntity)
-          .values({ ...node, type: node.type ?? 'disc', clusterId })
-          .returning('id')
-          .execute();
-        const after = nodeView(
-          await m
-            .getRepository(NodeEntity)
-            .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id }),
-        );
+        const nodeId = await insertNode(m, { ...node, type: node.type ?? 'disc', clusterId });
+        const after = nodeView(await m.getRepository(NodeEntity).findOneByOrFail({ id: nodeId }));
         await this.audit.record(m, {
           action: 'node.create',
           ...this.target(cluster, after),

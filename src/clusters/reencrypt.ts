@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { SecretBox } from '../common/crypto/secret-box';
 import { buildDataSourceOptions, databaseSettingsFromEnv } from '../database/data-source-options';
 import { linkUserAad, slotColumns } from './link-user-credentials';
+import { clusterIds, lockSealedSecrets, writeSealedColumn } from './clusters.repository';
 import { tlsClientKeyAad } from './cluster-tls';
 
 /**
@@ -16,25 +17,11 @@ export async function reencryptCredentials(
   box: SecretBox,
   onlyIds?: string[],
 ): Promise<{ rewritten: number; total: number }> {
-  const rows = (
-    onlyIds
-      ? await ds.query(`SELECT id FROM clusters WHERE id = ANY($1) ORDER BY seq`, [onlyIds])
-      : await ds.query(`SELECT id FROM clusters ORDER BY seq`)
-  ) as { id: string }[];
+  const ids = await clusterIds(ds, onlyIds);
   let rewritten = 0;
-  for (const { id } of rows) {
+  for (const id of ids) {
     await ds.transaction(async (m) => {
-      const [row] = (await m.query(
-        `SELECT admin_password_enc, ${slotColumns.a.password} AS a, ${slotColumns.b.password} AS b,
-                tls_client_key_enc
-         FROM clusters WHERE id = $1 FOR UPDATE`,
-        [id],
-      )) as {
-        admin_password_enc: string;
-        a: string | null;
-        b: string | null;
-        tls_client_key_enc: string | null;
-      }[];
+      const row = await lockSealedSecrets(m, id);
       if (!row) return;
       // The admin password and both link-user slots, each with its own associated data.
       const sealed: [string, string | null, string][] = [
@@ -48,15 +35,12 @@ export async function reencryptCredentials(
       );
       if (stale.length === 0) return;
       for (const [column, value, aad] of stale) {
-        await m.query(`UPDATE clusters SET ${column} = $2 WHERE id = $1`, [
-          id,
-          box.encrypt(box.decrypt(value, aad), aad),
-        ]);
+        await writeSealedColumn(m, id, column, box.encrypt(box.decrypt(value, aad), aad));
       }
       rewritten += 1;
     });
   }
-  return { rewritten, total: rows.length };
+  return { rewritten, total: ids.length };
 }
 
 if (require.main === module) {

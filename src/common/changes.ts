@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { allClusterIds, notifyChannel } from './changes.repository';
 
 /** Postgres channel on which committed registry changes name the clusters they affect. */
 export const changesChannel = 'crossdock_changes';
@@ -10,14 +11,10 @@ export const changesChannel = 'crossdock_changes';
  */
 export async function notifyClustersChanged(m: EntityManager, clusterIds: string[]): Promise<void> {
   const ids = [...new Set(clusterIds)];
-  if (ids.length) await m.query(`SELECT pg_notify($1, $2)`, [changesChannel, ids.join(',')]);
+  if (ids.length) await notifyChannel(m, changesChannel, ids.join(','));
 }
 
 /** A change every cluster's link URIs may depend on (a site's load-balancer address). */
 export async function notifyAllClustersChanged(m: EntityManager): Promise<void> {
-  const all = (await m.query(`SELECT id FROM clusters`)) as { id: string }[];
-  await notifyClustersChanged(
-    m,
-    all.map((c) => c.id),
-  );
+  await notifyClustersChanged(m, await allClusterIds(m));
 }

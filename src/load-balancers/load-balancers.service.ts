@@ -18,6 +18,12 @@ import {
 } from './load-balancer-config';
 import type { LoadBalancerView, PutLoadBalancerDto } from './load-balancers.dto';
 import { SiteLoadBalancerEntity } from './site-load-balancer.entity';
+import {
+  lockLoadBalancer,
+  lockLoadBalancersFronting,
+  moveSiteLoadBalancerEndpoint,
+  siteById,
+} from './load-balancers.repository';
 
 export interface RenderedFile {
   body: string;
@@ -107,12 +113,7 @@ export class LoadBalancersService implements OnModuleInit {
   }
 
   private async site(m: EntityManager, siteId: string, lock = false): Promise<SiteEntity> {
-    const qb = m
-      .getRepository(SiteEntity)
-      .createQueryBuilder('s')
-      .where('s.id = :siteId', { siteId });
-    if (lock) qb.setLock('pessimistic_write');
-    const site = await qb.getOne();
+    const site = await siteById(m, siteId, lock);
     if (!site) throw DomainException.notFound('site', siteId);
     return site;
   }
@@ -151,11 +152,7 @@ export class LoadBalancersService implements OnModuleInit {
           ]);
       }
       const repo = m.getRepository(SiteLoadBalancerEntity);
-      const existing = await repo
-        .createQueryBuilder('l')
-        .setLock('pessimistic_write')
-        .where('l.site_id = :siteId', { siteId })
-        .getOne();
+      const existing = await lockLoadBalancer(m, siteId);
       if (expected !== undefined && existing?.version !== expected)
         throw DomainException.preconditionFailed(
           `the load balancer of site ${siteId} was changed by someone else; read it again and retry with its new ETag`,
@@ -171,10 +168,7 @@ export class LoadBalancersService implements OnModuleInit {
       const moved =
         site.loadBalancerHost !== spec.address || site.loadBalancerPort !== spec.amqpPort;
       if (moved) {
-        await m.query(
-          `UPDATE sites SET load_balancer_host = $2, load_balancer_port = $3, version = version + 1, updated_at = now() WHERE id = $1`,
-          [siteId, spec.address, spec.amqpPort],
-        );
+        await moveSiteLoadBalancerEndpoint(m, siteId, spec.address, spec.amqpPort);
       }
       const after = view(await repo.findOneByOrFail({ siteId }));
       const rendered = await this.renderInput(m, siteId).then(
@@ -289,13 +283,7 @@ export class LoadBalancersService implements OnModuleInit {
   async recordRenderChanges(m: EntityManager, clusterId: string): Promise<void> {
     const cluster = await m.getRepository(ClusterEntity).findOneBy({ id: clusterId });
     if (!cluster) return;
-    const rows = await m
-      .getRepository(SiteLoadBalancerEntity)
-      .createQueryBuilder('l')
-      .setLock('pessimistic_write')
-      .where('l.site_id = :siteId', { siteId: cluster.siteId })
-      .andWhere('(l.cluster_id = :clusterId OR l.cluster_id IS NULL)', { clusterId })
-      .getMany();
+    const rows = await lockLoadBalancersFronting(m, cluster.siteId, clusterId);
     for (const row of rows) {
       let input: RenderInput;
       try {

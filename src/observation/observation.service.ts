@@ -9,6 +9,7 @@ import type { ClusterObservation } from './observation.types';
 import { observeCluster } from './observe-cluster';
 import { CertificateWatch } from '../clusters/certificate-watch';
 import type { CertificateReading } from '../broker/tls-certificates';
+import { lastObservation, otherClustersNamed, storeObservation } from './observation.repository';
 
 export interface StoredObservation extends ClusterObservation {
   clusterId: string;
@@ -47,43 +48,33 @@ export class ObservationService {
     });
     const tlsCertificates = await this.certs.read(access);
     const sameName = observation.clusterName
-      ? ((await this.ds.query(
-          `SELECT name FROM clusters WHERE broker_cluster_name = $1 AND id <> $2`,
-          [observation.clusterName, clusterId],
-        )) as { name: string }[])
+      ? await otherClustersNamed(this.ds, observation.clusterName, clusterId)
       : [];
     // Broker text (errors, alarms) may echo credentials in any encoding: scrub before storing.
     const stored: StoredObservation = redactValue({
       clusterId,
       ...observation,
       tlsCertificates,
-      clusterNameAlsoRegisteredBy: sameName.map((r) => r.name),
+      clusterNameAlsoRegisteredBy: sameName,
     });
     if (sameName.length) {
       stored.differences = [
         ...stored.differences,
         {
           kind: 'cluster-name-mismatch',
-          detail: `the broker carries cluster name ${observation.clusterName}, which is also declared by registered cluster(s) ${sameName.map((r) => r.name).join(', ')}: loop detection and federation queue names would collide`,
+          detail: `the broker carries cluster name ${observation.clusterName}, which is also declared by registered cluster(s) ${sameName.join(', ')}: loop detection and federation queue names would collide`,
         } as ClusterObservation['differences'][number],
       ];
     }
     // Stored scrubbed, for later validation (broker version) and GET .../observation.
-    await this.ds.query(
-      `UPDATE clusters SET last_observation = $2, observed_at = now(), broker_version = COALESCE($3, broker_version) WHERE id = $1`,
-      [clusterId, JSON.stringify(stored), observation.rabbitmqVersion],
-    );
+    await storeObservation(this.ds, clusterId, JSON.stringify(stored), observation.rabbitmqVersion);
     return stored;
   }
 
   async last(clusterId: string): Promise<StoredObservation> {
-    const [row] = (await this.ds.query(`SELECT last_observation FROM clusters WHERE id = $1`, [
-      clusterId,
-    ])) as {
-      last_observation: StoredObservation | null;
-    }[];
-    if (!row) throw DomainException.notFound('cluster', clusterId);
-    if (!row.last_observation) throw DomainException.notFound('observation of cluster', clusterId);
-    return row.last_observation;
+    const last = await lastObservation<StoredObservation>(this.ds, clusterId);
+    if (last === undefined) throw DomainException.notFound('cluster', clusterId);
+    if (!last) throw DomainException.notFound('observation of cluster', clusterId);
+    return last;
   }
 }

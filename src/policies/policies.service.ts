@@ -9,7 +9,7 @@ import { invalidInput, patternProblem } from '../common/dto/broker-pattern';
 import { DomainException, type FieldError } from '../common/errors/domain.exception';
 import { ErrorCode } from '../common/errors/error-codes';
 import { registerConstraintMessage, registerForeignKey } from '../common/errors/postgres-errors';
-import { paginate, type Page } from '../common/http/pagination';
+import type { Page } from '../common/http/pagination';
 import { RegistryConflictCheck } from '../common/registry-conflicts';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import type { CreatePolicyDto, PolicyQueryDto, UpdatePolicyDto } from './policies.dto';
@@ -21,6 +21,12 @@ import {
 } from './blast-radius';
 import { checkDefinition } from './policy-definition';
 import { PolicyEntity } from './policy.entity';
+import {
+  clustersInScope,
+  insertPolicy,
+  pageOfPolicies,
+  vhostQueueCounts,
+} from './policies.repository';
 
 registerConstraintMessage('uq_policies_name', 'A policy with this name already exists');
 registerForeignKey('fk_policies_cluster', {
@@ -98,15 +104,7 @@ export class PoliciesService {
     m: EntityManager,
     p: { scope: string; clusterId: string | null; siteId: string | null },
   ) {
-    const rows = (await m.query(
-      p.scope === 'cluster'
-        ? `SELECT id, site_id FROM clusters WHERE id = $1`
-        : p.scope === 'site'
-          ? `SELECT id, site_id FROM clusters WHERE site_id = $1`
-          : `SELECT id, site_id FROM clusters`,
-      p.scope === 'global' ? [] : [p.scope === 'cluster' ? p.clusterId : p.siteId],
-    )) as { id: string; site_id: string }[];
-    return rows;
+    return clustersInScope(m, p);
   }
 
   private async target(m: EntityManager, p: PolicyEntity) {
@@ -132,13 +130,7 @@ export class PoliciesService {
     confirm: boolean | undefined,
     before?: GuardedPolicy,
   ): Promise<string[]> {
-    const rows = (await m.query(
-      `SELECT id, name,
-              CASE WHEN observed_objects IS NULL THEN NULL
-                   ELSE COALESCE(jsonb_array_length(observed_objects->'known'->$2->'queues'), 0) END AS queues
-         FROM clusters WHERE id = ANY($1::uuid[]) AND $2 = ANY(vhosts) ORDER BY seq`,
-      [clusterIds, p.vhost],
-    )) as { id: string; name: string; queues: number | null }[];
+    const rows = await vhostQueueCounts(m, clusterIds, p.vhost);
     const keys = needsConfirmation(p, rows.length);
     if (keys.length === 0) return [];
     if (before) {
@@ -215,23 +207,17 @@ export class PoliciesService {
       m,
       lands.map((c) => c.id),
       () =>
-        m
-          .createQueryBuilder()
-          .insert()
-          .into(PolicyEntity)
-          .values({
-            name: dto.name,
-            scope: dto.scope,
-            clusterId: dto.clusterId ?? null,
-            siteId: dto.siteId ?? null,
-            vhost: dto.vhost,
-            pattern: dto.pattern,
-            applyTo: dto.applyTo,
-            priority: dto.priority ?? 0,
-            definition: dto.definition as never,
-          })
-          .returning('id')
-          .execute(),
+        insertPolicy(m, {
+          name: dto.name,
+          scope: dto.scope,
+          clusterId: dto.clusterId ?? null,
+          siteId: dto.siteId ?? null,
+          vhost: dto.vhost,
+          pattern: dto.pattern,
+          applyTo: dto.applyTo,
+          priority: dto.priority ?? 0,
+          definition: dto.definition as never,
+        }),
     );
     const row = await m
       .getRepository(PolicyEntity)
@@ -248,11 +234,12 @@ export class PoliciesService {
   }
 
   list(q: PolicyQueryDto): Promise<Page<PolicyView>> {
-    const qb = this.ds.getRepository(PolicyEntity).createQueryBuilder('p');
-    if (q.clusterId) qb.andWhere('p.cluster_id = :c', { c: q.clusterId });
-    if (q.siteId) qb.andWhere('p.site_id = :s', { s: q.siteId });
-    if (q.name !== undefined) qb.andWhere('p.name = :name', { name: q.name });
-    return paginate(qb, q, policyView);
+    return pageOfPolicies(
+      this.ds,
+      { clusterId: q.clusterId, siteId: q.siteId, name: q.name },
+      q,
+      policyView,
+    );
   }
 
   async get(id: string): Promise<PolicyView> {

@@ -26,6 +26,7 @@ import {
 import { LinkPreflight } from './link-preflight';
 import type { LinkModel, ProbeModel } from './probe-model';
 import { ProbeMetrics } from './probe-metrics';
+import { refreshLinkHealth, writeLinkHealthTransition } from './probes.repository';
 
 export interface EvaluateInput {
   link: LinkModel;
@@ -187,15 +188,7 @@ export class HealthRecorder {
     const batch = [...this.refreshes.entries()];
     this.refreshes = new Map();
     const col = (k: number) => batch.map(([, r]) => r.row[k]);
-    await this.ds.query(
-      `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, evaluated_at, evaluated_by)
-       SELECT l, k, p, st, r, v, now(), b
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
-           AS t(l, k, p, st, r, v, b)
-       ON CONFLICT (link_id) DO UPDATE SET path_id = EXCLUDED.path_id, reasons = EXCLUDED.reasons,
-         vals = EXCLUDED.vals, evaluated_at = now(), evaluated_by = EXCLUDED.evaluated_by`,
-      [col(0), col(1), col(2), col(3), col(4), col(5), col(6)],
-    );
+    await refreshLinkHealth(this.ds, [col(0), col(1), col(2), col(3), col(4), col(5), col(6)]);
     const at = Date.now();
     for (const [id, r] of batch) this.lastWrite.set(id, { at, state: r.state, codes: r.codes });
   }
@@ -229,13 +222,7 @@ export class HealthRecorder {
       return;
     }
     await this.ds.transaction(async (m) => {
-      await m.query(
-        `INSERT INTO link_health (link_id, link_kind, path_id, state, reasons, vals, since, evaluated_at, evaluated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7)
-         ON CONFLICT (link_id) DO UPDATE SET path_id = $3, state = $4, reasons = $5, vals = $6, since = now(),
-           evaluated_at = now(), evaluated_by = $7`,
-        row,
-      );
+      await writeLinkHealthTransition(m, row);
       await this.audit.record(m, {
         action: 'link.health.changed',
         resourceType: i.link.kind === 'federation' ? 'federation-link' : 'shovel',

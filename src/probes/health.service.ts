@@ -14,8 +14,22 @@ import {
 import type { BrokerLinkState, LinkCause } from './link-verdict';
 import { probePaths, type ProbePath } from './probe-topology';
 import type { HealthThresholdsDto, SamplesQueryDto } from './probes.dto';
+import {
+  lastMinuteStats,
+  linkHealthRows,
+  linkIdsTouchingSite,
+  lockLinkEnds,
+  pathLinkRows,
+  rawSamples,
+  sampleBuckets,
+  siteExists,
+  sitesOfClusters,
+  storedThresholds,
+  writeThresholds,
+  type LinkKind,
+} from './probes.repository';
 
-export type LinkKind = 'federation' | 'shovel';
+export type { LinkKind };
 
 /** A one-shot shovel the broker removed once done: nothing to measure, nothing wrong. */
 export interface CompletedReason {
@@ -44,24 +58,9 @@ export interface LinkHealthView {
   divergence: string | null;
 }
 
-const tables: Record<
-  LinkKind,
-  { table: string; from: string; to: string; what: string; completedAt: string }
-> = {
-  federation: {
-    table: 'federation_links',
-    from: 'upstream_cluster_id',
-    to: 'downstream_cluster_id',
-    what: 'federation link',
-    completedAt: 'NULL::timestamptz',
-  },
-  shovel: {
-    table: 'shovels',
-    from: 'source_cluster_id',
-    to: 'destination_cluster_id',
-    what: 'shovel',
-    completedAt: 'l.completed_at',
-  },
+const tables: Record<LinkKind, { what: string }> = {
+  federation: { what: 'federation link' },
+  shovel: { what: 'shovel' },
 };
 
 /** Reads of link health, site health, probe paths and samples (whichever replica evaluated them). */
@@ -85,31 +84,20 @@ export class HealthService {
   }
 
   private async views(kind: LinkKind, ids: string[]): Promise<LinkHealthView[]> {
-    const t = tables[kind];
-    const rows = (await this.ds.query(
-      `SELECT l.id, l.name, l.paused, ${t.completedAt} AS completed_at, l.seq, h.state, h.reasons, h.vals, h.thresholds, h.path_id, h.since,
-              h.evaluated_at, h.evaluated_by,
-              GREATEST(COALESCE(sf.expected_rtt_ms, 50), COALESCE(st.expected_rtt_ms, 50)) AS rtt
-         FROM ${t.table} l
-         LEFT JOIN link_health h ON h.link_id = l.id
-         LEFT JOIN clusters cf ON cf.id = l.${t.from} LEFT JOIN sites sf ON sf.id = cf.site_id
-         LEFT JOIN clusters ct ON ct.id = l.${t.to} LEFT JOIN sites st ON st.id = ct.site_id
-        WHERE l.id = ANY($1::uuid[]) ORDER BY l.seq`,
-      [ids],
-    )) as Record<string, unknown>[];
+    const rows = await linkHealthRows(this.ds, kind, ids);
     return rows.map((r) => {
-      const thresholds = {
+      const thresholds: HealthThresholds = {
         ...defaultThresholds({
-          expectedRttMs: r.rtt as number,
+          expectedRttMs: r.rtt,
           probeIntervalMs: this.env.PROBE_INTERVAL_MS,
         }),
-        ...((r.thresholds as Partial<HealthThresholds> | null) ?? {}),
+        ...(r.thresholds ?? {}),
       };
-      const evaluatedAt = r.evaluated_at as Date | null;
-      let state: LinkHealthView['state'] = (r.state as HealthState | null) ?? 'unknown';
-      let reasons: LinkHealthView['reasons'] = (r.reasons as HealthReason[] | null) ?? [];
-      const completedAt = r.completed_at as Date | null;
-      const vals = (r.vals as Record<string, unknown> | null) ?? {};
+      const evaluatedAt = r.evaluated_at;
+      let state: LinkHealthView['state'] = r.state ?? 'unknown';
+      let reasons: LinkHealthView['reasons'] = r.reasons ?? [];
+      const completedAt = r.completed_at;
+      const vals = r.vals ?? {};
       let current = true;
       if (completedAt) {
         state = 'completed';
@@ -146,17 +134,17 @@ export class HealthService {
         ];
       }
       return {
-        linkId: r.id as string,
+        linkId: r.id,
         kind,
-        name: r.name as string,
+        name: r.name,
         state,
         reasons,
         values: vals,
         thresholds,
-        pathId: (r.path_id as string | null) ?? null,
-        since: (r.since as Date | null)?.toISOString() ?? null,
+        pathId: r.path_id ?? null,
+        since: r.since?.toISOString() ?? null,
         evaluatedAt: evaluatedAt?.toISOString() ?? null,
-        evaluatedBy: (r.evaluated_by as string | null) ?? null,
+        evaluatedBy: r.evaluated_by ?? null,
         brokerState:
           current && !completedAt ? ((vals.brokerState as BrokerLinkState) ?? null) : null,
         cause: current && !completedAt ? ((vals.cause as LinkCause) ?? null) : null,
@@ -172,36 +160,22 @@ export class HealthService {
   ): Promise<LinkHealthView> {
     const t = tables[kind];
     await this.ds.transaction(async (m) => {
-      const [link] = (await m.query(
-        `SELECT id, name, ${t.from} AS a, ${t.to} AS b FROM ${t.table} WHERE id = $1 FOR UPDATE`,
-        [id],
-      )) as { id: string; name: string; a: string; b: string }[];
+      const link = await lockLinkEnds(m, kind, id);
       if (!link) throw DomainException.notFound(t.what, id);
-      const [before] = (await m.query(`SELECT thresholds FROM link_health WHERE link_id = $1`, [
-        id,
-      ])) as {
-        thresholds: Record<string, unknown>;
-      }[];
+      const beforeThresholds = await storedThresholds(m, id);
       const overrides: Record<string, number> = {};
       for (const k of ['lagDegradedMs', 'downAfterMs', 'backlogDegradedMessages'] as const)
         if (dto[k] !== undefined) overrides[k] = dto[k];
-      await m.query(
-        `INSERT INTO link_health (link_id, link_kind, thresholds) VALUES ($1, $2, $3)
-         ON CONFLICT (link_id) DO UPDATE SET thresholds = $3`,
-        [id, kind, JSON.stringify(overrides)],
-      );
-      const sites = (await m.query(
-        `SELECT DISTINCT site_id FROM clusters WHERE id = ANY($1::uuid[])`,
-        [[link.a, link.b]],
-      )) as { site_id: string }[];
+      await writeThresholds(m, id, kind, overrides);
+      const siteIds = await sitesOfClusters(m, [link.a, link.b]);
       await this.audit.record(m, {
         action: 'link.health.thresholds.updated',
         resourceType: kind === 'federation' ? 'federation-link' : 'shovel',
         resourceId: id,
         resourceName: link.name,
-        siteIds: sites.map((s) => s.site_id),
+        siteIds,
         clusterIds: [link.a, link.b],
-        before: { thresholds: before?.thresholds ?? {} },
+        before: { thresholds: beforeThresholds ?? {} },
         after: { thresholds: overrides },
       });
     });
@@ -212,18 +186,11 @@ export class HealthService {
   async site(
     siteId: string,
   ): Promise<{ siteId: string; state: HealthState; links: LinkHealthView[] }> {
-    const [site] = (await this.ds.query(`SELECT id FROM sites WHERE id = $1`, [siteId])) as {
-      id: string;
-    }[];
-    if (!site) throw DomainException.notFound('site', siteId);
+    if (!(await siteExists(this.ds, siteId))) throw DomainException.notFound('site', siteId);
     const links: LinkHealthView[] = [];
     for (const kind of ['federation', 'shovel'] as const) {
-      const t = tables[kind];
-      const ids = (await this.ds.query(
-        `SELECT l.id FROM ${t.table} l JOIN clusters c ON c.id IN (l.${t.from}, l.${t.to}) WHERE c.site_id = $1`,
-        [siteId],
-      )) as { id: string }[];
-      links.push(...(await this.views(kind, [...new Set(ids.map((x) => x.id))])));
+      const ids = await linkIdsTouchingSite(this.ds, kind, siteId);
+      links.push(...(await this.views(kind, [...new Set(ids)])));
     }
     // A completed one-shot shovel is done, not unhealthy.
     const states = links.map((l) => (l.state === 'completed' ? 'healthy' : l.state));
@@ -232,11 +199,7 @@ export class HealthService {
 
   /** The registry's probe paths with their last minute of samples. */
   async paths(): Promise<(ProbePath & { lastMinute: Record<string, unknown> })[]> {
-    const rows = (await this.ds.query(
-      `SELECT id, upstream_cluster_id AS a, downstream_cluster_id AS b, paused, 'federation' AS k, seq FROM federation_links
-       UNION ALL SELECT id, source_cluster_id, destination_cluster_id, paused OR completed_at IS NOT NULL, 'shovel', seq FROM shovels
-       UNION ALL SELECT id, cluster_id, remote_cluster_id, NOT enabled, 'shovel', seq FROM overflow_rules ORDER BY seq`,
-    )) as { id: string; a: string; b: string; paused: boolean; k: LinkKind }[];
+    const rows = await pathLinkRows(this.ds);
     const row = (r: (typeof rows)[number]) => ({
       id: r.id,
       fromClusterId: r.a,
@@ -247,20 +210,10 @@ export class HealthService {
       rows.filter((r) => r.k === 'federation').map(row),
       rows.filter((r) => r.k === 'shovel').map(row),
     );
-    const stats = (await this.ds.query(
-      `SELECT path_id, count(*)::int AS samples, count(*) FILTER (WHERE lost)::int AS lost,
-              percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_ms) AS p50,
-              percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_ms) AS p95, max(at) AS last_at
-         FROM probe_samples WHERE at > now() - interval '1 minute' AND path_id = ANY($1::text[]) GROUP BY path_id`,
-      [paths.map((p) => p.id)],
-    )) as {
-      path_id: string;
-      samples: number;
-      lost: number;
-      p50: number | null;
-      p95: number | null;
-      last_at: Date;
-    }[];
+    const stats = await lastMinuteStats(
+      this.ds,
+      paths.map((p) => p.id),
+    );
     const by = new Map(stats.map((s) => [s.path_id, s]));
     return paths.map((p) => {
       const s = by.get(p.id);
@@ -287,10 +240,7 @@ export class HealthService {
     if (from >= to)
       throw DomainException.validation([{ field: 'from', message: 'from must be before to' }]);
     if (!q.step) {
-      const rows = (await this.ds.query(
-        `SELECT at, seq, lag_ms, lost FROM probe_samples WHERE path_id = $1 AND at >= $2 AND at < $3 ORDER BY at LIMIT 10000`,
-        [pathId, from, to],
-      )) as { at: Date; seq: number; lag_ms: number | null; lost: boolean }[];
+      const rows = await rawSamples(this.ds, pathId, from, to);
       return {
         pathId,
         step: null,
@@ -304,24 +254,7 @@ export class HealthService {
     }
     const rawFrom = new Date(Date.now() - this.env.PROBE_RETENTION_HOURS * 3600000);
     const useRollups = from < rawFrom && q.step >= 60;
-    const rows = (await this.ds.query(
-      useRollups
-        ? `SELECT date_bin(make_interval(secs => $4), bucket, $2) AS at, sum(samples)::int AS samples, sum(lost)::int AS lost,
-                  avg(lag_p50_ms) AS p50, max(lag_p95_ms) AS p95, max(lag_max_ms) AS max
-             FROM probe_rollups WHERE path_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY 1 ORDER BY 1 LIMIT 10000`
-        : `SELECT date_bin(make_interval(secs => $4), at, $2) AS at, count(*)::int AS samples, count(*) FILTER (WHERE lost)::int AS lost,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_ms) AS p50,
-                  percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_ms) AS p95, max(lag_ms) AS max
-             FROM probe_samples WHERE path_id = $1 AND at >= $2 AND at < $3 GROUP BY 1 ORDER BY 1 LIMIT 10000`,
-      [pathId, from, to, q.step],
-    )) as {
-      at: Date;
-      samples: number;
-      lost: number;
-      p50: number | null;
-      p95: number | null;
-      max: number | null;
-    }[];
+    const rows = await sampleBuckets(this.ds, useRollups, pathId, from, to, q.step);
     return {
       pathId,
       step: q.step,

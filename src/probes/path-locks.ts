@@ -1,4 +1,5 @@
 import { LockSession, type LockSessionOptions } from '../database/lock-session';
+import { pingLockSession, releasePathLocks, tryPathLocks } from './path-locks.repository';
 
 /**
  * Session advisory locks for probe paths (or overflow rules), all on one dedicated lock session:
@@ -10,14 +11,12 @@ import { LockSession, type LockSessionOptions } from '../database/lock-session';
 export class PathLocks {
   private readonly session: LockSession;
   private readonly held = new Set<string>();
-  private readonly key: string;
 
   constructor(
     options: Omit<LockSessionOptions, 'applicationName'>,
     /** Lock key namespace: 'probe' (paths), 'overflow' (rules). */
     private readonly namespace = 'probe',
   ) {
-    this.key = `hashtextextended('crossdock:${this.namespace}:' || p, 0)`;
     this.session = new LockSession({
       ...options,
       applicationName: `crossdock-${this.namespace}-locks`,
@@ -39,20 +38,14 @@ export class PathLocks {
     const take = wanted.filter((p) => !this.held.has(p));
     try {
       if (release.length) {
-        await this.session.query(
-          `SELECT pg_advisory_unlock(${this.key}) FROM unnest($1::text[]) AS p`,
-          [release],
-        );
+        await releasePathLocks(this.session, this.namespace, release);
         for (const p of release) this.held.delete(p);
       }
       if (take.length) {
-        const rows = await this.session.query<{ p: string; ok: boolean }>(
-          `SELECT p, pg_try_advisory_lock(${this.key}) AS ok FROM unnest($1::text[]) AS p`,
-          [take],
-        );
+        const rows = await tryPathLocks(this.session, this.namespace, take);
         for (const r of rows) if (r.ok) this.held.add(r.p);
       } else {
-        await this.session.query('SELECT 1');
+        await pingLockSession(this.session);
       }
     } catch {
       // The session is dropped (and `held` cleared) by the failed statement; retried next sync.

@@ -33,14 +33,7 @@ export interface LoopState {
   half: number;
 }
 
-export interface SampleRow {
-  pathId: string;
-  at: Date;
-  seq: number;
-  lagMs: number | null;
-  rawMs: number | null;
-  lost: boolean;
-}
+export type { SampleRow } from './probes.repository';
 
 /** A probe message: instance, path (`loop:<cluster>` for loopbacks), sequence, send time. */
 export interface ProbeBody {

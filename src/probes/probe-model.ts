@@ -1,5 +1,11 @@
 import type { DataSource } from 'typeorm';
 import type { HealthReason, HealthState, HealthThresholds } from './link-health';
+import {
+  linkModelRows,
+  probeClusterRows,
+  siteRttRows,
+  storedHealthRows,
+} from './probes.repository';
 
 /** One user link as the probes and the health evaluation see it (both kinds, one shape). */
 export interface LinkModel {
@@ -43,56 +49,29 @@ export interface ProbeModel {
 /** Everything a probe round needs from the registry, in four queries. */
 export async function loadLinkModel(ds: DataSource): Promise<ProbeModel> {
   const [links, clusters, sites, health] = await Promise.all([
-    ds.query(
-      `SELECT id, 'federation' AS kind, name, kind AS federation_kind, upstream_cluster_id AS from_id,
-              downstream_cluster_id AS to_id, upstream_vhost AS from_vhost, downstream_vhost AS to_vhost,
-              targets, target_prefix, NULL AS source_queue, paused, seq, broker_upstream_name,
-              upstream_object
-         FROM federation_links
-       UNION ALL
-       SELECT id, 'shovel', name, NULL, source_cluster_id, destination_cluster_id, source_vhost,
-              destination_vhost, '{}'::text[], NULL, source_queue, paused OR completed_at IS NOT NULL, seq, NULL, NULL
-         FROM shovels
-       UNION ALL
-       SELECT id, 'overflow', name, NULL, cluster_id, remote_cluster_id, vhost, remote_vhost,
-              '{}'::text[], NULL, queue, NOT enabled, seq, NULL, NULL
-         FROM overflow_rules
-       ORDER BY seq`,
-    ) as Promise<Record<string, unknown>[]>,
-    ds.query(`SELECT id, broker_cluster_name, site_id, version FROM clusters`) as Promise<
-      { id: string; broker_cluster_name: string; site_id: string; version: number }[]
-    >,
-    ds.query(`SELECT id, expected_rtt_ms FROM sites`) as Promise<
-      { id: string; expected_rtt_ms: number }[]
-    >,
-    ds.query(`SELECT link_id, state, reasons, thresholds, since FROM link_health`) as Promise<
-      {
-        link_id: string;
-        state: HealthState;
-        reasons: HealthReason[];
-        thresholds: Partial<HealthThresholds>;
-        since: Date;
-      }[]
-    >,
+    linkModelRows(ds),
+    probeClusterRows(ds),
+    siteRttRows(ds),
+    storedHealthRows(ds),
   ]);
   const c = new Map(clusters.map((x) => [x.id, x]));
   const s = new Map(sites.map((x) => [x.id, x]));
   return {
     links: links.map((l) => ({
-      id: l.id as string,
-      kind: l.kind as LinkModel['kind'],
-      name: l.name as string,
-      federationKind: (l.federation_kind as LinkModel['federationKind']) ?? null,
-      fromClusterId: l.from_id as string,
-      toClusterId: l.to_id as string,
-      fromVhost: l.from_vhost as string,
-      toVhost: l.to_vhost as string,
-      targets: (l.targets as string[]) ?? [],
-      targetPrefix: (l.target_prefix as string | null) ?? null,
-      brokerUpstream: (l.broker_upstream_name as string | null) ?? null,
-      upstreamObject: (l.upstream_object as string | null) ?? null,
-      sourceQueue: (l.source_queue as string | null) ?? null,
-      paused: l.paused as boolean,
+      id: l.id,
+      kind: l.kind,
+      name: l.name,
+      federationKind: l.federation_kind ?? null,
+      fromClusterId: l.from_id,
+      toClusterId: l.to_id,
+      fromVhost: l.from_vhost,
+      toVhost: l.to_vhost,
+      targets: l.targets ?? [],
+      targetPrefix: l.target_prefix ?? null,
+      brokerUpstream: l.broker_upstream_name ?? null,
+      upstreamObject: l.upstream_object ?? null,
+      sourceQueue: l.source_queue ?? null,
+      paused: l.paused,
     })),
     health: new Map(
       health.map((h) => [

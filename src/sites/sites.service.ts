@@ -8,18 +8,13 @@ import {
   registerConstraintMessage,
   registerForeignKey,
 } from '../common/errors/postgres-errors';
-import {
-  isoTimestamp,
-  paginateJson,
-  type JsonText,
-  type NamedPageQueryDto,
-  type Page,
-} from '../common/http/pagination';
+import type { JsonText, NamedPageQueryDto, Page } from '../common/http/pagination';
 import { AuditService } from '../audit/audit.service';
 import { notifyAllClustersChanged } from '../common/changes';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { SiteEntity } from './site.entity';
 import type { CreateSiteDto, SiteView, UpdateSiteDto } from './sites.dto';
+import { clustersOfSite, insertSite, pageOfSitesJson } from './sites.repository';
 
 registerConstraintMessage('uq_sites_name', 'A site with this name already exists');
 registerForeignKey('fk_clusters_site', {
@@ -44,14 +39,6 @@ export function siteView(s: SiteEntity): SiteView {
     updatedAt: s.updatedAt.toISOString(),
   };
 }
-
-/** `siteView` in SQL, same keys in the same order (see paginateJson). */
-const siteJsonColumns = `s.id, s.name, s.region, s.description,
-  CASE WHEN s.load_balancer_host IS NOT NULL AND s.load_balancer_port IS NOT NULL
-    THEN (SELECT row_to_json(lb) FROM (SELECT s.load_balancer_host AS host, s.load_balancer_port AS port) lb)
-  END AS "loadBalancer",
-  s.expected_rtt_ms AS "expectedRttMs", s.version,
-  ${isoTimestamp('s.created_at')} AS "createdAt", ${isoTimestamp('s.updated_at')} AS "updatedAt"`;
 
 function columns(dto: UpdateSiteDto): Partial<SiteEntity> {
   const out: Partial<SiteEntity> = {};
@@ -79,14 +66,7 @@ export class SitesService {
 
   async create(dto: CreateSiteDto): Promise<SiteView> {
     return this.ds.transaction(async (m) => {
-      const res = await m
-        .createQueryBuilder()
-        .insert()
-        .into(SiteEntity)
-        .values({ description: '', expectedRttMs: 50, ...columns(dto) })
-        .returning('id')
-        .execute();
-      const id = (res.raw as { id: string }[])[0].id;
+      const id = await insertSite(m, { description: '', expectedRttMs: 50, ...columns(dto) });
       const after = siteView(await m.getRepository(SiteEntity).findOneByOrFail({ id }));
       await this.audit.record(m, { action: 'site.create', ...this.target(after), after });
       return after;
@@ -95,16 +75,7 @@ export class SitesService {
 
   /** The JSON of `siteView`, built by Postgres (the list is the hot read path). */
   list(query: NamedPageQueryDto): Promise<JsonText<Page<SiteView>>> {
-    return paginateJson(
-      (sql, params) => this.ds.query(sql, params),
-      {
-        from: 'sites s',
-        alias: 's',
-        columns: siteJsonColumns,
-        ...(query.name === undefined ? {} : { where: ['s.name = $1'], params: [query.name] }),
-      },
-      query,
-    );
+    return pageOfSitesJson<SiteView>(this.ds, query);
   }
 
   async get(id: string): Promise<SiteView> {
@@ -138,10 +109,7 @@ export class SitesService {
     } catch (err) {
       if (err instanceof QueryFailedError && pgFields(err).code === '23503') {
         // The database refused (no check-then-delete race); now say what is in the way.
-        const dependents = (await this.ds.query(
-          `SELECT id, name FROM clusters WHERE site_id = $1 ORDER BY seq LIMIT 50`,
-          [id],
-        )) as { id: string; name: string }[];
+        const dependents = await clustersOfSite(this.ds, id);
         throw DomainException.conflict(
           ErrorCode.DependentsExist,
           `Site ${id} still has ${dependents.length} cluster(s); delete them first`,
