@@ -6,6 +6,7 @@ import { SecretBox } from '../common/crypto/secret-box';
 import { FederationLinkEntity } from '../links/federation-link.entity';
 import { ShovelEntity } from '../links/shovel.entity';
 import { PolicyEntity } from '../policies/policy.entity';
+import { TopologyObjectEntity } from '../topology/topology-object.entity';
 import { SiteEntity } from '../sites/site.entity';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
@@ -59,6 +60,10 @@ export async function loadSnapshot(
     )
     .orderBy('p.seq')
     .getMany();
+  const declared = await ds.getRepository(TopologyObjectEntity).find({
+    where: { clusterId },
+    order: { seq: 'ASC' },
+  });
   // Overflow rules spill through a shovel: their path is probed like a shovel's (the gate).
   const overflow = (await ds.query(
     `SELECT id, cluster_id, remote_cluster_id, prefetch, enabled FROM overflow_rules
@@ -135,6 +140,13 @@ export async function loadSnapshot(
     federationLinks: links,
     shovels,
     policies,
+    declared: declared.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      vhost: d.vhost,
+      name: d.name,
+      definition: d.definition,
+    })),
     known,
     federationQueueMaxBytes,
   };
