@@ -60,10 +60,12 @@ export async function loadSnapshot(
     )
     .orderBy('p.seq')
     .getMany();
-  const declared = await ds.getRepository(TopologyObjectEntity).find({
-    where: { clusterId },
-    order: { seq: 'ASC' },
-  });
+  const declared = await ds
+    .getRepository(TopologyObjectEntity)
+    .createQueryBuilder('t')
+    .where('t.cluster_id = :id', { id: clusterId })
+    .orderBy('t.seq')
+    .getMany();
   // Overflow rules spill through a shovel: their path is probed like a shovel's (the gate).
   const overflow = (await ds.query(
     `SELECT id, cluster_id, remote_cluster_id, prefetch, enabled FROM overflow_rules
