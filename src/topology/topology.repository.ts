@@ -82,6 +82,8 @@ export const topologyRepository = {
     );
   },
 
+  declaredIds: (m: Db, clusterId: string) => declaredIdsOf(m, clusterId),
+
   /** Declared objects among these, per cluster: what a link's preflight may count as present. */
   async declared(
     m: Db,
@@ -107,6 +109,15 @@ export const topologyRepository = {
     return new Set(rows.map((r) => declaredKey(r.cluster_id, r.kind, r.vhost, r.name)));
   },
 };
+
+/** objectIds (`kind\u0001vhost\u0001name`) of what one cluster declares. */
+export async function declaredIdsOf(m: Db, clusterId: string): Promise<Set<string>> {
+  const rows = (await m.query(
+    `SELECT kind, vhost, name FROM topology_objects WHERE cluster_id = $1`,
+    [clusterId],
+  )) as { kind: string; vhost: string; name: string }[];
+  return new Set(rows.map((r) => `${r.kind}\u0001${r.vhost}\u0001${r.name}`));
+}
 
 export const declaredKey = (clusterId: string, kind: string, vhost: string, name: string) =>
   JSON.stringify([clusterId, kind, vhost, name]);

@@ -199,12 +199,18 @@ export class TopologyService {
       const warnings: string[] = [];
       let definition: Record<string, unknown>;
       if (kind === 'exchange') {
-        const model = exchangeModel({ ...(before.definition as Partial<ExchangeModel>), ...(dto as UpdateExchangeDto) });
+        const model = exchangeModel({
+          ...(before.definition as Partial<ExchangeModel>),
+          ...(dto as UpdateExchangeDto),
+        });
         const errors = argumentProblems(model.arguments);
         if (errors.length) throw DomainException.validation(errors);
         definition = { ...model };
       } else {
-        const model = queueModel({ ...(before.definition as Partial<QueueModel>), ...(dto as UpdateQueueDto) });
+        const model = queueModel({
+          ...(before.definition as Partial<QueueModel>),
+          ...(dto as UpdateQueueDto),
+        });
         const errors = queueErrors(model);
         if (errors.length) throw DomainException.validation(errors);
         warnings.push(
