@@ -216,7 +216,14 @@ describe('topology objects (real brokers)', () => {
     );
     expect(conflict).toContain('"x-max-length":10');
     expect(conflict).toContain('"x-max-length":5');
-    const plan = await t.http.get(`/clusters/${dc2.clusterId}/plan`).set(admin()).expect(200);
+    // A pass running at the same moment answers `busy`: ask again.
+    const plan = await eventually(
+      async () => {
+        const p = await t.http.get(`/clusters/${dc2.clusterId}/plan`).set(admin()).expect(200);
+        return p.body.status === 'planned' ? p : false;
+      },
+      { timeoutMs: 10000, description: 'a plan' },
+    );
     expect(plan.body.operations).toEqual([]);
     expect(plan.body.findings).toEqual(
       expect.arrayContaining([
@@ -236,6 +243,44 @@ describe('topology objects (real brokers)', () => {
     );
     expect(q.arguments).toEqual({ 'x-max-length': 5 });
     expect(q.messages).toBe(1);
+
+    // Import (opt-in) adopts a queue made by hand as a declared resource; export carries it.
+    await m2.request('PUT', `/api/queues/${enc(vhost)}/by-hand`, {
+      durable: true,
+      arguments: { 'x-message-ttl': 60000 },
+    });
+    const imported = await t.http
+      .post(`/clusters/${dc2.clusterId}/import`)
+      .set(admin())
+      .send({ dryRun: false, vhosts: [vhost], topology: true })
+      .expect(200);
+    expect(imported.body.created).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'queue', name: 'by-hand' })]),
+    );
+    // What is declared already (legacy, landing) is not adopted twice.
+    expect(
+      (imported.body.created as { name: string }[]).filter((c) => c.name === 'legacy'),
+    ).toEqual([]);
+    const byHand = await t.http
+      .get('/queues')
+      .query({ clusterId: dc2.clusterId, name: 'by-hand' })
+      .set(admin())
+      .expect(200);
+    expect(byHand.body.items[0]).toMatchObject({
+      type: 'classic',
+      arguments: { 'x-message-ttl': 60000 },
+      deletionPolicy: 'retain',
+    });
+    const exported = await t.http
+      .get(`/clusters/${dc2.clusterId}/definitions`)
+      .set(admin())
+      .expect(200);
+    expect(exported.body.queues).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ vhost, name: 'by-hand', arguments: { 'x-message-ttl': 60000 } }),
+        expect.objectContaining({ vhost, name: 'legacy', arguments: { 'x-max-length': 10 } }),
+      ]),
+    );
 
     // An identical queue already there is adopted, not reported.
     await m2.request('PUT', `/api/queues/${enc(vhost)}/same`, { durable: true, arguments: {} });
