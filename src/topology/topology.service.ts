@@ -279,7 +279,7 @@ export class TopologyService {
 
   /** 409 unless the queue is known to be empty (or already gone). */
   private async guardMessages(row: TopologyObjectEntity): Promise<void> {
-    let messages: number | null = null;
+    let messages: number | null;
     try {
       const client = this.gateway.management(await this.clusters.access(row.clusterId));
       const q = await client.request<Record<string, unknown>>(

@@ -303,6 +303,31 @@ describe('topology objects (real brokers)', () => {
       .set(admin())
       .send({ clusterId: dc2.clusterId, vhost, name: 'kept' })
       .expect(201);
+    const problem = /application\/problem\+json/;
+    const dup = await t.http
+      .post('/queues')
+      .set(admin())
+      .send({ clusterId: dc2.clusterId, vhost, name: 'kept' })
+      .expect(409);
+    expect(dup.headers['content-type']).toMatch(problem);
+    for (const bad of [
+      { name: 'q1', type: 'quorum', durable: false },
+      { name: 'q2', arguments: { 'x-queue-type': 'stream' } },
+      { name: 'amq.q3' },
+      { name: 'q4', arguments: { big: 'x'.repeat(2000) } },
+    ]) {
+      const r = await t.http
+        .post('/queues')
+        .set(admin())
+        .send({ clusterId: dc2.clusterId, vhost, ...bad })
+        .expect(400);
+      expect(r.headers['content-type']).toMatch(problem);
+    }
+    await t.http
+      .post('/queues')
+      .set(admin())
+      .send({ clusterId: dc2.clusterId, vhost: 'not-managed', name: 'q5' })
+      .expect(400);
     const doomed = await t.http
       .post('/queues')
       .set(admin())
