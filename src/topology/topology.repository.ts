@@ -66,6 +66,27 @@ export const topologyRepository = {
     return out;
   },
 
+  /**
+   * Whether an exchange or queue is declared on the cluster or was seen there by the last pass
+   * (the names it observed): a binding to anything else waits until it exists.
+   */
+  async exists(
+    m: Db,
+    clusterId: string,
+    kind: 'exchange' | 'queue',
+    vhost: string,
+    name: string,
+  ): Promise<boolean> {
+    const [row] = (await m.query(
+      `SELECT EXISTS (SELECT 1 FROM topology_objects
+                       WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4)
+           OR COALESCE((SELECT observed_objects->'known'->($3::text)->($5::text) ? ($4::text) FROM clusters WHERE id = $1), false)
+           AS present`,
+      [clusterId, kind, vhost, name, kind === 'queue' ? 'queues' : 'exchanges'],
+    )) as { present: boolean }[];
+    return !!row?.present;
+  },
+
   /** Retain: the object stays on the broker and leaves crossdock's ledger (nobody owns it). */
   async release(m: Db, clusterId: string, owner: string): Promise<void> {
     await m.query(`DELETE FROM managed_objects WHERE cluster_id = $1 AND owner = $2`, [

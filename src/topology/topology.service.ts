@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { BrokerGateway } from '../broker/broker-gateway';
 import { BrokerNotFoundError } from '../broker/management.errors';
-import { bindingName, objectPath } from '../broker-topology/broker-paths';
+import { bindingName, isBuiltinExchange, objectPath } from '../broker-topology/broker-paths';
 import { checkBrokerVersions } from '../broker-topology/broker-version-gate';
 import {
   queueRequirements,
@@ -114,6 +114,17 @@ export class TopologyService {
         routingKey: d.routingKey,
       });
       definition = { ...d };
+      for (const end of [
+        { kind: 'exchange' as const, name: d.source, role: 'source' },
+        { kind: d.destinationType, name: d.destination, role: 'destination' },
+      ])
+        if (
+          !isBuiltinExchange(end.name) &&
+          !(await repo.exists(m, cluster.id, end.kind, dto.vhost, end.name))
+        )
+          warnings.push(
+            `${end.role} ${end.kind} "${end.name}" is neither declared in crossdock nor seen on ${cluster.label}: the binding is created once it exists`,
+          );
       // A binding holds nothing: deleting its resource removes it from the broker.
       deletionPolicy = 'delete';
     } else if (input.kind === 'exchange') {

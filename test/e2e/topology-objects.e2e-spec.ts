@@ -167,6 +167,27 @@ describe('topology objects (real brokers)', () => {
         routingKey: 'eu.#',
       })
       .expect(201);
+    expect(binding.body.warnings).toEqual([]);
+    const dangling = await t.http
+      .post('/bindings')
+      .set(admin())
+      .send({
+        clusterId: dc2.clusterId,
+        vhost,
+        source: 'events',
+        destinationType: 'queue',
+        destination: 'nowhere',
+      })
+      .expect(201);
+    expect(dangling.body.warnings).toEqual([
+      expect.stringMatching(
+        /^destination queue "nowhere" is neither declared in crossdock nor seen on /,
+      ),
+    ]);
+    await t.http
+      .delete(`/bindings/${dangling.body.id as string}`)
+      .set(admin())
+      .expect(204);
     await eventually(
       async () =>
         (await t.http.get(`/bindings/${binding.body.id as string}`).set(admin())).body.status ===
