@@ -16,6 +16,7 @@ import { ClusterTls1765350000000 } from './1765350000000-ClusterTls';
 import { LinkUpstreamObject1765370000000 } from './1765370000000-LinkUpstreamObject';
 import { OverflowStates1765380000000 } from './1765380000000-OverflowStates';
 
+import { TopologyObjects1765400000000 } from './1765400000000-TopologyObjects';
 /** Migrations in order; listed explicitly so ts (tests) and js (dist) load the same set. */
 export const migrations = [
   Registry1763776800000,
@@ -35,4 +36,5 @@ export const migrations = [
   ClusterTls1765350000000,
   LinkUpstreamObject1765370000000,
   OverflowStates1765380000000,
+  TopologyObjects1765400000000,
 ];

@@ -181,24 +181,14 @@ function checkSameSites(cluster: ClusterRow, local: LocalSite): void {
   }
 }
 
-/** Basic-auth management call on a local site's first node (the demo's own brokers). */
-async function mgmt(
-  state: SitesState,
-  local: LocalSite,
-  method: string,
-  path: string,
-  body?: unknown,
-) {
-  const n = local.nodes[0];
-  const auth = Buffer.from(`${state.admin.username}:${state.admin.password}`).toString('base64');
-  const res = await fetch(`http://${n.host}:${n.managementPort}${path}`, {
-    method,
-    headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15000),
-  });
-  await res.arrayBuffer();
-  if (!res.ok) throw new Error(`${method} ${path} on ${local.name}: HTTP ${res.status}`);
+/**
+ * Declares an exchange, queue or binding through crossdock (`POST /exchanges`, `/queues`,
+ * `/bindings`); the next pass creates it on the broker. Already declared (a re-run): 409, fine.
+ */
+async function declare(path: '/exchanges' | '/queues' | '/bindings', body: object) {
+  const res = await api('POST', path, body);
+  if (res.status !== 201 && res.status !== 409)
+    throw new Error(`declaring ${JSON.stringify(body)} (${path}): HTTP ${res.status}`);
 }
 
 /**
@@ -210,12 +200,6 @@ async function mgmt(
 async function demoLinks(state: SitesState): Promise<DemoLinks | undefined> {
   const [dc1, dc2] = state.sites;
   if (!dc1 || !dc2) return undefined;
-  for (const s of [dc1, dc2])
-    await mgmt(state, s, 'PUT', '/api/exchanges/%2F/orders', { type: 'fanout', durable: true });
-  await mgmt(state, dc2, 'PUT', '/api/queues/%2F/orders.dc2', { durable: true });
-  await mgmt(state, dc2, 'POST', '/api/bindings/%2F/e/orders/q/orders.dc2', { routing_key: '' });
-  await mgmt(state, dc2, 'PUT', '/api/queues/%2F/outbox', { durable: true });
-  await mgmt(state, dc1, 'PUT', '/api/queues/%2F/inbox', { durable: true });
   const clusterOf = async (siteName: string) => {
     const list = (await api('GET', `/clusters?site=${siteName}&name=main`)).body as {
       items: { id: string }[];
@@ -224,6 +208,20 @@ async function demoLinks(state: SitesState): Promise<DemoLinks | undefined> {
   };
   const c1 = await clusterOf(dc1.name);
   const c2 = await clusterOf(dc2.name);
+  // The demo's own exchanges, queues and bindings, declared through crossdock like the links.
+  for (const clusterId of [c1, c2])
+    await declare('/exchanges', { clusterId, vhost: '/', name: 'orders', type: 'fanout' });
+  await declare('/queues', { clusterId: c2, vhost: '/', name: 'orders.dc2' });
+  await declare('/bindings', {
+    clusterId: c2,
+    vhost: '/',
+    source: 'orders',
+    destinationType: 'queue',
+    destination: 'orders.dc2',
+    routingKey: '',
+  });
+  await declare('/queues', { clusterId: c2, vhost: '/', name: 'outbox' });
+  await declare('/queues', { clusterId: c1, vhost: '/', name: 'inbox' });
   let fed = await findByName<{ id: string; name: string }>('/links/federation', 'demo-orders');
   if (!fed) {
     const res = await api('POST', '/links/federation', {

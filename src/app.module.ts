@@ -15,6 +15,7 @@ import { LoadBalancersModule } from './load-balancers/load-balancers.module';
 import { LinksModule } from './links/links.module';
 import { ObservationModule } from './observation/observation.module';
 import { PoliciesModule } from './policies/policies.module';
+import { TopologyModule } from './topology/topology.module';
 import { OverflowModule } from './overflow/overflow.module';
 import { ProbesModule } from './probes/probes.module';
 import { RegistryConflictCheckModule } from './reconciliation/conflict-check';
@@ -48,6 +49,7 @@ import { MetricsModule } from './metrics/metrics.module';
     ClustersModule,
     LinksModule,
     PoliciesModule,
+    TopologyModule,
     ObservationModule,
     ReconciliationModule,
     DefinitionsModule,

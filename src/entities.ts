@@ -7,6 +7,7 @@ import { ShovelEntity } from './links/shovel.entity';
 import { OverflowRuleEntity } from './overflow/overflow-rule.entity';
 import { PolicyEntity } from './policies/policy.entity';
 import { SiteEntity } from './sites/site.entity';
+import { TopologyObjectEntity } from './topology/topology-object.entity';
 
 /** Every TypeORM entity, listed explicitly so the app, CLI and tests load the same set. */
 export const entities = [
@@ -19,4 +20,5 @@ export const entities = [
   ShovelEntity,
   PolicyEntity,
   SiteLoadBalancerEntity,
+  TopologyObjectEntity,
 ];

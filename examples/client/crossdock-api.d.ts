@@ -124,6 +124,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/bindings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List bindings
+         * @description Declared bindings in creation order.
+         */
+        get: operations["BindingsController_list"];
+        put?: never;
+        /**
+         * Declare a binding
+         * @description A binding from an exchange to a queue or exchange on one cluster and vhost, created by the next pass. Bindings are created and deleted, never changed.
+         */
+        post: operations["BindingsController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bindings/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a binding
+         * @description The declaration and its status.
+         */
+        get: operations["BindingsController_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a binding
+         * @description Deletes the declaration; the next pass removes the binding from the broker.
+         */
+        delete: operations["BindingsController_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/clusters": {
         parameters: {
             query?: never;
@@ -410,6 +458,58 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/exchanges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List exchanges
+         * @description Declared exchanges in creation order.
+         */
+        get: operations["ExchangesController_list"];
+        put?: never;
+        /**
+         * Declare an exchange
+         * @description An exchange on one cluster and vhost, created by the next pass (an identical one already there is adopted). The broker cannot change an existing exchange's or queue's type or arguments: when the broker holds one with another definition, crossdock reports a conflict naming both (in `status`/`conflict` and in the plan) and never deletes and re-creates it.
+         */
+        post: operations["ExchangesController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/exchanges/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an exchange
+         * @description The declaration and its status.
+         */
+        get: operations["ExchangesController_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an exchange
+         * @description Deletes the declaration. With the deletion policy `retain` (the default) the exchange stays on the broker and crossdock stops owning it; with `delete` the next pass deletes it.
+         */
+        delete: operations["ExchangesController_remove"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an exchange
+         * @description Changes the fields sent. The broker cannot change an existing exchange's or queue's type or arguments: when the broker holds one with another definition, crossdock reports a conflict naming both (in `status`/`conflict` and in the plan) and never deletes and re-creates it.
+         */
+        patch: operations["ExchangesController_update"];
         trace?: never;
     };
     "/health/live": {
@@ -960,6 +1060,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List queues
+         * @description Declared queues in creation order.
+         */
+        get: operations["QueuesController_list"];
+        put?: never;
+        /**
+         * Declare a queue
+         * @description A classic or quorum queue, or a stream (RabbitMQ >= 3.9), on one cluster and vhost, created by the next pass (an identical one already there is adopted). The broker cannot change an existing exchange's or queue's type or arguments: when the broker holds one with another definition, crossdock reports a conflict naming both (in `status`/`conflict` and in the plan) and never deletes and re-creates it.
+         */
+        post: operations["QueuesController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/queues/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a queue
+         * @description The declaration and its status.
+         */
+        get: operations["QueuesController_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a queue
+         * @description Deletes the declaration. With the deletion policy `retain` (the default) the queue and its messages stay on the broker and crossdock stops owning it; with `delete` the next pass deletes it, and a queue that holds messages needs `?confirm=delete-messages` (409 confirmation-required names the count).
+         */
+        delete: operations["QueuesController_remove"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a queue
+         * @description Changes the fields sent. The broker cannot change an existing exchange's or queue's type or arguments: when the broker holds one with another definition, crossdock reports a conflict naming both (in `status`/`conflict` and in the plan) and never deletes and re-creates it.
+         */
+        patch: operations["QueuesController_update"];
+        trace?: never;
+    };
     "/reconcile": {
         parameters: {
             query?: never;
@@ -1375,6 +1527,39 @@ export interface components {
             /** @enum {string} */
             source: "checkpoint" | "external" | "external-sink";
         };
+        BindingView: {
+            arguments: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            clusterId: string;
+            /** @description The latest pass's conflict, naming crossdock's definition and the broker's */
+            conflict: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** @example orders.eu */
+            destination: string;
+            /** @enum {string} */
+            destinationType: "queue" | "exchange";
+            /** Format: uuid */
+            id: string;
+            /** @example eu.# */
+            routingKey?: string;
+            /** @example orders */
+            source: string;
+            /**
+             * @description `pending`: not on the broker through crossdock yet (the next pass creates it, or adopts an identical one); `present`: on the broker as declared; `conflict`: the broker holds one with another type or arguments, left untouched (see `conflict`)
+             * @enum {string}
+             */
+            status: "pending" | "present" | "conflict";
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description Row version; the ETag is "v<version>" */
+            version: number;
+            /** @example / */
+            vhost: string;
+            warnings: string[];
+        };
         BrokerLinkRestartView: {
             brokerLinkId?: string;
             /** @description Why the broker refused or could not be asked */
@@ -1495,6 +1680,28 @@ export interface components {
             vhosts: string[];
             warnings: string[];
         };
+        CreateBindingDto: {
+            /** @description Binding arguments (headers exchanges): as for queues */
+            arguments?: Record<string, never>;
+            /** Format: uuid */
+            clusterId: string;
+            /** @example orders.eu */
+            destination: string;
+            /** @enum {string} */
+            destinationType: "queue" | "exchange";
+            /**
+             * @default
+             * @example eu.#
+             */
+            routingKey?: string;
+            /**
+             * @description The source exchange (not the default exchange)
+             * @example orders
+             */
+            source: string;
+            /** @example / */
+            vhost: string;
+        };
         CreateClusterDto: {
             /**
              * @description Cluster name the broker must carry; unique across sites
@@ -1528,6 +1735,37 @@ export interface components {
              *     ]
              */
             vhosts?: string[];
+        };
+        CreateExchangeDto: {
+            /**
+             * @description Arguments as the broker knows them (`x-max-length`, `x-dead-letter-exchange`, ...): at most 32 keys, strings up to 1024 characters, 4 KiB in all. Fixed once the broker holds the object: a change is reported as a conflict, never applied by deleting and re-creating it
+             * @example {}
+             */
+            arguments?: Record<string, never>;
+            /** @default false */
+            autoDelete?: boolean;
+            /** Format: uuid */
+            clusterId: string;
+            /**
+             * @description What deleting the resource does on the broker: `retain` leaves the exchange there (crossdock stops owning it), `delete` deletes it
+             * @default retain
+             * @enum {string}
+             */
+            deletionPolicy?: "retain" | "delete";
+            /** @default true */
+            durable?: boolean;
+            /** @default false */
+            internal?: boolean;
+            /** @example orders */
+            name: string;
+            /**
+             * @description `direct`, `fanout`, `topic`, `headers`, or a plugin's type (`x-...`)
+             * @default direct
+             * @example topic
+             */
+            type?: string;
+            /** @example / */
+            vhost: string;
         };
         CreateFederationLinkDto: {
             /**
@@ -1610,6 +1848,37 @@ export interface components {
             scope: "cluster" | "site" | "global";
             /** @description scope site */
             siteId?: string;
+            /** @example / */
+            vhost: string;
+        };
+        CreateQueueDto: {
+            /**
+             * @description Arguments as the broker knows them (`x-max-length`, `x-dead-letter-exchange`, ...): at most 32 keys, strings up to 1024 characters, 4 KiB in all. Fixed once the broker holds the object: a change is reported as a conflict, never applied by deleting and re-creating it
+             * @example {
+             *       "x-max-length": 100000
+             *     }
+             */
+            arguments?: Record<string, never>;
+            /** @default false */
+            autoDelete?: boolean;
+            /** Format: uuid */
+            clusterId: string;
+            /**
+             * @description What deleting the resource does on the broker: `retain` (the default) leaves the queue and its messages there (crossdock stops owning it), `delete` deletes it (a queue holding messages needs `?confirm=delete-messages`)
+             * @default retain
+             * @enum {string}
+             */
+            deletionPolicy?: "retain" | "delete";
+            /** @default true */
+            durable?: boolean;
+            /** @example orders.eu */
+            name: string;
+            /**
+             * @description stream needs RabbitMQ >= 3.9 on the cluster (422 for a cluster known to be older; a cluster never observed is checked when first observed). Quorum queues and streams are durable and never auto-deleted
+             * @default classic
+             * @enum {string}
+             */
+            type?: "classic" | "quorum" | "stream";
             /** @example / */
             vhost: string;
         };
@@ -1771,6 +2040,40 @@ export interface components {
          * @enum {string}
          */
         ErrorCode: "validation-failed" | "malformed-request" | "unauthenticated" | "forbidden" | "not-found" | "route-not-found" | "method-not-allowed" | "conflict" | "duplicate-name" | "dependents-exist" | "policy-conflict" | "unsupported-by-broker-version" | "unsupported-pattern" | "reference-not-found" | "precondition-failed" | "credentials-rebind-required" | "payload-too-large" | "rate-limited" | "overloaded" | "confirmation-required" | "unsupported-media-type" | "database-unavailable" | "broker-unavailable" | "service-unavailable" | "internal-error";
+        ExchangeView: {
+            arguments: {
+                [key: string]: unknown;
+            };
+            autoDelete: boolean;
+            /** Format: uuid */
+            clusterId: string;
+            /** @description The latest pass's conflict, naming crossdock's definition and the broker's */
+            conflict: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** @enum {string} */
+            deletionPolicy: "retain" | "delete";
+            durable: boolean;
+            /** Format: uuid */
+            id: string;
+            internal: boolean;
+            /** @example orders */
+            name: string;
+            /**
+             * @description `pending`: not on the broker through crossdock yet (the next pass creates it, or adopts an identical one); `present`: on the broker as declared; `conflict`: the broker holds one with another type or arguments, left untouched (see `conflict`)
+             * @enum {string}
+             */
+            status: "pending" | "present" | "conflict";
+            /** @example topic */
+            type: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description Row version; the ETag is "v<version>" */
+            version: number;
+            /** @example / */
+            vhost: string;
+            warnings: string[];
+        };
         FederationLinkView: {
             /** @description The generation the reconciler last applied */
             appliedGeneration: number;
@@ -1948,6 +2251,11 @@ export interface components {
              * @default true
              */
             dryRun?: boolean;
+            /**
+             * @description Also adopt the exchanges, queues and bindings of the vhosts as declared resources (deletion policy retain), as they are on the broker; federation internals, auto-delete and amq.* objects are skipped
+             * @default false
+             */
+            topology?: boolean;
             /** @description Vhosts to import from (default: every vhost crossdock manages on the cluster) */
             vhosts?: string[];
         };
@@ -2555,6 +2863,44 @@ export interface components {
              */
             virtualRouterId?: number;
         };
+        QueueView: {
+            /**
+             * @example {
+             *       "x-max-length": 100000
+             *     }
+             */
+            arguments: {
+                [key: string]: unknown;
+            };
+            autoDelete: boolean;
+            /** Format: uuid */
+            clusterId: string;
+            /** @description The latest pass's conflict, naming crossdock's definition and the broker's */
+            conflict: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** @enum {string} */
+            deletionPolicy: "retain" | "delete";
+            durable: boolean;
+            /** Format: uuid */
+            id: string;
+            /** @example orders.eu */
+            name: string;
+            /**
+             * @description `pending`: not on the broker through crossdock yet (the next pass creates it, or adopts an identical one); `present`: on the broker as declared; `conflict`: the broker holds one with another type or arguments, left untouched (see `conflict`)
+             * @enum {string}
+             */
+            status: "pending" | "present" | "conflict";
+            /** @enum {string} */
+            type: "classic" | "quorum" | "stream";
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description Row version; the ETag is "v<version>" */
+            version: number;
+            /** @example / */
+            vhost: string;
+            warnings: string[];
+        };
         ReconcileRequestDto: {
             /** @description One cluster (else a site, else everything) */
             clusterId?: string;
@@ -2797,6 +3143,16 @@ export interface components {
              */
             vhosts?: string[];
         };
+        UpdateExchangeDto: {
+            /** @description Arguments as the broker knows them (`x-max-length`, `x-dead-letter-exchange`, ...): at most 32 keys, strings up to 1024 characters, 4 KiB in all. Fixed once the broker holds the object: a change is reported as a conflict, never applied by deleting and re-creating it */
+            arguments?: Record<string, never>;
+            autoDelete?: boolean;
+            /** @enum {string} */
+            deletionPolicy?: "retain" | "delete";
+            durable?: boolean;
+            internal?: boolean;
+            type?: string;
+        };
         UpdateFederationLinkDto: {
             /**
              * @default delete
@@ -2869,6 +3225,16 @@ export interface components {
             /** @description A regex PCRE, JavaScript and RE2 read alike, evaluated in linear time: back-references and lookaround are refused with 422 unsupported-pattern */
             pattern?: string;
             priority?: number;
+        };
+        UpdateQueueDto: {
+            /** @description Arguments as the broker knows them (`x-max-length`, `x-dead-letter-exchange`, ...): at most 32 keys, strings up to 1024 characters, 4 KiB in all. Fixed once the broker holds the object: a change is reported as a conflict, never applied by deleting and re-creating it */
+            arguments?: Record<string, never>;
+            autoDelete?: boolean;
+            /** @enum {string} */
+            deletionPolicy?: "retain" | "delete";
+            durable?: boolean;
+            /** @enum {string} */
+            type?: "classic" | "quorum" | "stream";
         };
         UpdateShovelDto: {
             /**
@@ -3266,6 +3632,321 @@ export interface operations {
             };
             /** @description The resource named in the path does not exist */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    BindingsController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from a previous page (`nextCursor`) */
+                cursor?: string;
+                /** @description Only the resource with exactly this name */
+                name?: string;
+                clusterId?: string;
+                vhost?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of Binding items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["BindingView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    BindingsController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBindingDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflicts with the current state; `code` tells which kind */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    BindingsController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    BindingsController_remove: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read; 412 if stale */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match named a version the resource is no longer at */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5003,6 +5684,430 @@ export interface operations {
             };
             /** @description The resource named in the path does not exist */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExchangesController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from a previous page (`nextCursor`) */
+                cursor?: string;
+                /** @description Only the resource with exactly this name */
+                name?: string;
+                clusterId?: string;
+                vhost?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of Exchange items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ExchangeView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExchangesController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateExchangeDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExchangeView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflicts with the current state; `code` tells which kind */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExchangesController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExchangeView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExchangesController_remove: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read; 412 if stale */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match named a version the resource is no longer at */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExchangesController_update: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read; 412 if stale */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateExchangeDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExchangeView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match named a version the resource is no longer at */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8067,6 +9172,460 @@ export interface operations {
             };
             /** @description No API token, or one that is unknown, revoked or expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    QueuesController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from a previous page (`nextCursor`) */
+                cursor?: string;
+                /** @description Only the resource with exactly this name */
+                name?: string;
+                clusterId?: string;
+                vhost?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of Queue items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["QueueView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    QueuesController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateQueueDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflicts with the current state; `code` tells which kind */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The cluster's RabbitMQ version cannot do what the request asks */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    QueuesController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    QueuesController_remove: {
+        parameters: {
+            query?: {
+                /** @description Needed to delete (deletion policy `delete`) a queue that holds messages, or whose depth cannot be read: 409 confirmation-required otherwise */
+                confirm?: "delete-messages";
+            };
+            header?: {
+                /** @description ETag from a previous read; 412 if stale */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflicts with the current state; `code` tells which kind */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match named a version the resource is no longer at */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Rate limit reached or the service is saturated; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    QueuesController_update: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read; 412 if stale */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateQueueDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueView"];
+                };
+            };
+            /** @description The request is invalid: `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No API token, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token's role is below the one this operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The resource named in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match named a version the resource is no longer at */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The cluster's RabbitMQ version cannot do what the request asks */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -82,19 +82,32 @@ export interface BindingParts {
   routingKey: string;
 }
 
-const sep = '\u0000';
-
-/** `<source>\0<e|q>\0<destination>\0<routing key>`, the binding's ObjectKey name. */
+/**
+ * The binding's ObjectKey name: the JSON text of `[source, "e"|"q", destination, routing key]`.
+ * Unambiguous whatever the names hold, and storable as it is (Postgres text and jsonb refuse NUL),
+ * so a binding can sit in the ownership ledger, a run record and the audit trail.
+ */
 export function bindingName(parts: BindingParts): string {
-  return [parts.source, parts.destinationType, parts.destination, parts.routingKey].join(sep);
+  return JSON.stringify([parts.source, parts.destinationType, parts.destination, parts.routingKey]);
 }
 
 export function parseBindingName(name: string): BindingParts {
-  const [source, type, destination, ...rest] = name.split(sep);
-  if ((type !== 'e' && type !== 'q') || destination === undefined || rest.length === 0) {
+  let parts: unknown;
+  try {
+    parts = JSON.parse(name);
+  } catch {
+    parts = undefined;
+  }
+  if (
+    !Array.isArray(parts) ||
+    parts.length !== 4 ||
+    !parts.every((p) => typeof p === 'string') ||
+    (parts[1] !== 'e' && parts[1] !== 'q')
+  ) {
     throw new RangeError(`not a binding name: ${JSON.stringify(name)}`);
   }
-  return { source, destinationType: type, destination, routingKey: rest.join(sep) };
+  const [source, type, destination, routingKey] = parts as [string, 'e' | 'q', string, string];
+  return { source, destinationType: type, destination, routingKey };
 }
 
 const collection: Record<Exclude<ObjectKind, 'binding'>, string> = {

@@ -1,5 +1,5 @@
 import type { DesiredState } from '../reconciliation/broker-state';
-import { parseBindingName } from '../broker-topology/broker-paths';
+import { bindingName, parseBindingName } from '../broker-topology/broker-paths';
 import { writeValue } from '../reconciliation/canonical';
 
 /**
@@ -150,7 +150,7 @@ export function definitionsKeys(file: DefinitionsFile): string[] {
     ...file.exchanges.map((x) => `exchange\u0001${x.vhost}\u0001${x.name}`),
     ...file.bindings.map(
       (b) =>
-        `binding\u0001${b.vhost}\u0001${[b.source, b.destination_type === 'queue' ? 'q' : 'e', b.destination, b.routing_key].join('\u0000')}`,
+        `binding\u0001${b.vhost}\u0001${bindingName({ source: b.source, destinationType: b.destination_type === 'queue' ? 'q' : 'e', destination: b.destination, routingKey: b.routing_key })}`,
     ),
   ].sort();
 }

@@ -88,6 +88,6 @@ export class DefinitionsController {
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: ImportRequestDto,
   ): Promise<ImportResult> {
-    return this.definitions.import(id, dto.dryRun ?? true, dto.vhosts);
+    return this.definitions.import(id, dto.dryRun ?? true, dto.vhosts, dto.topology ?? false);
   }
 }

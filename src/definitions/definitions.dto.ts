@@ -45,4 +45,13 @@ export class ImportRequestDto {
   @MaxLength(255, { each: true })
   @IsPrintable()
   vhosts?: string[];
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'Also adopt the exchanges, queues and bindings of the vhosts as declared resources (deletion policy retain), as they are on the broker; federation internals, auto-delete and amq.* objects are skipped',
+  })
+  @Optional()
+  @IsBoolean()
+  topology?: boolean;
 }

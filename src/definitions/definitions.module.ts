@@ -5,11 +5,20 @@ import { AuditModule } from '../audit/audit.module';
 import { ClustersModule } from '../clusters/clusters.module';
 import { LinksModule } from '../links/links.module';
 import { PoliciesModule } from '../policies/policies.module';
+import { TopologyModule } from '../topology/topology.module';
 import { DefinitionsController } from './definitions.controller';
 import { DefinitionsService } from './definitions.service';
 
 @Module({
-  imports: [BrokerModule, ClustersModule, LinksModule, PoliciesModule, AuditModule, CryptoModule],
+  imports: [
+    BrokerModule,
+    ClustersModule,
+    LinksModule,
+    PoliciesModule,
+    TopologyModule,
+    AuditModule,
+    CryptoModule,
+  ],
   controllers: [DefinitionsController],
   providers: [DefinitionsService],
 })

@@ -13,6 +13,8 @@ import { AppConfig } from '../config/config.module';
 import { FederationLinksService } from '../links/federation-links.service';
 import { ShovelsService } from '../links/shovels.service';
 import { PoliciesService } from '../policies/policies.service';
+import { TopologyService } from '../topology/topology.service';
+import { topologyRepository } from '../topology/topology.repository';
 import { SiteEntity } from '../sites/site.entity';
 import { compileCluster } from '../reconciliation/compile';
 import { loadKnownNames } from '../reconciliation/known-objects';
@@ -54,6 +56,7 @@ export class DefinitionsService {
     private readonly links: FederationLinksService,
     private readonly shovels: ShovelsService,
     private readonly gateway: BrokerGateway,
+    private readonly topology: TopologyService,
   ) {}
 
   /**
@@ -99,7 +102,12 @@ export class DefinitionsService {
    * deletes the originals (creates precede deletes in every plan): no gap, no two policies left
    * competing for one object.
    */
-  async import(clusterId: string, dryRun: boolean, vhosts?: string[]): Promise<ImportResult> {
+  async import(
+    clusterId: string,
+    dryRun: boolean,
+    vhosts?: string[],
+    topology = false,
+  ): Promise<ImportResult> {
     const access = await this.clusters.access(clusterId);
     const c = access.cluster;
     const chosen = vhosts ?? c.vhosts;
@@ -140,6 +148,13 @@ export class DefinitionsService {
       vhosts: chosen,
       observed: observed.objects,
       owned: new Set(ledger.map((e) => `${e.kind}\u0001${e.vhost}\u0001${e.name}`)),
+      ...(topology
+        ? {
+            topology: {
+              declared: await topologyRepository.declaredIds(this.ds.manager, clusterId),
+            },
+          }
+        : {}),
       takenNames: {
         policies: await names('policies'),
         links: await names('federation_links'),
@@ -242,6 +257,24 @@ export class DefinitionsService {
             [clusterId, o.kind, o.vhost, o.name, owner],
           );
         result.created.push({ type: r.type, id, name: r.name });
+      }
+      for (const r of plan.topology) {
+        const view =
+          r.type === 'binding'
+            ? await this.topology.createIn(m, {
+                kind: 'binding',
+                dto: { clusterId, vhost: r.vhost, ...r.binding },
+              })
+            : r.type === 'exchange'
+              ? await this.topology.createIn(m, {
+                  kind: 'exchange',
+                  dto: { clusterId, vhost: r.vhost, name: r.name, ...r.exchange },
+                })
+              : await this.topology.createIn(m, {
+                  kind: 'queue',
+                  dto: { clusterId, vhost: r.vhost, name: r.name, ...r.queue },
+                });
+        result.created.push({ type: r.type, id: view.id, name: r.name });
       }
       await this.audit.record(m, {
         action: 'cluster.definitions.import',

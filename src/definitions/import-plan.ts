@@ -7,6 +7,7 @@ import { handOver } from './import-handover';
 import { clusterOfUris } from './import-patterns';
 import { planPolicy, type PendingFederation } from './import-policies';
 import { planShovels } from './import-shovels';
+import { planTopology } from './import-topology';
 import type { ImportInput, ImportItem, ImportPlan } from './import-types';
 
 export type * from './import-types';
@@ -68,12 +69,21 @@ export function planImport(input: ImportInput): ImportPlan {
   }
   handOver(ctx, pending, policies, usersOf, upstreamsOfPolicy);
   planShovels(ctx);
+  const topology = input.topology ? planTopology(ctx, input.topology.declared) : [];
   for (const o of objects) {
     if (o.kind === 'federation-upstream') skip(o, 'no adoptable policy uses it: left as it is');
     if (o.kind === 'federation-upstream-set')
       skip(o, 'not handed over (a policy using it is not adopted): left as it is');
   }
-  const order = ['federation-upstream', 'federation-upstream-set', 'policy', 'shovel'];
+  const order = [
+    'federation-upstream',
+    'federation-upstream-set',
+    'policy',
+    'shovel',
+    'exchange',
+    'queue',
+    'binding',
+  ];
   for (const o of objects) {
     const it = verdicts.get(objectId(o));
     if (it) items.push(it);
@@ -84,5 +94,11 @@ export function planImport(input: ImportInput): ImportPlan {
       a.vhost.localeCompare(b.vhost) ||
       a.name.localeCompare(b.name),
   );
-  return { items, warnings, conflicts: importConflicts(input, resources), resources };
+  return {
+    items,
+    warnings,
+    conflicts: importConflicts(input, resources),
+    resources,
+    topology,
+  };
 }

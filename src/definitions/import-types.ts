@@ -2,6 +2,7 @@ import type { FederationSettings } from '../links/federation-link.entity';
 import type { ShovelSettings } from '../links/shovel.entity';
 import type { ObjectKey, ObservedObject } from '../reconciliation/broker-state';
 import type { ClusterAddresses } from './import-patterns';
+import type { ExchangeModel, QueueModel } from '../broker-topology/topology.codec';
 
 export interface ImportInput {
   cluster: ClusterAddresses;
@@ -13,6 +14,11 @@ export interface ImportInput {
   owned: ReadonlySet<string>;
   /** Names already used by policies, federation links and shovels in the registry. */
   takenNames: { policies: string[]; links: string[]; shovels: string[] };
+  /**
+   * Opt-in: also adopt the vhosts' exchanges, queues and bindings as declared resources;
+   * `declared` holds the objectIds this cluster already declares.
+   */
+  topology?: { declared: ReadonlySet<string> };
   /** crossdock's links into this cluster and shovels out of it: an import must not duplicate them. */
   existing?: {
     links: {
@@ -32,7 +38,8 @@ export interface ImportConflict extends ObjectKey {
   detail: string;
 }
 
-export type ImportResourceType = 'policy' | 'federation-link' | 'shovel';
+export type ImportResourceType =
+  'policy' | 'federation-link' | 'shovel' | 'exchange' | 'queue' | 'binding';
 
 export interface ImportItem extends ObjectKey {
   action: 'adopt' | 'skip';
@@ -96,9 +103,27 @@ export interface ShovelImport {
 
 export type ResourceImport = PolicyImport | LinkImport | ShovelImport;
 
+/** An exchange, queue or binding adopted as a declared resource (as it is on the broker). */
+export type TopologyImport = { vhost: string; name: string; source: ObjectKey } & (
+  | { type: 'exchange'; exchange: ExchangeModel }
+  | { type: 'queue'; queue: QueueModel }
+  | {
+      type: 'binding';
+      binding: {
+        source: string;
+        destinationType: 'queue' | 'exchange';
+        destination: string;
+        routingKey: string;
+        arguments: Record<string, unknown>;
+      };
+    }
+);
+
 export interface ImportPlan {
   items: ImportItem[];
   warnings: ImportWarning[];
   conflicts: ImportConflict[];
   resources: ResourceImport[];
+  /** Declared exchanges, queues and bindings to create (with `topology` only). */
+  topology: TopologyImport[];
 }

@@ -12,6 +12,7 @@ import {
 import { ClustersService } from '../clusters/clusters.service';
 import { linkUsername, type LinkUserSlot } from '../clusters/link-user-credentials';
 import { AppConfig } from '../config/config.module';
+import { declaredKey, topologyRepository } from '../topology/topology.repository';
 import { decidePreflight, type PreflightNeed, type PreflightResult } from './preflight';
 
 /** One preflight per set of needs at most this often; status reads share the answer. */
@@ -65,10 +66,17 @@ export class LinkPreflightService {
     await Promise.all(
       [...byCluster].map(async ([id, ns]) => facts.set(id, await this.read(id, ns))),
     );
+    // Declared through crossdock: the next pass of that cluster creates it, so it counts as there.
+    const declared = await topologyRepository.declared(
+      this.ds.manager,
+      needs.filter((n) => n.name !== ''),
+    );
+    const isDeclared = (n: PreflightNeed) =>
+      declared.has(declaredKey(n.clusterId, n.kind, n.vhost, n.name));
     return decidePreflight(needs, {
       label: (id) => facts.get(id)?.label ?? id,
       unchecked: (id) => facts.get(id)?.unchecked,
-      exists: (n) => facts.get(n.clusterId)?.exists.get(key(n)),
+      exists: (n) => (isDeclared(n) ? true : facts.get(n.clusterId)?.exists.get(key(n))),
       permissions: (id, vhost) => {
         const p = facts.get(id)?.permissions;
         return p?.has(vhost) ? p.get(vhost) : undefined;

@@ -22,7 +22,7 @@ export async function claimCreates(
   await m.query(
     `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner, confirmed)
      SELECT $1::uuid, k, v, n, o, false FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS x(k, v, n, o)
-     ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner, confirmed = false`,
+     ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner, confirmed = false, ensure_only = NULL`,
     [
       clusterId,
       creates.map((op) => op.key.kind),

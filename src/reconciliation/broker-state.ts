@@ -55,6 +55,7 @@ export interface PlanFinding {
     | 'unmanaged-conflict'
     | 'orphan-federation-queue'
     | 'ensure-mismatch'
+    | 'definition-conflict'
     | 'pending-cleanup'
     | 'held-back'
     | 'self-deleted';

@@ -19,6 +19,7 @@ import { linkUris, localUri } from '../broker-topology/link-uri';
 import type { LinkTlsRunnerFiles } from '../broker/link-tls';
 import { upstreamName, shovelName } from '../broker-topology/names';
 import { encodeShovel } from '../broker-topology/shovel.codec';
+import { compileDeclared, mergeDeclared, type DeclaredObject } from './compile-topology';
 
 /** A plain snapshot of the registry, as the compiler sees it (no entities, no I/O). */
 export interface RegistrySnapshot {
@@ -105,6 +106,8 @@ export interface RegistrySnapshot {
     settings: ShovelSettings;
     paused: boolean;
   }[];
+  /** Exchanges, queues and bindings declared through crossdock on this cluster. */
+  declared?: DeclaredObject[];
   /** Names of exchanges/queues known to exist per vhost: decides regex overlaps. */
   known: Record<string, { queues: string[]; exchanges: string[] }>;
   /** Bound for federation backlog queues on the upstream side (the guard policy). */
@@ -113,7 +116,7 @@ export interface RegistrySnapshot {
 
 /** A registry row whose keys the cluster's RabbitMQ version does not know: not compiled. */
 export interface HeldBack {
-  /** `link:<uuid>` or `policy:<uuid>`. */
+  /** `link:<uuid>`, `policy:<uuid>` or `queue:<uuid>`. */
   owner: string;
   resource: string;
   clusterId: string;
@@ -293,7 +296,9 @@ export function compileCluster(s: RegistrySnapshot): CompileResult {
   });
   objects.push(...probes.objects);
   warnings.push(...probes.warnings);
+  const declared = compileDeclared(s.declared ?? [], s.cluster.vhosts, supported, warnings);
+  const merged = mergeDeclared(objects, declared);
   // The probe vhost is always in scope, so a cluster that leaves every link sheds its probe objects.
   const vhosts = [...s.cluster.vhosts.filter((v) => v !== probeVhost), probeVhost];
-  return { clusterId: me, vhosts, objects, warnings, conflicts, heldBack };
+  return { clusterId: me, vhosts, objects: merged, warnings, conflicts, heldBack };
 }

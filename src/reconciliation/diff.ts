@@ -24,6 +24,7 @@ import {
 } from '../broker-topology/broker-paths';
 import { probeVhost } from '../probes/probe-topology';
 import type { CleanupObject } from './link-cleanup';
+import { isDeclaredOwner } from './compile-topology';
 import {
   compare,
   federationQueueKey,
@@ -152,8 +153,12 @@ export function diffStates(
       continue;
     }
     const target = canonicalText(d.kind, d.value);
+    const declared = isDeclaredOwner(d.owner);
     if (instances.some((o) => canonicalText(d.kind, o.value) === target)) {
-      if (!entry && !d.ensureOnly && key.vhost === probeVhost) {
+      if (!entry && declared) {
+        // Declared through crossdock and already there exactly as declared: owned from now on.
+        adoptions.push({ ...key, owner: d.owner });
+      } else if (!entry && !d.ensureOnly && key.vhost === probeVhost) {
         // No user object can live in crossdock's probe vhost: an exact match is ours to adopt.
         adoptions.push({ ...key, owner: d.owner });
       } else if (!entry && !d.ensureOnly) {
@@ -173,6 +178,16 @@ export function diffStates(
       canonicalValue(d.kind, d.value),
     );
     const paths = changes.map((c) => c.path).join(', ');
+    if (declared) {
+      // The broker cannot change a type or an argument in place, and deleting to re-create
+      // would lose messages and bindings: report both definitions, touch nothing.
+      finding(
+        'definition-conflict',
+        key,
+        `${what} conflicts with its declaration (${d.owner}) in ${paths}: crossdock declares ${canonicalText(d.kind, d.value)}, the broker holds ${canonicalText(before.kind, before.value)}; left as it is (never deleted and re-created): delete it on the broker or change the declaration`,
+      );
+      continue;
+    }
     if (d.ensureOnly) {
       finding(
         'ensure-mismatch',

@@ -24,7 +24,7 @@ export async function settleLedger(
   desired: Pick<DesiredState, 'objects'>,
 ): Promise<PassLedger> {
   const fullLedger = (await ds.query(
-    `SELECT kind, vhost, name, owner, confirmed FROM managed_objects WHERE cluster_id = $1`,
+    `SELECT kind, vhost, name, owner, confirmed, ensure_only AS "ensureOnly" FROM managed_objects WHERE cluster_id = $1`,
     [clusterId],
   )) as LedgerEntry[];
   // Spill shovels belong to the overflow engine: a pass neither recreates one that ended by

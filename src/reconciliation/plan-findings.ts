@@ -23,9 +23,10 @@ import { canonicalValue } from './canonical';
  */
 
 /**
- * A ledger row. `ensureOnly` (not in the shared LedgerEntry yet) says whether crossdock created
- * the object only because a link needed it; rows without it are treated as ensure-only for
- * exchanges and queues, so those are never deleted unless a row says `ensureOnly: false`.
+ * A ledger row. `ensureOnly` (the ledger's `ensure_only`) says whether an owned exchange or queue
+ * must outlive its owner; rows without it are treated as ensure-only for exchanges and queues, so
+ * those are never deleted unless a row says `ensureOnly: false` (a declared object deleted with
+ * the deletion policy `delete`).
  */
 export interface OwnershipEntry extends LedgerEntry {
   ensureOnly?: boolean;

@@ -1,3 +1,4 @@
+import { parseBindingName } from '../broker-topology/broker-paths';
 import type { DataSource } from 'typeorm';
 import type { AuditService } from '../audit/audit.service';
 import type { Actor } from '../common/actor/actor';
@@ -17,9 +18,9 @@ export interface RecordedApplyDeps {
   writeTimeoutMs: number;
 }
 
-/** Binding names join their parts with NUL; show them with spaces. */
+/** Binding names are JSON text of their parts; show the parts with spaces. */
 const keyText = (op: PlanOp) =>
-  `${op.key.kind} ${op.key.vhost} ${op.key.name.split('\u0000').join(' ')}`;
+  `${op.key.kind} ${op.key.vhost} ${op.key.kind === 'binding' ? Object.values(parseBindingName(op.key.name)).join(' ') : op.key.name}`;
 
 /**
  * Applies a plan under the cluster lock with its bookkeeping: before a batch is sent, its ledger

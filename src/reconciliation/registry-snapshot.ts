@@ -6,6 +6,7 @@ import { SecretBox } from '../common/crypto/secret-box';
 import { FederationLinkEntity } from '../links/federation-link.entity';
 import { ShovelEntity } from '../links/shovel.entity';
 import { PolicyEntity } from '../policies/policy.entity';
+import { TopologyObjectEntity } from '../topology/topology-object.entity';
 import { SiteEntity } from '../sites/site.entity';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
@@ -58,6 +59,12 @@ export async function loadSnapshot(
       },
     )
     .orderBy('p.seq')
+    .getMany();
+  const declared = await ds
+    .getRepository(TopologyObjectEntity)
+    .createQueryBuilder('t')
+    .where('t.cluster_id = :id', { id: clusterId })
+    .orderBy('t.seq')
     .getMany();
   // Overflow rules spill through a shovel: their path is probed like a shovel's (the gate).
   const overflow = (await ds.query(
@@ -135,6 +142,13 @@ export async function loadSnapshot(
     federationLinks: links,
     shovels,
     policies,
+    declared: declared.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      vhost: d.vhost,
+      name: d.name,
+      definition: d.definition,
+    })),
     known,
     federationQueueMaxBytes,
   };

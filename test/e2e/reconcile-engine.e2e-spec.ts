@@ -1,7 +1,12 @@
 import { ManagementClient } from '../../src/broker/management-client';
 import type { HttpMethod, RequestOptions } from '../../src/broker/management.types';
 import { applyPlan, type ApplyHooks } from '../../src/reconciliation/apply';
-import { bindingName, objectId, type BrokerClient } from '../../src/broker-topology/broker-paths';
+import {
+  bindingName,
+  objectId,
+  parseBindingName,
+  type BrokerClient,
+} from '../../src/broker-topology/broker-paths';
 import type {
   DesiredObject,
   DesiredState,
@@ -228,7 +233,8 @@ describe('reconcile engine (real RabbitMQ 3.10)', () => {
 
     expect(
       first.plan.ops.map(
-        (op) => `${op.op} ${op.key.kind} ${op.key.name.split('\u0000').join('|')}`,
+        (op) =>
+          `${op.op} ${op.key.kind} ${op.key.kind === 'binding' ? Object.values(parseBindingName(op.key.name)).join('|') : op.key.name}`,
       ),
     ).toEqual([
       'create exchange orders',
