@@ -1,5 +1,6 @@
-import type { EntityManager } from 'typeorm';
-import type { TopologyKind } from './topology-object.entity';
+import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { TopologyObjectEntity, type TopologyKind } from './topology-object.entity';
 
 type Db = Pick<EntityManager, 'query'>;
 
@@ -142,3 +143,35 @@ export async function declaredIdsOf(m: Db, clusterId: string): Promise<Set<strin
 
 export const declaredKey = (clusterId: string, kind: string, vhost: string, name: string) =>
   JSON.stringify([clusterId, kind, vhost, name]);
+
+/** Inserts a declared object and returns its id. */
+export async function insertTopologyObject(
+  m: Pick<EntityManager, 'createQueryBuilder'>,
+  values: QueryDeepPartialEntity<TopologyObjectEntity>,
+): Promise<string> {
+  const res = await m
+    .createQueryBuilder()
+    .insert()
+    .into(TopologyObjectEntity)
+    .values(values)
+    .returning('id')
+    .execute();
+  return (res.raw as { id: string }[])[0].id;
+}
+
+/** The declared objects of one kind, filtered (a query builder for the shared paginator). */
+export function topologyListQuery(
+  ds: Pick<DataSource, 'getRepository'>,
+  kind: TopologyKind,
+  filter: { clusterId?: string; vhost?: string; name?: string },
+): SelectQueryBuilder<TopologyObjectEntity> {
+  const qb = ds
+    .getRepository(TopologyObjectEntity)
+    .createQueryBuilder('t')
+    .where('t.kind = :kind', { kind });
+  if (filter.clusterId) qb.andWhere('t.cluster_id = :c', { c: filter.clusterId });
+  if (filter.vhost !== undefined) qb.andWhere('t.vhost = :v', { v: filter.vhost });
+  if (filter.name !== undefined && kind !== 'binding')
+    qb.andWhere('t.name = :n', { n: filter.name });
+  return qb;
+}

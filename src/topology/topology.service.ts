@@ -33,7 +33,12 @@ import {
   type DeletionPolicy,
   type TopologyKind,
 } from './topology-object.entity';
-import { topologyRepository as repo, type ObjectState } from './topology.repository';
+import {
+  insertTopologyObject,
+  topologyListQuery,
+  topologyRepository as repo,
+  type ObjectState,
+} from './topology.repository';
 import { argumentProblems, nameProblems } from './topology-validation';
 import {
   bindingDefinition,
@@ -154,23 +159,15 @@ export class TopologyService {
           'type',
         )),
       );
-    const res = await m
-      .createQueryBuilder()
-      .insert()
-      .into(TopologyObjectEntity)
-      .values({
-        clusterId: cluster.id,
-        kind: input.kind,
-        vhost: dto.vhost,
-        name,
-        definition: definition as never,
-        deletionPolicy,
-      })
-      .returning('id')
-      .execute();
-    const row = await m
-      .getRepository(TopologyObjectEntity)
-      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const id = await insertTopologyObject(m, {
+      clusterId: cluster.id,
+      kind: input.kind,
+      vhost: dto.vhost,
+      name,
+      definition: definition as never,
+      deletionPolicy,
+    });
+    const row = await m.getRepository(TopologyObjectEntity).findOneByOrFail({ id });
     const view = { ...topologyView(row, pendingState), warnings };
     await this.audit.record(m, {
       action: `${input.kind}.create`,
@@ -182,13 +179,7 @@ export class TopologyService {
   }
 
   async list(kind: TopologyKind, q: TopologyQueryDto): Promise<Page<TopologyView>> {
-    const qb = this.ds
-      .getRepository(TopologyObjectEntity)
-      .createQueryBuilder('t')
-      .where('t.kind = :kind', { kind });
-    if (q.clusterId) qb.andWhere('t.cluster_id = :c', { c: q.clusterId });
-    if (q.vhost !== undefined) qb.andWhere('t.vhost = :v', { v: q.vhost });
-    if (q.name !== undefined && kind !== 'binding') qb.andWhere('t.name = :n', { n: q.name });
+    const qb = topologyListQuery(this.ds, kind, q);
     const page = await paginate(qb, q, (r) => r);
     return { items: await this.withStates(page.items), nextCursor: page.nextCursor };
   }
