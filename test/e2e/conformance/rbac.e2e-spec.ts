@@ -203,6 +203,37 @@ const matrix: Record<string, Row> = {
   'GET /overflow-rules/{id}': { need: 'viewer' },
   'PATCH /overflow-rules/{id}': { need: 'operator', body: () => ({ minHoldMs: 1000 }) },
   'DELETE /overflow-rules/{id}': { need: 'operator' },
+
+  'POST /exchanges': {
+    need: 'operator',
+    body: (w) => ({ clusterId: w.anchorA, vhost: '/', name: uniqueName('rbac-x'), type: 'fanout' }),
+  },
+  'GET /exchanges': { need: 'viewer' },
+  'GET /exchanges/{id}': { need: 'viewer' },
+  'PATCH /exchanges/{id}': { need: 'operator', body: () => ({ deletionPolicy: 'retain' }) },
+  'DELETE /exchanges/{id}': { need: 'operator' },
+  'POST /queues': {
+    need: 'operator',
+    body: (w) => ({ clusterId: w.anchorA, vhost: '/', name: uniqueName('rbac-q') }),
+  },
+  'GET /queues': { need: 'viewer' },
+  'GET /queues/{id}': { need: 'viewer' },
+  'PATCH /queues/{id}': { need: 'operator', body: () => ({ deletionPolicy: 'retain' }) },
+  // The fixture queues keep the default deletion policy (retain): no confirmation needed.
+  'DELETE /queues/{id}': { need: 'operator' },
+  'POST /bindings': {
+    need: 'operator',
+    body: (w) => ({
+      clusterId: w.anchorA,
+      vhost: '/',
+      source: 'rbac-x',
+      destinationType: 'queue',
+      destination: uniqueName('rbac-q'),
+    }),
+  },
+  'GET /bindings': { need: 'viewer' },
+  'GET /bindings/{id}': { need: 'viewer' },
+  'DELETE /bindings/{id}': { need: 'operator' },
 };
 
 type Caller = 'no token' | 'unknown token' | Role;

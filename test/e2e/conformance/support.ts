@@ -28,6 +28,10 @@ export interface World {
   shovel: string;
   policy: string;
   overflow: string;
+  /** Declared topology objects on anchorA (an exchange, a queue, a binding between them). */
+  exchange: string;
+  queue: string;
+  binding: string;
   /** seq of an existing audit event (audit events are never deleted). */
   auditSeq: string;
   /** id of a stored reconcile run (of anchorA, which is never deleted). */
@@ -47,6 +51,9 @@ export function worldIds(w: World): FixtureIds {
     policies: w.policy,
     runs: w.run,
     'overflow-rules': w.overflow,
+    exchanges: w.exchange,
+    queues: w.queue,
+    bindings: w.binding,
     paths: `shovel:${w.anchorA}:${w.anchorB}`,
   };
 }
@@ -64,6 +71,9 @@ export function worldPools(w: World): Record<string, string[]> {
     policies: [w.policy],
     runs: [w.run],
     'overflow-rules': [w.overflow],
+    exchanges: [w.exchange],
+    queues: [w.queue],
+    bindings: [w.binding],
   };
 }
 
@@ -166,6 +176,43 @@ const overflowRule = async (send: AdminSend, w: Pick<World, 'anchorA' | 'anchorB
     ).id,
   );
 
+const topology = {
+  exchange: async (send: AdminSend, w: Pick<World, 'anchorA'>) =>
+    String(
+      (
+        await created(send, '/exchanges', {
+          clusterId: w.anchorA,
+          vhost: '/',
+          name: uniqueName('fx-x'),
+          type: 'topic',
+        })
+      ).id,
+    ),
+  queue: async (send: AdminSend, w: Pick<World, 'anchorA'>) =>
+    String(
+      (
+        await created(send, '/queues', {
+          clusterId: w.anchorA,
+          vhost: '/',
+          name: uniqueName('fx-q'),
+        })
+      ).id,
+    ),
+  binding: async (send: AdminSend, w: Pick<World, 'anchorA'>) =>
+    String(
+      (
+        await created(send, '/bindings', {
+          clusterId: w.anchorA,
+          vhost: '/',
+          source: 'fx-orders',
+          destinationType: 'queue',
+          destination: uniqueName('fx-q'),
+          routingKey: uniqueName('k'),
+        })
+      ).id,
+    ),
+};
+
 export async function createWorld(send: AdminSend): Promise<World> {
   const site = await make.site(send);
   const clusterSite = await make.site(send);
@@ -180,6 +227,9 @@ export async function createWorld(send: AdminSend): Promise<World> {
   const shovel = await make.shovel(send, anchors);
   const policy = await make.policy(send, anchors);
   const overflow = await overflowRule(send, anchors);
+  const exchange = await topology.exchange(send, anchors);
+  const queue = await topology.queue(send, anchors);
+  const binding = await topology.binding(send, anchors);
   // A pass against the unreachable fixture broker fails fast and is stored as a run.
   await send('POST', '/reconcile', { clusterId: anchors.anchorA });
   const stored = await send('GET', '/reconcile/runs?limit=1');
@@ -199,6 +249,9 @@ export async function createWorld(send: AdminSend): Promise<World> {
     shovel,
     policy,
     overflow,
+    exchange,
+    queue,
+    binding,
     auditSeq: audit.status === 200 && events.length > 0 ? events[0].seq : '1',
     run: runs[0]?.id ?? '00000000-0000-4000-8000-000000000000',
   };
@@ -217,10 +270,35 @@ export async function repairWorld(w: World, send: AdminSend, ds: DataSource): Pr
             EXISTS (SELECT 1 FROM federation_links WHERE id = $5) AS federation,
             EXISTS (SELECT 1 FROM shovels WHERE id = $6) AS shovel,
             EXISTS (SELECT 1 FROM policies WHERE id = $7) AS policy,
-            EXISTS (SELECT 1 FROM overflow_rules WHERE id = $8) AS overflow`,
-    [w.site, w.cluster, w.node, w.discNode, w.federation, w.shovel, w.policy, w.overflow],
+            EXISTS (SELECT 1 FROM overflow_rules WHERE id = $8) AS overflow,
+            EXISTS (SELECT 1 FROM topology_objects WHERE id = $9) AS exchange,
+            EXISTS (SELECT 1 FROM topology_objects WHERE id = $10) AS queue,
+            EXISTS (SELECT 1 FROM topology_objects WHERE id = $11) AS binding`,
+    [
+      w.site,
+      w.cluster,
+      w.node,
+      w.discNode,
+      w.federation,
+      w.shovel,
+      w.policy,
+      w.overflow,
+      w.exchange,
+      w.queue,
+      w.binding,
+    ],
   )) as Record<
-    'site' | 'cluster' | 'node' | 'disc' | 'federation' | 'shovel' | 'policy' | 'overflow',
+    | 'site'
+    | 'cluster'
+    | 'node'
+    | 'disc'
+    | 'federation'
+    | 'shovel'
+    | 'policy'
+    | 'overflow'
+    | 'exchange'
+    | 'queue'
+    | 'binding',
     boolean
   >[];
   const out = { ...w };
@@ -242,6 +320,9 @@ export async function repairWorld(w: World, send: AdminSend, ds: DataSource): Pr
   if (!row.shovel) out.shovel = await make.shovel(send, w);
   if (!row.policy) out.policy = await make.policy(send, w);
   if (!row.overflow) out.overflow = await overflowRule(send, w);
+  if (!row.exchange) out.exchange = await topology.exchange(send, w);
+  if (!row.queue) out.queue = await topology.queue(send, w);
+  if (!row.binding) out.binding = await topology.binding(send, w);
   return out;
 }
 
@@ -360,6 +441,7 @@ const registryTables: Record<string, string> = {
   shovels: 'x',
   policies: 'x',
   overflow_rules: 'x',
+  topology_objects: 'x',
   link_health: 'x',
 };
 
