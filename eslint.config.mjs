@@ -56,7 +56,6 @@ export default tseslint.config(
     // SQL of each moves to a repository and its line goes.
     files: [
       'src/overflow/overflow-rows.ts',
-      'src/overflow/overflow-rules.service.ts',
       'src/reconciliation/apply-ledger.ts',
       'src/reconciliation/cluster-lock.ts',
       'src/reconciliation/link-status.service.ts',
