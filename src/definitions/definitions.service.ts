@@ -21,6 +21,14 @@ import { loadKnownNames } from '../reconciliation/known-objects';
 import { observeBrokerState } from '../reconciliation/observe';
 import { loadSnapshot } from '../reconciliation/registry-snapshot';
 import { definitionsFile, type DefinitionsFile } from './definitions-file';
+import {
+  existingLinksDownstreamOf,
+  existingShovelsFrom,
+  ledgerKeys,
+  recordOwnedOriginal,
+  takenNames,
+  type NamedTable,
+} from './definitions.repository';
 import type { ClusterAddresses } from './import-patterns';
 import {
   planImport,
@@ -120,26 +128,10 @@ export class DefinitionsService {
         })),
       );
     const observed = await observeBrokerState(this.gateway.management(access), chosen);
-    const ledger = (await this.ds.query(
-      `SELECT kind, vhost, name FROM managed_objects WHERE cluster_id = $1`,
-      [clusterId],
-    )) as { kind: string; vhost: string; name: string }[];
-    const names = async (table: string) =>
-      ((await this.ds.query(`SELECT name FROM ${table}`)) as { name: string }[]).map((r) => r.name);
-    const existingLinks = (await this.ds.query(
-      `SELECT name, kind, downstream_vhost, targets, target_prefix FROM federation_links WHERE downstream_cluster_id = $1`,
-      [clusterId],
-    )) as {
-      name: string;
-      kind: 'exchange' | 'queue';
-      downstream_vhost: string;
-      targets: string[];
-      target_prefix: string | null;
-    }[];
-    const existingShovels = (await this.ds.query(
-      `SELECT name, source_vhost, source_queue FROM shovels WHERE source_cluster_id = $1`,
-      [clusterId],
-    )) as { name: string; source_vhost: string; source_queue: string | null }[];
+    const ledger = await ledgerKeys(this.ds, clusterId);
+    const names = (table: NamedTable) => takenNames(this.ds, table);
+    const existingLinks = await existingLinksDownstreamOf(this.ds, clusterId);
+    const existingShovels = await existingShovelsFrom(this.ds, clusterId);
     const all = await this.addresses();
     const me = all.find((x) => x.id === clusterId) as ClusterAddresses;
     const plan = planImport({
@@ -160,20 +152,7 @@ export class DefinitionsService {
         links: await names('federation_links'),
         shovels: await names('shovels'),
       },
-      existing: {
-        links: existingLinks.map((l) => ({
-          name: l.name,
-          kind: l.kind,
-          downstreamVhost: l.downstream_vhost,
-          targets: l.targets,
-          targetPrefix: l.target_prefix,
-        })),
-        shovels: existingShovels.map((s) => ({
-          name: s.name,
-          sourceVhost: s.source_vhost,
-          sourceQueue: s.source_queue,
-        })),
-      },
+      existing: { links: existingLinks, shovels: existingShovels },
     });
     const result: ImportResult = {
       clusterId,
@@ -251,11 +230,7 @@ export class DefinitionsService {
         }
         const owner = `${r.type === 'federation-link' ? 'link' : r.type}:${id}`;
         // The reconciler deletes owned objects it no longer wants, after its own creates.
-        for (const o of r.originals)
-          await m.query(
-            `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, $2, $3, $4, $5)`,
-            [clusterId, o.kind, o.vhost, o.name, owner],
-          );
+        for (const o of r.originals) await recordOwnedOriginal(m, clusterId, o, owner);
         result.created.push({ type: r.type, id, name: r.name });
       }
       for (const r of plan.topology) {

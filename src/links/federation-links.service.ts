@@ -14,6 +14,14 @@ import { FederationLinkEntity } from './federation-link.entity';
 import { checkTargets, upstreamObjectOf } from './federation-link.rules';
 import { federationLinkView, type FederationLinkView } from './federation-link.view';
 import { resolveLinkEnds } from './link-endpoints';
+import {
+  federationLinkListQuery,
+  insertFederationLink,
+  insertLinkCleanup,
+  releaseOwnedObjects,
+  reverseLinkNames,
+  siteIdsOfClusters,
+} from './links.repository';
 import type { CreateFederationLinkDto, LinkQueryDto, UpdateFederationLinkDto } from './links.dto';
 
 registerConstraintMessage(
@@ -53,13 +61,10 @@ export class FederationLinksService {
   private async warnings(m: EntityManager, l: FederationLinkEntity): Promise<string[]> {
     const out: string[] = [];
     const hops = l.settings.maxHops ?? 1;
-    const reverse = (await m.query(
-      `SELECT name FROM federation_links WHERE kind = $1 AND downstream_cluster_id = $2 AND upstream_cluster_id = $3 AND id <> $4`,
-      [l.kind, l.upstreamClusterId, l.downstreamClusterId, l.id],
-    )) as { name: string }[];
+    const reverse = await reverseLinkNames(m, l);
     if (reverse.length && hops > 1) {
       out.push(
-        `link ${reverse[0].name} federates the other way: with max-hops ${hops} a message published on either side crosses up to ${hops} times before loop detection (x-received-from, keyed on cluster names) stops it; max-hops 1 is enough for a two-site mesh`,
+        `link ${reverse[0]} federates the other way: with max-hops ${hops} a message published on either side crosses up to ${hops} times before loop detection (x-received-from, keyed on cluster names) stops it; max-hops 1 is enough for a two-site mesh`,
       );
     }
     if (l.kind === 'queue' && l.settings.queueType !== undefined) {
@@ -108,31 +113,23 @@ export class FederationLinksService {
       'settings.queueType',
     );
     // An exchange link adds the backlog guard's keys on the upstream cluster.
-    const res = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
-      m
-        .createQueryBuilder()
-        .insert()
-        .into(FederationLinkEntity)
-        .values({
-          name: dto.name,
-          kind: dto.kind,
-          downstreamClusterId: down.cluster.id,
-          downstreamVhost: down.vhost,
-          upstreamClusterId: up.cluster.id,
-          upstreamVhost: up.vhost,
-          targets: dto.targets ?? [],
-          targetPrefix: dto.targetPrefix ?? null,
-          brokerUpstreamName: opts.brokerUpstreamName ?? null,
-          upstreamObject,
-          settings: { ...(dto.settings ?? {}) },
-          deletionPolicy: dto.deletionPolicy ?? 'delete',
-        })
-        .returning('id')
-        .execute(),
+    const id = await this.conflicts.around(m, [down.cluster.id, up.cluster.id], () =>
+      insertFederationLink(m, {
+        name: dto.name,
+        kind: dto.kind,
+        downstreamClusterId: down.cluster.id,
+        downstreamVhost: down.vhost,
+        upstreamClusterId: up.cluster.id,
+        upstreamVhost: up.vhost,
+        targets: dto.targets ?? [],
+        targetPrefix: dto.targetPrefix ?? null,
+        brokerUpstreamName: opts.brokerUpstreamName ?? null,
+        upstreamObject,
+        settings: { ...(dto.settings ?? {}) },
+        deletionPolicy: dto.deletionPolicy ?? 'delete',
+      }),
     );
-    const row = await m
-      .getRepository(FederationLinkEntity)
-      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const row = await m.getRepository(FederationLinkEntity).findOneByOrFail({ id });
     const after = federationLinkView(row, [...(await this.warnings(m, row)), ...versionWarnings]);
     await this.audit.record(m, {
       action: 'federation-link.create',
@@ -144,13 +141,7 @@ export class FederationLinksService {
   }
 
   async list(q: LinkQueryDto): Promise<Page<FederationLinkView>> {
-    const qb = this.ds.getRepository(FederationLinkEntity).createQueryBuilder('l');
-    if (q.clusterId)
-      qb.andWhere('(l.downstream_cluster_id = :c OR l.upstream_cluster_id = :c)', {
-        c: q.clusterId,
-      });
-    if (q.name !== undefined) qb.andWhere('l.name = :name', { name: q.name });
-    return paginate(qb, q, (l) => federationLinkView(l));
+    return paginate(federationLinkListQuery(this.ds, q), q, (l) => federationLinkView(l));
   }
 
   async get(id: string): Promise<FederationLinkView> {
@@ -159,13 +150,8 @@ export class FederationLinksService {
     return federationLinkView(row, await this.warnings(this.ds.manager, row));
   }
 
-  private async siteIds(m: EntityManager, l: FederationLinkEntity): Promise<string[]> {
-    const rows = (await m.query(`SELECT site_id FROM clusters WHERE id = ANY($1)`, [
-      [l.downstreamClusterId, l.upstreamClusterId],
-    ])) as {
-      site_id: string;
-    }[];
-    return rows.map((r) => r.site_id);
+  private siteIds(m: EntityManager, l: FederationLinkEntity): Promise<string[]> {
+    return siteIdsOfClusters(m, [l.downstreamClusterId, l.upstreamClusterId]);
   }
 
   private async change(
@@ -268,31 +254,12 @@ export class FederationLinksService {
       await deleteVersioned(m, FederationLinkEntity, 'federation link', id, expected);
       // retain: crossdock lets go of the broker objects (they stay, unmanaged); delete: the next
       // pass removes exactly what the ledger says this link owned.
-      if (row.deletionPolicy === 'retain')
-        await m.query(`DELETE FROM managed_objects WHERE owner = $1`, [`link:${id}`]);
+      if (row.deletionPolicy === 'retain') await releaseOwnedObjects(m, `link:${id}`);
       // delete, exchange federation: the WAN backlog queue on the upstream cluster (kept through
       // restarts by resource-cleanup-mode never) goes too, once the downstream no longer runs
       // the link. Queue federation pulls from the user's own queue: that stays.
       const backlogCleanup = row.deletionPolicy === 'delete' && row.kind === 'exchange';
-      if (backlogCleanup) {
-        await m.query(
-          `INSERT INTO federation_link_cleanups (link_id, link_name, upstream_cluster_id, upstream_vhost,
-             downstream_cluster_id, downstream_vhost, downstream_cluster_name, targets, target_prefix,
-             upstream_object)
-           SELECT $1, $2, $3, $4, c.id, $5, c.broker_cluster_name, $6, $7, $9 FROM clusters c WHERE c.id = $8`,
-          [
-            row.id,
-            row.name,
-            row.upstreamClusterId,
-            row.upstreamVhost,
-            row.downstreamVhost,
-            row.targets,
-            row.targetPrefix,
-            row.downstreamClusterId,
-            row.upstreamObject,
-          ],
-        );
-      }
+      if (backlogCleanup) await insertLinkCleanup(m, row);
       await this.audit.record(m, {
         action: 'federation-link.delete',
         ...this.target(row, await this.siteIds(m, row)),

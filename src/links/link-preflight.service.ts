@@ -10,9 +10,10 @@ import {
   type PermissionsModel,
 } from '../broker-topology/user.codec';
 import { ClustersService } from '../clusters/clusters.service';
-import { linkUsername, type LinkUserSlot } from '../clusters/link-user-credentials';
+import { linkUsername } from '../clusters/link-user-credentials';
 import { AppConfig } from '../config/config.module';
 import { declaredKey, topologyRepository } from '../topology/topology.repository';
+import { preflightCluster } from './links.repository';
 import { decidePreflight, type PreflightNeed, type PreflightResult } from './preflight';
 
 /** One preflight per set of needs at most this often; status reads share the answer. */
@@ -85,11 +86,7 @@ export class LinkPreflightService {
   }
 
   private async read(clusterId: string, needs: PreflightNeed[]): Promise<ClusterFacts> {
-    const [row] = (await this.ds.query(
-      `SELECT c.name, c.link_user_slot, s.name AS site FROM clusters c JOIN sites s ON s.id = c.site_id
-        WHERE c.id = $1`,
-      [clusterId],
-    )) as { name: string; link_user_slot: LinkUserSlot; site: string }[];
+    const row = await preflightCluster(this.ds, clusterId);
     const facts: ClusterFacts = {
       label: row ? `${row.site}/${row.name}` : clusterId,
       exists: new Map(),

@@ -9,6 +9,12 @@ import { registerConstraintMessage, registerForeignKey } from '../common/errors/
 import { paginate, type Page } from '../common/http/pagination';
 import { deleteVersioned, lockVersioned, updateVersioned } from '../database/versioned';
 import { resolveLinkEnds } from './link-endpoints';
+import {
+  insertShovel,
+  releaseOwnedObjects,
+  shovelListQuery,
+  siteIdsOfClusters,
+} from './links.repository';
 import type {
   CreateShovelDto,
   LinkQueryDto,
@@ -130,16 +136,12 @@ export class ShovelsService {
   ) {}
 
   private async target(m: EntityManager, s: ShovelEntity) {
-    const sites = (await m.query(`SELECT site_id FROM clusters WHERE id = ANY($1)`, [
-      [s.sourceClusterId, s.destinationClusterId],
-    ])) as {
-      site_id: string;
-    }[];
+    const siteIds = await siteIdsOfClusters(m, [s.sourceClusterId, s.destinationClusterId]);
     return {
       resourceType: 'shovel',
       resourceId: s.id,
       resourceName: s.name,
-      siteIds: sites.map((r) => r.site_id),
+      siteIds,
       clusterIds: [s.sourceClusterId, s.destinationClusterId],
     };
   }
@@ -169,30 +171,22 @@ export class ShovelsService {
         vhost: dto.destination.vhost,
       },
     ]);
-    const res = await m
-      .createQueryBuilder()
-      .insert()
-      .into(ShovelEntity)
-      .values({
-        name: dto.name,
-        sourceClusterId: src.cluster.id,
-        sourceVhost: src.vhost,
-        sourceQueue: dto.source.queue ?? null,
-        sourceExchange: dto.source.exchange ?? null,
-        sourceExchangeKey: dto.source.exchangeKey ?? null,
-        destinationClusterId: dst.cluster.id,
-        destinationVhost: dst.vhost,
-        destinationQueue: dto.destination.queue ?? null,
-        destinationExchange: dto.destination.exchange ?? null,
-        destinationExchangeKey: dto.destination.exchangeKey ?? null,
-        settings: { ...(dto.settings ?? {}) },
-        deletionPolicy: dto.deletionPolicy ?? 'delete',
-      })
-      .returning('id')
-      .execute();
-    const row = await m
-      .getRepository(ShovelEntity)
-      .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+    const id = await insertShovel(m, {
+      name: dto.name,
+      sourceClusterId: src.cluster.id,
+      sourceVhost: src.vhost,
+      sourceQueue: dto.source.queue ?? null,
+      sourceExchange: dto.source.exchange ?? null,
+      sourceExchangeKey: dto.source.exchangeKey ?? null,
+      destinationClusterId: dst.cluster.id,
+      destinationVhost: dst.vhost,
+      destinationQueue: dto.destination.queue ?? null,
+      destinationExchange: dto.destination.exchange ?? null,
+      destinationExchangeKey: dto.destination.exchangeKey ?? null,
+      settings: { ...(dto.settings ?? {}) },
+      deletionPolicy: dto.deletionPolicy ?? 'delete',
+    });
+    const row = await m.getRepository(ShovelEntity).findOneByOrFail({ id });
     const after = shovelView(row);
     await this.audit.record(m, {
       action: 'shovel.create',
@@ -204,13 +198,7 @@ export class ShovelsService {
   }
 
   async list(q: LinkQueryDto): Promise<Page<ShovelView>> {
-    const qb = this.ds.getRepository(ShovelEntity).createQueryBuilder('s');
-    if (q.clusterId)
-      qb.andWhere('(s.source_cluster_id = :c OR s.destination_cluster_id = :c)', {
-        c: q.clusterId,
-      });
-    if (q.name !== undefined) qb.andWhere('s.name = :name', { name: q.name });
-    return paginate(qb, q, shovelView);
+    return paginate(shovelListQuery(this.ds, q), q, shovelView);
   }
 
   async get(id: string): Promise<ShovelView> {
@@ -279,8 +267,7 @@ export class ShovelsService {
     await this.ds.transaction(async (m) => {
       const row = await lockVersioned(m, ShovelEntity, 'shovel', id, expected);
       await deleteVersioned(m, ShovelEntity, 'shovel', id, expected);
-      if (row.deletionPolicy === 'retain')
-        await m.query(`DELETE FROM managed_objects WHERE owner = $1`, [`shovel:${id}`]);
+      if (row.deletionPolicy === 'retain') await releaseOwnedObjects(m, `shovel:${id}`);
       await this.audit.record(m, {
         action: 'shovel.delete',
         ...(await this.target(m, row)),

@@ -14,6 +14,11 @@ import type {
   UpdateOverflowRuleDto,
 } from './overflow.dto';
 import { OverflowRuleEntity } from './overflow-rule.entity';
+import {
+  distinctSiteIdsOfClusters,
+  insertOverflowRule,
+  overflowRuleListQuery,
+} from './overflow-rules.repository';
 
 registerConstraintMessage(
   'uq_overflow_rules_name',
@@ -120,14 +125,12 @@ export class OverflowRulesService {
   ) {}
 
   private async target(m: EntityManager, r: OverflowRuleEntity) {
-    const sites = (await m.query(`SELECT DISTINCT site_id FROM clusters WHERE id = ANY($1)`, [
-      [r.clusterId, r.remoteClusterId],
-    ])) as { site_id: string }[];
+    const siteIds = await distinctSiteIdsOfClusters(m, [r.clusterId, r.remoteClusterId]);
     return {
       resourceType: 'overflow-rule',
       resourceId: r.id,
       resourceName: r.name,
-      siteIds: sites.map((s) => s.site_id),
+      siteIds,
       clusterIds: [r.clusterId, r.remoteClusterId],
     };
   }
@@ -144,33 +147,25 @@ export class OverflowRulesService {
         { field: 'source', clusterId: dto.source.clusterId, vhost: dto.source.vhost },
         { field: 'remote', clusterId: dto.remote.clusterId, vhost: dto.remote.vhost },
       ]);
-      const res = await m
-        .createQueryBuilder()
-        .insert()
-        .into(OverflowRuleEntity)
-        .values({
-          name: dto.name,
-          clusterId: src.cluster.id,
-          vhost: src.vhost,
-          queue: dto.source.queue,
-          remoteClusterId: dst.cluster.id,
-          remoteVhost: dst.vhost,
-          remoteQueue: dto.remote.queue ?? null,
-          remoteExchange: dto.remote.exchange ?? null,
-          remoteRoutingKey: dto.remote.routingKey ?? null,
-          highWatermark: dto.highWatermark,
-          lowWatermark: dto.lowWatermark,
-          ...(dto.minHoldMs !== undefined ? { minHoldMs: dto.minHoldMs } : {}),
-          remoteMaxDepth: dto.remoteMaxDepth ?? null,
-          ...(dto.prefetch !== undefined ? { prefetch: dto.prefetch } : {}),
-          ...(dto.batchLimit !== undefined ? { batchLimit: dto.batchLimit } : {}),
-          ...(dto.enabled !== undefined ? { enabled: dto.enabled } : {}),
-        })
-        .returning('id')
-        .execute();
-      const row = await m
-        .getRepository(OverflowRuleEntity)
-        .findOneByOrFail({ id: (res.raw as { id: string }[])[0].id });
+      const id = await insertOverflowRule(m, {
+        name: dto.name,
+        clusterId: src.cluster.id,
+        vhost: src.vhost,
+        queue: dto.source.queue,
+        remoteClusterId: dst.cluster.id,
+        remoteVhost: dst.vhost,
+        remoteQueue: dto.remote.queue ?? null,
+        remoteExchange: dto.remote.exchange ?? null,
+        remoteRoutingKey: dto.remote.routingKey ?? null,
+        highWatermark: dto.highWatermark,
+        lowWatermark: dto.lowWatermark,
+        ...(dto.minHoldMs !== undefined ? { minHoldMs: dto.minHoldMs } : {}),
+        remoteMaxDepth: dto.remoteMaxDepth ?? null,
+        ...(dto.prefetch !== undefined ? { prefetch: dto.prefetch } : {}),
+        ...(dto.batchLimit !== undefined ? { batchLimit: dto.batchLimit } : {}),
+        ...(dto.enabled !== undefined ? { enabled: dto.enabled } : {}),
+      });
+      const row = await m.getRepository(OverflowRuleEntity).findOneByOrFail({ id });
       const after = overflowView(row);
       await this.audit.record(m, {
         action: 'overflow-rule.create',
@@ -184,10 +179,7 @@ export class OverflowRulesService {
   }
 
   list(q: OverflowQueryDto): Promise<Page<OverflowRuleView>> {
-    const qb = this.ds.getRepository(OverflowRuleEntity).createQueryBuilder('r');
-    if (q.clusterId) qb.andWhere('r.cluster_id = :c', { c: q.clusterId });
-    if (q.name !== undefined) qb.andWhere('r.name = :name', { name: q.name });
-    return paginate(qb, q, overflowView);
+    return paginate(overflowRuleListQuery(this.ds, q), q, overflowView);
   }
 
   async get(id: string): Promise<OverflowRuleView> {

@@ -1,6 +1,5 @@
 import type { LockSession, LockSessionPool } from '../database/lock-session';
-
-const lockKeySql = `hashtextextended('crossdock:reconcile:' || $1, 0)`;
+import { clusterLockGrants, tryClusterLock, unlockCluster } from './cluster-lock.repository';
 
 /** Thrown before a write when the lock is gone or could not be re-confirmed in time. */
 export class ClusterLockLostError extends Error {
@@ -37,11 +36,8 @@ export class ClusterLock {
   static async tryAcquire(pool: LockSessionPool, clusterId: string): Promise<ClusterLock | null> {
     const session = pool.take();
     try {
-      const [row] = await session.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_lock(${lockKeySql}) AS ok`,
-        [clusterId],
-      );
-      if (row?.ok) return new ClusterLock(pool, session, clusterId);
+      if (await tryClusterLock(session, clusterId))
+        return new ClusterLock(pool, session, clusterId);
     } catch (err) {
       await session.close();
       throw err;
@@ -64,12 +60,7 @@ export class ClusterLock {
   private async check(): Promise<boolean> {
     if (this.lost) return false;
     try {
-      const [row] = await this.session.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
-           AND ((classid::bigint << 32) | objid::bigint) = (${lockKeySql} & x'ffffffffffffffff'::bigint)`,
-        [this.clusterId],
-      );
-      if ((row?.n ?? 0) > 0) return true;
+      if ((await clusterLockGrants(this.session, this.clusterId)) > 0) return true;
     } catch {
       // The session is gone, and the lock with it.
     }
@@ -97,11 +88,7 @@ export class ClusterLock {
     let unlocked = false;
     try {
       if (!this.lost) {
-        const [row] = await this.session.query<{ ok: boolean }>(
-          `SELECT pg_advisory_unlock(${lockKeySql}) AS ok`,
-          [this.clusterId],
-        );
-        unlocked = row?.ok === true && !this.lost;
+        unlocked = (await unlockCluster(this.session, this.clusterId)) && !this.lost;
       }
     } catch {
       // The connection is gone, and the lock with it.

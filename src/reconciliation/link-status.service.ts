@@ -18,7 +18,6 @@ import { upstreamName, shovelName } from '../broker-topology/names';
 import { BrokerError, typedKind } from '../broker/management.errors';
 import { BrokerGateway } from '../broker/broker-gateway';
 import { ClustersService } from '../clusters/clusters.service';
-import type { DeleteBlock } from '../clusters/cluster.entity';
 import { DomainException } from '../common/errors/domain.exception';
 import type { FederationSettings } from '../links/federation-link.entity';
 import { federationNeeds, shovelNeeds } from '../links/preflight';
@@ -26,6 +25,12 @@ import type { ShovelCompletion } from '../links/shovel.entity';
 import { LinkPreflight } from '../probes/link-preflight';
 import { brokerVerdict, goneStatus, registryStatus, type LinkStatus } from './link-status';
 import { LinkStatusExplainer } from './link-status-explainer';
+import {
+  deleteBlockHolding,
+  federationLinkRecord,
+  shovelRecord,
+  siteName,
+} from './link-status.repository';
 
 /**
  * The live state of a link from the broker's own status lists (cluster-wide, deduplicated),
@@ -43,9 +48,7 @@ export class LinkStatusService {
   ) {}
 
   async federation(id: string): Promise<LinkStatus> {
-    const [l] = (await this.ds.query(`SELECT * FROM federation_links WHERE id = $1`, [
-      id,
-    ])) as Record<string, unknown>[];
+    const l = await federationLinkRecord(this.ds, id);
     const blocked = await this.blocked(`link:${id}`);
     if (blocked) return { ...(l ? registryStatus(l) : goneStatus(id)), ...blocked };
     if (!l) throw DomainException.notFound('federation link', id);
@@ -53,9 +56,7 @@ export class LinkStatusService {
     if (l.paused) return { ...plain, verdict: 'paused' };
     const access = await this.clusters.access(l.downstream_cluster_id as string);
     // The same check the compiler makes, by the version the last pass saw.
-    const [site] = (await this.ds.query(`SELECT name FROM sites WHERE id = $1`, [
-      access.cluster.siteId,
-    ])) as { name: string }[];
+    const site = await siteName(this.ds, access.cluster.siteId);
     const version = access.cluster.brokerVersion;
     const tooOld = checkVersion(
       version,
@@ -65,7 +66,7 @@ export class LinkStatusService {
       ? {
           ...plain,
           heldBack: `link ${l.name as string} is held back (not applied): ${tooOld
-            .map((r) => unmetText(r, `${site?.name}/${access.cluster.name}`, version))
+            .map((r) => unmetText(r, `${site}/${access.cluster.name}`, version))
             .join('; ')}`,
         }
       : plain;
@@ -144,10 +145,7 @@ export class LinkStatusService {
   }
 
   async shovel(id: string): Promise<LinkStatus> {
-    const [s] = (await this.ds.query(`SELECT * FROM shovels WHERE id = $1`, [id])) as Record<
-      string,
-      unknown
-    >[];
+    const s = await shovelRecord(this.ds, id);
     const blocked = await this.blocked(`shovel:${id}`);
     if (blocked) return { ...(s ? registryStatus(s) : goneStatus(id)), ...blocked };
     if (!s) throw DomainException.notFound('shovel', id);
@@ -238,11 +236,7 @@ export class LinkStatusService {
   private async blocked(
     owner: string,
   ): Promise<Pick<LinkStatus, 'verdict' | 'deleteBlocked'> | null> {
-    const [row] = (await this.ds.query(
-      `SELECT id, delete_blocked FROM clusters
-        WHERE delete_blocked IS NOT NULL AND delete_blocked -> 'owners' ? $1 ORDER BY seq LIMIT 1`,
-      [owner],
-    )) as { id: string; delete_blocked: DeleteBlock }[];
+    const row = await deleteBlockHolding(this.ds, owner);
     if (!row) return null;
     const b = row.delete_blocked;
     return {

@@ -3,15 +3,20 @@ import { spillShovelSettings } from '../broker-topology/defaults';
 import { ClusterEntity } from '../clusters/cluster.entity';
 import { activeLinkCredential } from '../clusters/link-user-credentials';
 import { SecretBox } from '../common/crypto/secret-box';
-import { FederationLinkEntity } from '../links/federation-link.entity';
-import { ShovelEntity } from '../links/shovel.entity';
-import { PolicyEntity } from '../policies/policy.entity';
-import { TopologyObjectEntity } from '../topology/topology-object.entity';
 import { SiteEntity } from '../sites/site.entity';
 import type { ObservedState } from './broker-state';
 import type { RegistrySnapshot } from './compile';
 import { probeVhost } from '../probes/probe-topology';
 import { knownNames } from './known-objects';
+import {
+  declaredDestinations,
+  declaredObjectsOf,
+  federationLinksOf,
+  linkTargets,
+  overflowRulesOf,
+  policiesFor,
+  shovelsOf,
+} from './registry-snapshot.repository';
 
 /**
  * Reads everything the compiler needs for one cluster; `observed` decides regex overlaps. With
@@ -36,52 +41,16 @@ export async function loadSnapshot(
   const sites = await ds.getRepository(SiteEntity).find({
     select: { id: true, loadBalancerHost: true, loadBalancerPort: true },
   });
-  const links = await ds
-    .getRepository(FederationLinkEntity)
-    .createQueryBuilder('l')
-    .where('l.downstream_cluster_id = :id OR l.upstream_cluster_id = :id', { id: clusterId })
-    .orderBy('l.seq')
-    .getMany();
-  const shovels = await ds
-    .getRepository(ShovelEntity)
-    .createQueryBuilder('s')
-    .where('s.source_cluster_id = :id OR s.destination_cluster_id = :id', { id: clusterId })
-    .orderBy('s.seq')
-    .getMany();
-  const policies = await ds
-    .getRepository(PolicyEntity)
-    .createQueryBuilder('p')
-    .where(
-      `p.scope = 'global' OR (p.scope = 'cluster' AND p.cluster_id = :id) OR (p.scope = 'site' AND p.site_id = :site)`,
-      {
-        id: clusterId,
-        site: cluster.siteId,
-      },
-    )
-    .orderBy('p.seq')
-    .getMany();
-  const declared = await ds
-    .getRepository(TopologyObjectEntity)
-    .createQueryBuilder('t')
-    .where('t.cluster_id = :id', { id: clusterId })
-    .orderBy('t.seq')
-    .getMany();
+  const links = await federationLinksOf(ds, clusterId);
+  const shovels = await shovelsOf(ds, clusterId);
+  const policies = await policiesFor(ds, clusterId, cluster.siteId);
+  const declared = await declaredObjectsOf(ds, clusterId);
   // Overflow rules spill through a shovel: their path is probed like a shovel's (the gate).
-  const overflow = (await ds.query(
-    `SELECT id, cluster_id, remote_cluster_id, prefetch, enabled FROM overflow_rules
-      WHERE cluster_id = $1 OR remote_cluster_id = $1 ORDER BY seq`,
-    [clusterId],
-  )) as {
-    id: string;
-    cluster_id: string;
-    remote_cluster_id: string;
-    prefetch: number;
-    enabled: boolean;
-  }[];
+  const overflow = await overflowRulesOf(ds, clusterId);
   const overflowShovels = overflow.map((r) => ({
     id: `overflow:${r.id}`,
-    sourceClusterId: r.cluster_id,
-    destinationClusterId: r.remote_cluster_id,
+    sourceClusterId: r.clusterId,
+    destinationClusterId: r.remoteClusterId,
     settings: spillShovelSettings(r.prefetch),
     paused: !r.enabled,
   }));
@@ -160,24 +129,14 @@ export async function declaredByLinks(
   ds: DataSource,
   clusterId: string,
 ): Promise<Record<string, string[]>> {
-  const rows = (await ds.query(
-    `SELECT destination_vhost AS vhost, destination_queue AS queue FROM shovels
-      WHERE destination_cluster_id = $1 AND destination_queue IS NOT NULL
-        AND settings ->> 'declareDestination' = 'true'`,
-    [clusterId],
-  )) as { vhost: string; queue: string }[];
+  const rows = await declaredDestinations(ds, clusterId);
   const out: Record<string, string[]> = {};
   for (const r of rows) (out[r.vhost] ??= []).push(r.queue);
   return out;
 }
 
 export async function isLinkTarget(ds: DataSource, clusterId: string): Promise<string[]> {
-  const rows = (await ds.query(
-    `SELECT upstream_vhost AS vhost, paused FROM federation_links WHERE upstream_cluster_id = $1
-     UNION SELECT destination_vhost, paused FROM shovels WHERE destination_cluster_id = $1
-     UNION SELECT remote_vhost, NOT enabled FROM overflow_rules WHERE remote_cluster_id = $1`,
-    [clusterId],
-  )) as { vhost: string; paused: boolean }[];
+  const rows = await linkTargets(ds, clusterId);
   // Live links also bring their probe path, which connects into crossdock's probe vhost.
   const probes = rows.some((r) => !r.paused) ? [probeVhost] : [];
   return [...new Set([...rows.map((r) => r.vhost), ...probes])];
