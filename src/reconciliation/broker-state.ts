@@ -57,7 +57,8 @@ export interface PlanFinding {
     | 'ensure-mismatch'
     | 'pending-cleanup'
     | 'held-back'
-    | 'self-deleted';
+    | 'self-deleted'
+    | 'engine-held';
   key: ObjectKey;
   detail: string;
 }
