@@ -131,11 +131,7 @@ export class SpillWrites {
       );
   }
 
-  private async putShovel(
-    locked: Locked,
-    rule: OverflowRuleEntity,
-    budget: number,
-  ): Promise<void> {
+  private async putShovel(locked: Locked, rule: OverflowRuleEntity, budget: number): Promise<void> {
     const { client } = locked;
     const { ds, box } = this.deps;
     const name = spillShovelName(rule.name);
@@ -228,7 +224,12 @@ export class SpillWrites {
     await this.applyOne(
       locked,
       rule.clusterIds[0],
-      { op: 'delete', key: { kind: 'shovel', vhost, name }, before: {}, owner: overflowOwner(rule.id) },
+      {
+        op: 'delete',
+        key: { kind: 'shovel', vhost, name },
+        before: {},
+        owner: overflowOwner(rule.id),
+      },
       {
         action: () => 'overflow.shovel.delete',
         resourceType: 'overflow-rule',

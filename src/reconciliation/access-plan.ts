@@ -144,7 +144,10 @@ export async function observeAccess(
     if (vhost !== undefined) objects.push({ ...vhostKey(probeVhost), value: {} });
     const p = perm === undefined ? undefined : decodePermissions(perm);
     if (p)
-      objects.push({ ...permissionKey(probeVhost, want.probeAdmin), value: encodePermissionValue(p) });
+      objects.push({
+        ...permissionKey(probeVhost, want.probeAdmin),
+        value: encodePermissionValue(p),
+      });
   }
   for (const u of want.users) {
     requests += 1;
@@ -192,7 +195,11 @@ export function diffAccess(
       .map((path) =>
         d.kind === 'user' && path === 'password_hash'
           ? { path, before: hidden, after: hidden }
-          : { path, before: redactBrokerValue(before[path]), after: redactBrokerValue(after[path]) },
+          : {
+              path,
+              before: redactBrokerValue(before[path]),
+              after: redactBrokerValue(after[path]),
+            },
       );
     ops.push({ op: 'update', key, before: o.value, after: d.value, owner: d.owner, changes });
   }

@@ -101,16 +101,14 @@ async function refreshAll(
   };
   const key = (o: DesiredObject) => ({ kind: o.kind, vhost: o.vhost, name: o.name });
   const step = (from: (o: DesiredObject) => BrokerValue, to: (o: DesiredObject) => BrokerValue) =>
-    mine.map(
-      (o): PlanOp => ({
-        op: 'update',
-        key: key(o),
-        before: from(o),
-        after: to(o),
-        owner: o.owner,
-        changes: [{ path: prefetchKey(o.kind === 'shovel' ? 'shovel' : 'federation-upstream') }],
-      }),
-    );
+    mine.map((o): PlanOp => ({
+      op: 'update',
+      key: key(o),
+      before: from(o),
+      after: to(o),
+      owner: o.owner,
+      changes: [{ path: prefetchKey(o.kind === 'shovel' ? 'shovel' : 'federation-upstream') }],
+    }));
   const desiredValue = (o: DesiredObject) => writeValue(o.kind, o.value);
   for (const ops of [step(desiredValue, interimValue), step(interimValue, desiredValue)]) {
     const result = await applyTargeted(d, broker, lock, run, ops);

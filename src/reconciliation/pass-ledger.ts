@@ -64,13 +64,11 @@ export async function settleLedger(
   const onBroker = new Set(observed.objects.map((o) => objectId(o)));
   const engineHeld = fullLedger
     .filter((e) => engineOwned.has(objectId(e)))
-    .map(
-      (e): PlanFinding => ({
-        kind: 'engine-held',
-        key: { kind: e.kind, vhost: e.vhost, name: e.name },
-        detail: `spill shovel of overflow rule ${e.owner.slice('overflow:'.length)} (${onBroker.has(objectId(e)) ? 'on the broker' : 'not on the broker'}): put and deleted by the overflow engine through the apply path under the cluster lock, not by a pass`,
-      }),
-    );
+    .map((e): PlanFinding => ({
+      kind: 'engine-held',
+      key: { kind: e.kind, vhost: e.vhost, name: e.name },
+      detail: `spill shovel of overflow rule ${e.owner.slice('overflow:'.length)} (${onBroker.has(objectId(e)) ? 'on the broker' : 'not on the broker'}): put and deleted by the overflow engine through the apply path under the cluster lock, not by a pass`,
+    }));
   return { observed: seen, live, stale, engineHeld };
 }
 

@@ -84,7 +84,7 @@ export async function planPass(
     desired,
   );
   const cleanups = await loadLinkCleanups(d.ds, clusterId);
-  const plan = diffStates(desired, observed, live, {
+  const diffed = diffStates(desired, observed, live, {
     expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
     deletedLinkObjects: cleanupObjects(cleanups, observed.objects),
     heldBackOwners,
@@ -99,8 +99,11 @@ export async function planPass(
   const accessDesired = compileAccess(clusterId, want);
   const accessSeen = await d.observeAccess(want);
   observedInFull.requests += accessSeen.requests;
-  plan.ops.unshift(...diffAccess(accessDesired, accessSeen.objects));
-  plan.findings.push(...engineHeld);
+  const plan: Plan = {
+    ...diffed,
+    ops: [...diffAccess(accessDesired, accessSeen.objects), ...diffed.ops],
+    findings: [...diffed.findings, ...engineHeld],
+  };
   // What the broker removed by design is recorded even when the guard stops the writes.
   if (!opts.dryRun && plan.completions?.length)
     await recordCompletions(d.ds, d.audit, clusterId, runId, plan.completions);

@@ -304,16 +304,20 @@ export class ReconcilerService {
     const accessOps = p.plan.ops
       .map((op, i) => ({ op, outcome: result.outcomes[i] }))
       .filter(({ op }) => isAccessKind(op.key.kind));
-    if (accessOps.every(({ outcome }) => outcome.ok))
-      await advanceRotation(
-        { ...applyDeps, box: this.box, runId },
-        c,
-        broker,
-        lock,
-        new Set(accessOps.filter(({ op }) => op.key.kind === 'user').map(({ op }) => op.key.name)),
-      ).catch((err: unknown) => {
+    if (accessOps.every(({ outcome }) => outcome.ok)) {
+      const written = accessOps.filter(({ op }) => op.key.kind === 'user');
+      try {
+        await advanceRotation(
+          { ...applyDeps, box: this.box, runId },
+          c,
+          broker,
+          lock,
+          new Set(written.map(({ op }) => op.key.name)),
+        );
+      } catch (err) {
         rotationError = `link-user rotation: ${err instanceof Error ? err.message : 'failed'}`;
-      });
+      }
+    }
     const applyFinished = this.clock.now();
     if (result.counts.failed === 0 && !result.stopped) {
       // What this pass compiled is now on the broker: links changed since it started stay behind.
