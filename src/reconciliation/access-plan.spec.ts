@@ -72,7 +72,7 @@ describe('access objects in the plan', () => {
   it('plans creates on an empty broker, nothing once applied (idempotent), with a constant number of reads', async () => {
     const b = fakeBroker();
     const desired = compileAccess('c1', want);
-    const first = await observeAccess(b, want);
+    const first = await observeAccess(b as never, want);
     expect(first.objects).toEqual([]);
     const ops = diffAccess(desired, first.objects);
     expect(ops.map((o) => `${o.op} ${o.key.kind} ${o.key.vhost}`)).toEqual([
@@ -83,7 +83,7 @@ describe('access objects in the plan', () => {
       `create permission ${probeVhost}`,
     ]);
     ops.forEach(b.write);
-    const second = await observeAccess(b, want);
+    const second = await observeAccess(b as never, want);
     expect(diffAccess(desired, second.objects)).toEqual([]);
     // Probe vhost and its permission, then the user and its permissions listing.
     expect(second.requests).toBe(4);
@@ -96,7 +96,10 @@ describe('access objects in the plan', () => {
     const rotated: AccessWant = {
       users: [{ ...want.users[0], passwordHash: rabbitPasswordHash('other', 'a1b2c3d4') }],
     };
-    const ops = diffAccess(compileAccess('c1', rotated), (await observeAccess(b, rotated)).objects);
+    const ops = diffAccess(
+      compileAccess('c1', rotated),
+      (await observeAccess(b as never, rotated)).objects,
+    );
     expect(ops).toHaveLength(1);
     expect(ops[0]).toMatchObject({
       op: 'update',
@@ -139,7 +142,7 @@ describe('access objects in the plan', () => {
 
   it('nothing wanted: nothing read', async () => {
     const b = fakeBroker();
-    expect(await observeAccess(b, { users: [] })).toEqual({ objects: [], requests: 0 });
+    expect(await observeAccess(b as never, { users: [] })).toEqual({ objects: [], requests: 0 });
     expect(b.get).not.toHaveBeenCalled();
   });
 });
