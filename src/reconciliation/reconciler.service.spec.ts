@@ -315,6 +315,17 @@ describe('ReconcilerService.reconcile', () => {
     expect((again.operations as PlanOp[]).map((o) => o.key.kind)).toEqual(['federation-upstream']);
   });
 
+  it('access objects that cannot be read fail the run like an observation, nothing written', async () => {
+    const w = world();
+    w.broker.observeAccess.mockRejectedValueOnce(
+      new BrokerTimeoutError('GET', '/api/vhosts/crossdock.probe', [], 1000),
+    );
+    const run = await w.svc.reconcile(clusterId, { trigger: 'dry-run', dryRun: true });
+    expect(run.status).toBe('failed');
+    expect(run.summary).toMatchObject({ observeError: { kind: 'timeout' } });
+    expect(w.broker.apply).not.toHaveBeenCalled();
+  });
+
   it('a failed rotation step fails the pass after the plan applied', async () => {
     const w = world();
     (advanceRotation as jest.Mock).mockRejectedValueOnce(

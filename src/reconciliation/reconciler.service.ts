@@ -207,21 +207,28 @@ export class ReconcilerService {
         this.logger.error({ clusterId, err }, 'observation failed unexpectedly');
       return finish('failed', observeFailure(err));
     }
-    const p = await planPass(
-      {
-        ds: this.ds,
-        box: this.box,
-        audit: this.audit,
-        linkUserName: this.env.LINK_USER_NAME,
-        federationQueueMaxBytes: this.env.FEDERATION_QUEUE_MAX_BYTES,
-        observeAccess: (want) => broker.observeAccess(want),
-      },
-      access,
-      site?.name,
-      observed,
-      opts,
-      runId,
-    );
+    let p: PassPlan;
+    try {
+      p = await planPass(
+        {
+          ds: this.ds,
+          box: this.box,
+          audit: this.audit,
+          linkUserName: this.env.LINK_USER_NAME,
+          federationQueueMaxBytes: this.env.FEDERATION_QUEUE_MAX_BYTES,
+          observeAccess: (want) => broker.observeAccess(want),
+        },
+        access,
+        site?.name,
+        observed,
+        opts,
+        runId,
+      );
+    } catch (err) {
+      // The access objects (probe vhost, link users) are read while planning.
+      if (err instanceof BrokerError) return finish('failed', observeFailure(err));
+      throw err;
+    }
     const { summary, shown, findings, ownedDeletes, wipesAll } = p.assessment;
     const unexplained = ownedDeletes.length
       ? unexplainedDeletes(ownedDeletes, p.snapshot, await loadExplanations(this.ds, clusterId))
