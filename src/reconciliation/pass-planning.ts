@@ -98,7 +98,6 @@ export async function planPass(
   );
   const accessDesired = compileAccess(clusterId, want);
   const accessSeen = await d.observeAccess(want);
-  observedInFull.requests += accessSeen.requests;
   const plan: Plan = {
     ...diffed,
     ops: [...diffAccess(accessDesired, accessSeen.objects), ...diffed.ops],
@@ -108,5 +107,6 @@ export async function planPass(
   if (!opts.dryRun && plan.completions?.length)
     await recordCompletions(d.ds, d.audit, clusterId, runId, plan.completions);
   const assessment = assessPlan(plan, desired, observed, live, stale);
+  assessment.summary.accessRequests = accessSeen.requests;
   return { snapshot, desired, heldBackOwners, access: accessDesired, plan, cleanups, assessment };
 }
