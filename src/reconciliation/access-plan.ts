@@ -22,7 +22,7 @@ import type { SecretBox } from '../common/crypto/secret-box';
 import { probeVhost } from '../probes/probe-topology';
 import type { DesiredObject, ObservedObject, PlanOp } from './broker-state';
 import { canonicalText, redactBrokerValue } from './canonical';
-import { unfinishedRotation } from './link-user-rotation';
+import { unfinishedRotation } from './rotation-rows';
 import { declaredByLinks, isLinkTarget } from './registry-snapshot';
 
 /**

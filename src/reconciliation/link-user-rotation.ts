@@ -1,11 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { systemActor, type AuditService } from '../audit/audit.service';
 import type { ClusterEntity } from '../clusters/cluster.entity';
-import {
-  readSlotSecret,
-  writeSlotSecret,
-  type LinkUserSlot,
-} from '../clusters/link-user-credentials';
+import { readSlotSecret, writeSlotSecret } from '../clusters/link-user-credentials';
 import { notifyClustersChanged } from '../common/changes';
 import type { SecretBox } from '../common/crypto/secret-box';
 import { redactString } from '../common/logging/redact';
@@ -27,32 +23,8 @@ export interface LinkUserDeps extends RecordedApplyDeps {
   runId?: string;
 }
 
-export interface RotationRow {
-  id: string;
-  cluster_id: string;
-  from_slot: LinkUserSlot;
-  to_slot: LinkUserSlot;
-  from_username: string;
-  to_username: string;
-  status: 'verifying' | 'switching' | 'completed';
-  attempts: number;
-  last_error: string | null;
-  applied_by: string[];
-  refresh_requested: string[];
-}
-
-export async function unfinishedRotation(
-  ds: DataSource,
-  clusterId: string,
-): Promise<RotationRow | undefined> {
-  const [row] = (await ds.query(
-    `SELECT id, cluster_id, from_slot, to_slot, from_username, to_username, status, attempts,
-            last_error, applied_by, refresh_requested
-     FROM link_user_rotations WHERE cluster_id = $1 AND status <> 'completed'`,
-    [clusterId],
-  )) as RotationRow[];
-  return row;
-}
+export { unfinishedRotation, type RotationRow } from './rotation-rows';
+import { unfinishedRotation } from './rotation-rows';
 
 /** Clusters whose broker objects (upstreams, shovels) carry this cluster's link credential. */
 export async function connectingClusters(ds: DataSource, clusterId: string): Promise<string[]> {

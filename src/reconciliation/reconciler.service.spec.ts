@@ -34,10 +34,8 @@ jest.mock('./delete-guard', () => ({
   loadExplanations: jest.fn(),
   unexplainedDeletes: jest.fn(),
 }));
-jest.mock('./link-user-rotation', () => ({
-  advanceRotation: jest.fn(),
-  unfinishedRotation: jest.fn(),
-}));
+jest.mock('./link-user-rotation', () => ({ advanceRotation: jest.fn() }));
+jest.mock('./rotation-rows', () => ({ unfinishedRotation: jest.fn() }));
 jest.mock('./link-user-refresh', () => ({ afterConnectingPass: jest.fn() }));
 jest.mock('./completions', () => ({ recordCompletions: jest.fn() }));
 jest.mock('./known-objects', () => ({ storeKnownNames: jest.fn() }));
