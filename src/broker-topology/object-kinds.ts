@@ -24,10 +24,13 @@ export const accessKinds: readonly AccessKind[] = ['vhost', 'user', 'permission'
 export const isAccessKind = (kind: ObjectKind): kind is AccessKind =>
   kind === 'vhost' || kind === 'user' || kind === 'permission';
 
-/** In apply order: a vhost and a user before the permission that names them, before objects. */
+/**
+ * In apply order: a user and a vhost before the permission that names them, before objects (the
+ * link user first: other clusters' links may already be logging in with its password).
+ */
 export const objectKinds: readonly ObjectKind[] = [
-  'vhost',
   'user',
+  'vhost',
   'permission',
   'exchange',
   'queue',

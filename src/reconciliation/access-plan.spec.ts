@@ -75,10 +75,11 @@ describe('access objects in the plan', () => {
     const first = await observeAccess(b as never, want);
     expect(first.objects).toEqual([]);
     const ops = diffAccess(desired, first.objects);
+    // In apply order: the user and the vhost before the permissions that name them.
     expect(ops.map((o) => `${o.op} ${o.key.kind} ${o.key.vhost}`)).toEqual([
+      'create user ',
       `create vhost ${probeVhost}`,
       `create permission ${probeVhost}`,
-      'create user ',
       'create permission /',
       `create permission ${probeVhost}`,
     ]);

@@ -20,7 +20,7 @@ import type { ClusterEntity } from '../clusters/cluster.entity';
 import { activeLinkCredential, readSlotSecret } from '../clusters/link-user-credentials';
 import type { SecretBox } from '../common/crypto/secret-box';
 import { probeVhost } from '../probes/probe-topology';
-import type { DesiredObject, ObservedObject, PlanOp } from './broker-state';
+import { objectKinds, type DesiredObject, type ObservedObject, type PlanOp } from './broker-state';
 import { canonicalText, redactBrokerValue } from './canonical';
 import { unfinishedRotation } from './rotation-rows';
 import { declaredByLinks, isLinkTarget } from './registry-snapshot';
@@ -203,5 +203,10 @@ export function diffAccess(
       );
     ops.push({ op: 'update', key, before: o.value, after: d.value, owner: d.owner, changes });
   }
-  return ops;
+  // In apply order, as a pass lists its operations.
+  const at = (op: PlanOp) => objectKinds.indexOf(op.key.kind);
+  return ops
+    .map((op, i) => ({ op, i }))
+    .sort((a, b) => at(a.op) - at(b.op) || a.i - b.i)
+    .map(({ op }) => op);
 }
