@@ -1,7 +1,7 @@
 import type { ManagementClient } from '../broker/management-client';
 import { apiPath } from '../broker/management.paths';
 import type { HttpMethod, RequestOptions } from '../broker/management.types';
-import type { BrokerValue, ObjectKey, ObjectKind } from './object-kinds';
+import type { AccessKind, BrokerValue, ObjectKey, ObjectKind } from './object-kinds';
 
 /**
  * Where each kind of object lives on the management API (3.10), and the names the broker itself
@@ -67,6 +67,10 @@ export function describeKey(key: ObjectKey): string {
     const dest = `${b.destinationType === 'q' ? 'queue' : 'exchange'} ${JSON.stringify(b.destination)}`;
     return `binding ${JSON.stringify(b.source)} -> ${dest} key ${JSON.stringify(b.routingKey)} in vhost ${JSON.stringify(key.vhost)}`;
   }
+  if (key.kind === 'vhost') return `vhost ${JSON.stringify(key.name)}`;
+  if (key.kind === 'user') return `user ${JSON.stringify(key.name)}`;
+  if (key.kind === 'permission')
+    return `permissions of user ${JSON.stringify(key.name)} in vhost ${JSON.stringify(key.vhost)}`;
   return `${key.kind} ${JSON.stringify(key.name)} in vhost ${JSON.stringify(key.vhost)}`;
 }
 
@@ -110,7 +114,7 @@ export function parseBindingName(name: string): BindingParts {
   return { source, destinationType: type, destination, routingKey };
 }
 
-const collection: Record<Exclude<ObjectKind, 'binding'>, string> = {
+const collection: Record<Exclude<ObjectKind, 'binding' | AccessKind>, string> = {
   'federation-upstream': 'parameters/federation-upstream',
   'federation-upstream-set': 'parameters/federation-upstream-set',
   shovel: 'parameters/shovel',
@@ -124,6 +128,9 @@ export function objectPath(key: ObjectKey): string {
   if (key.kind === 'binding') {
     throw new RangeError('bindings have no single-object path without a properties key');
   }
+  if (key.kind === 'vhost') return apiPath`/api/vhosts/${key.name}`;
+  if (key.kind === 'user') return apiPath`/api/users/${key.name}`;
+  if (key.kind === 'permission') return apiPath`/api/permissions/${key.vhost}/${key.name}`;
   return `/api/${collection[key.kind]}` + apiPath`/${key.vhost}/${key.name}`;
 }
 

@@ -11,9 +11,27 @@ export type ObjectKind =
   | 'policy'
   | 'exchange'
   | 'queue'
-  | 'binding';
+  | 'binding'
+  | AccessKind;
 
+/**
+ * Access objects: the probe vhost, the link users and vhost permissions. Their names are
+ * crossdock's own (the probe vhost, LINK_USER_NAME and its `-b` slot, its own management user's
+ * permission on the probe vhost), so they are not ledger rows; a pass observes exactly these.
+ */
+export type AccessKind = 'vhost' | 'user' | 'permission';
+export const accessKinds: readonly AccessKind[] = ['vhost', 'user', 'permission'];
+export const isAccessKind = (kind: ObjectKind): kind is AccessKind =>
+  kind === 'vhost' || kind === 'user' || kind === 'permission';
+
+/**
+ * In apply order: a user and a vhost before the permission that names them, before objects (the
+ * link user first: other clusters' links may already be logging in with its password).
+ */
 export const objectKinds: readonly ObjectKind[] = [
+  'user',
+  'vhost',
+  'permission',
   'exchange',
   'queue',
   'binding',
@@ -32,6 +50,8 @@ export interface ObjectKey {
   /**
    * Parameters, policies, exchanges, queues: the object name. Bindings:
    * `<source>\u0000<destination type e|q>\u0000<destination>\u0000<routing key>`.
+   * Vhosts: the vhost's name (also in `vhost`). Users: the username (`vhost` empty).
+   * Permissions: the username (in `vhost`).
    */
   name: string;
 }
@@ -42,7 +62,9 @@ export interface ObjectKey {
  * - policy: `{ pattern, definition, priority, 'apply-to' }`;
  * - exchange: `{ type, durable, auto_delete, internal, arguments }`;
  * - queue: `{ durable, auto_delete, arguments }`;
- * - binding: `{ arguments }` (source, destination and key are in the name).
+ * - binding: `{ arguments }` (source, destination and key are in the name);
+ * - vhost: `{ description }`; user: `{ password_hash, hashing_algorithm, tags }` (never shown:
+ *   redacted in plans, runs and audit); permission: `{ configure, write, read }`.
  */
 export type BrokerValue = Record<string, unknown> | unknown[];
 

@@ -48,6 +48,13 @@ class FakeBroker {
     if (this.deleteError) throw this.deleteError;
     if (!this.objects.delete(path)) throw notFound(path);
   });
+  /** The apply path's one request method. */
+  send = jest.fn(async (method: string, path: string, body?: unknown) => {
+    if (method === 'PUT') await this.put(path, body as { value: unknown });
+    else if (method === 'DELETE') await this.delete(path);
+    else return { body: await this.get(path), node: 'n1', status: 200, attempts: [] };
+    return { body: undefined, node: 'n1', status: 204, attempts: [] };
+  });
 }
 
 /** A stand-in for crossdock's AMQP session to one cluster: queue depths by name. */
@@ -91,6 +98,7 @@ function world(env: Record<string, unknown> = {}) {
   locks.sync.mockImplementation(async (ids: string[]) => new Set(held.ids ?? ids));
   (PathLocks as jest.Mock).mockImplementation(() => locks);
   const lock = {
+    stillHeld: jest.fn(async () => true),
     guardWrite: jest.fn(async () => undefined),
     release: jest.fn(async () => undefined),
   };
@@ -141,9 +149,16 @@ function world(env: Record<string, unknown> = {}) {
   const path = { up: true, reason: 'probes are crossing' };
   const probes = { pathStatus: jest.fn(async () => path) };
   const audit = {
-    aroundBrokerCall: jest.fn(async (_i: unknown, call: () => Promise<unknown>) => call()),
+    recordMany: jest.fn(async (_m: unknown, events: unknown[]) =>
+      events.map((_, i) => ({ seq: String(i + 1), hash: 'h' })),
+    ),
     record: jest.fn(async () => ({ seq: '1', hash: 'h' })),
   };
+  /** The audit events of the engine's broker writes (intent and outcome), in order. */
+  const writeEvents = () =>
+    audit.recordMany.mock.calls.flatMap(
+      (c) => c[1] as { action: string; details: Record<string, unknown> }[],
+    );
   const registry = new Registry();
   const timers = new Map<string, NodeJS.Timeout>();
   const scheduler = {
@@ -276,6 +291,7 @@ function world(env: Record<string, unknown> = {}) {
     path,
     probes,
     audit,
+    writeEvents,
     registry,
     timers,
     tick,
@@ -345,21 +361,31 @@ describe('OverflowEngineService (the overflow engine)', () => {
     await w.guards[0]();
     expect(w.lock.guardWrite).toHaveBeenCalled();
 
+    // Through the shared apply path: the ledger claim commits before the write, then confirms.
     const ledger = w.ds.queries.findIndex((q) => /INSERT INTO managed_objects/.test(q.sql));
     expect(ledger).toBeGreaterThanOrEqual(0);
     expect(w.ds.queries[ledger].params).toEqual([
       'a',
-      '/',
-      spillShovelName('orders'),
-      overflowOwner('r1'),
+      ['shovel'],
+      ['/'],
+      [spillShovelName('orders')],
+      [overflowOwner('r1')],
     ]);
-    expect(w.audit.aroundBrokerCall).toHaveBeenCalledWith(
-      expect.objectContaining({
-        action: 'overflow.shovel.put',
-        details: { shovel: spillShovelName('orders'), vhost: '/', budget: 5000 },
-      }),
-      expect.any(Function),
-    );
+    expect(w.ds.ran(/SET confirmed = true/)).toEqual([
+      ['a', ['shovel'], ['/'], [spillShovelName('orders')]],
+    ]);
+    expect(w.writeEvents().map((e) => e.action)).toEqual([
+      'overflow.shovel.put.intent',
+      'overflow.shovel.put.succeeded',
+    ]);
+    expect(w.writeEvents()[1]).toMatchObject({
+      resourceType: 'overflow-rule',
+      resourceId: 'r1',
+      clusterIds: ['a', 'b'],
+      details: { shovel: spillShovelName('orders'), vhost: '/', budget: 5000 },
+    });
+    // The shovel's URIs carry the link credential: never in the audit trail.
+    expect(JSON.stringify(w.writeEvents())).not.toContain('link-secret');
 
     const s = w.stored();
     expect(s).toMatchObject({ changed: true, state: 'starting', activations: 1, depth: 1500 });
@@ -554,16 +580,16 @@ describe('OverflowEngineService (the overflow engine)', () => {
     await w.tick();
     expect(w.brokers.a.writes).toEqual([{ method: 'DELETE', path: shovelPath() }]);
     expect(w.ds.ran(/DELETE FROM managed_objects/)).toEqual([
-      ['a', '/', spillShovelName('orders')],
+      ['a', ['shovel'], ['/'], [spillShovelName('orders')]],
     ]);
-    expect(w.audit.aroundBrokerCall).toHaveBeenCalledWith(
-      expect.objectContaining({
-        action: 'overflow.shovel.delete',
-        clusterIds: ['a', 'b'],
-        details: expect.objectContaining({ reason: expect.stringMatching(/spill is idle/) }),
-      }),
-      expect.any(Function),
-    );
+    expect(w.writeEvents().map((e) => e.action)).toEqual([
+      'overflow.shovel.delete.intent',
+      'overflow.shovel.delete.succeeded',
+    ]);
+    expect(w.writeEvents()[1]).toMatchObject({
+      clusterIds: ['a', 'b'],
+      details: expect.objectContaining({ reason: expect.stringMatching(/spill is idle/) }),
+    });
     expect(w.stored()).toMatchObject({ state: 'draining', batch: null, diverted: '130' });
   });
 
@@ -844,17 +870,16 @@ describe('OverflowEngineService (the overflow engine)', () => {
     await w.tick();
     expect(w.locks.sync).toHaveBeenCalledWith([overflowOwner('r9'), overflowOwner('r8')]);
     expect(w.brokers.a.writes).toEqual([{ method: 'DELETE', path: shovelPath('gone') }]);
-    expect(w.audit.aroundBrokerCall).toHaveBeenCalledWith(
-      expect.objectContaining({
-        action: 'overflow.shovel.delete',
-        resourceId: 'r9',
-        resourceName: 'gone',
-        clusterIds: ['a'],
-        details: expect.objectContaining({ reason: 'rule deleted' }),
-      }),
-      expect.any(Function),
-    );
-    expect(w.ds.ran(/DELETE FROM managed_objects/)).toEqual([['a', '/', spillShovelName('gone')]]);
+    expect(w.writeEvents()[1]).toMatchObject({
+      action: 'overflow.shovel.delete.succeeded',
+      resourceId: 'r9',
+      resourceName: 'gone',
+      clusterIds: ['a'],
+      details: expect.objectContaining({ reason: 'rule deleted' }),
+    });
+    expect(w.ds.ran(/DELETE FROM managed_objects/)).toEqual([
+      ['a', ['shovel'], ['/'], [spillShovelName('gone')]],
+    ]);
 
     // Locked by a pass: left for the next tick.
     (ClusterLock.tryAcquire as jest.Mock).mockResolvedValueOnce(null);

@@ -85,6 +85,7 @@ export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDe
       gateway,
       lockSessions,
       linkUserName: env.LINK_USER_NAME,
+      writeTimeoutMs: env.BROKER_WRITE_TIMEOUT_MS,
     });
   }
 

@@ -61,33 +61,6 @@ export async function spillTarget(
   return remote;
 }
 
-/** The ledger row of a spill shovel: crossdock owns it, on behalf of `owner`. */
-export async function ownSpill(
-  ds: DataSource,
-  clusterId: string,
-  vhost: string,
-  name: string,
-  owner: string,
-): Promise<void> {
-  await ds.query(
-    `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, 'shovel', $2, $3, $4)
-     ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner`,
-    [clusterId, vhost, name, owner],
-  );
-}
-
-export async function forgetSpill(
-  ds: DataSource,
-  clusterId: string,
-  vhost: string,
-  name: string,
-): Promise<void> {
-  await ds.query(
-    `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = 'shovel' AND vhost = $2 AND name = $3`,
-    [clusterId, vhost, name],
-  );
-}
-
 export interface Evaluation {
   decision: Decision;
   depth: number | null;

@@ -12,7 +12,10 @@ import { activeLinkCredential } from '../clusters/link-user-credentials';
 import type { SecretBox } from '../common/crypto/secret-box';
 import type { ClusterLockSessions } from '../database/database.module';
 import { ClusterLock } from '../reconciliation/cluster-lock';
-import { forgetSpill, type OrphanSpill, ownSpill, spillTarget } from './overflow-rows';
+import { applyPlan } from '../reconciliation/apply';
+import type { PlanOp } from '../reconciliation/broker-state';
+import { applyTargeted, type AuditNaming } from '../reconciliation/recorded-apply';
+import { type OrphanSpill, spillTarget } from './overflow-rows';
 import type { OverflowRuleEntity } from './overflow-rule.entity';
 import { overflowOwner, spillPriority, spillShovelName } from './spill-shovel';
 
@@ -25,12 +28,17 @@ export interface SpillWritesDeps {
   lockSessions: ClusterLockSessions;
   /** LINK_USER_NAME: the base name of the link user the spill logs in as at the remote. */
   linkUserName: string;
+  /** BROKER_WRITE_TIMEOUT_MS */
+  writeTimeoutMs: number;
 }
 
+const noLogger = { warn: () => undefined };
+
 /**
- * The overflow engine's writes: a spill shovel put or deleted on one cluster, each under that
- * cluster's reconcile lock (a pass holding it makes the write wait for the next tick), ledger
- * row first, audited around the broker call.
+ * The overflow engine's writes: a spill shovel put or deleted on one cluster, each a targeted
+ * plan operation through the shared apply path under that cluster's reconcile lock (a pass
+ * holding it makes the write wait for the next tick): ledger row first, audited around the
+ * broker call (`overflow.shovel.put` / `overflow.shovel.delete`).
  */
 export class SpillWrites {
   constructor(private readonly deps: SpillWritesDeps) {}
@@ -54,15 +62,14 @@ export class SpillWrites {
         name,
         reason,
       );
-      await forgetSpill(this.deps.ds, rule.clusterId, rule.vhost, name);
     });
   }
 
   /** A deleted rule's spill shovel goes (its messages stay: on-confirm requeues what is in flight). */
   async removeOrphan(o: OrphanSpill): Promise<void> {
-    await this.withClusterLock(o.cluster_id, async (client) => {
+    await this.withClusterLock(o.cluster_id, async (locked) => {
       await this.deleteShovel(
-        client,
+        locked,
         {
           id: o.owner.slice('overflow:'.length),
           name: o.name.slice(spillShovelName('').length),
@@ -72,7 +79,6 @@ export class SpillWrites {
         o.name,
         'rule deleted',
       );
-      await forgetSpill(this.deps.ds, o.cluster_id, o.vhost, o.name);
     });
   }
 
@@ -82,27 +88,52 @@ export class SpillWrites {
    */
   private async withClusterLock(
     clusterId: string,
-    fn: (client: ManagementClient) => Promise<void>,
+    fn: (locked: Locked) => Promise<void>,
   ): Promise<boolean> {
     const lock = await ClusterLock.tryAcquire(this.deps.lockSessions, clusterId);
     if (!lock) return false;
     try {
-      const client = this.deps.gateway.management(await this.deps.clusters.access(clusterId), {
+      const access = await this.deps.clusters.access(clusterId);
+      const client = this.deps.gateway.management(access, {
         writeGuard: () => lock.guardWrite(),
       });
-      await fn(client);
+      await fn({ client, lock, siteId: access.cluster.siteId });
       return true;
     } finally {
       await lock.release();
     }
   }
 
-  private async putShovel(
-    client: ManagementClient,
-    rule: OverflowRuleEntity,
-    budget: number,
+  /** One targeted operation through the shared apply path; a failure throws. */
+  private async applyOne(
+    locked: Locked,
+    clusterId: string,
+    op: PlanOp,
+    audit: AuditNaming,
   ): Promise<void> {
-    const { ds, box, audit } = this.deps;
+    const result = await applyTargeted(
+      {
+        ds: this.deps.ds,
+        audit: this.deps.audit,
+        logger: noLogger,
+        concurrency: 1,
+        writeTimeoutMs: this.deps.writeTimeoutMs,
+      },
+      { apply: (plan, hooks, options) => applyPlan(locked.client, plan, hooks, options) },
+      locked.lock,
+      { clusterId, siteId: locked.siteId, runId: null, actor: systemActor('overflow'), audit },
+      [op],
+    );
+    const outcome = result.outcomes[0];
+    if (!outcome?.ok)
+      throw new Error(
+        `${op.op === 'delete' ? 'delete' : 'put'} of spill shovel ${op.key.name} failed: ${outcome?.error ?? result.stopped ?? 'not sent'}`,
+      );
+  }
+
+  private async putShovel(locked: Locked, rule: OverflowRuleEntity, budget: number): Promise<void> {
+    const { client } = locked;
+    const { ds, box } = this.deps;
     const name = spillShovelName(rule.name);
     const remote = await spillTarget(ds, rule.remoteClusterId, rule.clusterId);
     const cred = await activeLinkCredential(ds, box, rule.remoteClusterId, this.deps.linkUserName);
@@ -157,44 +188,62 @@ export class SpillWrites {
         addTimestampHeader: false,
       },
     });
-    // Ledger first: a crash after the write never leaves a shovel crossdock does not own.
-    await ownSpill(ds, rule.clusterId, rule.vhost, name, overflowOwner(rule.id));
-    await audit.aroundBrokerCall(
+    // Ledger first (the apply path's claim): a crash after the write never leaves a shovel
+    // crossdock does not own.
+    await this.applyOne(
+      locked,
+      rule.clusterId,
       {
-        action: 'overflow.shovel.put',
+        op: 'create',
+        key: { kind: 'shovel', vhost: rule.vhost, name },
+        after: value,
+        owner: overflowOwner(rule.id),
+      },
+      {
+        action: () => 'overflow.shovel.put',
         resourceType: 'overflow-rule',
         resourceId: rule.id,
         resourceName: rule.name,
         clusterIds: [rule.clusterId, rule.remoteClusterId],
-        details: { shovel: name, vhost: rule.vhost, budget },
-        actor: systemActor('overflow'),
+        details: () => ({ shovel: name, vhost: rule.vhost, budget }),
       },
-      () => client.put(managementPaths.shovel(rule.vhost, name), { value }),
     );
   }
 
-  /** Deletes a spill shovel (gone already is fine), audited like its creation. */
+  /**
+   * Deletes a spill shovel (gone already is fine) and, once the broker answered, its ledger
+   * row, audited like its creation.
+   */
   private async deleteShovel(
-    client: ManagementClient,
+    locked: Locked,
     rule: { id: string; name: string; clusterIds: string[] },
     vhost: string,
     name: string,
     reason: string,
   ): Promise<void> {
-    await this.deps.audit.aroundBrokerCall(
+    await this.applyOne(
+      locked,
+      rule.clusterIds[0],
       {
-        action: 'overflow.shovel.delete',
+        op: 'delete',
+        key: { kind: 'shovel', vhost, name },
+        before: {},
+        owner: overflowOwner(rule.id),
+      },
+      {
+        action: () => 'overflow.shovel.delete',
         resourceType: 'overflow-rule',
         resourceId: rule.id,
         resourceName: rule.name,
         clusterIds: rule.clusterIds,
-        details: { shovel: name, vhost, reason },
-        actor: systemActor('overflow'),
+        details: () => ({ shovel: name, vhost, reason }),
       },
-      () =>
-        client.delete(managementPaths.shovel(vhost, name)).catch((err: unknown) => {
-          if (!(err instanceof BrokerNotFoundError)) throw err;
-        }),
     );
   }
+}
+
+interface Locked {
+  client: ManagementClient;
+  lock: ClusterLock;
+  siteId: string;
 }

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { SentOp } from './apply';
 import type { PlanOp } from './broker-state';
+import { isAccessKind } from '../broker-topology/object-kinds';
 
 /**
  * The ownership ledger's side of an apply, a batch of ops per statement (inside the caller's
@@ -17,7 +18,8 @@ export async function claimCreates(
   clusterId: string,
   ops: readonly PlanOp[],
 ): Promise<void> {
-  const creates = ops.filter((op) => op.op === 'create');
+  // Access objects (vhost, users, permissions) are crossdock's own by name: no ledger rows.
+  const creates = ops.filter((op) => op.op === 'create' && !isAccessKind(op.key.kind));
   if (creates.length === 0) return;
   await m.query(
     `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner, confirmed)
@@ -39,7 +41,7 @@ export async function settleOutcomes(
   clusterId: string,
   done: readonly SentOp[],
 ): Promise<void> {
-  const ok = done.filter((d) => d.outcome.ok);
+  const ok = done.filter((d) => d.outcome.ok && !isAccessKind(d.op.key.kind));
   const keys = (xs: SentOp[]) => [
     clusterId,
     xs.map((d) => d.op.key.kind),

@@ -58,7 +58,8 @@ export interface PlanFinding {
     | 'definition-conflict'
     | 'pending-cleanup'
     | 'held-back'
-    | 'self-deleted';
+    | 'self-deleted'
+    | 'engine-held';
   key: ObjectKey;
   detail: string;
 }

@@ -1,4 +1,5 @@
 import { canonicalJson } from '../audit/canonical-json';
+import { accessCanonical } from '../broker-topology/access.codec';
 import { policyDefaults as brokerPolicyDefaults } from '../broker-topology/policy.codec';
 import { mapUriPasswords, redactValue, redactedPlaceholder } from '../common/logging/redact';
 import type { BrokerValue, ObjectKind } from './broker-state';
@@ -114,6 +115,10 @@ export function canonicalValue(kind: ObjectKind, value: unknown): Json {
     }
     case 'binding':
       return withDefaults(v, bindingDefaults);
+    case 'vhost':
+    case 'user':
+    case 'permission':
+      return accessCanonical(kind, value) as Json;
   }
 }
 

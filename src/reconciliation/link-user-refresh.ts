@@ -1,14 +1,20 @@
 import type { DataSource } from 'typeorm';
 import { linkDefaults, prefetchKey } from '../broker-topology/defaults';
 import { systemActor, type AuditService } from '../audit/audit.service';
-import type { ManagementClient } from '../broker/management-client';
 import type { ClusterEntity } from '../clusters/cluster.entity';
 import { notifyClustersChanged } from '../common/changes';
-import type { BrokerValue, DesiredObject } from './broker-state';
-import { writeRequest } from '../broker-topology/broker-paths';
+import type { BrokerValue, DesiredObject, PlanOp } from './broker-state';
 import { writeValue } from './canonical';
+import type { ClusterBroker } from './cluster-broker';
 import type { ClusterLock } from './cluster-lock';
 import type { RegistrySnapshot } from './compile';
+import { applyTargeted, type RecordedApplyDeps } from './recorded-apply';
+
+export interface RefreshDeps extends RecordedApplyDeps {
+  ds: DataSource;
+  audit: AuditService;
+  runId?: string;
+}
 
 /**
  * The connecting side of a link-user rotation: what a pass of a cluster whose links log in to a
@@ -23,12 +29,12 @@ import type { RegistrySnapshot } from './compile';
  *   (delete, then put the desired value): that restarts the link with the stored definition.
  */
 export async function afterConnectingPass(
-  d: { ds: DataSource; audit: AuditService; writeTimeoutMs: number },
+  d: RefreshDeps,
   cluster: Pick<ClusterEntity, 'id' | 'name' | 'siteId'>,
   used: RegistrySnapshot['linkCredentials'],
   desired: readonly DesiredObject[],
-  client: ManagementClient,
-  lock: ClusterLock,
+  broker: Pick<ClusterBroker, 'apply'>,
+  lock: Pick<ClusterLock, 'stillHeld'>,
 ): Promise<void> {
   await recordLinkCredentialsApplied(d.ds, d.audit, cluster.id, used);
   const targets = Object.keys(used);
@@ -46,7 +52,7 @@ export async function afterConnectingPass(
     );
     if (mine.length === 0) continue;
     // Best effort: a failure is audited (aroundBrokerCall) and the request stays pending.
-    const ok = await refreshAll(d, cluster, r, mine, client, lock).then(
+    const ok = await refreshAll(d, cluster, r, mine, broker, lock).then(
       () => true,
       () => false,
     );
@@ -63,42 +69,52 @@ export async function afterConnectingPass(
   }
 }
 
+/**
+ * Two real changes of every named object, each a targeted update through the apply path, which
+ * the broker answers by restarting the link from the stored value: an interim prefetch, then the
+ * desired value. Not delete + put: a link started afresh re-declares its upstream exchange, and
+ * messages published upstream in between are dropped (measured).
+ */
 async function refreshAll(
-  d: { audit: AuditService; writeTimeoutMs: number },
+  d: RefreshDeps,
   cluster: Pick<ClusterEntity, 'id' | 'name' | 'siteId'>,
   r: { id: string; cluster_id: string },
   mine: readonly DesiredObject[],
-  client: ManagementClient,
-  lock: ClusterLock,
+  broker: Pick<ClusterBroker, 'apply'>,
+  lock: Pick<ClusterLock, 'stillHeld'>,
 ): Promise<void> {
-  for (const o of mine) {
-    if (!(await lock.stillHeld()))
-      throw new Error('the cluster lock was lost before a link refresh');
-    await d.audit.aroundBrokerCall(
-      {
-        action: 'reconcile.refresh',
-        resourceType: 'broker-object',
-        resourceName: `${o.kind} ${o.vhost} ${o.name}`.slice(0, 255),
-        siteIds: [cluster.siteId],
-        clusterIds: [cluster.id, r.cluster_id],
-        actor: systemActor('reconciler'),
-        details: {
-          rotationId: r.id,
-          why: 'the running link still logs in with the previous link user',
-          how: 'an interim prefetch, then the desired value',
-        },
-      },
-      async () => {
-        // Two real changes, each of which the broker answers by restarting the link from the
-        // stored value. Not delete + put: a link started afresh re-declares its upstream
-        // exchange, and messages published upstream in between are dropped (measured).
-        const opts = { timeoutMs: d.writeTimeoutMs };
-        for (const value of [interimValue(o), writeValue(o.kind, o.value)]) {
-          const req = writeRequest(o, value);
-          await client.send(req.method, req.path, req.body, opts);
-        }
-      },
-    );
+  const run = {
+    clusterId: cluster.id,
+    siteId: cluster.siteId,
+    runId: d.runId ?? null,
+    actor: systemActor('reconciler'),
+    audit: {
+      action: () => 'reconcile.refresh',
+      resourceType: 'broker-object',
+      clusterIds: [cluster.id, r.cluster_id],
+      details: () => ({
+        rotationId: r.id,
+        why: 'the running link still logs in with the previous link user',
+        how: 'an interim prefetch, then the desired value',
+      }),
+    },
+  };
+  const key = (o: DesiredObject) => ({ kind: o.kind, vhost: o.vhost, name: o.name });
+  const step = (from: (o: DesiredObject) => BrokerValue, to: (o: DesiredObject) => BrokerValue) =>
+    mine.map((o): PlanOp => ({
+      op: 'update',
+      key: key(o),
+      before: from(o),
+      after: to(o),
+      owner: o.owner,
+      changes: [{ path: prefetchKey(o.kind === 'shovel' ? 'shovel' : 'federation-upstream') }],
+    }));
+  const desiredValue = (o: DesiredObject) => writeValue(o.kind, o.value);
+  for (const ops of [step(desiredValue, interimValue), step(interimValue, desiredValue)]) {
+    const result = await applyTargeted(d, broker, lock, run, ops);
+    const failed = result.outcomes.find((o) => !o.ok);
+    if (failed || result.stopped)
+      throw new Error(`link refresh stopped: ${failed?.error ?? result.stopped ?? ''}`);
   }
 }
 

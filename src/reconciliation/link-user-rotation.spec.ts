@@ -5,8 +5,11 @@ import {
 } from '../clusters/link-user-credentials';
 import { notifyClustersChanged } from '../common/changes';
 import { FakeDataSource } from '../database/testing/fake-data-source';
+import type { ApplyHooks } from './apply';
+import { compileAccess, loadAccessWant } from './access-plan';
+import type { Plan } from './broker-state';
 import type { ClusterBroker } from './cluster-broker';
-import { staleObjectNames, syncLinkUsers, type RotationRow } from './link-user-rotation';
+import { advanceRotation, staleObjectNames, type RotationRow } from './link-user-rotation';
 import { declaredByLinks, isLinkTarget } from './registry-snapshot';
 import { interimValue } from './link-user-refresh';
 
@@ -62,8 +65,17 @@ function world(
     .on(/SELECT load_balancer_host AS host/, [{ host: null, port: null }])
     .on(/SET refresh_requested = \$2/, [[{ id: 'r1' }], 1]);
   const broker = {
-    ensureLinkUser: jest.fn(async () => ({ writes: 0, requests: 2 })),
-    deleteLinkUser: jest.fn(async () => undefined),
+    apply: jest.fn(async (plan: Plan, hooks: ApplyHooks) => {
+      await hooks.beforeBatch?.(plan.ops);
+      const outcome = { ok: true, attempts: 1, ms: 1 };
+      await hooks.afterBatch?.(plan.ops.map((op) => ({ op, outcome })));
+      return {
+        outcomes: plan.ops.map((op) => ({ op: op.op, key: op.key, ...outcome })),
+        counts: { created: 0, updated: 0, deleted: plan.ops.length, failed: 0, skipped: 0 },
+        requests: plan.ops.length,
+        ms: 1,
+      };
+    }),
     connectionsOf: jest.fn(async () => []),
     verifyLogins: jest.fn(async () => undefined),
   } as unknown as jest.Mocked<ClusterBroker>;
@@ -71,7 +83,9 @@ function world(
   const audit = {
     recordStandalone: jest.fn(async () => ({ seq: '1', hash: 'h' })),
     record: jest.fn(async () => ({ seq: '1', hash: 'h' })),
-    aroundBrokerCall: jest.fn(async (_input: unknown, call: () => Promise<unknown>) => call()),
+    recordMany: jest.fn(async (_m: unknown, events: unknown[]) =>
+      events.map((_, i) => ({ seq: String(i + 1), hash: 'h' })),
+    ),
   };
   (isLinkTarget as jest.Mock).mockResolvedValue(opts.vhosts ?? []);
   (declaredByLinks as jest.Mock).mockResolvedValue(opts.declares ?? {});
@@ -85,14 +99,34 @@ function world(
     async (_m: unknown, _box: unknown, _id: string, slot: string) =>
       slot === 'b' ? { password: 'pb', salt: 'bbbb' } : { password: 'pa', salt: 'aaaa' },
   );
-  const run = () =>
-    syncLinkUsers(
-      { ds: ds as never, box: {} as never, audit: audit as never, baseUsername: 'crossdock-link' },
+  const run = (written: string[] = []) =>
+    advanceRotation(
+      {
+        ds: ds as never,
+        box: {} as never,
+        audit: audit as never,
+        logger: { warn: jest.fn() },
+        concurrency: 1,
+        writeTimeoutMs: 1000,
+        runId: 'run1',
+      },
       cluster,
       broker,
       lock,
+      new Set(written),
     );
-  return { ds, broker, lock, audit, run };
+  /** The link users (and their permissions) the pass's plan keeps in place. */
+  const users = async () => {
+    const want = await loadAccessWant(
+      { ds: ds as never, box: {} as never, baseUsername: 'crossdock-link' },
+      cluster,
+      'admin',
+      false,
+    );
+    return compileAccess('c1', want).filter((o) => o.kind === 'user' || o.kind === 'permission');
+  };
+  const usernames = async () => (await users()).filter((o) => o.kind === 'user').map((o) => o.name);
+  return { ds, broker, lock, audit, run, users, usernames };
 }
 
 const actions = (audit: { record: jest.Mock; recordStandalone: jest.Mock }) =>
@@ -102,54 +136,67 @@ const actions = (audit: { record: jest.Mock; recordStandalone: jest.Mock }) =>
 
 beforeEach(() => jest.clearAllMocks());
 
-describe('syncLinkUsers (link-user rotation)', () => {
-  it('a cluster nobody links to, without a rotation: nothing to do', async () => {
+describe('link users in the plan (loadAccessWant + compileAccess)', () => {
+  it('a cluster nobody links to, without a rotation: no link user', async () => {
     const w = world();
-    await w.run();
+    expect(await w.users()).toEqual([]);
     expect(activeLinkCredential).not.toHaveBeenCalled();
-    expect(w.broker.ensureLinkUser).not.toHaveBeenCalled();
   });
 
-  it('keeps the active user with its password and permissions', async () => {
+  it('keeps the active user with its password and permissions, once per vhost', async () => {
     const w = world({ vhosts: ['/', '/'] });
-    await w.run();
-    expect(w.broker.ensureLinkUser).toHaveBeenCalledWith(
-      'crossdock-link',
-      expect.any(String),
-      ['/'],
-      {},
-    );
+    const objects = await w.users();
+    expect(objects.map((o) => [o.kind, o.vhost, o.name])).toEqual([
+      ['user', '', 'crossdock-link'],
+      ['permission', '/', 'crossdock-link'],
+    ]);
+    expect(objects[0].value).toMatchObject({
+      password_hash: expect.any(String),
+      hashing_algorithm: 'rabbit_password_hashing_sha256',
+      tags: '',
+    });
   });
 
   it('gives the link user configure on the queues shovels declare as it', async () => {
     const w = world({ vhosts: ['/'], declares: { '/': ['landing'] } });
-    await w.run();
-    expect(w.broker.ensureLinkUser).toHaveBeenCalledWith(
-      'crossdock-link',
-      expect.any(String),
-      ['/'],
-      { '/': ['landing'] },
-    );
+    const perm = (await w.users()).find((o) => o.kind === 'permission');
+    expect(perm?.value).toMatchObject({ configure: expect.stringContaining('landing') });
   });
 
-  it('writes nothing once the lock is lost', async () => {
+  it("verifying: the new slot's user too; switching: the previous one stays", async () => {
+    expect(await world({ vhosts: ['/'], rotation: rotation() }).usernames()).toEqual([
+      'crossdock-link',
+      'crossdock-link-b',
+    ]);
+    const switching = rotation({
+      status: 'switching',
+      from_slot: 'b',
+      to_slot: 'a',
+      from_username: 'crossdock-link-b',
+      to_username: 'crossdock-link',
+    });
+    expect(await world({ vhosts: ['/'], rotation: switching }).usernames()).toEqual([
+      'crossdock-link',
+      'crossdock-link-b',
+    ]);
+    // No link targets: no users, whatever the rotation.
+    expect(await world({ rotation: rotation() }).usernames()).toEqual([]);
+  });
+});
+
+describe('advanceRotation (link-user rotation)', () => {
+  it('without a rotation: nothing to do', async () => {
     const w = world({ vhosts: ['/'] });
-    w.lock.stillHeld.mockResolvedValue(false);
-    await expect(w.run()).rejects.toThrow(/lock was lost before the link user write/);
-    expect(w.broker.ensureLinkUser).not.toHaveBeenCalled();
+    await w.run();
+    expect(w.broker.verifyLogins).not.toHaveBeenCalled();
+    expect(w.broker.apply).not.toHaveBeenCalled();
   });
 
   describe('verifying', () => {
-    it('writes the new user, proves it with logins on every URI, then switches', async () => {
+    it('proves the new user (written by the plan) with logins on every URI, then switches', async () => {
       const w = world({ vhosts: ['/'], rotation: rotation(), connecting: ['c3', 'c2'] });
-      w.broker.ensureLinkUser.mockResolvedValue({ writes: 1, requests: 3 });
-      await w.run();
-      expect(w.broker.ensureLinkUser.mock.calls.map((c) => c[0])).toEqual([
-        'crossdock-link',
-        'crossdock-link-b',
-        // The previous user stays for the clusters that have not switched yet.
-        'crossdock-link',
-      ]);
+      await w.run(['crossdock-link-b']);
+      expect(w.broker.apply).not.toHaveBeenCalled();
       const [uris] = w.broker.verifyLogins.mock.calls[0];
       expect(uris).toEqual([expect.stringContaining('east.example')]);
       expect(w.ds.ran(/SET link_user_slot/)).toEqual([['c1', 'b']]);
@@ -161,14 +208,9 @@ describe('syncLinkUsers (link-user rotation)', () => {
       expect(notifyClustersChanged).toHaveBeenCalledWith(expect.anything(), ['c2', 'c3']);
     });
 
-    it('an unchanged new user is not audited as a write; no previous secret, no previous write', async () => {
+    it('a new user the plan did not write (unchanged) is not audited as a write', async () => {
       const w = world({ vhosts: ['/'], rotation: rotation() });
-      (readSlotSecret as jest.Mock).mockImplementation(
-        async (_m: unknown, _b: unknown, _id: string, slot: string) =>
-          slot === 'b' ? { password: 'pb', salt: 'bbbb' } : undefined,
-      );
       await w.run();
-      expect(w.broker.ensureLinkUser).toHaveBeenCalledTimes(2);
       expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.switch']);
     });
 
@@ -176,7 +218,6 @@ describe('syncLinkUsers (link-user rotation)', () => {
       const w = world({ rotation: rotation() });
       await w.run();
       expect(w.broker.verifyLogins).not.toHaveBeenCalled();
-      expect(w.broker.ensureLinkUser).not.toHaveBeenCalled();
       expect(w.ds.ran(/SET status = 'switching'/)).toHaveLength(1);
     });
 
@@ -213,16 +254,8 @@ describe('syncLinkUsers (link-user rotation)', () => {
     it('keeps the previous user while connecting clusters have not applied the new URIs', async () => {
       const w = world({ vhosts: ['/'], rotation: switching(), connecting: ['c2', 'c3'] });
       await w.run();
-      expect(w.broker.ensureLinkUser.mock.calls.map((c) => c[0])).toEqual([
-        'crossdock-link',
-        'crossdock-link',
-      ]);
-      expect(w.broker.deleteLinkUser).not.toHaveBeenCalled();
-
-      const bare = world({ rotation: switching(), connecting: ['c3'] });
-      (readSlotSecret as jest.Mock).mockResolvedValue(undefined);
-      await bare.run();
-      expect(bare.broker.ensureLinkUser).not.toHaveBeenCalled();
+      expect(w.broker.connectionsOf).not.toHaveBeenCalled();
+      expect(w.broker.apply).not.toHaveBeenCalled();
     });
 
     it('waits for connections still logging in with the previous user, asking for refreshes', async () => {
@@ -240,7 +273,7 @@ describe('syncLinkUsers (link-user rotation)', () => {
       expect(w.ds.ran(/SET refresh_requested = \$2/)).toEqual([['r1', ['crossdock.up.orders']]]);
       expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.refresh-requested']);
       expect(notifyClustersChanged).toHaveBeenCalledWith(expect.anything(), ['c2']);
-      expect(w.broker.deleteLinkUser).not.toHaveBeenCalled();
+      expect(w.broker.apply).not.toHaveBeenCalled();
     });
 
     it('asks once per set of objects; connections it cannot name only wait', async () => {
@@ -259,24 +292,61 @@ describe('syncLinkUsers (link-user rotation)', () => {
       expect(unnamed.ds.ran(/SET last_error = \$2, updated_at/)[0][1]).toMatch(/10\.0\.0\.1/);
     });
 
-    it('once nobody uses it, deletes the previous user and completes', async () => {
+    it('once nobody uses it, deletes the previous user (a targeted plan op) and completes', async () => {
       const w = world({ rotation: switching(), connecting: ['c2'] });
       await w.run();
-      expect(w.broker.deleteLinkUser).toHaveBeenCalledWith('crossdock-link');
+      const [plan] = w.broker.apply.mock.calls[0];
+      expect(plan.ops).toEqual([
+        {
+          op: 'delete',
+          key: { kind: 'user', vhost: '', name: 'crossdock-link' },
+          before: {},
+          owner: 'cluster:c1',
+        },
+      ]);
       expect(writeSlotSecret).toHaveBeenCalledWith(expect.anything(), {}, 'c1', 'a', null);
       expect(w.ds.ran(/SET status = 'completed'/)).toEqual([['r1']]);
       expect(actions(w.audit)).toEqual(['cluster.link-user.rotation.complete']);
-      expect(w.audit.aroundBrokerCall).toHaveBeenCalledWith(
-        expect.objectContaining({ action: 'cluster.link-user.delete' }),
-        expect.any(Function),
-      );
+      const events = w.audit.recordMany.mock.calls.flatMap((c) => c[1] as { action: string }[]);
+      expect(events.map((e) => e.action)).toEqual([
+        'cluster.link-user.delete.intent',
+        'cluster.link-user.delete.succeeded',
+      ]);
+      expect(events[0]).toMatchObject({
+        resourceType: 'cluster',
+        resourceId: 'c1',
+        details: { rotationId: 'r1', username: 'crossdock-link', runId: 'run1' },
+      });
+      // A user is no ledger row.
+      expect(w.ds.ran(/managed_objects/)).toEqual([]);
+    });
+
+    it('a failed delete fails the step and leaves the rotation switching', async () => {
+      const w = world({ rotation: switching(), connecting: ['c2'] });
+      w.broker.apply.mockResolvedValueOnce({
+        outcomes: [
+          {
+            op: 'delete',
+            key: { kind: 'user', vhost: '', name: 'crossdock-link' },
+            ok: false,
+            error: 'boom',
+            attempts: 3,
+            ms: 1,
+          },
+        ],
+        counts: { created: 0, updated: 0, deleted: 0, failed: 1, skipped: 0 },
+        requests: 3,
+        ms: 1,
+      });
+      await expect(w.run()).rejects.toThrow(/previous link user was not deleted: boom/);
+      expect(w.ds.ran(/SET status = 'completed'/)).toEqual([]);
     });
 
     it('does not delete once the lock is lost', async () => {
       const w = world({ rotation: switching(), connecting: ['c2'] });
       w.lock.stillHeld.mockResolvedValue(false);
       await expect(w.run()).rejects.toThrow(/lock was lost before the link user delete/);
-      expect(w.broker.deleteLinkUser).not.toHaveBeenCalled();
+      expect(w.broker.apply).not.toHaveBeenCalled();
     });
   });
 });

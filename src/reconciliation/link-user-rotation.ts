@@ -1,12 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { systemActor, type AuditService } from '../audit/audit.service';
 import type { ClusterEntity } from '../clusters/cluster.entity';
-import {
-  activeLinkCredential,
-  readSlotSecret,
-  writeSlotSecret,
-  type LinkUserSlot,
-} from '../clusters/link-user-credentials';
+import { readSlotSecret, writeSlotSecret } from '../clusters/link-user-credentials';
 import { notifyClustersChanged } from '../common/changes';
 import type { SecretBox } from '../common/crypto/secret-box';
 import { redactString } from '../common/logging/redact';
@@ -14,44 +9,22 @@ import type { ClusterLock } from './cluster-lock';
 import { linkUris } from '../broker-topology/link-uri';
 import type { RegistrySnapshot } from './compile';
 import type { ClusterBroker } from './cluster-broker';
-import { rabbitPasswordHash, type BrokerConnection } from './link-user';
-import { declaredByLinks, isLinkTarget } from './registry-snapshot';
+import type { BrokerConnection } from './link-user';
+import { applyTargeted, type RecordedApplyDeps } from './recorded-apply';
+import { isLinkTarget } from './registry-snapshot';
+import { userKey } from '../broker-topology/access.codec';
 import { clusterAuditTarget } from '../audit/audit-target';
 
-export interface LinkUserDeps {
+export interface LinkUserDeps extends RecordedApplyDeps {
   ds: DataSource;
   box: SecretBox;
   audit: AuditService;
-  /** LINK_USER_NAME: slot a's user; slot b's is `<name>-b`. */
-  baseUsername: string;
+  /** The pass the rotation's writes belong to. */
+  runId?: string;
 }
 
-export interface RotationRow {
-  id: string;
-  cluster_id: string;
-  from_slot: LinkUserSlot;
-  to_slot: LinkUserSlot;
-  from_username: string;
-  to_username: string;
-  status: 'verifying' | 'switching' | 'completed';
-  attempts: number;
-  last_error: string | null;
-  applied_by: string[];
-  refresh_requested: string[];
-}
-
-export async function unfinishedRotation(
-  ds: DataSource,
-  clusterId: string,
-): Promise<RotationRow | undefined> {
-  const [row] = (await ds.query(
-    `SELECT id, cluster_id, from_slot, to_slot, from_username, to_username, status, attempts,
-            last_error, applied_by, refresh_requested
-     FROM link_user_rotations WHERE cluster_id = $1 AND status <> 'completed'`,
-    [clusterId],
-  )) as RotationRow[];
-  return row;
-}
+export { unfinishedRotation, type RotationRow } from './rotation.repository';
+import { unfinishedRotation } from './rotation.repository';
 
 /** Clusters whose broker objects (upstreams, shovels) carry this cluster's link credential. */
 export async function connectingClusters(ds: DataSource, clusterId: string): Promise<string[]> {
@@ -96,40 +69,28 @@ async function uris(
 }
 
 /**
- * The link-user part of a pass on a cluster other clusters connect to (under its lock, before
- * the plan is applied):
- * - the active slot's user exists with its password and permissions (as before rotations);
- * - rotation `verifying`: the new slot's user is written, then proven with a real AMQP login on
- *   every endpoint and vhost; only then does the active slot switch (other clusters' URIs follow
- *   on their next pass) and the connecting clusters are told to reconcile;
- * - rotation `switching`: the previous user stays until every connecting cluster has applied
- *   the new URIs (recorded by their passes) and no connection logs in with it any more (links
- *   it names are restarted by their cluster); then it is deleted and the rotation completes.
+ * The rotation's part of a pass on a cluster other clusters connect to (under its lock, after
+ * the plan was applied: the plan wrote the link users the rotation needs, see access-plan.ts):
+ * - rotation `verifying`: the new slot's user (written by the plan) is proven with a real AMQP
+ *   login on every endpoint and vhost; only then does the active slot switch (other clusters'
+ *   URIs follow on their next pass) and the connecting clusters are told to reconcile;
+ * - rotation `switching`: the previous user stays (in the plan) until every connecting cluster
+ *   has applied the new URIs (recorded by their passes) and no connection logs in with it any
+ *   more (links it names are restarted by their cluster); then it is deleted, a targeted
+ *   operation through the same apply path, and the rotation completes.
  * A failed verification leaves everything as it was and is retried on the next pass.
  */
-export async function syncLinkUsers(
+export async function advanceRotation(
   d: LinkUserDeps,
   cluster: ClusterEntity,
-  broker: Pick<
-    ClusterBroker,
-    'ensureLinkUser' | 'deleteLinkUser' | 'connectionsOf' | 'verifyLogins'
-  >,
+  broker: Pick<ClusterBroker, 'connectionsOf' | 'verifyLogins' | 'apply'>,
   lock: Pick<ClusterLock, 'stillHeld'>,
+  /** Usernames whose user this pass's plan wrote (created or updated) successfully. */
+  written: ReadonlySet<string>,
 ): Promise<void> {
-  const vhosts = [...new Set(await isLinkTarget(d.ds, cluster.id))];
   const rotation = await unfinishedRotation(d.ds, cluster.id);
-  if (vhosts.length === 0 && !rotation) return;
-  const declares = await declaredByLinks(d.ds, cluster.id);
-  const write = async (cred: { username: string; password: string; salt: string }) => {
-    if (!(await lock.stillHeld()))
-      throw new Error('the cluster lock was lost before the link user write');
-    return broker.ensureLinkUser(
-      cred.username,
-      rabbitPasswordHash(cred.password, cred.salt),
-      vhosts,
-      declares,
-    );
-  };
+  if (!rotation) return;
+  const vhosts = [...new Set(await isLinkTarget(d.ds, cluster.id))];
   const audit = (action: string, details: Record<string, unknown>) =>
     d.audit.recordStandalone({
       action,
@@ -138,10 +99,6 @@ export async function syncLinkUsers(
       details,
     });
 
-  const active = await activeLinkCredential(d.ds, d.box, cluster.id, d.baseUsername);
-  if (vhosts.length) await write(active);
-  if (!rotation) return;
-
   if (rotation.status === 'verifying') {
     const next = await readSlotSecret(d.ds.manager, d.box, cluster.id, rotation.to_slot);
     if (!next) throw new Error(`rotation ${rotation.id} has no credential in its new slot`);
@@ -149,8 +106,7 @@ export async function syncLinkUsers(
     let checked = 0;
     try {
       if (vhosts.length) {
-        const created = await write(cred);
-        if (created.writes > 0)
+        if (written.has(cred.username))
           await audit('cluster.link-user.write', {
             rotationId: rotation.id,
             username: cred.username,
@@ -199,20 +155,16 @@ export async function syncLinkUsers(
       });
       await notifyClustersChanged(m, waiting);
     });
-    // The previous user stays in place for the clusters that have not switched yet.
-    const previous = await readSlotSecret(d.ds.manager, d.box, cluster.id, rotation.from_slot);
-    if (previous && vhosts.length) await write({ ...previous, username: rotation.from_username });
+    // The previous user (the active one until now, written by this plan) stays in place for
+    // the clusters that have not switched yet.
     return;
   }
 
   // switching
   const applied = new Set(rotation.applied_by);
   const waiting = (await connectingClusters(d.ds, cluster.id)).filter((id) => !applied.has(id));
-  if (waiting.length) {
-    const previous = await readSlotSecret(d.ds.manager, d.box, cluster.id, rotation.from_slot);
-    if (previous && vhosts.length) await write({ ...previous, username: rotation.from_username });
-    return;
-  }
+  // The previous user stays (the plan keeps it) until every connecting cluster switched.
+  if (waiting.length) return;
   // Every connecting cluster stored the new URIs, but a running link can keep its old definition
   // (a write the broker stored without restarting the link): deleting the user would cut it, and
   // its supervisor would retry with the old credential forever. Wait until nobody logs in with it.
@@ -259,15 +211,40 @@ export async function syncLinkUsers(
   }
   if (!(await lock.stillHeld()))
     throw new Error('the cluster lock was lost before the link user delete');
-  await d.audit.aroundBrokerCall(
+  // Deleting the user deletes its permissions with it.
+  const target = clusterAuditTarget(cluster);
+  const result = await applyTargeted(
+    d,
+    broker,
+    lock,
     {
-      action: 'cluster.link-user.delete',
-      ...clusterAuditTarget(cluster),
+      clusterId: cluster.id,
+      siteId: cluster.siteId,
+      runId: d.runId ?? null,
       actor: systemActor('reconciler'),
-      details: { rotationId: rotation.id, username: rotation.from_username },
+      audit: {
+        action: () => 'cluster.link-user.delete',
+        resourceType: target.resourceType,
+        resourceId: target.resourceId,
+        resourceName: target.resourceName,
+        clusterIds: target.clusterIds,
+        details: () => ({ rotationId: rotation.id, username: rotation.from_username }),
+      },
     },
-    () => broker.deleteLinkUser(rotation.from_username),
+    [
+      {
+        op: 'delete',
+        key: userKey(rotation.from_username),
+        before: {},
+        owner: `cluster:${cluster.id}`,
+      },
+    ],
   );
+  const outcome = result.outcomes[0];
+  if (!outcome?.ok)
+    throw new Error(
+      `the previous link user was not deleted: ${outcome?.error ?? result.stopped ?? 'not sent'}`,
+    );
   await d.ds.transaction(async (m) => {
     await writeSlotSecret(m, d.box, cluster.id, rotation.from_slot, null);
     await m.query(

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { objectId } from '../broker-topology/broker-paths';
-import type { DesiredState, LedgerEntry, ObservedState, Plan } from './broker-state';
+import type { DesiredState, LedgerEntry, ObservedState, Plan, PlanFinding } from './broker-state';
 
 export interface PassLedger {
   /** The observation without the objects another writer (the overflow engine) owns. */
@@ -9,6 +9,8 @@ export interface PassLedger {
   live: LedgerEntry[];
   /** Rows forgotten: their object was neither wanted nor on the broker. */
   stale: LedgerEntry[];
+  /** What the pass leaves to another writer (the overflow engine's spill shovels), listed. */
+  engineHeld: PlanFinding[];
 }
 
 /**
@@ -59,7 +61,15 @@ export async function settleLedger(
     );
     e.confirmed = true;
   }
-  return { observed: seen, live, stale };
+  const onBroker = new Set(observed.objects.map((o) => objectId(o)));
+  const engineHeld = fullLedger
+    .filter((e) => engineOwned.has(objectId(e)))
+    .map((e): PlanFinding => ({
+      kind: 'engine-held',
+      key: { kind: e.kind, vhost: e.vhost, name: e.name },
+      detail: `spill shovel of overflow rule ${e.owner.slice('overflow:'.length)} (${onBroker.has(objectId(e)) ? 'on the broker' : 'not on the broker'}): put and deleted by the overflow engine through the apply path under the cluster lock, not by a pass`,
+    }));
+  return { observed: seen, live, stale, engineHeld };
 }
 
 /** Probe-vhost objects the far side declared first, already as desired: owned from now on. */

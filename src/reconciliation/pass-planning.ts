@@ -2,7 +2,9 @@ import type { DataSource } from 'typeorm';
 import type { AuditService } from '../audit/audit.service';
 import type { ClusterAccess } from '../clusters/cluster-access.service';
 import type { SecretBox } from '../common/crypto/secret-box';
-import type { ObservedState, Plan } from './broker-state';
+import { probeVhost } from '../probes/probe-topology';
+import { compileAccess, diffAccess, loadAccessWant, type AccessWant } from './access-plan';
+import type { DesiredObject, ObservedObject, ObservedState, Plan } from './broker-state';
 import { compileCluster, type CompileResult, type RegistrySnapshot } from './compile';
 import { recordCompletions } from './completions';
 import { diffStates } from './diff';
@@ -22,6 +24,8 @@ export interface PlanningDeps {
   linkUserName: string;
   /** FEDERATION_QUEUE_MAX_BYTES */
   federationQueueMaxBytes: number;
+  /** The access objects on the broker (probe vhost, link users, permissions). */
+  observeAccess(want: AccessWant): Promise<{ objects: ObservedObject[]; requests: number }>;
 }
 
 export /** What a pass compiled and planned, once the cluster was observed in full. */
@@ -29,6 +33,8 @@ interface PassPlan {
   snapshot: RegistrySnapshot;
   desired: CompileResult;
   heldBackOwners: Set<string>;
+  /** The access objects the plan keeps in place (probe vhost, link users, permissions). */
+  access: DesiredObject[];
   plan: Plan;
   cleanups: LinkCleanup[];
   assessment: PlanAssessment;
@@ -70,7 +76,7 @@ export async function planPass(
   };
   const desired = compileCluster(snapshot);
   const heldBackOwners = new Set(desired.heldBack.map((h) => h.owner));
-  const { observed, live, stale } = await settleLedger(
+  const { observed, live, stale, engineHeld } = await settleLedger(
     d.ds,
     clusterId,
     c.vhosts,
@@ -78,14 +84,29 @@ export async function planPass(
     desired,
   );
   const cleanups = await loadLinkCleanups(d.ds, clusterId);
-  const plan = diffStates(desired, observed, live, {
+  const diffed = diffStates(desired, observed, live, {
     expectedFederationQueues: expectedFederationQueues(snapshot, clusterId),
     deletedLinkObjects: cleanupObjects(cleanups, observed.objects),
     heldBackOwners,
   });
+  // The access objects the links and probes of this cluster need: before everything else.
+  const want = await loadAccessWant(
+    { ds: d.ds, box: d.box, baseUsername: d.linkUserName },
+    c,
+    access.username,
+    desired.objects.some((o) => o.vhost === probeVhost),
+  );
+  const accessDesired = compileAccess(clusterId, want);
+  const accessSeen = await d.observeAccess(want);
+  const plan: Plan = {
+    ...diffed,
+    ops: [...diffAccess(accessDesired, accessSeen.objects), ...diffed.ops],
+    findings: [...diffed.findings, ...engineHeld],
+  };
   // What the broker removed by design is recorded even when the guard stops the writes.
   if (!opts.dryRun && plan.completions?.length)
     await recordCompletions(d.ds, d.audit, clusterId, runId, plan.completions);
   const assessment = assessPlan(plan, desired, observed, live, stale);
-  return { snapshot, desired, heldBackOwners, plan, cleanups, assessment };
+  assessment.summary.accessRequests = accessSeen.requests;
+  return { snapshot, desired, heldBackOwners, access: accessDesired, plan, cleanups, assessment };
 }

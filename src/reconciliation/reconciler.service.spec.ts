@@ -14,12 +14,16 @@ import { recordCompletions } from './completions';
 import { loadExplanations, unexplainedDeletes } from './delete-guard';
 import { diffStates } from './diff';
 import { afterConnectingPass } from './link-user-refresh';
-import { syncLinkUsers } from './link-user-rotation';
+import { advanceRotation } from './link-user-rotation';
 import { ReconcilerService, type RunOptions } from './reconciler.service';
 import { isLinkTarget, loadSnapshot } from './registry-snapshot';
 
 jest.mock('./cluster-lock', () => ({ ClusterLock: { tryAcquire: jest.fn() } }));
-jest.mock('./registry-snapshot', () => ({ loadSnapshot: jest.fn(), isLinkTarget: jest.fn() }));
+jest.mock('./registry-snapshot', () => ({
+  loadSnapshot: jest.fn(),
+  isLinkTarget: jest.fn(),
+  declaredByLinks: jest.fn(async () => ({})),
+}));
 jest.mock('./compile', () => ({
   ...jest.requireActual<object>('./compile'),
   compileCluster: jest.fn(),
@@ -30,7 +34,8 @@ jest.mock('./delete-guard', () => ({
   loadExplanations: jest.fn(),
   unexplainedDeletes: jest.fn(),
 }));
-jest.mock('./link-user-rotation', () => ({ syncLinkUsers: jest.fn() }));
+jest.mock('./link-user-rotation', () => ({ advanceRotation: jest.fn() }));
+jest.mock('./rotation.repository', () => ({ unfinishedRotation: jest.fn() }));
 jest.mock('./link-user-refresh', () => ({ afterConnectingPass: jest.fn() }));
 jest.mock('./completions', () => ({ recordCompletions: jest.fn() }));
 jest.mock('./known-objects', () => ({ storeKnownNames: jest.fn() }));
@@ -129,7 +134,7 @@ function world(): World {
   (ClusterLock.tryAcquire as jest.Mock).mockResolvedValue(lock);
   const writeGuards: (() => Promise<void>)[] = [];
   const broker = {
-    management: {},
+    observeAccess: jest.fn(async () => ({ objects: [], requests: 0 })),
     observe: jest.fn(async (): Promise<ObservedState> => ({
       objects: [],
       requests: 7,
@@ -146,8 +151,6 @@ function world(): World {
       }
       return applied(plan);
     }),
-    ensureLinkUser: jest.fn(),
-    deleteLinkUser: jest.fn(),
     connectionsOf: jest.fn(),
     verifyLogins: jest.fn(),
   } as unknown as jest.Mocked<ClusterBroker>;
@@ -218,8 +221,9 @@ describe('ReconcilerService.reconcile', () => {
     const run = await w.svc.reconcile(clusterId, change);
     expect(run.status).toBe('succeeded');
     expect(w.broker.observe).toHaveBeenCalledWith(['/', probeVhost]);
-    expect(w.broker.ensureProbeVhost).not.toHaveBeenCalled();
-    expect(syncLinkUsers).toHaveBeenCalled();
+    // No probe objects, nobody links here: no access objects to observe or write.
+    expect(w.broker.observeAccess).toHaveBeenCalledWith({ users: [] });
+    expect(advanceRotation).toHaveBeenCalled();
     expect(afterConnectingPass).toHaveBeenCalled();
     expect(w.ds.ran(/applied_generation/)).toHaveLength(1);
     expect(w.lock.release).toHaveBeenCalled();
@@ -256,22 +260,78 @@ describe('ReconcilerService.reconcile', () => {
     expect(w.lock.guardWrite).toHaveBeenCalled();
   });
 
-  it('writes the probe vhost when the plan writes there, and fails if the lock was lost', async () => {
+  it('plans the probe vhost and its permission first when probe objects are wanted, and shows them in a dry run', async () => {
     const w = world();
+    (compileCluster as jest.Mock).mockReturnValue(
+      desired({
+        objects: [{ ...key('crossdock.up.p', probeVhost), value: {}, owner: 'probe' }],
+      }),
+    );
     (diffStates as jest.Mock).mockReturnValue({
       ops: [createOp('crossdock.up.p', probeVhost)],
       findings: [],
     });
-    expect((await w.svc.reconcile(clusterId, change)).status).toBe('succeeded');
-    expect(w.broker.ensureProbeVhost).toHaveBeenCalledWith('admin');
+    const dry = await w.svc.reconcile(clusterId, { trigger: 'dry-run', dryRun: true });
+    expect(dry.status).toBe('planned');
+    expect(w.broker.observeAccess).toHaveBeenCalledWith({ probeAdmin: 'admin', users: [] });
+    expect((dry.operations as PlanOp[]).map((o) => [o.op, o.key.kind, o.key.vhost])).toEqual([
+      ['create', 'vhost', probeVhost],
+      ['create', 'permission', probeVhost],
+      ['create', 'federation-upstream', probeVhost],
+    ]);
+    expect(w.broker.apply).not.toHaveBeenCalled();
 
-    (isLinkTarget as jest.Mock).mockResolvedValue([probeVhost]);
-    (diffStates as jest.Mock).mockReturnValue({ ops: [], findings: [] });
-    w.lock.stillHeld.mockResolvedValue(false);
-    const lost = await w.svc.reconcile(clusterId, change);
-    expect(lost.status).toBe('failed');
-    expect(lost.error).toMatch(/lock was lost before the probe vhost write/);
-    expect(lost.error).not.toBeNull();
+    const run = await w.svc.reconcile(clusterId, change);
+    expect(run.status).toBe('succeeded');
+    const [plan] = w.broker.apply.mock.calls[0];
+    expect(plan.ops.map((o) => o.key.kind)).toEqual(['vhost', 'permission', 'federation-upstream']);
+    expect(plan.ops[1]).toMatchObject({
+      key: { kind: 'permission', vhost: probeVhost, name: 'admin' },
+      after: { configure: '.*', write: '.*', read: '.*' },
+    });
+    // Access objects are crossdock's own by name: no ledger rows.
+    expect(
+      (w.ds.ran(
+        /INSERT INTO managed_objects \(cluster_id, kind, vhost, name, owner, confirmed\)/,
+      )[0] ?? [])[1],
+    ).toEqual(['federation-upstream']);
+
+    // Already there: nothing to write.
+    w.broker.observeAccess.mockResolvedValue({
+      objects: [
+        { kind: 'vhost', vhost: probeVhost, name: probeVhost, value: {} },
+        {
+          kind: 'permission',
+          vhost: probeVhost,
+          name: 'admin',
+          value: { configure: '.*', write: '.*', read: '.*' },
+        },
+      ],
+      requests: 2,
+    });
+    const again = await w.svc.reconcile(clusterId, { trigger: 'dry-run', dryRun: true });
+    expect((again.operations as PlanOp[]).map((o) => o.key.kind)).toEqual(['federation-upstream']);
+  });
+
+  it('access objects that cannot be read fail the run like an observation, nothing written', async () => {
+    const w = world();
+    w.broker.observeAccess.mockRejectedValueOnce(
+      new BrokerTimeoutError('GET', '/api/vhosts/crossdock.probe', [], 1000),
+    );
+    const run = await w.svc.reconcile(clusterId, { trigger: 'dry-run', dryRun: true });
+    expect(run.status).toBe('failed');
+    expect(run.summary).toMatchObject({ observeError: { kind: 'timeout' } });
+    expect(w.broker.apply).not.toHaveBeenCalled();
+  });
+
+  it('a failed rotation step fails the pass after the plan applied', async () => {
+    const w = world();
+    (advanceRotation as jest.Mock).mockRejectedValueOnce(
+      new Error('lock was lost before the link user delete'),
+    );
+    const run = await w.svc.reconcile(clusterId, change);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatch(/link-user rotation: lock was lost/);
   });
 
   it('a failed or stopped apply fails the run and settles nothing', async () => {
@@ -341,7 +401,7 @@ describe('ReconcilerService.reconcile', () => {
 
   it('an apply that throws something other than an Error fails the run', async () => {
     const w = world();
-    (syncLinkUsers as jest.Mock).mockRejectedValueOnce('boom');
+    w.broker.apply.mockRejectedValueOnce('boom');
     const run = await w.svc.reconcile(clusterId, change);
     expect(run.status).toBe('failed');
     expect(run.error).toBe('apply failed');
@@ -404,7 +464,7 @@ describe('ReconcilerService.reconcile', () => {
     expect(internal.error).toMatch(/\(internal\): bug/);
     w.broker.observe.mockRejectedValueOnce(42);
     expect((await w.svc.reconcile(clusterId, change)).error).toMatch(/unknown error/);
-    expect(syncLinkUsers).not.toHaveBeenCalled();
+    expect(advanceRotation).not.toHaveBeenCalled();
   });
 
   it('stores the broker version the pass saw when it changed', async () => {
@@ -439,7 +499,15 @@ describe('ReconcilerService.reconcile', () => {
     expect(w.ds.ran(/SET confirmed = true/)).toEqual([
       [clusterId, 'federation-upstream', '/', 'seen'],
     ]);
-    expect(run.findings).toEqual([expect.objectContaining({ kind: 'stale-ledger' })]);
+    // The spill shovel is listed as the overflow engine's, not planned.
+    expect(run.findings).toEqual([
+      expect.objectContaining({
+        kind: 'engine-held',
+        key: { kind: 'shovel', vhost: '/', name: 'spill' },
+        detail: expect.stringMatching(/overflow rule r1 \(on the broker\)/),
+      }),
+      expect.objectContaining({ kind: 'stale-ledger' }),
+    ]);
     const [, observed, ledger] = (diffStates as jest.Mock).mock.calls[0] as [
       unknown,
       ObservedState,

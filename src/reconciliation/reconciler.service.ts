@@ -16,6 +16,7 @@ import { AppConfig } from '../config/config.module';
 import { ClusterLockSessions } from '../database/database.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { probeVhost } from '../probes/probe-topology';
+import { isAccessKind } from '../broker-topology/object-kinds';
 import type { ApplyResult } from './apply';
 import { ClusterBrokers, type ClusterBroker } from './cluster-broker';
 import { ClusterLock } from './cluster-lock';
@@ -23,7 +24,7 @@ import { clearDeleteBlock, recordDeleteBlock } from './delete-block-records';
 import { loadExplanations, unexplainedDeletes } from './delete-guard';
 import { settleLinkCleanups } from './link-cleanup';
 import { afterConnectingPass } from './link-user-refresh';
-import { syncLinkUsers } from './link-user-rotation';
+import { advanceRotation } from './link-user-rotation';
 import { adoptObjects, markApplied } from './pass-ledger';
 import { planPass, type PassPlan } from './pass-planning';
 import { FollowUpRequests } from './follow-up-requests';
@@ -39,7 +40,6 @@ import {
 } from './reconcile-run';
 import { ReconcileTriggerMetrics } from './reconcile-trigger-metrics';
 import { applyRecorded } from './recorded-apply';
-import { isLinkTarget } from './registry-snapshot';
 
 export {
   runView,
@@ -193,7 +193,7 @@ export class ReconcilerService {
         error: `reconciliation is suspended for this ${c.reconcileSuspended ? 'cluster' : 'site'}`,
       });
     }
-    // Every write of the pass (apply, probe vhost, link users) passes the lock's lease check,
+    // Every write of the pass (the plan, the rotation's and refreshes' targeted ops) passes the lock's lease check,
     // and is logged (debug) once it did, right before it is sent.
     const broker = this.brokers.open(access, async () => {
       await lock.guardWrite();
@@ -207,20 +207,28 @@ export class ReconcilerService {
         this.logger.error({ clusterId, err }, 'observation failed unexpectedly');
       return finish('failed', observeFailure(err));
     }
-    const p = await planPass(
-      {
-        ds: this.ds,
-        box: this.box,
-        audit: this.audit,
-        linkUserName: this.env.LINK_USER_NAME,
-        federationQueueMaxBytes: this.env.FEDERATION_QUEUE_MAX_BYTES,
-      },
-      access,
-      site?.name,
-      observed,
-      opts,
-      runId,
-    );
+    let p: PassPlan;
+    try {
+      p = await planPass(
+        {
+          ds: this.ds,
+          box: this.box,
+          audit: this.audit,
+          linkUserName: this.env.LINK_USER_NAME,
+          federationQueueMaxBytes: this.env.FEDERATION_QUEUE_MAX_BYTES,
+          observeAccess: (want) => broker.observeAccess(want),
+        },
+        access,
+        site?.name,
+        observed,
+        opts,
+        runId,
+      );
+    } catch (err) {
+      // The access objects (probe vhost, link users) are read while planning.
+      if (err instanceof BrokerError) return finish('failed', observeFailure(err));
+      throw err;
+    }
     const { summary, shown, findings, ownedDeletes, wipesAll } = p.assessment;
     const unexplained = ownedDeletes.length
       ? unexplainedDeletes(ownedDeletes, p.snapshot, await loadExplanations(this.ds, clusterId))
@@ -253,7 +261,10 @@ export class ReconcilerService {
     return this.applyPass(access, broker, lock, runId, opts, p, passStarted, finish);
   }
 
-  /** The writes: probe vhost, link users, the plan, then what a clean apply settles. */
+  /**
+   * The writes: the plan (access objects first), then the rotation's step and what a clean
+   * apply settles.
+   */
   private async applyPass(
     access: ClusterAccess,
     broker: ClusterBroker,
@@ -268,29 +279,17 @@ export class ReconcilerService {
     const clusterId = c.id;
     const { summary, shown, findings } = p.assessment;
     const applyStarted = this.clock.now();
+    const applyDeps = {
+      ds: this.ds,
+      audit: this.audit,
+      logger: this.logger,
+      concurrency: this.env.RECONCILE_CONCURRENCY,
+      writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS,
+    };
     let result: ApplyResult;
     try {
-      const linkVhosts = await isLinkTarget(this.ds, clusterId);
-      const probeWrites = p.plan.ops.some((o) => o.key.vhost === probeVhost && o.op !== 'delete');
-      if (probeWrites || linkVhosts.includes(probeVhost)) {
-        if (!(await lock.stillHeld()))
-          throw new Error('the cluster lock was lost before the probe vhost write');
-        await broker.ensureProbeVhost(access.username);
-      }
-      await syncLinkUsers(
-        { ds: this.ds, box: this.box, audit: this.audit, baseUsername: this.env.LINK_USER_NAME },
-        c,
-        broker,
-        lock,
-      );
       result = await applyRecorded(
-        {
-          ds: this.ds,
-          audit: this.audit,
-          logger: this.logger,
-          concurrency: this.env.RECONCILE_CONCURRENCY,
-          writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS,
-        },
+        applyDeps,
         broker,
         lock,
         { clusterId, siteId: c.siteId, runId, actor: actorOf(opts) },
@@ -306,6 +305,26 @@ export class ReconcilerService {
         apply: [applyStarted, this.clock.now()],
       });
     }
+    // The rotation goes on once the plan's access writes went through (its new user is proven
+    // by a login, its previous one retired by a targeted delete).
+    let rotationError: string | undefined;
+    const accessOps = p.plan.ops
+      .map((op, i) => ({ op, outcome: result.outcomes[i] }))
+      .filter(({ op }) => isAccessKind(op.key.kind));
+    if (accessOps.every(({ outcome }) => outcome.ok)) {
+      const written = accessOps.filter(({ op }) => op.key.kind === 'user');
+      try {
+        await advanceRotation(
+          { ...applyDeps, box: this.box, runId },
+          c,
+          broker,
+          lock,
+          new Set(written.map(({ op }) => op.key.name)),
+        );
+      } catch (err) {
+        rotationError = `link-user rotation: ${err instanceof Error ? err.message : 'failed'}`;
+      }
+    }
     const applyFinished = this.clock.now();
     if (result.counts.failed === 0 && !result.stopped) {
       // What this pass compiled is now on the broker: links changed since it started stay behind.
@@ -316,16 +335,16 @@ export class ReconcilerService {
       await markApplied(this.ds, clusterId, passStarted, held);
       await settleLinkCleanups(this.ds, clusterId, p.cleanups);
       await afterConnectingPass(
-        { ds: this.ds, audit: this.audit, writeTimeoutMs: this.env.BROKER_WRITE_TIMEOUT_MS },
+        { ...applyDeps, runId },
         c,
         p.snapshot.linkCredentials,
         p.desired.objects,
-        broker.management,
+        broker,
         lock,
       );
     }
     const operations = result.outcomes.map((o) => ({ ...o }));
-    const failed = result.counts.failed > 0 || !!result.stopped;
+    const failed = result.counts.failed > 0 || !!result.stopped || !!rotationError;
     if (p.plan.ops.length)
       this.logger.log(
         { clusterId, runId, counts: result.counts, stopped: result.stopped },
@@ -340,7 +359,7 @@ export class ReconcilerService {
       },
       operations,
       findings,
-      error: result.stopped,
+      error: result.stopped ?? rotationError,
       apply: [applyStarted, applyFinished],
     });
   }

@@ -7,6 +7,7 @@ import { claimCreates, settleOutcomes } from './apply-ledger';
 import type { Plan, PlanOp } from './broker-state';
 import type { ClusterBroker } from './cluster-broker';
 import type { ClusterLock } from './cluster-lock';
+import { redactPlan } from './diff';
 
 export interface RecordedApplyDeps {
   ds: Pick<DataSource, 'transaction'>;
@@ -18,9 +19,33 @@ export interface RecordedApplyDeps {
   writeTimeoutMs: number;
 }
 
-/** Binding names are JSON text of their parts; show the parts with spaces. */
+/** Binding names are JSON text of their parts; show the parts with spaces. Users have no vhost. */
 const keyText = (op: PlanOp) =>
-  `${op.key.kind} ${op.key.vhost} ${op.key.kind === 'binding' ? Object.values(parseBindingName(op.key.name)).join(' ') : op.key.name}`;
+  op.key.kind === 'user'
+    ? `user ${op.key.name}`
+    : `${op.key.kind} ${op.key.vhost} ${op.key.kind === 'binding' ? Object.values(parseBindingName(op.key.name)).join(' ') : op.key.name}`;
+
+/**
+ * How the audit trail names the writes of a targeted apply (default: `reconcile.<op>` on the
+ * broker object): events are `<action>.intent`, `<action>.succeeded`, `<action>.failed`.
+ */
+export interface AuditNaming {
+  action: (op: PlanOp) => string;
+  resourceType: string;
+  resourceId?: string;
+  resourceName?: string;
+  clusterIds?: string[];
+  details?: (op: PlanOp) => Record<string, unknown>;
+}
+
+export interface RecordedRun {
+  clusterId: string;
+  siteId: string;
+  /** The reconcile run the writes belong to; null for a targeted apply outside a pass. */
+  runId: string | null;
+  actor: Actor;
+  audit?: AuditNaming;
+}
 
 /**
  * Applies a plan under the cluster lock with its bookkeeping: before a batch is sent, its ledger
@@ -31,24 +56,31 @@ export async function applyRecorded(
   d: RecordedApplyDeps,
   broker: Pick<ClusterBroker, 'apply'>,
   lock: Pick<ClusterLock, 'stillHeld'>,
-  run: { clusterId: string; siteId: string; runId: string; actor: Actor },
+  run: RecordedRun,
   plan: Plan,
   shown: readonly PlanOp[],
 ): Promise<ApplyResult> {
-  const { clusterId, siteId, runId, actor } = run;
+  const { clusterId, siteId, runId, actor, audit: naming } = run;
   const intents = new Map<PlanOp, string>();
-  const outcomeEvent = (op: PlanOp, outcome: OpOutcome) => ({
-    ...base,
-    action: `reconcile.${op.op}.${outcome.ok ? 'succeeded' : 'failed'}`,
-    resourceName: keyText(op).slice(0, 255),
-    details: { runId, intentSeq: intents.get(op), outcome },
-  });
   const base = {
-    resourceType: 'broker-object',
+    resourceType: naming?.resourceType ?? 'broker-object',
+    ...(naming?.resourceId ? { resourceId: naming.resourceId } : {}),
     siteIds: [siteId],
-    clusterIds: [clusterId],
+    clusterIds: naming?.clusterIds ?? [clusterId],
     actor,
   };
+  const event = (op: PlanOp, phase: string, details: Record<string, unknown>) => ({
+    ...base,
+    action: `${naming ? naming.action(op) : `reconcile.${op.op}`}.${phase}`,
+    resourceName: (naming?.resourceName ?? keyText(op)).slice(0, 255),
+    details: { ...(naming?.details?.(op) ?? {}), ...details },
+  });
+  const outcomeEvent = (op: PlanOp, outcome: OpOutcome) =>
+    event(op, outcome.ok ? 'succeeded' : 'failed', {
+      runId,
+      intentSeq: intents.get(op),
+      outcome,
+    });
   const redacted = new Map(plan.ops.map((op, i) => [op, shown[i]]));
   // Bookkeeping a batch at a time: the batch's ledger rows and intents commit together before
   // any of its writes is sent; outcomes commit in groups as they come back (each with the
@@ -63,12 +95,7 @@ export async function applyRecorded(
           await claimCreates(m, clusterId, ops);
           return d.audit.recordMany(
             m,
-            ops.map((op) => ({
-              ...base,
-              action: `reconcile.${op.op}.intent`,
-              resourceName: keyText(op).slice(0, 255),
-              details: { runId, op: redacted.get(op) },
-            })),
+            ops.map((op) => event(op, 'intent', { runId, op: redacted.get(op) })),
           );
         });
         ops.forEach((op, i) => intents.set(op, recorded[i].seq));
@@ -110,4 +137,20 @@ export async function applyRecorded(
         d.logger.warn({ err, clusterId, runId }, 'outcomes of unsent operations not recorded'),
       );
   return result;
+}
+
+/**
+ * A targeted apply: operations another part of crossdock needs on one cluster now (the overflow
+ * engine's spill shovel, the rotation's retired link user, a link refresh), through the same
+ * apply path and bookkeeping as a pass. The caller holds the cluster lock.
+ */
+export function applyTargeted(
+  d: RecordedApplyDeps,
+  broker: Pick<ClusterBroker, 'apply'>,
+  lock: Pick<ClusterLock, 'stillHeld'>,
+  run: RecordedRun,
+  ops: PlanOp[],
+): Promise<ApplyResult> {
+  const plan: Plan = { ops, findings: [] };
+  return applyRecorded(d, broker, lock, run, plan, redactPlan(plan).ops);
 }

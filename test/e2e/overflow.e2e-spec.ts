@@ -220,6 +220,59 @@ describe('overflow to the remote site', () => {
     expect(seen).not.toContain('active');
     expect(seen[seen.length - 1]).toBe('failing');
 
+    // The plan lists every broker write: the spill shovel as the overflow engine's (a pass
+    // neither recreates nor deletes it), and the probe vhost's access objects. Permissions
+    // the broker treats alike but that differ from crossdock's are planned back.
+    const probe = 'crossdock.probe';
+    const probePerms = await m1.request<
+      { user: string; configure: string; write: string; read: string }[]
+    >('GET', `/api/vhosts/${enc(probe)}/permissions`);
+    expect(probePerms.length).toBeGreaterThan(0);
+    for (const p of probePerms)
+      await m1.request('PUT', `/api/permissions/${enc(probe)}/${enc(p.user)}`, {
+        configure: '^(.*)$',
+        write: p.write,
+        read: p.read,
+      });
+    interface PlanView {
+      status: string;
+      operations: { op: string; key: { kind: string; vhost: string; name: string } }[];
+      findings: { kind: string; key?: { kind: string; vhost: string; name: string } }[];
+    }
+    const spill = { kind: 'shovel', vhost, name: `crossdock.ov.${queue}-spill` };
+    const plans: PlanView[] = [
+      (await t.http.get(`/clusters/${dc1.clusterId}/plan`).set(admin()).expect(200)).body,
+      (
+        await t.http
+          .post('/reconcile')
+          .set(admin())
+          .send({ clusterId: dc1.clusterId, dryRun: true })
+          .expect(200)
+      ).body.runs[0],
+    ];
+    for (const plan of plans) {
+      expect(plan.status).toBe('planned');
+      expect(plan.findings).toContainEqual(
+        expect.objectContaining({ kind: 'engine-held', key: spill }),
+      );
+      expect(plan.operations.map((o) => o.key)).not.toContainEqual(spill);
+      const perms = plan.operations.filter((o) => o.key.kind === 'permission');
+      expect(perms.length).toBeGreaterThan(0);
+      expect(perms.every((o) => o.op === 'update' && o.key.vhost === probe)).toBe(true);
+    }
+    // A pass writes them back; the spill shovel stays the engine's.
+    const pass = (
+      await t.http.post('/reconcile').set(admin()).send({ clusterId: dc1.clusterId }).expect(200)
+    ).body.runs[0] as PlanView;
+    expect(pass.status).toBe('succeeded');
+    const after = (await t.http.get(`/clusters/${dc1.clusterId}/plan`).set(admin()).expect(200))
+      .body as PlanView;
+    expect(after.operations.filter((o) => o.key.kind === 'permission')).toEqual([]);
+    expect(after.findings).toContainEqual(
+      expect.objectContaining({ kind: 'engine-held', key: spill }),
+    );
+    await m1.request('GET', `/api/parameters/shovel/${enc(vhost)}/${enc(spill.name)}`);
+
     // Declared at the remote site: the broker's restarts find it, the spill moves, no other action.
     await m2.request('PUT', `/api/queues/${enc(vhost)}/${enc(remoteQueue)}`, { durable: true });
     await eventually(
