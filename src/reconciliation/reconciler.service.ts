@@ -217,6 +217,8 @@ export class ReconcilerService {
           linkUserName: this.env.LINK_USER_NAME,
           federationQueueMaxBytes: this.env.FEDERATION_QUEUE_MAX_BYTES,
           observeAccess: (want) => broker.observeAccess(want),
+          verifyLinkLogin: async (id, uris) =>
+            this.brokers.open(await this.clusters.access(id)).verifyLogins(uris),
         },
         access,
         site?.name,
