@@ -86,3 +86,112 @@ export async function recordAppliedBy(
   )) as [AppliedByRow[], number];
   return rows[0]?.[0];
 }
+
+/** A cluster whose broker objects carry another cluster's link credential. */
+export interface ConnectingClusterRow {
+  id: string;
+}
+
+/** Clusters with federation links or shovels that log in to `clusterId` (unsorted). */
+export async function connectingClusterRows(
+  q: Queryable,
+  clusterId: string,
+): Promise<ConnectingClusterRow[]> {
+  return (await q.query(
+    `SELECT downstream_cluster_id AS id FROM federation_links WHERE upstream_cluster_id = $1
+     UNION SELECT source_cluster_id FROM shovels WHERE destination_cluster_id = $1`,
+    [clusterId],
+  )) as ConnectingClusterRow[];
+}
+
+/** A site's load balancer, as the link URIs need it. */
+export interface SiteLoadBalancerRow {
+  host: string | null;
+  port: number | null;
+}
+
+/** The load balancer of a site, or undefined when the site is gone. */
+export async function siteLoadBalancer(
+  q: Queryable,
+  siteId: string,
+): Promise<SiteLoadBalancerRow | undefined> {
+  const [site] = (await q.query(
+    `SELECT load_balancer_host AS host, load_balancer_port AS port FROM sites WHERE id = $1`,
+    [siteId],
+  )) as SiteLoadBalancerRow[];
+  return site;
+}
+
+/** A failed verification: one more attempt, with its (redacted) error. */
+export async function recordVerifyFailure(
+  q: Queryable,
+  rotationId: string,
+  message: string,
+): Promise<void> {
+  await q.query(
+    `UPDATE link_user_rotations SET attempts = attempts + 1, last_error = $2, updated_at = now() WHERE id = $1`,
+    [rotationId, message],
+  );
+}
+
+/** Switches the cluster's active link-user slot. */
+export async function setActiveSlot(
+  q: Queryable,
+  clusterId: string,
+  slot: LinkUserSlot,
+): Promise<void> {
+  await q.query(`UPDATE clusters SET link_user_slot = $2 WHERE id = $1`, [clusterId, slot]);
+}
+
+/** The new user is verified: the rotation switches. */
+export async function markSwitching(q: Queryable, rotationId: string): Promise<void> {
+  await q.query(
+    `UPDATE link_user_rotations SET status = 'switching', attempts = attempts + 1, last_error = NULL,
+           verified_at = now(), switched_at = now(), updated_at = now() WHERE id = $1`,
+    [rotationId],
+  );
+}
+
+/** Stores why a switching rotation waits (already redacted). */
+export async function recordWaitReason(
+  q: Queryable,
+  rotationId: string,
+  message: string,
+): Promise<void> {
+  await q.query(
+    `UPDATE link_user_rotations SET last_error = $2, updated_at = now() WHERE id = $1`,
+    [rotationId, message],
+  );
+}
+
+/** The rotation whose refresh request was (re)stored. */
+export interface RefreshRequestedRow {
+  id: string;
+}
+
+/**
+ * Asks the connecting clusters to restart the named objects: stored when the set changed, or
+ * when the last request is older than 30 s. True when it was stored.
+ */
+export async function requestRefresh(
+  q: Queryable,
+  rotationId: string,
+  names: string[],
+): Promise<boolean> {
+  const asked = (await q.query(
+    `UPDATE link_user_rotations SET refresh_requested = $2, refresh_pending = $2, refresh_requested_at = now()
+         WHERE id = $1 AND (refresh_requested <> $2 OR refresh_requested_at IS NULL
+           OR refresh_requested_at < now() - interval '30 seconds')
+         RETURNING id`,
+    [rotationId, names],
+  )) as [RefreshRequestedRow[], number];
+  return asked[0].length > 0;
+}
+
+/** The previous user is gone: the rotation completes. */
+export async function markCompleted(q: Queryable, rotationId: string): Promise<void> {
+  await q.query(
+    `UPDATE link_user_rotations SET status = 'completed', completed_at = now(), updated_at = now() WHERE id = $1`,
+    [rotationId],
+  );
+}
