@@ -52,20 +52,6 @@ export default tseslint.config(
     },
   },
   {
-    // The remaining list: files that still hold SQL outside a repository. It only shrinks; the
-    // SQL of each moves to a repository and its line goes.
-    files: [
-      'src/overflow/overflow-rows.ts',
-      'src/reconciliation/apply-ledger.ts',
-      'src/reconciliation/link-user-refresh.ts',
-      'src/reconciliation/link-user-rotation.ts',
-      'src/reconciliation/pass-ledger.ts',
-      'src/reconciliation/pass-planning.ts',
-      'src/reconciliation/reconciler.service.ts',
-    ],
-    rules: { 'no-restricted-syntax': 'off' },
-  },
-  {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -25,7 +25,12 @@ import { ProbeService } from '../probes/probe.service';
 import { probePathId } from '../probes/probe-topology';
 import { decide } from './overflow-decide';
 import { OverflowMetrics } from './overflow-metrics';
-import { clusterLabel, findOrphans, loadRules, recordEvaluation } from './overflow-rows';
+import {
+  clusterLabel,
+  findOrphans,
+  loadRules,
+  recordEvaluation,
+} from './overflow-engine.repository';
 import type { OverflowRuleEntity } from './overflow-rule.entity';
 import { OverflowSessions } from './overflow-sessions';
 import { advanceBatch, idleAfterMs, projectedDepth, spillIdle } from './spill-batch';
@@ -48,7 +53,7 @@ import { SpillWrites } from './spill-writes';
  * This class schedules and evaluates; the decision is pure (`overflow-decide.ts`, with the
  * spill's progress and health in `spill-batch.ts` and `spill-health.ts`), the broker reads of the
  * spill are in `spill-shovel.ts`, its writes in `spill-writes.ts`, the engine's SQL in
- * `overflow-rows.ts`, its AMQP sessions in `overflow-sessions.ts`.
+ * `overflow-engine.repository.ts`, its AMQP sessions in `overflow-sessions.ts`.
  */
 @Injectable()
 export class OverflowEngineService implements OnApplicationBootstrap, OnModuleDestroy {

@@ -3,7 +3,7 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import type { Queryable } from '../database/queryable';
 import { OverflowRuleEntity } from './overflow-rule.entity';
 
-/** The SQL of the overflow rules' registry (the engine's own rows live in overflow-rows). */
+/** The SQL of the overflow rules' registry (the engine's own rows live in overflow-engine.repository). */
 
 /** The filter of a rule list: rules on a cluster, by name. */
 export interface OverflowRuleFilter {

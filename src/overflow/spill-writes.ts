@@ -15,7 +15,7 @@ import { ClusterLock } from '../reconciliation/cluster-lock';
 import { applyPlan } from '../reconciliation/apply';
 import type { PlanOp } from '../reconciliation/broker-state';
 import { applyTargeted, type AuditNaming } from '../reconciliation/recorded-apply';
-import { type OrphanSpill, spillTarget } from './overflow-rows';
+import { type OrphanSpill, spillTarget } from './overflow-engine.repository';
 import type { OverflowRuleEntity } from './overflow-rule.entity';
 import { overflowOwner, spillPriority, spillShovelName } from './spill-shovel';
 

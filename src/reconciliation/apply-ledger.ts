@@ -2,6 +2,12 @@ import type { EntityManager } from 'typeorm';
 import type { SentOp } from './apply';
 import type { PlanOp } from './broker-state';
 import { isAccessKind } from '../broker-topology/object-kinds';
+import {
+  claimUnconfirmed,
+  confirmBatch,
+  deleteBatch,
+  type LedgerKeyColumns,
+} from './ledger.repository';
 
 /**
  * The ownership ledger's side of an apply, a batch of ops per statement (inside the caller's
@@ -21,18 +27,12 @@ export async function claimCreates(
   // Access objects (vhost, users, permissions) are crossdock's own by name: no ledger rows.
   const creates = ops.filter((op) => op.op === 'create' && !isAccessKind(op.key.kind));
   if (creates.length === 0) return;
-  await m.query(
-    `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner, confirmed)
-     SELECT $1::uuid, k, v, n, o, false FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS x(k, v, n, o)
-     ON CONFLICT (cluster_id, kind, vhost, name) DO UPDATE SET owner = EXCLUDED.owner, confirmed = false, ensure_only = NULL`,
-    [
-      clusterId,
-      creates.map((op) => op.key.kind),
-      creates.map((op) => op.key.vhost),
-      creates.map((op) => op.key.name),
-      creates.map((op) => op.owner),
-    ],
-  );
+  await claimUnconfirmed(m, clusterId, {
+    kinds: creates.map((op) => op.key.kind),
+    vhosts: creates.map((op) => op.key.vhost),
+    names: creates.map((op) => op.key.name),
+    owners: creates.map((op) => op.owner),
+  });
 }
 
 /** After the broker answered: deleted objects leave the ledger, written ones are confirmed. */
@@ -42,24 +42,13 @@ export async function settleOutcomes(
   done: readonly SentOp[],
 ): Promise<void> {
   const ok = done.filter((d) => d.outcome.ok && !isAccessKind(d.op.key.kind));
-  const keys = (xs: SentOp[]) => [
-    clusterId,
-    xs.map((d) => d.op.key.kind),
-    xs.map((d) => d.op.key.vhost),
-    xs.map((d) => d.op.key.name),
-  ];
+  const keys = (xs: SentOp[]): LedgerKeyColumns => ({
+    kinds: xs.map((d) => d.op.key.kind),
+    vhosts: xs.map((d) => d.op.key.vhost),
+    names: xs.map((d) => d.op.key.name),
+  });
   const deleted = ok.filter((d) => d.op.op === 'delete');
   const written = ok.filter((d) => d.op.op !== 'delete');
-  if (deleted.length)
-    await m.query(
-      `DELETE FROM managed_objects o USING unnest($2::text[], $3::text[], $4::text[]) AS x(k, v, n)
-        WHERE o.cluster_id = $1 AND o.kind = x.k AND o.vhost = x.v AND o.name = x.n`,
-      keys(deleted),
-    );
-  if (written.length)
-    await m.query(
-      `UPDATE managed_objects o SET confirmed = true FROM unnest($2::text[], $3::text[], $4::text[]) AS x(k, v, n)
-        WHERE o.cluster_id = $1 AND o.kind = x.k AND o.vhost = x.v AND o.name = x.n AND NOT o.confirmed`,
-      keys(written),
-    );
+  if (deleted.length) await deleteBatch(m, clusterId, keys(deleted));
+  if (written.length) await confirmBatch(m, clusterId, keys(written));
 }

@@ -9,6 +9,7 @@ import type { ClusterBroker } from './cluster-broker';
 import type { ClusterLock } from './cluster-lock';
 import type { RegistrySnapshot } from './compile';
 import { applyTargeted, type RecordedApplyDeps } from './recorded-apply';
+import { clearRefreshPending, pendingRefreshes, recordAppliedBy } from './rotation.repository';
 
 export interface RefreshDeps extends RecordedApplyDeps {
   ds: DataSource;
@@ -39,11 +40,7 @@ export async function afterConnectingPass(
   await recordLinkCredentialsApplied(d.ds, d.audit, cluster.id, used);
   const targets = Object.keys(used);
   if (targets.length === 0) return;
-  const rows = (await d.ds.query(
-    `SELECT id, cluster_id, refresh_pending FROM link_user_rotations
-     WHERE cluster_id = ANY($1) AND status = 'switching' AND cardinality(refresh_pending) > 0`,
-    [targets],
-  )) as { id: string; cluster_id: string; refresh_pending: string[] }[];
+  const rows = await pendingRefreshes(d.ds, targets);
   for (const r of rows) {
     const mine = desired.filter(
       (o) =>
@@ -58,11 +55,10 @@ export async function afterConnectingPass(
     );
     if (!ok) continue;
     await d.ds.transaction(async (m) => {
-      await m.query(
-        `UPDATE link_user_rotations SET refresh_pending = ARRAY(
-           SELECT x FROM unnest(refresh_pending) AS x WHERE NOT (x = ANY($2))), updated_at = now()
-         WHERE id = $1`,
-        [r.id, mine.map((o) => o.name)],
+      await clearRefreshPending(
+        m,
+        r.id,
+        mine.map((o) => o.name),
       );
       await notifyClustersChanged(m, [r.cluster_id]);
     });
@@ -135,13 +131,7 @@ async function recordLinkCredentialsApplied(
 ): Promise<void> {
   for (const [target, cred] of Object.entries(used)) {
     await ds.transaction(async (m) => {
-      const rows = (await m.query(
-        `UPDATE link_user_rotations SET applied_by = array_append(applied_by, $2::uuid), updated_at = now()
-         WHERE cluster_id = $1 AND status = 'switching' AND to_username = $3 AND NOT ($2::uuid = ANY(applied_by))
-         RETURNING id`,
-        [target, clusterId, cred.username],
-      )) as [{ id: string }[], number];
-      const rotation = rows[0]?.[0];
+      const rotation = await recordAppliedBy(m, target, clusterId, cred.username);
       if (!rotation) return;
       await audit.record(m, {
         action: 'cluster.link-user.rotation.applied',

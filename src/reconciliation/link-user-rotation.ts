@@ -24,15 +24,21 @@ export interface LinkUserDeps extends RecordedApplyDeps {
 }
 
 export { unfinishedRotation, type RotationRow } from './rotation.repository';
-import { unfinishedRotation } from './rotation.repository';
+import {
+  connectingClusterRows,
+  markCompleted,
+  markSwitching,
+  recordVerifyFailure,
+  recordWaitReason,
+  requestRefresh,
+  setActiveSlot,
+  siteLoadBalancer,
+  unfinishedRotation,
+} from './rotation.repository';
 
 /** Clusters whose broker objects (upstreams, shovels) carry this cluster's link credential. */
 export async function connectingClusters(ds: DataSource, clusterId: string): Promise<string[]> {
-  const rows = (await ds.query(
-    `SELECT downstream_cluster_id AS id FROM federation_links WHERE upstream_cluster_id = $1
-     UNION SELECT source_cluster_id FROM shovels WHERE destination_cluster_id = $1`,
-    [clusterId],
-  )) as { id: string }[];
+  const rows = await connectingClusterRows(ds, clusterId);
   return rows.map((r) => r.id).sort();
 }
 
@@ -43,10 +49,7 @@ async function uris(
   cred: { username: string; password: string },
   vhosts: string[],
 ): Promise<string[]> {
-  const [site] = (await ds.query(
-    `SELECT load_balancer_host AS host, load_balancer_port AS port FROM sites WHERE id = $1`,
-    [cluster.siteId],
-  )) as { host: string | null; port: number | null }[];
+  const site = await siteLoadBalancer(ds, cluster.siteId);
   const s: Pick<RegistrySnapshot, 'clusters' | 'sites' | 'linkCredentials'> = {
     clusters: {
       [cluster.id]: {
@@ -118,10 +121,7 @@ export async function advanceRotation(
       }
     } catch (err) {
       const message = redactString(err instanceof Error ? err.message : String(err));
-      await d.ds.query(
-        `UPDATE link_user_rotations SET attempts = attempts + 1, last_error = $2, updated_at = now() WHERE id = $1`,
-        [rotation.id, message],
-      );
+      await recordVerifyFailure(d.ds, rotation.id, message);
       if (message !== rotation.last_error)
         await audit('cluster.link-user.rotation.verify-failed', {
           rotationId: rotation.id,
@@ -132,15 +132,8 @@ export async function advanceRotation(
     }
     const waiting = await connectingClusters(d.ds, cluster.id);
     await d.ds.transaction(async (m) => {
-      await m.query(`UPDATE clusters SET link_user_slot = $2 WHERE id = $1`, [
-        cluster.id,
-        rotation.to_slot,
-      ]);
-      await m.query(
-        `UPDATE link_user_rotations SET status = 'switching', attempts = attempts + 1, last_error = NULL,
-           verified_at = now(), switched_at = now(), updated_at = now() WHERE id = $1`,
-        [rotation.id],
-      );
+      await setActiveSlot(m, cluster.id, rotation.to_slot);
+      await markSwitching(m, rotation.id);
       await d.audit.record(m, {
         action: 'cluster.link-user.rotation.switch',
         resourceType: 'cluster',
@@ -176,25 +169,16 @@ export async function advanceRotation(
       .map((c) => c.user_provided_name ?? c.name)
       .join('; ');
     await d.ds.transaction(async (m) => {
-      await m.query(
-        `UPDATE link_user_rotations SET last_error = $2, updated_at = now() WHERE id = $1`,
-        [
-          rotation.id,
-          redactString(
-            `${lingering.length} connection(s) still log in as ${rotation.from_username}: ${shown}`,
-          ),
-        ],
+      await recordWaitReason(
+        m,
+        rotation.id,
+        redactString(
+          `${lingering.length} connection(s) still log in as ${rotation.from_username}: ${shown}`,
+        ),
       );
       if (names.length === 0) return;
       // Ask the connecting clusters to re-create those objects: once per set, then every 30 s.
-      const asked = (await m.query(
-        `UPDATE link_user_rotations SET refresh_requested = $2, refresh_pending = $2, refresh_requested_at = now()
-         WHERE id = $1 AND (refresh_requested <> $2 OR refresh_requested_at IS NULL
-           OR refresh_requested_at < now() - interval '30 seconds')
-         RETURNING id`,
-        [rotation.id, names],
-      )) as [unknown[], number];
-      if (asked[0].length === 0) return;
+      if (!(await requestRefresh(m, rotation.id, names))) return;
       await d.audit.record(m, {
         action: 'cluster.link-user.rotation.refresh-requested',
         resourceType: 'cluster',
@@ -247,10 +231,7 @@ export async function advanceRotation(
     );
   await d.ds.transaction(async (m) => {
     await writeSlotSecret(m, d.box, cluster.id, rotation.from_slot, null);
-    await m.query(
-      `UPDATE link_user_rotations SET status = 'completed', completed_at = now(), updated_at = now() WHERE id = $1`,
-      [rotation.id],
-    );
+    await markCompleted(m, rotation.id);
     await d.audit.record(m, {
       action: 'cluster.link-user.rotation.complete',
       ...clusterAuditTarget(cluster),

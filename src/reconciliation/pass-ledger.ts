@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { objectId } from '../broker-topology/broker-paths';
 import type { DesiredState, LedgerEntry, ObservedState, Plan, PlanFinding } from './broker-state';
+import { adoptOne, confirmOne, deleteOne, ledgerOf, markLinksApplied } from './ledger.repository';
 
 export interface PassLedger {
   /** The observation without the objects another writer (the overflow engine) owns. */
@@ -25,10 +26,7 @@ export async function settleLedger(
   observed: ObservedState,
   desired: Pick<DesiredState, 'objects'>,
 ): Promise<PassLedger> {
-  const fullLedger = (await ds.query(
-    `SELECT kind, vhost, name, owner, confirmed, ensure_only AS "ensureOnly" FROM managed_objects WHERE cluster_id = $1`,
-    [clusterId],
-  )) as LedgerEntry[];
+  const fullLedger = await ledgerOf(ds, clusterId);
   // Spill shovels belong to the overflow engine: a pass neither recreates one that ended by
   // design nor deletes a running one, so they leave the comparison on both sides.
   const engineOwned = new Set(
@@ -47,18 +45,12 @@ export async function settleLedger(
     (e) => vhosts.includes(e.vhost) && !present.has(objectId(e)) && !wanted.has(objectId(e)),
   );
   for (const e of stale) {
-    await ds.query(
-      `DELETE FROM managed_objects WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
-      [clusterId, e.kind, e.vhost, e.name],
-    );
+    await deleteOne(ds, clusterId, e);
   }
   const live = ledger.filter((e) => !stale.includes(e));
   // Seen on the broker: accepted at least once, even if the write that put it there timed out.
   for (const e of live.filter((x) => x.confirmed === false && present.has(objectId(x)))) {
-    await ds.query(
-      `UPDATE managed_objects SET confirmed = true WHERE cluster_id = $1 AND kind = $2 AND vhost = $3 AND name = $4`,
-      [clusterId, e.kind, e.vhost, e.name],
-    );
+    await confirmOne(ds, clusterId, e);
     e.confirmed = true;
   }
   const onBroker = new Set(observed.objects.map((o) => objectId(o)));
@@ -79,11 +71,7 @@ export async function adoptObjects(
   adoptions: Plan['adoptions'],
 ): Promise<void> {
   for (const a of adoptions ?? []) {
-    await ds.query(
-      `INSERT INTO managed_objects (cluster_id, kind, vhost, name, owner) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (cluster_id, kind, vhost, name) DO NOTHING`,
-      [clusterId, a.kind, a.vhost, a.name, a.owner],
-    );
+    await adoptOne(ds, clusterId, a);
   }
 }
 
@@ -97,11 +85,5 @@ export async function markApplied(
   passStarted: Date,
   heldBackLinks: string[],
 ): Promise<void> {
-  await ds.query(
-    `WITH links AS (
-       UPDATE federation_links SET applied_generation = generation
-        WHERE downstream_cluster_id = $1 AND updated_at <= $2 AND NOT (id = ANY($3::uuid[])))
-     UPDATE shovels SET applied_generation = generation WHERE source_cluster_id = $1 AND updated_at <= $2`,
-    [clusterId, passStarted, heldBackLinks],
-  );
+  await markLinksApplied(ds, clusterId, passStarted, heldBackLinks);
 }

@@ -13,6 +13,7 @@ import { storeKnownNames } from './known-objects';
 import { cleanupObjects, loadLinkCleanups, type LinkCleanup } from './link-cleanup';
 import { settleLedger } from './pass-ledger';
 import { assessPlan, type PlanAssessment } from './pass-plan';
+import { storeBrokerVersion } from './reconcile-clusters.repository';
 import type { RunOptions } from './reconcile-run';
 import { loadSnapshot } from './registry-snapshot';
 
@@ -59,10 +60,7 @@ export async function planPass(
   await storeKnownNames(d.ds, clusterId, observedInFull);
   // Write-time validation and link status judge by the version each pass just saw.
   if ((c.brokerVersion ?? null) !== (observedInFull.brokerVersion ?? null))
-    await d.ds.query(
-      `UPDATE clusters SET broker_version = $2 WHERE id = $1 AND broker_version IS DISTINCT FROM $2`,
-      [clusterId, observedInFull.brokerVersion ?? null],
-    );
+    await storeBrokerVersion(d.ds, clusterId, observedInFull.brokerVersion ?? null);
   const loaded = await loadSnapshot(
     d.ds,
     d.box,

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Client } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import { changesChannel } from '../common/changes';
+import type { Queryable } from '../database/queryable';
 
 /** Which clusters a reconcile request covers: one, a site's, or all. */
 export interface ClusterScope {
@@ -100,4 +101,35 @@ export async function clearDeleteBlocked(
   clusterId: string,
 ): Promise<void> {
   await m.query(`UPDATE clusters SET delete_blocked = NULL WHERE id = $1`, [clusterId]);
+}
+
+/** Stores the broker version a pass just saw, when it changed. */
+export async function storeBrokerVersion(
+  q: Queryable,
+  clusterId: string,
+  brokerVersion: string | null,
+): Promise<void> {
+  await q.query(
+    `UPDATE clusters SET broker_version = $2 WHERE id = $1 AND broker_version IS DISTINCT FROM $2`,
+    [clusterId, brokerVersion],
+  );
+}
+
+/** What a pass needs of its cluster's site: its reconcile switch and "site/cluster". */
+export interface PassSiteRow {
+  reconcile_suspended: boolean;
+  name: string;
+}
+
+/** The site of a pass (undefined when it is gone), named "site/`clusterName`". */
+export async function passSite(
+  q: Queryable,
+  siteId: string,
+  clusterName: string,
+): Promise<PassSiteRow | undefined> {
+  const [site] = (await q.query(
+    `SELECT reconcile_suspended, name || '/' || $2 AS name FROM sites WHERE id = $1`,
+    [siteId, clusterName],
+  )) as PassSiteRow[];
+  return site;
 }

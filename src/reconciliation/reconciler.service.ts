@@ -28,6 +28,7 @@ import { advanceRotation } from './link-user-rotation';
 import { adoptObjects, markApplied } from './pass-ledger';
 import { planPass, type PassPlan } from './pass-planning';
 import { FollowUpRequests } from './follow-up-requests';
+import { passSite } from './reconcile-clusters.repository';
 import { ReconcileMetrics } from './reconcile-metrics';
 import {
   busyRun,
@@ -184,10 +185,7 @@ export class ReconcilerService {
       });
     }
     const c = access.cluster;
-    const [site] = (await this.ds.query(
-      `SELECT reconcile_suspended, name || '/' || $2 AS name FROM sites WHERE id = $1`,
-      [c.siteId, c.name],
-    )) as { reconcile_suspended: boolean; name: string }[];
+    const site = await passSite(this.ds, c.siteId, c.name);
     if ((c.reconcileSuspended || site?.reconcile_suspended) && !opts.dryRun) {
       return finish('suspended', {
         error: `reconciliation is suspended for this ${c.reconcileSuspended ? 'cluster' : 'site'}`,
