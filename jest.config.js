@@ -12,14 +12,12 @@ const swc = [
     },
   },
 ];
-// Matched against the spec path (jest testPathIgnorePatterns syntax). `npm test` runs the two
-// tiers side by side, so the split keeps them about equally long (the `scripts/sites` lifecycle
-// spec, long as it is, runs in the e2e tier for that reason).
+// Matched against the spec path (jest testPathIgnorePatterns syntax).
 const soak = [
   '/test/e2e/faults-[^/]*\\.e2e-spec\\.ts$',
   '/test/e2e/process-[^/]*\\.e2e-spec\\.ts$',
   '/test/e2e/[^/]*-wan\\.e2e-spec\\.ts$',
-  '/test/e2e/(probes|probe-isolation|overflow|link-user-rotation|demo-restart|db-outage|reconcile-follow-up|tls)\\.e2e-spec\\.ts$',
+  '/test/e2e/(probes|probe-isolation|overflow|link-user-rotation|sites-script|demo-restart|db-outage|reconcile-follow-up|tls)\\.e2e-spec\\.ts$',
 ];
 
 module.exports = {
