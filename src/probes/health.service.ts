@@ -14,14 +14,12 @@ import {
 import type { BrokerLinkState, LinkCause } from './link-verdict';
 import { probePaths, type ProbePath } from './probe-topology';
 import type { HealthThresholdsDto, SamplesQueryDto } from './probes.dto';
+import { lastMinuteStats, rawSamples, sampleBuckets } from './probe-samples.repository';
 import {
-  lastMinuteStats,
   linkHealthRows,
   linkIdsTouchingSite,
   lockLinkEnds,
   pathLinkRows,
-  rawSamples,
-  sampleBuckets,
   siteExists,
   sitesOfClusters,
   storedThresholds,

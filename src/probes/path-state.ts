@@ -33,7 +33,7 @@ export interface LoopState {
   half: number;
 }
 
-export type { SampleRow } from './probes.repository';
+export type { SampleRow } from './probe-samples.repository';
 
 /** A probe message: instance, path (`loop:<cluster>` for loopbacks), sequence, send time. */
 export interface ProbeBody {

@@ -1,7 +1,12 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../common/clock/clock';
 import type { SampleRow } from './path-state';
-import { insertSamples, latestSample, pruneSamples, rollUpSamples } from './probes.repository';
+import {
+  insertSamples,
+  latestSample,
+  pruneSamples,
+  rollUpSamples,
+} from './probe-samples.repository';
 
 /**
  * Probe samples on their way to Postgres: buffered in memory, flushed every 2 s (a bounded

@@ -2,6 +2,7 @@ import type { PlanOp } from './broker-state';
 import { compileCluster, type RegistrySnapshot } from './compile';
 import {
   counterfactualSnapshot,
+  declaredFromView,
   deleteBlock,
   unexplainedDeletes,
   type Explanations,
@@ -120,6 +121,94 @@ describe('unexplainedDeletes', () => {
       deletedPolicies: [{ ...policy, scope: 'cluster', clusterId: B, siteId: null }],
     };
     expect(counterfactualSnapshot(snapshot(), other).policies).toEqual([]);
+  });
+});
+
+describe('unexplainedDeletes: declared exchanges, queues and bindings', () => {
+  const declared = [
+    {
+      id: 'x1',
+      kind: 'exchange' as const,
+      vhost: '/',
+      name: 'orders',
+      definition: {
+        type: 'topic',
+        durable: true,
+        autoDelete: false,
+        internal: false,
+        arguments: {},
+      },
+    },
+    {
+      id: 'q1',
+      kind: 'queue' as const,
+      vhost: '/',
+      name: 'landing',
+      definition: { type: 'quorum', durable: true, autoDelete: false, arguments: {} },
+    },
+    {
+      id: 'b1',
+      kind: 'binding' as const,
+      vhost: '/',
+      name: '',
+      definition: {
+        source: 'orders',
+        destinationType: 'queue',
+        destination: 'landing',
+        routingKey: 'eu.#',
+        arguments: {},
+      },
+    },
+  ];
+  const deletes = deletesOf(snapshot({ declared }));
+
+  it('their audited deletions explain the deletes (the views as the audit trail keeps them)', () => {
+    expect(deletes.map((d) => d.owner).sort()).toEqual(['binding:b1', 'exchange:x1', 'queue:q1']);
+    expect(unexplainedDeletes(deletes, snapshot(), none())).toEqual(deletes);
+    const views: Record<string, Record<string, unknown>> = {
+      x1: {
+        id: 'x1',
+        clusterId: A,
+        vhost: '/',
+        name: 'orders',
+        type: 'topic',
+        durable: true,
+        autoDelete: false,
+        internal: false,
+        arguments: {},
+      },
+      q1: {
+        id: 'q1',
+        clusterId: A,
+        vhost: '/',
+        name: 'landing',
+        type: 'quorum',
+        durable: true,
+        autoDelete: false,
+        arguments: {},
+      },
+      b1: {
+        id: 'b1',
+        clusterId: A,
+        vhost: '/',
+        source: 'orders',
+        destinationType: 'queue',
+        destination: 'landing',
+        routingKey: 'eu.#',
+        arguments: {},
+      },
+    };
+    const kinds = { x1: 'exchange', q1: 'queue', b1: 'binding' } as const;
+    const e: Explanations = {
+      ...none(),
+      deletedDeclared: Object.entries(views).map(([id, v]) =>
+        declaredFromView(kinds[id as keyof typeof kinds], v),
+      ),
+    };
+    expect(unexplainedDeletes(deletes, snapshot(), e)).toEqual([]);
+    // Another cluster's deletions explain nothing here.
+    const other = { ...none(), deletedDeclared: declared.map((d) => ({ ...d, clusterId: B })) };
+    expect(unexplainedDeletes(deletes, snapshot(), other)).toEqual(deletes);
   });
 });
 

@@ -6,6 +6,7 @@ import type { ShovelSettings } from '../links/shovel.entity';
 import type { PlanOp } from './broker-state';
 import { describeKey, objectId } from '../broker-topology/broker-paths';
 import { compileCluster, type RegistrySnapshot } from './compile';
+import type { DeclaredObject } from './compile-topology';
 import { ReconcileRunsRepository } from './reconcile-runs.repository';
 
 /**
@@ -22,6 +23,9 @@ export const explainingActions = [
   'shovel.pause',
   'shovel.completed',
   'policy.delete',
+  'exchange.delete',
+  'queue.delete',
+  'binding.delete',
 ] as const;
 
 /** The audited changes since the last successful pass, as registry rows to put back. */
@@ -33,8 +37,39 @@ export interface Explanations {
     clusterId: string | null;
     siteId: string | null;
   })[];
+  /** Declared exchanges, queues and bindings deleted through the API (their cluster kept). */
+  deletedDeclared?: (DeclaredObject & { clusterId: string })[];
   /** Rows still in the registry that were paused or completed: wanted again. */
   undone: Set<string>;
+}
+
+/** A declaration as its audited view had it, back in the shape a snapshot holds. */
+export function declaredFromView(
+  kind: DeclaredObject['kind'],
+  b: Record<string, unknown>,
+): DeclaredObject & { clusterId: string } {
+  const common = { id: str(b.id), kind, vhost: str(b.vhost), clusterId: str(b.clusterId) };
+  const args = rec(b.arguments);
+  if (kind === 'binding')
+    return {
+      ...common,
+      name: '',
+      definition: {
+        source: str(b.source),
+        destinationType: b.destinationType === 'exchange' ? 'exchange' : 'queue',
+        destination: str(b.destination),
+        routingKey: str(b.routingKey),
+        arguments: args,
+      },
+    };
+  const definition: Record<string, unknown> = {
+    type: b.type,
+    durable: b.durable,
+    autoDelete: b.autoDelete,
+    arguments: args,
+  };
+  if (kind === 'exchange') definition.internal = b.internal;
+  return { ...common, name: str(b.name), definition };
 }
 
 /** Most events a pass reads back; a window holding more is not a plausible explanation. */
@@ -50,6 +85,7 @@ export async function loadExplanations(ds: DataSource, clusterId: string): Promi
     deletedLinks: [],
     deletedShovels: [],
     deletedPolicies: [],
+    deletedDeclared: [],
     undone: new Set(),
   };
   for (const r of rows) {
@@ -96,6 +132,13 @@ export async function loadExplanations(ds: DataSource, clusterId: string): Promi
         paused: false,
         completedAt: null,
       });
+    } else if (
+      r.action === 'exchange.delete' ||
+      r.action === 'queue.delete' ||
+      r.action === 'binding.delete'
+    ) {
+      const kind = r.action.slice(0, r.action.indexOf('.')) as DeclaredObject['kind'];
+      e.deletedDeclared?.push(declaredFromView(kind, b));
     } else if (r.action === 'policy.delete') {
       e.deletedPolicies.push({
         id: str(b.id),
@@ -124,6 +167,7 @@ export function counterfactualSnapshot(s: RegistrySnapshot, e: Explanations): Re
     ...s.federationLinks.map((l) => l.id),
     ...s.shovels.map((x) => x.id),
     ...s.policies.map((p) => p.id),
+    ...(s.declared ?? []).map((d) => d.id),
   ]);
   const credentials = { ...s.linkCredentials };
   for (const id of Object.keys(s.clusters))
@@ -156,6 +200,12 @@ export function counterfactualSnapshot(s: RegistrySnapshot, e: Explanations): Re
               (p.scope === 'site' && p.siteId === s.cluster.siteId)),
         )
         .map(({ scope: _s, clusterId: _c, siteId: _x, ...p }) => p),
+    ],
+    declared: [
+      ...(s.declared ?? []),
+      ...(e.deletedDeclared ?? [])
+        .filter((d) => !has.has(d.id) && d.clusterId === me)
+        .map(({ clusterId: _c, ...d }) => d),
     ],
   };
 }

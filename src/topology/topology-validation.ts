@@ -1,4 +1,10 @@
 import { isBuiltinExchange } from '../broker-topology/broker-paths';
+import {
+  queueTypeProblems,
+  topologyDefaults,
+  type ExchangeModel,
+  type QueueModel,
+} from '../broker-topology/topology.codec';
 import type { FieldError } from '../common/errors/domain.exception';
 
 /** Bounds of a declaration's arguments: they travel in every pass's plan and in the audit trail. */
@@ -50,4 +56,35 @@ export function nameProblems(name: string, field: string, what: string): FieldEr
   if (isBuiltinExchange(name))
     return [{ field, message: `${what} names starting with amq. are reserved by the broker` }];
   return [];
+}
+
+/** An exchange declaration with crossdock's defaults filled in. */
+export function exchangeModel(x: Partial<ExchangeModel>): ExchangeModel {
+  const d = topologyDefaults.exchange;
+  return {
+    type: x.type ?? d.type,
+    durable: x.durable ?? d.durable,
+    autoDelete: x.autoDelete ?? d.autoDelete,
+    internal: x.internal ?? d.internal,
+    arguments: x.arguments ?? {},
+  };
+}
+
+/** A queue declaration with crossdock's defaults filled in. */
+export function queueModel(q: Partial<QueueModel>): QueueModel {
+  const d = topologyDefaults.queue;
+  return {
+    type: q.type ?? d.type,
+    durable: q.durable ?? d.durable,
+    autoDelete: q.autoDelete ?? d.autoDelete,
+    arguments: q.arguments ?? {},
+  };
+}
+
+/** What is wrong with a queue declaration (type rules, arguments). */
+export function queueErrors(model: QueueModel): FieldError[] {
+  return [
+    ...queueTypeProblems(model).map((message) => ({ field: 'type', message })),
+    ...argumentProblems(model.arguments, 'arguments', ['x-queue-type']),
+  ];
 }

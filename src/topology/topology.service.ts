@@ -8,7 +8,6 @@ import { bindingName, isBuiltinExchange, objectPath } from '../broker-topology/b
 import { checkBrokerVersions } from '../broker-topology/broker-version-gate';
 import {
   queueRequirements,
-  queueTypeProblems,
   topologyDefaults,
   type ExchangeModel,
   type QueueModel,
@@ -39,7 +38,13 @@ import {
   topologyRepository as repo,
   type ObjectState,
 } from './topology.repository';
-import { argumentProblems, nameProblems } from './topology-validation';
+import {
+  argumentProblems,
+  exchangeModel,
+  nameProblems,
+  queueErrors,
+  queueModel,
+} from './topology-validation';
 import {
   bindingDefinition,
   topologyView,
@@ -342,32 +347,4 @@ function target(row: TopologyObjectEntity, siteId: string | undefined) {
 
 function describeBinding(b: BindingDefinition): string {
   return `${b.source} -> ${b.destinationType} ${b.destination} (${JSON.stringify(b.routingKey)})`;
-}
-
-function exchangeModel(x: Partial<ExchangeModel>): ExchangeModel {
-  const d = topologyDefaults.exchange;
-  return {
-    type: x.type ?? d.type,
-    durable: x.durable ?? d.durable,
-    autoDelete: x.autoDelete ?? d.autoDelete,
-    internal: x.internal ?? d.internal,
-    arguments: x.arguments ?? {},
-  };
-}
-
-function queueModel(q: Partial<QueueModel>): QueueModel {
-  const d = topologyDefaults.queue;
-  return {
-    type: q.type ?? d.type,
-    durable: q.durable ?? d.durable,
-    autoDelete: q.autoDelete ?? d.autoDelete,
-    arguments: q.arguments ?? {},
-  };
-}
-
-function queueErrors(model: QueueModel): FieldError[] {
-  return [
-    ...queueTypeProblems(model).map((message) => ({ field: 'type', message })),
-    ...argumentProblems(model.arguments, 'arguments', ['x-queue-type']),
-  ];
 }
